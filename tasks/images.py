@@ -1,0 +1,93 @@
+"""Images at the edges: loading into `(1, 3, H, W)` float tensors in [0, 1], PNG bytes out."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+# scikit-image's bundled images that ship inside the wheel (no download needed).
+BUNDLED = (
+    "astronaut", "brick", "camera", "cat", "chelsea", "coffee", "coins", "grass", "gravel",
+    "horse", "hubble_deep_field", "immunohistochemistry", "moon", "page", "retina", "rocket",
+    "text",
+)
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
+
+
+def _to_rgb(array: np.ndarray) -> np.ndarray:
+    """Any skimage/PIL array -> (H, W, 3) float32 in [0, 1]."""
+    a = np.asarray(array)
+    if a.dtype == bool:
+        a = a.astype(np.float32)
+    elif np.issubdtype(a.dtype, np.integer):
+        a = a.astype(np.float32) / float(np.iinfo(a.dtype).max)
+    a = a.astype(np.float32)
+    if a.ndim == 2:
+        a = np.repeat(a[:, :, None], 3, axis=2)
+    elif a.shape[2] == 4:  # RGBA: composite over white, as a viewer would show it
+        alpha = a[:, :, 3:4]
+        a = a[:, :, :3] * alpha + (1.0 - alpha)
+    elif a.shape[2] == 1:
+        a = np.repeat(a, 3, axis=2)
+    return np.clip(a[:, :, :3], 0.0, 1.0)
+
+
+def read_array(name: str) -> np.ndarray:
+    """A bundled scikit-image name or a path to an image file -> (H, W, 3) float32."""
+    if name in BUNDLED:
+        import skimage.data
+
+        return _to_rgb(getattr(skimage.data, name)())
+    path = Path(name).expanduser()
+    if not path.is_file():
+        raise ValueError(
+            f"image: {name!r} is neither a bundled scikit-image name ({', '.join(BUNDLED)}) "
+            "nor an existing image file"
+        )
+    with Image.open(path) as im:
+        im = im.convert("RGBA") if im.mode in ("RGBA", "LA", "P") else im.convert("RGB")
+        return _to_rgb(np.asarray(im))
+
+
+def expand_images(spec: str) -> list[str]:
+    """A folder expands to its image files (sorted); anything else names one image."""
+    path = Path(spec).expanduser()
+    if spec not in BUNDLED and path.is_dir():
+        files = sorted(str(p) for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+        if not files:
+            raise ValueError(f"image: folder {spec!r} holds no image files ({', '.join(IMAGE_SUFFIXES)})")
+        return files
+    return [spec]
+
+
+def load_image(name: str, size: int) -> torch.Tensor:
+    """Centre-crop to a square and resize to `size`: returns (1, 3, size, size) in [0, 1]."""
+    a = read_array(name)
+    h, w = a.shape[:2]
+    s = min(h, w)
+    top, left = (h - s) // 2, (w - s) // 2
+    a = a[top : top + s, left : left + s]
+    im = Image.fromarray((a * 255.0 + 0.5).astype(np.uint8))
+    if s != size:
+        im = im.resize((size, size), Image.Resampling.LANCZOS)
+    x = torch.from_numpy(np.asarray(im, dtype=np.float32) / 255.0)  # (H, W, 3)
+    return x.permute(2, 0, 1).unsqueeze(0).contiguous()  # (1, 3, H, W)
+
+
+def to_uint8(image: torch.Tensor) -> np.ndarray:
+    """(3, H, W) or (1, 3, H, W) float in [0, 1] -> (H, W, 3) uint8."""
+    x = image.detach().to("cpu", torch.float32).reshape(-1, *image.shape[-2:])
+    if x.shape[0] == 1:
+        x = x.expand(3, -1, -1)
+    x = x[:3].clamp(0, 1).mul(255).round().to(torch.uint8)
+    return x.permute(1, 2, 0).numpy()
+
+
+def png_bytes(image: torch.Tensor) -> bytes:
+    buf = io.BytesIO()
+    Image.fromarray(to_uint8(image)).save(buf, format="PNG")
+    return buf.getvalue()
