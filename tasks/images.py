@@ -42,6 +42,9 @@ def read_array(name: str) -> np.ndarray:
         import skimage.data
 
         return _to_rgb(getattr(skimage.data, name)())
+    if name in _PROVIDED:
+        with Image.open(io.BytesIO(_PROVIDED[name])) as im:
+            return _pil_to_rgb(im)
     path = Path(name).expanduser()
     if not path.is_file():
         raise ValueError(
@@ -49,8 +52,12 @@ def read_array(name: str) -> np.ndarray:
             "nor an existing image file"
         )
     with Image.open(path) as im:
-        im = im.convert("RGBA") if im.mode in ("RGBA", "LA", "P") else im.convert("RGB")
-        return _to_rgb(np.asarray(im))
+        return _pil_to_rgb(im)
+
+
+def _pil_to_rgb(im: Image.Image) -> np.ndarray:
+    im = im.convert("RGBA") if im.mode in ("RGBA", "LA", "P") else im.convert("RGB")
+    return _to_rgb(np.asarray(im))
 
 
 def expand_images(spec: str) -> list[str]:
@@ -91,3 +98,17 @@ def png_bytes(image: torch.Tensor) -> bytes:
     buf = io.BytesIO()
     Image.fromarray(to_uint8(image)).save(buf, format="PNG")
     return buf.getvalue()
+
+
+# Bytes of user image files handed over by the sweep driver, so a trial on another node
+# reads the driver's file without a shared disk. Keyed by the name in the parameters.
+_PROVIDED: dict[str, bytes] = {}
+
+
+def provide_image_bytes(name: str, data: bytes) -> None:
+    _PROVIDED[name] = data
+
+
+def image_available(name: str) -> bool:
+    """True when `load_image(name, ...)` can find the image on this node."""
+    return name in BUNDLED or name in _PROVIDED or Path(name).expanduser().is_file()

@@ -1,0 +1,44 @@
+"""Sweep progress in the terminal: done, running and failed counts with an ETA."""
+
+from __future__ import annotations
+
+from ray import tune
+
+
+class ProgressCallback(tune.Callback):
+    def __init__(self, total: int, desc: str):
+        from tqdm import tqdm
+
+        self.bar = tqdm(total=total, desc=desc, unit="run", dynamic_ncols=True, smoothing=0.1)
+        self.running = 0
+        self.failed = 0
+
+    def _refresh(self) -> None:
+        self.bar.set_postfix(running=self.running, failed=self.failed, refresh=True)
+
+    def on_trial_start(self, iteration, trials, trial, **info):
+        self.running += 1
+        self._refresh()
+
+    def on_trial_restore(self, iteration, trials, trial, **info):
+        self.running += 1
+        self._refresh()
+
+    def on_trial_complete(self, iteration, trials, trial, **info):
+        self.running = max(0, self.running - 1)
+        self.bar.update(1)
+        self._refresh()
+
+    def on_trial_error(self, iteration, trials, trial, **info):
+        self.running = max(0, self.running - 1)
+        self.failed += 1
+        self.bar.update(1)
+        self._refresh()
+
+    def on_trial_recover(self, iteration, trials, trial, **info):
+        # A failure Tune will retry: not final, so not counted as failed.
+        self.running = max(0, self.running - 1)
+        self._refresh()
+
+    def close(self) -> None:
+        self.bar.close()

@@ -1,0 +1,28 @@
+"""Starting Ray on this machine, or joining a cluster."""
+
+from __future__ import annotations
+
+import logging
+import os
+
+import ray
+
+
+def connect(address: str | None = None, num_cpus: int | None = None) -> str:
+    """Join `address` (or `RAY_ADDRESS`); without either, start Ray embedded here.
+
+    Returns a one-line description for the user. Token authentication (on by default since
+    Ray 2.60) is left on: joining a cluster needs its token in `RAY_AUTH_TOKEN` or
+    `~/.ray/auth_token`, which the cluster launch files put on every node.
+    """
+    address = address or os.environ.get("RAY_ADDRESS") or None
+    if ray.is_initialized():
+        return "ray: already connected"
+    # Trials of many sweeps would otherwise flood the terminal with worker logs.
+    common = dict(log_to_driver=False, logging_level=logging.WARNING, configure_logging=True)
+    if address:
+        ray.init(address=address, **common)
+        nodes = [n for n in ray.nodes() if n.get("Alive")]
+        return f"ray: joined {address} ({len(nodes)} nodes, {ray.cluster_resources().get('CPU', 0):g} CPUs, {ray.cluster_resources().get('GPU', 0):g} GPUs)"
+    ray.init(num_cpus=num_cpus, include_dashboard=False, **common)
+    return f"ray: started embedded ({ray.cluster_resources().get('CPU', 0):g} CPUs, {ray.cluster_resources().get('GPU', 0):g} GPUs)"

@@ -1,0 +1,141 @@
+"""`priorlab sweep`: expand a config, skip what the store already holds, run the rest with Tune."""
+
+from __future__ import annotations
+
+import socket
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any, Callable
+
+import ray
+from ray import tune
+
+from analysis.store import Store
+from cluster import config as sweep_config
+from cluster.progress import ProgressCallback
+from cluster.runtime import connect
+from cluster.trial import run_trial
+from cluster.writer import start_writer
+from tasks.images import BUNDLED
+
+FINAL = ("done", "error", "diverged")
+
+# Exit statuses of `priorlab sweep`.
+EXIT_OK, EXIT_FAILED, EXIT_CONFIG, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+
+def _user_images(trials: list[dict[str, Any]]) -> dict[str, bytes]:
+    """Bytes of every user image file the trials name, read once here on the driver."""
+    names = {t["params"].get("image") for t in trials}
+    return {n: Path(n).expanduser().read_bytes() for n in names if isinstance(n, str) and n not in BUNDLED}
+
+
+def _trial_resources(cfg: sweep_config.SweepConfig) -> dict[str, float]:
+    res = {"cpu": cfg.resources.cpu, "gpu": cfg.resources.gpu, **cfg.resources.custom}
+    return {k: v for k, v in res.items() if v}
+
+
+def best_table(store: Store, sweep: str, metric: str = "best_psnr", top: int = 5) -> str:
+    """The best settings of a sweep as a small text table, for the end of a run."""
+    runs = store.runs(sweep=sweep, status="done")
+    if runs.empty or metric not in runs.columns:
+        return ""
+    params = [c for c in runs.attrs.get("param_columns", []) if runs[c].nunique(dropna=False) > 1]
+    best = runs.sort_values(metric, ascending=False).head(top)
+    return best[["kind", *params, metric]].to_string(index=False)
+
+
+def run_sweep(
+    config_path: str,
+    store_dir: str = "results",
+    address: str | None = None,
+    force: bool = False,
+    max_concurrent: int | None = None,
+    num_cpus: int | None = None,
+    echo: Callable[[str], None] = print,
+) -> int:
+    """Run one sweep to the end; returns the exit status (see EXIT_*)."""
+    try:
+        cfg, text = sweep_config.load(config_path)
+        trials = sweep_config.expand(cfg)
+        images = _user_images(trials)
+    except (sweep_config.ConfigError, OSError) as e:
+        echo(f"config error: {e}")
+        return EXIT_CONFIG
+
+    store_dir = str(Path(store_dir).resolve())
+    echo(connect(address, num_cpus=num_cpus))
+    writer = start_writer(store_dir)
+    ray.get(writer.upsert_sweep.remote(cfg.name, text, socket.gethostname()))
+    ray.get(writer.register_runs.remote(cfg.name, trials))
+
+    store = Store(store_dir)  # read-only use here; the writer owns all writes
+    ids = [t["run_id"] for t in trials]
+    done = set() if force else store.done_ids(ids)
+    todo = [t for t in trials if t["run_id"] not in done]
+    echo(f"sweep {cfg.name}: {len(trials)} runs, {len(done)} already done, {len(todo)} to run -> {store_dir}")
+
+    status = EXIT_OK
+    if todo:
+        status = _fit(cfg, todo, writer, images, max_concurrent, echo)
+
+    counts = store.counts(cfg.name)
+    failed = sum(counts.get(s, 0) for s in ("error", "diverged"))
+    statuses = store.runs(sweep=cfg.name).set_index("run_id")["status"]
+    unfinished = [t["run_id"] for t in todo if statuses.get(t["run_id"]) not in FINAL]
+    if unfinished:
+        ray.get(writer.mark_unfinished.remote(unfinished, "interrupted"))
+        status = EXIT_INTERRUPTED
+    sweep_status = "interrupted" if unfinished else ("failed" if failed else "done")
+    ray.get(writer.set_sweep_status.remote(cfg.name, sweep_status))
+
+    echo(f"sweep {cfg.name}: " + ", ".join(f"{k} {v}" for k, v in sorted(store.counts(cfg.name).items())))
+    table = best_table(store, cfg.name)
+    if table:
+        echo("best settings:\n" + table)
+    if unfinished:
+        echo(f"interrupted: {len(unfinished)} runs unfinished; run the same command again to resume")
+    elif failed:
+        errors = store.runs(sweep=cfg.name, status="error")
+        for _, r in errors.head(3).iterrows():
+            last = (r.get("error") or "").strip().splitlines()[-1:] or [""]
+            echo(f"  error in {r['run_id']}: {last[0]}")
+        status = EXIT_FAILED
+    echo(f"open the dashboard: priorlab dashboard --store {store_dir}")
+    return status
+
+
+def _fit(cfg, todo, writer, images, max_concurrent, echo) -> int:
+    trainable = tune.with_resources(
+        tune.with_parameters(run_trial, writer=writer, images=images), _trial_resources(cfg)
+    )
+    progress = ProgressCallback(total=len(todo), desc=cfg.name)
+    tuner = tune.Tuner(
+        trainable,
+        param_space={"trial": tune.grid_search(todo), "cpus": cfg.resources.cpu},
+        tune_config=tune.TuneConfig(
+            max_concurrent_trials=max_concurrent or cfg.max_concurrent,
+            reuse_actors=True,  # one worker process per slot: torch is imported once, not per trial
+            trial_name_creator=lambda t: t.config["trial"]["run_id"],
+            trial_dirname_creator=lambda t: t.config["trial"]["run_id"],
+        ),
+        run_config=tune.RunConfig(
+            name=cfg.name,
+            # Tune's own bookkeeping only; results travel to the store through the writer.
+            storage_path=tempfile.mkdtemp(prefix="priorlab-tune-"),
+            failure_config=tune.FailureConfig(max_failures=cfg.retries),
+            callbacks=[progress],
+            verbose=0,
+            progress_reporter=None,
+        ),
+    )
+    try:
+        tuner.fit()
+    except KeyboardInterrupt:
+        echo("\nstopping: marking unfinished runs interrupted")
+        return EXIT_INTERRUPTED
+    finally:
+        progress.close()
+        sys.stderr.flush()
+    return EXIT_OK

@@ -1,0 +1,69 @@
+"""One Tune trial: run a task with a sink that forwards to the store writer and to Tune."""
+
+from __future__ import annotations
+
+import math
+import os
+import traceback
+from typing import Any
+
+import ray
+import torch
+from ray import tune
+
+from tasks.images import png_bytes, provide_image_bytes
+from tasks.registry import KINDS
+
+
+class RaySink:
+    """Sends each logging step's rows and images to the writer actor (fire and forget:
+    calls from one trial are applied in order) and reports the scalars to Tune."""
+
+    def __init__(self, writer, run_id: str, report_to_tune: bool = True):
+        self.writer, self.run_id, self.report_to_tune = writer, run_id, report_to_tune
+        self.images: list[tuple[int, str, bytes]] = []
+
+    def metrics(self, step: int, values: dict[str, float]) -> None:
+        rows = [(step, k, float(v)) for k, v in values.items()]
+        self.writer.log.remote(self.run_id, rows, self.images)
+        self.images = []
+        if self.report_to_tune:
+            tune.report({"step": step, **{k: float(v) for k, v in values.items()}})
+
+    def artifact(self, step: int, name: str, image: torch.Tensor) -> None:
+        # Encoded here, on the trial's node, so only PNG bytes cross the network.
+        self.images.append((step, name, png_bytes(image)))
+
+    def flush(self) -> None:
+        if self.images:
+            self.writer.log.remote(self.run_id, [], self.images)
+            self.images = []
+
+
+def _tune_scalars(summary: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in summary.items() if isinstance(v, (int, float, str, bool)) and not (isinstance(v, float) and math.isnan(v))}
+
+
+def run_trial(config: dict[str, Any], writer=None, images: dict[str, bytes] | None = None) -> None:
+    """The Tune trainable. `config["trial"]` is one `{"run_id", "kind", "params"}` of the sweep."""
+    trial = config["trial"]
+    run_id, kind = trial["run_id"], KINDS[trial["kind"]]
+    cpus = max(1, int(config.get("cpus", 1)))
+    torch.set_num_threads(cpus)
+    for name, data in (images or {}).items():  # user files travel with the trial, not by disk
+        provide_image_bytes(name, data)
+
+    ray.get(writer.start_run.remote(run_id, ray.get_runtime_context().get_node_id()))
+    sink = RaySink(writer, run_id, report_to_tune=config.get("report_every_step", True))
+    try:
+        summary = kind.run(kind.params(**trial["params"]), sink)
+    except Exception:
+        sink.flush()
+        # Recorded before re-raising so Tune can retry it (FailureConfig) and the store
+        # keeps the traceback if no retry succeeds.
+        ray.get(writer.finish_run.remote(run_id, "error", None, traceback.format_exc()))
+        raise
+    sink.flush()
+    status = summary.get("status", "done")
+    ray.get(writer.finish_run.remote(run_id, status, summary, None))
+    tune.report({"run_id": run_id, "status": status, "pid": os.getpid(), **_tune_scalars(summary)})

@@ -1,0 +1,82 @@
+"""Shared fixtures: one Ray cluster per test session, and one small real sweep's store.
+
+The session cluster has two nodes (a head and a worker, 1 CPU each, each with a custom
+`slot` resource) so the sweep tests can show trials landing on both without starting Ray
+twice. Ray starts lazily: test files that need no Ray never pay for it.
+"""
+
+from __future__ import annotations
+
+import os
+import textwrap
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("RAY_ACCEL_ENV_VAR_OVERRIDE_ON_ZERO", "0")
+os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")
+os.environ.setdefault("RAY_DEDUP_LOGS", "0")
+
+# The small sweep that the store-reading tests (dashboard, runs CLI) share. Real sweep code,
+# tiny sizes: 32-pixel images, width 8, a few dozen iterations.
+TINY_SWEEP = textwrap.dedent(
+    """
+    name: tiny
+    kind: dip
+    fixed: {image: astronaut, size: 32, width: 8, iterations: 40, log_every: 10, snapshots: [20, 40], task: denoise}
+    grid:
+      arch: [seed-double, seed-single]
+      depth: [1, 2]
+      sigma: [0.1, 0.5]
+      loss: [l2, l1]
+    groups:
+      - name: denoise
+      - name: inpaint
+        fixed: {task: inpaint, loss: l2, sigma: 0.1}
+        grid: {region: [8, 16], depth: [1, 2], arch: [seed-double]}
+      - name: baselines
+        kind: dip-baseline
+        grid: {method: [nlm, tv]}
+    resources: {cpu: 1}
+    """
+)
+
+
+@pytest.fixture(scope="session")
+def ray_cluster():
+    """A two-node Ray cluster for the whole session (head + one worker node)."""
+    import ray
+    from ray.cluster_utils import Cluster
+
+    cluster = Cluster(
+        initialize_head=True,
+        head_node_args={"num_cpus": 1, "resources": {"slot": 2, "head": 1}, "include_dashboard": False},
+    )
+    worker = cluster.add_node(num_cpus=1, resources={"slot": 2, "worker": 1})
+    cluster.wait_for_nodes()
+    ray.init(address=cluster.address, log_to_driver=False)
+    cluster.extra_worker = worker
+    yield cluster
+    ray.shutdown()
+    cluster.shutdown()
+
+
+@pytest.fixture(scope="session")
+def sweep_store(ray_cluster, tmp_path_factory) -> Path:
+    """A store written once per session by the real sweep code over the session cluster."""
+    from cluster.sweep import run_sweep
+
+    root = tmp_path_factory.mktemp("sweep-store")
+    cfg = root / "tiny.yaml"
+    cfg.write_text(TINY_SWEEP)
+    status = run_sweep(str(cfg), store_dir=str(root / "store"), echo=lambda s: None)
+    assert status == 0, f"the tiny sweep failed with exit status {status}"
+    return root / "store"
+
+
+@pytest.fixture()
+def empty_store(tmp_path) -> Path:
+    from analysis.store import Store
+
+    Store(tmp_path / "empty")
+    return tmp_path / "empty"
