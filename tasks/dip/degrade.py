@@ -1,0 +1,50 @@
+"""Corrupting the clean image: the inputs of both DIP and the classical baselines.
+
+Both draw from the same seeded stream, so a `dip` run and a `dip-baseline` run with equal
+(image, size, task, sigma, region, region_place, seed) see the very same corrupted image.
+"""
+
+from __future__ import annotations
+
+import torch
+
+
+def seeded(seed: int, stream: int, device: torch.device | str = "cpu") -> torch.Generator:
+    """An independent generator per purpose, so e.g. changing sigma leaves the weights alone."""
+    return torch.Generator(device).manual_seed(seed * 1000 + stream)
+
+
+STREAM_CORRUPT, STREAM_WEIGHTS, STREAM_INPUT, STREAM_REG_NOISE = 0, 1, 2, 3
+
+
+def add_noise(clean: torch.Tensor, sigma: float, g: torch.Generator) -> torch.Tensor:
+    """Gaussian noise of std `sigma` (image in [0, 1]), clipped to [0, 1] like the DIP paper."""
+    if sigma == 0:
+        return clean.clone()
+    return (clean + sigma * torch.randn(clean.shape, generator=g)).clamp_(0, 1)
+
+
+def hole_mask(size: int, region: int, place: str, g: torch.Generator) -> torch.Tensor:
+    """(1, 1, size, size): 1 on known pixels, 0 in a `region`x`region` hole."""
+    if place == "centre":
+        top = left = (size - region) // 2
+    else:  # "random": anywhere the whole square fits
+        top, left = torch.randint(0, size - region + 1, (2,), generator=g).tolist()
+    mask = torch.ones(1, 1, size, size)
+    mask[..., top : top + region, left : left + region] = 0
+    return mask
+
+
+def corrupt(
+    clean: torch.Tensor, task: str, sigma: float, region: int | None, place: str | None, seed: int
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """(1, 3, H, W) clean -> (corrupted (1, 3, H, W), mask (1, 1, H, W) or None for denoising).
+
+    Inpainting adds the noise first, then blanks the hole to 0 (the report's black_out_region).
+    """
+    g = seeded(seed, STREAM_CORRUPT)
+    corrupted = add_noise(clean, sigma, g)
+    if task == "denoise":
+        return corrupted, None
+    mask = hole_mask(clean.shape[-1], region, place, g)
+    return corrupted * mask, mask

@@ -1,0 +1,173 @@
+"""The Deep Image Prior fit: a randomly initialised network, fed fixed noise, is fitted to the
+corrupted image; early in training it reproduces the image before the corruption.
+
+Step s (1..iterations) is the s-th forward/backward/Adam update; its metrics describe the
+output of that forward pass (DIP's own convention, no extra forward). Metrics and pictures
+use the output clamped to [0, 1] (the report's head is unbounded).
+
+Metrics at logging steps (every `log_every`, each snapshot step, and the last step):
+    loss         the training loss
+    psnr, ssim   output vs the clean image
+    psnr_target  output vs the corrupted target, over the pixels the loss sees
+    psnr_ema     an exponential moving average (0.99) of the outputs vs the clean image
+    psnr_hole, psnr_known   inpainting: psnr inside / outside the hole
+Artifacts: "clean", "corrupted" (and "mask" when inpainting) at step 0, "output" at each
+snapshot step.
+
+The GPU is synced only at logging steps: a NaN/inf loss sets a flag on the device, noticed
+at the next logging step, which ends the run with status "diverged".
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+
+import torch
+
+from tasks.images import load_image
+from tasks.sink import Sink
+from tasks.dip import losses
+from tasks.dip.degrade import STREAM_INPUT, STREAM_REG_NOISE, STREAM_WEIGHTS, corrupt, seeded
+from tasks.dip.metrics import psnr, ssim
+from tasks.dip.models import build_model, init_weights_
+from tasks.dip.params import DipParams
+
+EMA_DECAY = 0.99
+INPUT_SCALE = 0.1  # DIP's get_noise: uniform noise times 1/10
+
+
+def pick_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+def run(params: DipParams, sink: Sink) -> dict:
+    """Fit one DIP and report through `sink`; returns the summary (see module doc)."""
+    t_start = time.perf_counter()
+    p = params
+    device = pick_device(p.device)
+    cuda = device.type == "cuda"
+
+    # Data, all drawn on the CPU so the numbers do not depend on the device.
+    clean = load_image(p.image, p.size)  # (1, 3, H, W)
+    corrupted, mask = corrupt(clean, p.task, p.sigma, p.region, p.region_place, p.seed)
+    sink.artifact(0, "clean", clean)
+    sink.artifact(0, "corrupted", corrupted)
+    if mask is not None:
+        sink.artifact(0, "mask", mask.expand(1, 3, -1, -1))
+    noise = torch.rand(1, p.input_depth, p.size, p.size, generator=seeded(p.seed, STREAM_INPUT)) * INPUT_SCALE
+
+    model = init_weights_(build_model(p.arch, p.depth, p.width, p.input_depth, p.head), seeded(p.seed, STREAM_WEIGHTS))
+    memory_format = torch.channels_last if (cuda and p.channels_last) else torch.contiguous_format
+    model = model.to(device, memory_format=memory_format)
+    clean, corrupted, noise = (t.to(device, memory_format=memory_format) for t in (clean, corrupted, noise))
+    optimizer = torch.optim.Adam(model.parameters(), lr=p.lr)
+    loss_fn = losses.LOSSES[p.loss]  # looked up per run, so tests can patch the table
+    autocast = torch.autocast("cuda", dtype=torch.bfloat16) if (cuda and p.amp) else contextlib.nullcontext()
+    reg_gen = None
+    if p.reg_noise_std > 0:
+        reg_gen = seeded(p.seed, STREAM_REG_NOISE, device)  # drawn where it is used: no copies
+
+    # The loss sees (1, 3, P) pixels: all of them, or the known ones picked by a fixed index.
+    hole = None
+    known_idx = None
+    if mask is not None:
+        mask = mask.to(device)
+        hole = 1 - mask
+        if p.masked_loss:
+            known_idx = mask.flatten().nonzero().squeeze(1)  # one sync, before the loop
+
+    def pixels(x: torch.Tensor) -> torch.Tensor:
+        x = x.flatten(2)  # (1, 3, H*W)
+        return x if known_idx is None else x.index_select(2, known_idx)
+
+    target = pixels(corrupted)
+    target_mask = None if (mask is None or not p.masked_loss) else mask
+
+    # Input quality: what the restoration has to beat.
+    summary: dict = {"input_psnr": psnr(corrupted, clean).item(), "input_ssim": ssim(corrupted, clean).item()}
+    if hole is not None:
+        summary["input_psnr_hole"] = psnr(corrupted, clean, hole).item()
+
+    log_steps = set(range(p.log_every, p.iterations + 1, p.log_every)) | set(p.snapshots) | {p.iterations}
+    snapshots = set(p.snapshots)
+    best = {"psnr": None, "step": None, "ssim": None, "psnr_ema": None, "psnr_hole": None}
+    last: dict = {}
+    status, steps_done = "done", 0
+    bad = torch.zeros((), dtype=torch.bool, device=device)
+    ema = None
+
+    model.train()
+    t_loop = time.perf_counter()
+    for step in range(1, p.iterations + 1):
+        x = noise
+        if reg_gen is not None:
+            x = noise + p.reg_noise_std * torch.randn(noise.shape, generator=reg_gen, device=device)
+        with autocast:
+            out = model(x)  # (1, 3, H, W)
+        out = out.float()
+        loss = loss_fn(pixels(out), target)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+
+        with torch.no_grad():
+            out = out.detach()
+            bad |= ~torch.isfinite(loss)
+            ema = out.clone() if ema is None else ema.lerp_(out, 1 - EMA_DECAY)
+            if step not in log_steps:
+                continue
+            shown = out.clamp(0, 1)
+            values = {
+                "loss": loss.detach(),
+                "psnr": psnr(shown, clean),
+                "ssim": ssim(shown, clean),
+                "psnr_target": psnr(shown, corrupted, target_mask),
+                "psnr_ema": psnr(ema.clamp(0, 1), clean),
+            }
+            if hole is not None:
+                values["psnr_hole"] = psnr(shown, clean, hole)
+                values["psnr_known"] = psnr(shown, clean, mask)
+            numbers = torch.stack([*values.values(), bad.float()]).tolist()  # the one sync
+        steps_done = step
+        *numbers, flagged = numbers
+        values = dict(zip(values, numbers))
+        if flagged or any(v != v for v in numbers):  # NaN output; +inf psnr is a perfect fit
+            status = "diverged"
+            summary["diverged_at"] = step
+            break
+        sink.metrics(step, values)
+        if step in snapshots:
+            sink.artifact(step, "output", shown)
+        last = values
+        if best["psnr"] is None or values["psnr"] > best["psnr"]:
+            best.update(psnr=values["psnr"], step=step, ssim=values["ssim"])
+        for k in ("psnr_ema", "psnr_hole"):
+            if k in values and (best[k] is None or values[k] > best[k]):
+                best[k] = values[k]
+    t_end = time.perf_counter()
+
+    summary.update(
+        status=status,
+        final_psnr=last.get("psnr"),
+        final_ssim=last.get("ssim"),
+        final_loss=last.get("loss"),
+        best_psnr=best["psnr"],
+        best_step=best["step"],
+        ssim_at_best=best["ssim"],
+        best_psnr_ema=best["psnr_ema"],
+        iterations_done=steps_done,
+        iters_per_s=steps_done / (t_end - t_loop),
+        wall_s=t_end - t_start,
+        n_params=sum(q.numel() for q in model.parameters()),
+        device=str(device),
+    )
+    if hole is not None:
+        summary.update(
+            final_psnr_hole=last.get("psnr_hole"),
+            final_psnr_known=last.get("psnr_known"),
+            best_psnr_hole=best["psnr_hole"],
+        )
+    return summary

@@ -1,0 +1,188 @@
+"""Validated parameters of the `dip` and `dip-baseline` kinds.
+
+Both are pydantic models with extra="forbid" that check everything at construction, so a
+sweep fails before any trial starts. A bad field raises pydantic.ValidationError located at
+that field, with its value and what is allowed.
+
+Normalisation (so a run_id hashed from model_dump depends only on what matters):
+- region, region_place and masked_loss apply only to inpainting: for denoise they become
+  None whatever was given.
+- sigma defaults to 0.1 for denoise and 0 for inpaint; head defaults per architecture
+  (report for seed-*, sigmoid for skip); snapshots default to 5 evenly spaced steps
+  ending at the last iteration.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+from typing import Any, Literal
+
+import torch
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
+
+from tasks.images import BUNDLED
+from tasks.dip.models import DEFAULT_HEAD
+
+MIN_BOTTLENECK = 4  # the deepest feature map must be at least 4x4 pixels
+INPAINT_ONLY = ("region", "region_place", "masked_loss")
+INPAINT_DEFAULTS = {"region": 32, "region_place": "centre", "masked_loss": True}
+
+
+def check_image(name: str) -> str:
+    if name in BUNDLED:
+        return name
+    path = Path(name).expanduser()
+    if path.is_dir():
+        raise ValueError(f"{name!r} is a folder: a run takes one image (the sweep expands folders)")
+    if not path.is_file():
+        raise ValueError(f"{name!r} is neither a bundled scikit-image name ({', '.join(BUNDLED)}) nor an existing file")
+    return name
+
+
+def check_region(region: int | None, info: ValidationInfo) -> int | None:
+    size = info.data.get("size")
+    if region is not None and size is not None and region >= size:
+        raise ValueError(f"region {region} must be smaller than the image size {size} (allowed: 1..{size - 1})")
+    return region
+
+
+# Methods that need a package priorlab does not require: (module, how to install it).
+OPTIONAL = {"bm3d": ("bm3d", "pip install 'priorlab[bm3d]' (or pip install bm3d)"), "wavelet": ("pywt", "pip install PyWavelets")}
+
+
+def missing_package(method: str) -> str | None:
+    """A message when `method` needs a module that is not installed, else None."""
+    if method in OPTIONAL and importlib.util.find_spec(OPTIONAL[method][0]) is None:
+        module, how = OPTIONAL[method]
+        return f"method {method!r} needs the optional package {module!r}, which is not installed: {how}"
+    return None
+
+
+def fill_task_defaults(data: Any, fields: dict) -> Any:
+    """Before validation: drop inpainting-only fields for denoise, fill per-task defaults."""
+    if not isinstance(data, dict):
+        return data
+    data = dict(data)
+    inpaint = data.get("task", "denoise") == "inpaint"
+    for k in INPAINT_ONLY:
+        if k in fields:  # (the baselines have no masked_loss)
+            data[k] = (INPAINT_DEFAULTS[k] if data.get(k) is None else data[k]) if inpaint else None
+    if data.get("sigma") is None:
+        data["sigma"] = 0.0 if inpaint else 0.1
+    return data
+
+
+class BaseParams(BaseModel):
+    """What a run is measured on: one image and one degradation. Shared by dip and baselines."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    task: Literal["denoise", "inpaint"] = "denoise"
+    image: str = "astronaut"  # a bundled scikit-image name or an image file
+    size: int = Field(256, ge=16, le=4096)  # the image is centre-cropped and resized to size x size
+    sigma: float = Field(0.1, ge=0, le=1)  # Gaussian noise std in [0, 1] units (default 0 for inpaint)
+    region: int | None = Field(None, ge=1)  # inpaint: side of the blank square (report: 32, 64)
+    region_place: Literal["centre", "random"] | None = None  # inpaint: random is seeded
+    seed: int = Field(0, ge=0)
+
+    @field_validator("image")
+    @classmethod
+    def _image_exists(cls, name: str) -> str:
+        return check_image(name)
+
+    @field_validator("region")
+    @classmethod
+    def _region_fits(cls, region: int | None, info: ValidationInfo) -> int | None:
+        return check_region(region, info)
+
+
+class DipParams(BaseParams):
+    """One Deep Image Prior fit. Field order matters: validators see earlier fields."""
+
+    arch: Literal["seed-double", "seed-single", "skip"] = "seed-double"
+    depth: int = Field(2, ge=1, le=10)  # encoder levels; size must be divisible by 2**depth
+    width: int = Field(128, ge=1)  # channels at the first level (seed-*: doubling per level)
+    head: Literal["report", "sigmoid", "linear"] | None = None  # None: the arch's default
+    input_depth: int = Field(32, ge=1)  # channels of the fixed noise input
+    loss: Literal["l1", "l2", "kl"] = "l2"
+    masked_loss: bool | None = None  # inpaint: loss on known pixels only (DIP); False = report
+    iterations: int = Field(1000, ge=1)
+    lr: float = Field(0.01, gt=0)  # Adam
+    reg_noise_std: float = Field(0.0, ge=0)  # std of fresh noise added to the input each step
+    log_every: int = Field(50, ge=1)
+    snapshots: list[int] | None = None  # steps whose output is saved; None: 5 evenly spaced
+    device: str = "auto"  # auto = cuda when available, else cpu
+    amp: bool = False  # bf16 autocast, CUDA only (ignored on CPU)
+    channels_last: bool = False  # CUDA only (ignored on CPU)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _defaults(cls, data: Any) -> Any:
+        data = fill_task_defaults(data, cls.model_fields)
+        if isinstance(data, dict) and data.get("head") is None and data.get("arch", "seed-double") in DEFAULT_HEAD:
+            data["head"] = DEFAULT_HEAD[data.get("arch", "seed-double")]
+        return data
+
+    @field_validator("depth")
+    @classmethod
+    def _depth_fits_size(cls, depth: int, info: ValidationInfo) -> int:
+        size = info.data.get("size")
+        if size is not None and (size % 2**depth or size < MIN_BOTTLENECK * 2**depth):
+            ok = [d for d in range(1, 11) if size % 2**d == 0 and size >= MIN_BOTTLENECK * 2**d]
+            raise ValueError(
+                f"depth {depth} does not fit size {size}: size must be divisible by 2**depth and at "
+                f"least {MIN_BOTTLENECK}*2**depth; allowed depths for size {size}: {ok or 'none'}"
+            )
+        return depth
+
+    @field_validator("snapshots")
+    @classmethod
+    def _snapshots_in_range(cls, steps: list[int] | None, info: ValidationInfo) -> list[int] | None:
+        n = info.data.get("iterations")
+        if steps is None or n is None:
+            return steps
+        bad = [s for s in steps if not 1 <= s <= n]
+        if bad:
+            raise ValueError(f"steps {bad} are outside 1..iterations={n}")
+        return sorted(set(steps))
+
+    @field_validator("device")
+    @classmethod
+    def _device(cls, device: str) -> str:
+        if device != "auto":
+            try:
+                torch.device(device)
+            except (RuntimeError, ValueError):
+                raise ValueError(f"{device!r} is not 'auto' or a torch device (cpu, cuda, cuda:1, mps)") from None
+        return device
+
+    @model_validator(mode="after")
+    def _default_snapshots(self) -> "DipParams":
+        if self.snapshots is None:
+            n = self.iterations
+            self.snapshots = sorted({max(1, round(n * k / 5)) for k in range(1, 6)})
+        return self
+
+
+class BaselineParams(BaseParams):
+    """A classical restoration on the same degradation: the reference DIP is measured against."""
+
+    method: Literal["nlm", "tv", "wavelet", "bm3d", "biharmonic"] = "nlm"
+
+    @model_validator(mode="before")
+    @classmethod
+    def _defaults(cls, data: Any) -> Any:
+        return fill_task_defaults(data, cls.model_fields)
+
+    @field_validator("method")
+    @classmethod
+    def _method_fits_task(cls, method: str, info: ValidationInfo) -> str:
+        task = info.data.get("task")
+        if task == "inpaint" and method != "biharmonic":
+            raise ValueError(f"{method!r} denoises; for task 'inpaint' the allowed method is 'biharmonic'")
+        if task == "denoise" and method == "biharmonic":
+            raise ValueError("'biharmonic' inpaints; for task 'denoise' allowed methods are nlm, tv, wavelet, bm3d")
+        if missing_package(method):
+            raise ValueError(missing_package(method))
+        return method
