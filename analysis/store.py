@@ -115,13 +115,19 @@ def _as_list(value: Any) -> list | None:
 
 
 class Store:
-    """The results store at `root` (created if missing; an older schema is migrated)."""
+    """The results store at `root`: created if missing (unless `create=False`, then
+    FileNotFoundError), migrated if older, `SchemaVersionError` if newer than this code.
 
-    def __init__(self, root: str | os.PathLike, *, fsync: bool = True):
+    `fsync=False` skips flushing artifact files to disk before their rename (bulk loads).
+    """
+
+    def __init__(self, root: str | os.PathLike, *, create: bool = True, fsync: bool = True):
         self.root = Path(root)
         self.db_path = self.root / DB_NAME
         self.artifact_dir = self.root / "artifacts"
         self.fsync = fsync
+        if not create and not self.db_path.exists():
+            raise FileNotFoundError(f"no priorlab store at {self.root} (expected {self.db_path})")
         self.root.mkdir(parents=True, exist_ok=True)
         self._lock = threading.RLock()
         self._conn: sqlite3.Connection | None = None
@@ -159,6 +165,7 @@ class Store:
         if self._conn is None or self._conn_pid != os.getpid():
             conn = self._connect()
             conn.execute("PRAGMA foreign_keys = ON")
+            conn.execute("PRAGMA cache_size = -65536")  # 64 MiB: batched inserts touch many pages
             self._conn, self._conn_pid, self._depth = conn, os.getpid(), 0
         return self._conn
 
@@ -214,7 +221,8 @@ class Store:
 
     def upsert_sweep(self, name: str, config_text: str | None = None, host: str | None = None,
                      status: str = "running") -> None:
-        """Create or update a sweep (keeps its first `created_at`)."""
+        """Create or update a sweep (keeps its first `created_at`; a None config/host keeps the
+        stored one)."""
         _check_status(status)
         now = _now()
         with self.batch() as c:
@@ -222,7 +230,8 @@ class Store:
                 """INSERT INTO sweeps(name, config, status, host, created_at, updated_at, finished_at)
                    VALUES (?, ?, ?, ?, ?, ?, ?)
                    ON CONFLICT(name) DO UPDATE SET
-                     config = excluded.config, host = excluded.host, status = excluded.status,
+                     config = COALESCE(excluded.config, config), host = COALESCE(excluded.host, host),
+                     status = excluded.status,
                      updated_at = excluded.updated_at, finished_at = excluded.finished_at""",
                 (name, config_text, status, host, now, now, None if status == "running" else now))
 
@@ -292,8 +301,8 @@ class Store:
         path: a writer actor should hand its whole queued batch here)."""
         def clean():
             for run_id, step, name, value in rows:
-                value = float(value)
-                yield run_id, int(step), name, value if value == value else None
+                value = None if value is None else float(value)
+                yield run_id, int(step), name, value if value == value else None  # NaN → NULL
         with self.batch() as c:
             c.executemany("INSERT OR REPLACE INTO metrics(run_id, step, name, value) VALUES (?, ?, ?, ?)",
                           clean())
@@ -353,13 +362,16 @@ class Store:
         Call it after the run's last metric and artifact are written (a writer that batches
         should put them in the same `batch()`), so `done` implies complete rows. A summary
         that says `{"status": "diverged"}` (the task contract for NaN losses) turns `done` into
-        `diverged`. `summary=None` leaves the stored summary as it is.
+        `diverged`; that key is then dropped from the stored summary (it is the run's status).
+        `summary=None` leaves the stored summary as it is.
         """
         _check_status(status)
         if summary is not None:
             summary = dict(summary)
-            if status == "done" and summary.get("status") in STATUSES:
-                status = summary["status"]
+            if summary.get("status") in STATUSES:
+                said = summary.pop("status")
+                if status == "done":
+                    status = said
         with self.batch() as c:
             cur = c.execute(
                 """UPDATE runs SET status = ?, summary = COALESCE(?, summary), error = ?,
@@ -375,7 +387,7 @@ class Store:
         _check_status(status)
         if status in ("done", "running"):
             raise ValueError(f"mark_unfinished cannot set {status!r}")
-        ids = json.dumps([str(r) for r in run_ids])
+        ids = json.dumps([str(r) for r in _as_list(run_ids)])
         with self.batch() as c:
             cur = c.execute(
                 """UPDATE runs SET status = ?, finished_at = ?
@@ -430,7 +442,7 @@ class Store:
                 conds.append(f"r.{col} IN ({', '.join('?' * len(values))})")
                 args.extend(values)
         for name, value in (where or {}).items():
-            values = [_param_value(v) for v in _as_list(value)]
+            values = [_param_value(v) for v in ([None] if value is None else _as_list(value))]
             non_null = [v for v in values if v is not None]
             alts = []
             if non_null:
@@ -520,7 +532,7 @@ class Store:
 
     def done_ids(self, run_ids: Iterable[str]) -> set[str]:
         """Those of `run_ids` whose status is `done`."""
-        ids = json.dumps([str(r) for r in run_ids])
+        ids = json.dumps([str(r) for r in _as_list(run_ids)])
         with self._reader() as c:
             rows = c.execute("""SELECT run_id FROM runs WHERE status = 'done'
                                 AND run_id IN (SELECT value FROM json_each(?))""", (ids,)).fetchall()
@@ -556,10 +568,11 @@ class Store:
 def _runs_frame(rows: list[tuple]) -> pd.DataFrame:
     n_base = len(RUN_COLUMNS)
     base = pd.DataFrame.from_records([r[:n_base] for r in rows], columns=RUN_COLUMNS)
-    params = pd.DataFrame.from_records([json.loads(r[n_base]) if r[n_base] else {} for r in rows],
-                                       index=base.index)
-    summary = pd.DataFrame.from_records([json.loads(r[n_base + 1]) if r[n_base + 1] else {} for r in rows],
-                                        index=base.index)
+    # One json.loads over a joined array is several times faster than one call per run.
+    params = pd.DataFrame.from_records(
+        json.loads("[" + ",".join(r[n_base] or "{}" for r in rows) + "]"), index=base.index)
+    summary = pd.DataFrame.from_records(
+        json.loads("[" + ",".join(r[n_base + 1] or "{}" for r in rows) + "]"), index=base.index)
     for col in _TIME_COLUMNS:
         base[col] = pd.to_datetime(base[col].astype("float64"), unit="s", utc=True)
     base["attempts"] = base["attempts"].astype("int64")
