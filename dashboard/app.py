@@ -1,0 +1,51 @@
+"""priorlab dashboard: `priorlab dashboard --store DIR` runs `streamlit run dashboard/app.py`.
+
+This entry script only sets up the page, the sidebar shared by every page, and the page list.
+Each page is a file in `pages/`; its URL path is its name (`/runs`, `/compare?runs=id1,id2`),
+and its widgets keep their values in the query string, so any view can be shared as a link.
+Adding a page is one line in `PAGES`.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import streamlit as st
+
+# `streamlit run` puts this folder on sys.path, not the project root: make `dashboard.*`
+# and `analysis.*` importable when the package is not installed.
+_ROOT = Path(__file__).resolve().parent.parent
+if str(_ROOT) not in sys.path:
+    sys.path.insert(0, str(_ROOT))
+
+from dashboard import data  # noqa: E402
+
+PAGES = [
+    st.Page("pages/sweeps.py", title="Sweeps", icon=":material/monitoring:", url_path="sweeps", default=True),
+    st.Page("pages/runs.py", title="Runs", icon=":material/table_rows:", url_path="runs"),
+    st.Page("pages/compare.py", title="Compare", icon=":material/compare:", url_path="compare"),
+    st.Page("pages/grid.py", title="Grid", icon=":material/grid_view:", url_path="grid"),
+    st.Page("pages/analysis.py", title="Analysis", icon=":material/query_stats:", url_path="analysis"),
+    st.Page("pages/findings.py", title="Findings", icon=":material/fact_check:", url_path="findings"),
+]
+
+st.set_page_config(page_title="priorlab", page_icon=":material/blur_on:", layout="wide")
+page = st.navigation(PAGES)
+
+d = data.Data()
+with st.sidebar:
+    st.caption(f"Store: `{d.root}`")
+    if "auto_refresh" not in st.session_state:
+        # On by default while a sweep is still running.
+        sweeps = d.sweeps() if d.usable else None
+        st.session_state["auto_refresh"] = bool(
+            sweeps is not None and not sweeps.empty and (sweeps["status"] == "running").any())
+    st.toggle("Auto-refresh", key="auto_refresh",
+              help="Re-read the store every few seconds (only the live parts of a page rerun).")
+    if st.session_state["auto_refresh"]:
+        st.select_slider("Every (seconds)", options=[2, 5, 10, 30, 60], value=5, key="refresh_s")
+    if st.button("Reload data", icon=":material/refresh:", help="Drop cached queries and re-read the store"):
+        data.clear_caches()
+
+page.run()
