@@ -26,7 +26,7 @@ import numpy as np
 
 from analysis.store import Store, _dumps
 
-ARCHS = {"arch1": 0.5, "arch2": 0.0, "skip": 1.2}          # best-PSNR offset (dB)
+ARCHS = {"seed-double": 0.5, "seed-single": 0.0, "skip": 1.2}          # best-PSNR offset (dB)
 DEPTHS = {2: 0.0, 3: -0.7, 4: -1.6}                        # halved for "skip"
 LOSSES = {"l2": 0.0, "l1": -0.6, "kl": -7.0}
 IMAGES = {"astronaut": 0.0, "coffee": -0.5, "chelsea": 0.4, "camera": -0.8, "rocket": 0.8}

@@ -7,11 +7,22 @@ from ray import tune
 
 class ProgressCallback(tune.Callback):
     def __init__(self, total: int, desc: str):
-        from tqdm import tqdm
-
-        self.bar = tqdm(total=total, desc=desc, unit="run", dynamic_ncols=True, smoothing=0.1)
+        self.total, self.desc = total, desc
         self.running = 0
         self.failed = 0
+        self._bar = None
+
+    def __getstate__(self):
+        # Tune pickles its callbacks with the experiment state; the bar holds a terminal.
+        return {**self.__dict__, "_bar": None}
+
+    @property
+    def bar(self):
+        if self._bar is None:
+            from tqdm import tqdm
+
+            self._bar = tqdm(total=self.total, desc=self.desc, unit="run", dynamic_ncols=True, smoothing=0.1)
+        return self._bar
 
     def _refresh(self) -> None:
         self.bar.set_postfix(running=self.running, failed=self.failed, refresh=True)
@@ -41,4 +52,5 @@ class ProgressCallback(tune.Callback):
         self._refresh()
 
     def close(self) -> None:
-        self.bar.close()
+        if self._bar is not None:
+            self._bar.close()

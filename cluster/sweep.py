@@ -41,7 +41,7 @@ def best_table(store: Store, sweep: str, metric: str = "best_psnr", top: int = 5
     runs = store.runs(sweep=sweep, status="done")
     if runs.empty or metric not in runs.columns:
         return ""
-    params = [c for c in runs.attrs.get("param_columns", []) if runs[c].nunique(dropna=False) > 1]
+    params = [c for c in runs.attrs.get("param_columns", []) if runs[c].astype(str).nunique() > 1]
     best = runs.sort_values(metric, ascending=False).head(top)
     return best[["kind", *params, metric]].to_string(index=False)
 
@@ -87,10 +87,10 @@ def run_sweep(
     if unfinished:
         ray.get(writer.mark_unfinished.remote(unfinished, "interrupted"))
         status = EXIT_INTERRUPTED
-    sweep_status = "interrupted" if unfinished else ("failed" if failed else "done")
+    sweep_status = "interrupted" if unfinished else ("error" if failed else "done")
     ray.get(writer.set_sweep_status.remote(cfg.name, sweep_status))
 
-    echo(f"sweep {cfg.name}: " + ", ".join(f"{k} {v}" for k, v in sorted(store.counts(cfg.name).items())))
+    echo(f"sweep {cfg.name}: " + ", ".join(f"{k} {v}" for k, v in sorted(store.counts(cfg.name).items()) if v))
     table = best_table(store, cfg.name)
     if table:
         echo("best settings:\n" + table)

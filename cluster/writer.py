@@ -34,10 +34,11 @@ class StoreWriter:
 
     def log(self, run_id: str, rows: list[tuple[int, str, float]], images: list[tuple[int, str, bytes]]) -> None:
         """One batch from a trial: metric rows and PNG artifacts."""
-        for step, name, png in images:
-            self.store.log_artifact(run_id, step, name, png)
-        if rows:
-            self.store.log_metrics_many(run_id, rows)
+        with self.store.batch():
+            if images:
+                self.store.log_artifacts_many(run_id, images)
+            if rows:
+                self.store.log_metrics_many(run_id, rows)
 
     def finish_run(self, run_id: str, status: str, summary: dict | None, error: str | None) -> None:
         self.store.finish_run(run_id, status, summary=summary, error=error)
