@@ -227,14 +227,16 @@ def paired(runs: pd.DataFrame, metric: str, factor: str, a: Any, b: Any,
     d = usable(runs, metric)
     if factor not in d.columns or d.empty:
         return result
+    candidates = list(dict.fromkeys(c for c in param_columns(d) + ["kind"] if c in d.columns and c != factor))
+    d = d[list(dict.fromkeys([*candidates, factor, metric, *(["run_id"] if "run_id" in d.columns else [])]))]
+    d.attrs = {}  # pandas deep-copies attrs on every operation; they are not needed past here
     in_a, in_b = is_level(d[factor], a), is_level(d[factor], b)
     keep = in_a | in_b
     d, side = d[keep], np.where(in_a[keep], "a", "b")
     if d.empty:
         return result
 
-    candidates = [c for c in param_columns(d) + ["kind"] if c in d.columns and c != factor]
-    codes = {c: _codes(d[c]) for c in dict.fromkeys(candidates)}
+    codes = {c: _codes(d[c]) for c in candidates}
     for c in codes:
         reason = _unmatchable(d[c], codes[c], side)
         if reason == "constant":
@@ -318,17 +320,24 @@ def _fill_numbers(result: PairedResult, diff: np.ndarray, n_boot: int, ci: float
 
 
 def wilcoxon_p(diff: np.ndarray) -> float | None:
-    """Two-sided Wilcoxon signed-rank p-value of paired differences; None when undefined."""
+    """Two-sided Wilcoxon signed-rank p-value of paired differences; None when undefined.
+
+    Zero differences are dropped (Wilcoxon's convention). The exact null distribution is used
+    up to 50 pairs without ties, the normal approximation otherwise: scipy's default for
+    small samples with ties is a permutation test that takes seconds.
+    """
     diff = np.asarray(diff, dtype=float)
     diff = diff[np.isfinite(diff)]
     if diff.size < 2 or not np.any(diff != 0):
         return None
+    diff = diff[diff != 0]
     from scipy.stats import wilcoxon
 
+    exact = diff.size <= 50 and np.unique(np.abs(diff)).size == diff.size
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         try:
-            p = float(wilcoxon(diff).pvalue)
+            p = float(wilcoxon(diff, method="exact" if exact else "asymptotic").pvalue)
         except ValueError:
             return None
     return p if np.isfinite(p) else None

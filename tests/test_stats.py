@@ -206,6 +206,7 @@ def test_wilcoxon_p_edge_cases():
     assert stats.wilcoxon_p([1.0]) is None
     assert stats.wilcoxon_p([0.0, 0.0, 0.0]) is None
     assert stats.wilcoxon_p(np.arange(1, 11)) < 0.01
+    assert stats.wilcoxon_p([1.0, 1.0, 2.0, 2.0, 3.0, 0.0, -1.0]) < 0.2  # ties: normal approximation
 
 
 # ---------------------------------------------------------------------------- interaction, leaderboard

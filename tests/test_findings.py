@@ -1,0 +1,190 @@
+"""The report's claims checked on hand-made grids where the answer is planted."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from analysis import findings
+from analysis.findings import CLAIMS, CONTRADICTED, NOT_ENOUGH, SUPPORTED, Claim
+
+PARAMS = ["arch", "depth", "loss", "task", "sigma", "region", "image", "seed", "iterations", "snapshots"]
+VERDICTS = {SUPPORTED, CONTRADICTED, NOT_ENOUGH}
+
+
+def study(sign: float = 1.0, noise: float = 0.2, seeds: int = 3, iterations=(1000, 1500),
+          rng_seed: int = 0) -> pd.DataFrame:
+    """A DIP grid where every effect has the report's direction (sign=+1), the reverse (-1)
+    or none (0). PSNR in dB, SSIM a rescaled copy so both metrics agree."""
+    rng = np.random.default_rng(rng_seed)
+    settings = [("denoise", 0.1, None), ("denoise", 0.5, None), ("inpaint", 0.1, 32), ("inpaint", 0.1, 64)]
+    effect = {"seed-double": 0.8, "seed-single": 0.0, 2: 0.6, 4: -0.6, "l2": 1.0, "l1": 0.0, "kl": -1.0,
+              0.1: 1.5, 0.5: -1.5, 32: 1.0, 64: -1.0, None: 0.0}
+    rows = []
+    for arch, depth, loss, (task, sigma, region), image, seed, iters in itertools.product(
+            ["seed-double", "seed-single"], [2, 4], ["l2", "l1", "kl"], settings, ["astronaut", "coffee"],
+            range(seeds), iterations):
+        planted = effect[arch] + effect[depth] + effect[loss] + effect[region] + (effect[sigma] if task == "denoise" else 0)
+        more = (iters - 1000) / 500 * (sigma == 0.5)
+        psnr = 24 + sign * planted + rng.normal(0, noise)
+        rows.append({
+            "run_id": f"r{len(rows)}", "sweep": "study", "kind": "dip", "status": "done",
+            "arch": arch, "depth": depth, "loss": loss, "task": task, "sigma": sigma, "region": region,
+            "image": image, "seed": seed, "iterations": iters, "snapshots": [iters // 2, iters],
+            "best_psnr": psnr, "ssim_at_best": 0.5 + psnr / 100, "final_psnr": psnr - 1 + sign * more,
+            "best_psnr_hole": psnr - 4 if task == "inpaint" else None, "wall_s": 1.0})
+    df = pd.DataFrame(rows)
+    df.attrs["param_columns"] = list(PARAMS)
+    df.attrs["summary_columns"] = ["best_psnr", "ssim_at_best", "final_psnr", "best_psnr_hole", "wall_s"]
+    return df
+
+
+@pytest.fixture(scope="module")
+def planted():
+    return findings.evaluate(study(+1)).set_index("claim")
+
+
+@pytest.fixture(scope="module")
+def reversed_():
+    return findings.evaluate(study(-1)).set_index("claim")
+
+
+def test_claims_are_well_formed():
+    ids = [c.id for c in CLAIMS]
+    assert len(ids) == len(set(ids))
+    for c in CLAIMS:
+        assert c.text and c.measure
+        assert c.evaluator is not None or (c.factor and c.better is not None and c.worse is not None)
+
+
+def test_planted_grid_supports_every_claim_but_the_opposite_one(planted):
+    assert list(planted.columns) == findings.COLUMNS[1:]
+    for claim, row in planted.iterrows():
+        expected = CONTRADICTED if claim == "arch2-fewer-artifacts-denoise" else SUPPORTED
+        assert row["verdict"] == expected, (claim, row["explanation"])
+        assert row["n_pairs"] >= 3 and row["p_value"] < 0.05
+
+
+def test_reversed_grid_contradicts_every_claim_but_the_opposite_one(reversed_):
+    for claim, row in reversed_.iterrows():
+        expected = SUPPORTED if claim == "arch2-fewer-artifacts-denoise" else CONTRADICTED
+        assert row["verdict"] == expected, (claim, row["explanation"])
+        assert "opposite" in row["explanation"] or expected == SUPPORTED
+
+
+def test_numbers_are_better_minus_worse(planted, reversed_):
+    assert planted.loc["loss-l2-beats-l1", "mean_diff"] == pytest.approx(1.0, abs=0.1)
+    assert planted.loc["loss-l1-beats-kl", "win_rate"] > 0.95
+    assert reversed_.loc["loss-l1-beats-kl", "mean_diff"] == pytest.approx(-1.0, abs=0.1)
+    assert planted.loc["sigma-0.5-worse", "mean_diff"] == pytest.approx(3.0, abs=0.1)
+
+
+def test_metric_choices(planted):
+    assert planted.loc["depth2-sharper-denoise", "metric"] == "ssim_at_best"
+    assert planted.loc["region-64-worse", "metric"] == "best_psnr_hole"
+    assert planted.loc["more-iterations-help-sigma-0.5", "metric"] == "final_psnr"
+    assert "1500 vs 1000" in planted.loc["more-iterations-help-sigma-0.5", "comparison"]
+    assert "task=denoise" in planted.loc["depth2-sharper-denoise", "filter"]
+
+
+def test_metric_falls_back_when_absent():
+    df = study().drop(columns=["best_psnr_hole", "ssim_at_best"])
+    out = findings.evaluate(df).set_index("claim")
+    assert out.loc["region-64-worse", "metric"] == "best_psnr"
+    assert out.loc["depth2-sharper-inpaint", "metric"] == "ssim_at_best"  # neither SSIM recorded
+    assert out.loc["depth2-sharper-inpaint", "verdict"] == NOT_ENOUGH
+
+
+def test_the_two_architecture_claims_never_both_hold(planted, reversed_):
+    for table in (planted, reversed_, findings.evaluate(study(0)).set_index("claim")):
+        verdicts = table.loc[["arch1-better-denoise", "arch2-fewer-artifacts-denoise"], "verdict"]
+        assert list(verdicts).count(SUPPORTED) <= 1
+
+
+def test_no_effect_is_not_enough_data_with_a_reason():
+    out = findings.evaluate(study(0, noise=0.5)).set_index("claim")
+    row = out.loc["loss-l2-beats-l1"]
+    assert row["verdict"] == NOT_ENOUGH and row["n_pairs"] > 20
+    assert row["explanation"].startswith("no significant difference over")
+
+
+def test_too_few_runs_is_not_enough_data():
+    df = study(+1).sample(n=8, random_state=0)
+    out = findings.evaluate(df)
+    assert set(out["verdict"]) == {NOT_ENOUGH}
+    assert out["explanation"].str.contains("matched pair|two or more").all()
+
+
+def test_two_pairs_are_not_enough():
+    df = study(+1, noise=0.0)
+    df = df[(df["task"] == "denoise") & (df["arch"] == "seed-double") & (df["depth"] == 2) & (df["sigma"] == 0.1)
+            & (df["iterations"] == 1000) & (df["image"] == "coffee") & (df["seed"] < 2)
+            | (df["run_id"] == "r0")]  # an l2 run on astronaut: no l1 partner
+    row = findings.evaluate(df).set_index("claim").loc["loss-l2-beats-l1"]
+    assert row["verdict"] == NOT_ENOUGH and row["n_pairs"] == 2 and row["mean_diff"] == pytest.approx(1.0)
+    assert row["explanation"] == "only 2 matched pairs (need 3); 1 run had no partner"
+
+
+def test_only_one_iterations_level():
+    out = findings.evaluate(study(+1, iterations=(1000,))).set_index("claim")
+    row = out.loc["more-iterations-help-sigma-0.5"]
+    assert row["verdict"] == NOT_ENOUGH and "found 1000" in row["explanation"] and row["n_pairs"] == 0
+    assert out.loc["loss-l2-beats-l1", "verdict"] == SUPPORTED
+
+
+def test_unfinished_runs_do_not_count():
+    df = study(+1)
+    df.loc[df["loss"] == "l1", "status"] = "error"
+    out = findings.evaluate(df).set_index("claim")
+    assert out.loc["loss-l2-beats-l1", "verdict"] == NOT_ENOUGH
+    assert out.loc["loss-l2-beats-l1", "n_pairs"] == 0
+
+
+@pytest.mark.parametrize("df", [pd.DataFrame(), study().iloc[0:0],
+                                pd.DataFrame({"run_id": ["x"], "kind": ["dip"], "status": ["done"]})])
+def test_empty_runs_give_every_claim_a_verdict(df):
+    out = findings.evaluate(df)
+    assert out["claim"].tolist() == [c.id for c in CLAIMS]
+    assert set(out["verdict"]) == {NOT_ENOUGH} and out["explanation"].str.len().gt(0).all()
+
+
+def test_every_claim_gets_a_verdict(planted):
+    assert len(planted) == len(CLAIMS) and set(planted["verdict"]) <= VERDICTS
+
+
+def test_a_custom_claim_is_one_entry():
+    """The StyleGAN claims will look like these: a lower-is-better paired claim on another
+    kind, and one with its own evaluator."""
+    rng = np.random.default_rng(0)
+    rows = [{"run_id": f"i{k}", "kind": "stylegan-interpolate", "status": "done", "space": space,
+             "pair": k, "flip_step": (2 if space == "z" else 5) + rng.integers(-1, 2)}
+            for k in range(12) for space in ("z", "w")]
+    df = pd.DataFrame(rows)
+    df.attrs["param_columns"] = ["space", "pair"]
+
+    def flips_counted(claim, runs):
+        n = int(runs["flip_step"].notna().sum())
+        return findings.make_row(claim, "flip_step", verdict=SUPPORTED if n else NOT_ENOUGH,
+                                 explanation=f"{n} interpolations with a flip")
+
+    def broken(claim, runs):
+        raise RuntimeError("classifier missing")
+
+    claims = [
+        Claim("z-flips-sooner", "The prediction flips sooner along z than along w.",
+              "Step of the first flip, z vs w on the same pairs.", factor="space", better="z",
+              worse="w", metric="flip_step", higher_is_better=False, kind="stylegan-interpolate"),
+        Claim("flips-exist", "Interpolations change the prediction.", "Count of flips.",
+              kind="stylegan-interpolate", evaluator=flips_counted),
+        Claim("broken", "A claim whose check fails.", "Nothing.", kind="stylegan-interpolate",
+              evaluator=broken),
+    ]
+    out = findings.evaluate(pd.concat([df, study().head(10)]), claims).set_index("claim")
+    assert out.loc["z-flips-sooner", "verdict"] == SUPPORTED
+    assert out.loc["z-flips-sooner", "mean_diff"] == pytest.approx(-3, abs=0.6)
+    assert out.loc["flips-exist", "explanation"] == "24 interpolations with a flip"
+    assert out.loc["broken", "verdict"] == NOT_ENOUGH
+    assert "classifier missing" in out.loc["broken", "explanation"]
