@@ -1,0 +1,195 @@
+"""stylegan-traverse: move latents along +-alpha * n and watch the attribute and the identity.
+
+Where n comes from: by default the job recomputes it with stylegan-direction's recipe from the
+nested `direction` settings and this job's own generator, seed, truncation and classifier
+(deterministic: same settings, same n; cached per process). Or `normals_file` names an .npz
+written by stylegan-direction (`save_normals`), with arrays "z" and/or "w".
+
+Latents: `n_latents` z ~ N(0, I). Space z: z + a*n_z, then mapping and truncation; space w:
+truncate(mapping(z)) + a*n_w. Both start from the same image (a = 0).
+alphas = linspace(-alpha_max, alpha_max, steps) (steps odd, so a = 0 is a frame). With
+`alpha_units="std"` a is in standard deviations of the latents' projection on n (z: 1; w: measured
+over 4096 mapped samples), so z and w moves are comparable; "absolute" uses raw latent units.
+
+Per frame k (metric step k): `alpha` (in the chosen units), `alpha/<space>` (latent units),
+`prob/<space>/latent<i>`, `ssim/<space>/latent<i>`, `pixel_dist/<space>/latent<i>` (RMSE vs a=0),
+`embed_dist/<space>/latent<i>` (1 - cosine, with `identity_model`), and `.../mean` over latents.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from typing import Literal
+
+import numpy as np
+import torch
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from ...sink import Sink
+from ..latents import pixel_distance, ssim
+from .common import ClassifiedParams, Renderer, make_classifier, score, strip, summary_base
+from .direction import DirectionSettings, fit_direction, load_normals, score_shard
+
+
+class DirectionOptions(BaseModel):
+    """How to recompute n (stylegan-direction's fields that are not shared with this job)."""
+
+    model_config = ConfigDict(extra="forbid")
+    n_samples: int = Field(default=2000, ge=16, le=10_000_000)
+    keep_fraction: float = Field(default=0.2, gt=0.0, le=0.5)
+    val_fraction: float = Field(default=0.3, gt=0.0, lt=1.0)
+    svm_c: float = Field(default=1.0, gt=0.0)
+
+
+class TraverseParams(ClassifiedParams):
+    n_latents: int = Field(default=5, ge=1, le=1024)
+    alpha_max: float = Field(default=3.0, gt=0.0)
+    steps: int = Field(default=7, ge=3, le=257)
+    alpha_units: Literal["std", "absolute"] = "std"
+    spaces: list[Literal["z", "w"]] = Field(default_factory=lambda: ["z", "w"], min_length=1)
+    direction: DirectionOptions = Field(default_factory=DirectionOptions)
+    normals_file: str | None = None
+    identity_model: str | None = None  # TorchScript: images (N,3,H,W) in [0,1] -> embeddings (N, D)
+    identity_input_size: int | None = Field(default=None, ge=8, le=2048)
+
+    @field_validator("steps")
+    @classmethod
+    def _odd(cls, v: int) -> int:
+        if v % 2 == 0:
+            raise ValueError(f"steps: {v} is not allowed (must be odd so that alpha = 0 is a frame, e.g. {v + 1})")
+        return v
+
+
+_NORMALS: dict[str, tuple[dict, dict]] = {}
+_NORMALS_LOCK = threading.Lock()
+
+
+def direction_settings(params: TraverseParams) -> DirectionSettings:
+    shared = params.model_dump(include=set(ClassifiedParams.model_fields))
+    return DirectionSettings(**shared, **params.direction.model_dump(), spaces=params.spaces)
+
+
+def normals_for(params: TraverseParams) -> tuple[dict[str, np.ndarray], dict, str]:
+    """({space: unit normal}, direction summary, source) — from the file or recomputed (cached)."""
+    if params.normals_file:
+        normals = load_normals(params.normals_file)
+        missing = [s for s in params.spaces if s not in normals]
+        if missing:
+            raise ValueError(f"normals_file: {params.normals_file!r} has no normal for {missing} "
+                             f"(it holds {sorted(normals)})")
+        return {s: v / np.linalg.norm(v) for s, v in normals.items()}, {}, "file"
+    settings = direction_settings(params)
+    key = json.dumps(settings.model_dump(mode="json", exclude={"device", "batch_size"}), sort_keys=True)
+    with _NORMALS_LOCK:
+        if key not in _NORMALS:
+            _NORMALS[key] = tuple(reversed(fit_direction(settings, [score_shard(settings)])))
+        normals, fit = _NORMALS[key]
+    return normals, fit, "recomputed"
+
+
+def _embedder(params: TraverseParams, device: torch.device):
+    if not params.identity_model:
+        return None
+    model = torch.jit.load(params.identity_model, map_location=device).eval()
+
+    @torch.no_grad()
+    def embed(images: torch.Tensor) -> torch.Tensor:
+        x = images
+        if params.identity_input_size and x.shape[-1] != params.identity_input_size:
+            s = params.identity_input_size
+            x = torch.nn.functional.interpolate(x, size=(s, s), mode="bilinear", align_corners=False, antialias=True)
+        e = model(x)
+        return torch.nn.functional.normalize(e.flatten(1).float(), dim=1)
+
+    return embed
+
+
+def _monotone(values: np.ndarray, tol: float = 1e-4) -> bool:
+    return bool(np.all(np.diff(values) >= -tol))
+
+
+def run(params: TraverseParams, sink: Sink) -> dict:
+    r = Renderer(params)
+    clf = make_classifier(params, r)
+    normals, fit, source = normals_for(params)
+    embed = _embedder(params, r.device)
+    alphas = np.linspace(-params.alpha_max, params.alpha_max, params.steps)
+    mid = params.steps // 2
+    z = r.z(params.n_latents, "traverse", "latents")  # (L, z_dim)
+    w = r.map(z)  # (L, w_dim)
+    summary = summary_base(params, r)
+    summary.update(normals_source=source, n_latents=params.n_latents, steps=params.steps,
+                   alpha_max=params.alpha_max, alpha_units=params.alpha_units, positive=clf.positive)
+    summary.update({f"direction_{k}": v for k, v in fit.items() if k.endswith("accuracy")})
+    for k, a in enumerate(alphas):
+        sink.metrics(k, {"alpha": float(a)})
+    for space in params.spaces:
+        n = torch.from_numpy(normals[space]).to(r.device)
+        if params.alpha_units == "std":
+            unit = 1.0 if space == "z" else float((r.map(r.z(4096, "traverse", "w-spread")) @ n).std())
+        else:
+            unit = 1.0
+        frames = []  # per alpha: (L, 3, H, W)
+        for a in alphas:
+            step = float(a) * unit * n
+            frames.append(r.images_z(z + step) if space == "z" else r.images_w(w + step))
+        imgs = torch.stack(frames, dim=1)  # (L, K, 3, H, W)
+        L, K = imgs.shape[:2]
+        flat = imgs.reshape(L * K, *imgs.shape[2:])
+        prob = score(clf, flat, params.batch_size).reshape(L, K).cpu().numpy()
+        ref = imgs[:, mid: mid + 1].expand_as(imgs).reshape(L * K, *imgs.shape[2:])
+        sim = ssim(flat, ref).reshape(L, K).cpu().numpy()
+        dist = pixel_distance(flat, ref).reshape(L, K).cpu().numpy()
+        emb = None
+        if embed is not None:
+            e = torch.cat([embed(c) for c in flat.split(params.batch_size)]).reshape(L, K, -1)
+            emb = (1 - (e * e[:, mid: mid + 1]).sum(-1)).cpu().numpy()  # cosine distance to a = 0
+        for k in range(K):
+            values = {f"alpha/{space}": float(alphas[k] * unit), f"prob/{space}/mean": float(prob[:, k].mean()),
+                      f"ssim/{space}/mean": float(sim[:, k].mean()), f"pixel_dist/{space}/mean": float(dist[:, k].mean())}
+            for i in range(L):
+                values[f"prob/{space}/latent{i}"] = float(prob[i, k])
+                values[f"ssim/{space}/latent{i}"] = float(sim[i, k])
+                values[f"pixel_dist/{space}/latent{i}"] = float(dist[i, k])
+                if emb is not None:
+                    values[f"embed_dist/{space}/latent{i}"] = float(emb[i, k])
+            if emb is not None:
+                values[f"embed_dist/{space}/mean"] = float(emb[:, k].mean())
+            sink.metrics(k, values)
+        for i in range(L):
+            sink.artifact(0, f"strip/{space}/latent{i}", strip(imgs[i]))
+        sink.artifact(0, f"grid/{space}", strip(imgs.reshape(L * K, *imgs.shape[2:]), nrow=K))
+        summary.update(_space_summary(space, prob, sim, dist, emb, clf.threshold, unit))
+    return summary
+
+
+def _space_summary(space: str, prob: np.ndarray, sim: np.ndarray, dist: np.ndarray, emb: np.ndarray | None,
+                   threshold: float, unit: float) -> dict:
+    """prob, sim, dist: (L, K) over latents and alphas (a = 0 in the middle)."""
+    from scipy.stats import spearmanr
+
+    L, K = prob.shape
+    mid = K // 2
+    ends = [0, K - 1]
+    dprob = np.abs(prob - prob[:, mid: mid + 1])  # attribute change vs a = 0
+    moved = dprob.sum()
+    rho = [spearmanr(np.arange(K), p).statistic if np.ptp(p) > 0 else np.nan for p in prob]
+    rho = [x for x in rho if np.isfinite(x)]
+    out = {
+        f"{space}_alpha_unit": unit,
+        f"{space}_prob_delta": float((prob[:, -1] - prob[:, 0]).mean()),
+        f"{space}_prob_monotone_frac": float(np.mean([_monotone(p) for p in prob])),
+        f"{space}_mean_prob_monotone": int(_monotone(prob.mean(axis=0))),
+        f"{space}_prob_spearman": float(np.mean(rho)) if rho else None,
+        f"{space}_success_rate": float(np.mean((prob[:, 0] < threshold) & (prob[:, -1] >= threshold))),
+        f"{space}_ssim_at_max": float(sim[:, ends].mean()),
+        f"{space}_pixel_dist_at_max": float(dist[:, ends].mean()),
+        # identity lost per unit of attribute change: lower keeps more of the original features
+        f"{space}_ssim_loss_per_dprob": float((1 - sim).sum() / moved) if moved > 0 else None,
+        f"{space}_pixel_dist_per_dprob": float(dist.sum() / moved) if moved > 0 else None,
+    }
+    if emb is not None:
+        out[f"{space}_embed_dist_at_max"] = float(emb[:, ends].mean())
+        out[f"{space}_embed_dist_per_dprob"] = float(emb.sum() / moved) if moved > 0 else None
+    return out
