@@ -130,6 +130,8 @@ def table() -> None:
                          height=min(36 + 35 * max(len(shown), 1), 560), width="stretch")
     rows = [r for r in event.selection.rows if r < len(shown)]
     selected = shown["run_id"].iloc[rows].tolist()
+    if set(selected) == set(wanted):
+        selected = wanted  # keep the order of the link
     if selected:
         if st.query_params.get("runs") != ",".join(selected):
             st.query_params["runs"] = ",".join(selected)
