@@ -61,6 +61,9 @@ def test_direction_shards_give_the_same_normal(direction_run):
     fit, normals = direction.fit_direction(p, shards)
     assert fit["w_val_accuracy"] == summary["w_val_accuracy"]
     assert np.allclose(normals["w"], [v for _, v in sink.series("normal/w")], atol=1e-6)
+    sharded = MemorySink()
+    assert direction.finish(p, shards, sharded) == summary
+    assert sharded.series("normal/z") == sink.series("normal/z")
     with pytest.raises(ValueError, match="a shard is missing"):
         direction.fit_direction(p, shards[:2])
 

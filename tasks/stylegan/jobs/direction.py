@@ -7,9 +7,10 @@
 
 Spaces: "z" (the sampled z) and "w" (the w fed to synthesis, i.e. after truncation).
 
-Sharding for the cluster: samples come in fixed chunks of `CHUNK`, each drawn from its own seeded
-stream; shard s of S scores chunks s, s+S, s+2S, ... So `fit_direction(params,
-[score_shard(params, s, S) for s in range(S)])` gives exactly what `run` gives, for any S.
+Sharding for the cluster: samples come in fixed chunks of `CHUNK`, each drawn from its own
+seeded stream; shard s of S scores chunks s, s+S, s+2S, ... Run each
+`score_shard(params, s, S)` as its own trial, then `finish(params, shards, sink)` once: the
+result is exactly what the single-trial `run` gives, for any S.
 """
 
 from __future__ import annotations
@@ -123,7 +124,15 @@ def load_normals(path: str | Path) -> dict[str, np.ndarray]:
 
 
 def run(params: DirectionParams, sink: Sink) -> dict:
+    """Single trial: score every shard here, then `finish`."""
     shards = [score_shard(params, s, params.n_shards) for s in range(params.n_shards)]
+    return finish(params, shards, sink)
+
+
+def finish(params: DirectionParams, shards: list[dict[str, np.ndarray]], sink: Sink) -> dict:
+    """Fit, report (normals as metrics `normal/<space>` with step = component index, the
+    `extremes` artifact) and return the summary: what `run` does after scoring. The cluster
+    layer calls this once all `score_shard` trials are back."""
     fit, normals = fit_direction(params, shards)
     r = Renderer(params)
     summary = summary_base(params, r)

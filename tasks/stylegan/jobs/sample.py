@@ -40,9 +40,9 @@ def _diversity(images: torch.Tensor) -> float:
 
 
 def run(params: SampleParams, sink: Sink) -> dict:
-    t0 = time.perf_counter()
     r = Renderer(params)
     G = r.G
+    t0 = time.perf_counter()
     z = r.z(params.n, "sample", "z")
     img_z = r.images_z(z)  # (n, 3, H, W)
     if params.w_source == "mapped":
