@@ -105,7 +105,8 @@ def fake_nvidia(monkeypatch, tmp_path):
                     synthesis_kwargs=EasyDict(channel_base=cfg.channel_base, channel_max=cfg.channel_max,
                                               num_fp16_res=0, conv_clamp=None, architecture="skip"))
         data = {"G": persist(G, init), "G_ema": persist(G, init), "D": persist(torch.nn.Linear(2, 2)),
-                "augment_pipe": None, "training_set_kwargs": EasyDict(path="faces.zip", resolution=16)}
+                "augment_pipe": None, "training_set_kwargs": EasyDict(path="faces.zip", resolution=16),
+                "progress": EasyDict(cur_nimg=np.int64(1000), stats=np.arange(3.0))}  # numpy scalars, arrays
         data.update(extra or {})
         with open(path, "wb") as f:
             pickle.dump(data, f)

@@ -193,7 +193,12 @@ def nvidia_config(meta: nv.PersistentMeta) -> GeneratorConfig:
 
 
 def load_torch_file(path: str | Path, key: str | None = None) -> Generator:
-    with torch.serialization.safe_globals([argparse.Namespace]):  # rosinality's train.py stores its args
+    # rosinality's train.py stores its argparse.Namespace next to the weights: harmless, allow it.
+    if hasattr(torch.serialization, "safe_globals"):
+        with torch.serialization.safe_globals([argparse.Namespace]):
+            ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    else:  # torch 2.4
+        torch.serialization.add_safe_globals([argparse.Namespace])
         ckpt = torch.load(path, map_location="cpu", weights_only=True)
     if isinstance(ckpt, dict) and ckpt.get("format") == FORMAT:
         if ckpt.get("version", 0) > FORMAT_VERSION:
