@@ -201,6 +201,16 @@ def varying(runs: pd.DataFrame, columns: Iterable[str]) -> list[str]:
     return out
 
 
+def axes(runs: pd.DataFrame) -> list[str]:
+    """The grid axes: parameters with two or more values among the runs of one kind (a
+    parameter that only one kind has is not an axis just because it is missing elsewhere)."""
+    params = param_columns(runs)
+    out = set()
+    for _, group in runs.groupby("kind", sort=False):
+        out.update(c for c in params if c not in out and group[c].dropna().map(_hashable).nunique() > 1)
+    return [c for c in params if c in out]
+
+
 def levels(series: pd.Series) -> list:
     """Sorted distinct values (Python scalars); missing values last as None."""
     s = series
@@ -283,7 +293,26 @@ def _labels(root: str, token: tuple) -> dict[str, str]:
 
 
 def data_labels(runs: pd.DataFrame) -> dict[str, str]:
-    return run_labels(runs, varying(runs, param_columns(runs))).to_dict()
+    """Per kind: the run id's first 8 characters and the parameters that vary among the
+    runs of that kind (missing values left out)."""
+    out: dict[str, str] = {}
+    params = param_columns(runs)
+    for _, group in runs.groupby("kind", sort=False):
+        cols = [c for c in varying(group, params) if group[c].notna().any()]
+        head = group["run_id"].astype(str).str[:8]
+        if cols:
+            tail = pd.Series("", index=group.index, dtype=object)
+            for c in cols:
+                tail = tail + group[c].map(lambda v, c=c: "" if _missing(v) else f"{c}={fmt(v)} ").astype(object)
+            label = head + " · " + tail.str.rstrip()
+        else:
+            label = head
+        out.update(zip(group["run_id"], label))
+    return out
+
+
+def _missing(v) -> bool:
+    return v is None or (isinstance(v, float) and v != v)
 
 
 def labels(d: Data) -> dict[str, str]:

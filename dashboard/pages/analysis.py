@@ -210,7 +210,9 @@ if (runs["kind"] == "dip-baseline").any():
     else:
         keys = [c for c in vs.columns if c not in ("method", "n", "mean", "best")]
         vs = vs.copy()
-        vs["setting"] = vs[keys].apply(lambda r: " ".join(f"{k}={data.fmt(v)}" for k, v in r.items()), axis=1)
+        shown_keys = [k for k in keys if vs[k].notna().any() and vs[k].nunique() > 1] or keys[:1]
+        vs["setting"] = vs[shown_keys].apply(
+            lambda r: " ".join(f"{k}={data.fmt(v)}" for k, v in r.items() if pd.notna(v)), axis=1)
         chart = alt.Chart(vs).mark_bar().encode(
             x=alt.X("mean:Q", title=f"{bmetric} (DIP: mean over runs)", scale=alt.Scale(zero=False)),
             y=alt.Y("method:N", title=None),

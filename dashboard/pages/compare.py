@@ -96,6 +96,7 @@ def _image(run_id: str, name: str, at: int | None):
     return images.decode(d.png(row["sha256"])), int(row["step"])
 
 
+img_width = "stretch" if len(chosen) > 3 else 240
 cols = st.columns(len(chosen))
 for col, (_, run) in zip(cols, sel.iterrows()):
     rid = run["run_id"]
@@ -111,7 +112,7 @@ for col, (_, run) in zip(cols, sel.iterrows()):
 
         def show(img, caption):
             img = img if img is not None else images.placeholder(*size, "missing")
-            st.image(images.enlarge(img, DISPLAY_SIDE), caption=caption, width="stretch")
+            st.image(images.enlarge(img, DISPLAY_SIDE), caption=caption, width=img_width)
 
         show(clean, "clean")
         show(corrupted, "corrupted")

@@ -29,8 +29,9 @@ metrics = data.numeric_summary_columns(runs)
 # ------------------------------------------------------------------ filters (bound to the URL)
 
 sweep_names = sorted({s for v in runs["sweep"].dropna() for s in str(v).split(",") if s})
-axes = [c for c in ("kind", "status") if runs[c].nunique() > 1] + data.varying(runs, params)
+axes = [c for c in ("kind", "status") if runs[c].nunique() > 1] + data.axes(runs)
 fixed = [c for c in params if c not in axes and runs[c].notna().any()]
+fixed_text = ", ".join(f"{c}={'/'.join(data.fmt(v) for v in data.levels(runs[c]) if v is not None)}" for c in fixed)
 
 with st.container(border=True):
     st.markdown("**Filters** — an empty filter keeps every value")
@@ -45,8 +46,7 @@ with st.container(border=True):
             chosen[c] = st.multiselect(c, data.levels(runs[c]), format_func=data.fmt, key=filter_key(c),
                                        bind="query-params", placeholder="all")
     if fixed:
-        st.caption("Same in every run: " + ", ".join(
-            f"{c}={'/'.join(data.fmt(v) for v in data.levels(runs[c]))}" for c in fixed))
+        st.caption("Not varied within any kind: " + fixed_text)
 
     ranges: dict[str, tuple[float, float]] = {}
     range_on = st.multiselect("Metric ranges", metrics, key="ranges", bind="query-params",
@@ -113,8 +113,9 @@ def table() -> None:
     shown = apply_filters(all_runs).reset_index(drop=True)
     st.markdown(f"**{len(shown):,}** of {len(all_runs):,} runs")
 
-    columns = (["run_id", "status", "sweep", "kind"] + [c for c in axes if c not in ("kind", "status")]
-               + metrics + ["node", "started_at", "finished_at"])
+    lead = [sort_by] if sort_by in metrics else []
+    columns = (["run_id", "status", "kind"] + lead + [c for c in axes if c not in ("kind", "status")]
+               + metrics + ["sweep", "node", "started_at", "finished_at"])
     columns = [c for c in dict.fromkeys(columns) if c in shown.columns]
     config = {m: st.column_config.NumberColumn(m, format="%.4g") for m in metrics}
     config["run_id"] = st.column_config.TextColumn("run_id", width="small")
