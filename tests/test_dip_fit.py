@@ -101,3 +101,9 @@ def test_diverged_before_any_log_returns_nones(monkeypatch):
     monkeypatch.setitem(losses.LOSSES, "l2", lambda o, t: (o - t).sum() * float("inf"))
     s, sink = fit(iterations=30, width=8)
     assert s["status"] == "diverged" and s["best_psnr"] is None and sink.rows == []
+
+
+def test_gpu_only_switches_are_ignored_on_cpu():
+    kw = dict(iterations=10, width=8, depth=1, device="cpu")
+    (a, _), (b, _) = fit(**kw), fit(**kw, amp=True, channels_last=True)
+    assert a["device"] == b["device"] == "cpu" and a["final_psnr"] == b["final_psnr"]

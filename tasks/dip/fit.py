@@ -14,6 +14,12 @@ Metrics at logging steps (every `log_every`, each snapshot step, and the last st
 Artifacts: "clean", "corrupted" (and "mask" when inpainting) at step 0, "output" at each
 snapshot step.
 
+Summary: input_psnr, input_ssim, status ("done" | "diverged", then diverged_at), final_psnr,
+final_ssim, final_loss, best_psnr, best_step, ssim_at_best (best over logging steps),
+best_psnr_ema, iterations_done, iters_per_s (the loop, logging included), wall_s (the whole
+run), n_params, device; inpainting adds input_psnr_hole, final_psnr_hole, best_psnr_hole,
+final_psnr_known.
+
 The GPU is synced only at logging steps: a NaN/inf loss sets a flag on the device, noticed
 at the next logging step, which ends the run with status "diverged".
 """
