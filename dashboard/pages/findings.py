@@ -54,12 +54,12 @@ for _, row in table.iterrows():
         with head[1]:
             st.badge(verdict, color=color, icon=icon)
         st.markdown(f"> {row['text']}")
-        m = st.columns(5)
-        m[0].metric("pairs", int(row["n_pairs"]) if pd.notna(row["n_pairs"]) else 0)
-        m[1].metric("mean difference", num(row["mean_diff"], "+.3g"))
-        m[2].metric("95% CI", f"[{num(row['lo'], '+.3g')}, {num(row['hi'], '+.3g')}]")
-        m[3].metric("win rate", num(row["win_rate"], ".0%"))
-        m[4].metric("Wilcoxon p", num(row["p_value"], ".2g"))
+        m = st.columns(4)
+        m[0].metric("matched pairs", int(row["n_pairs"]) if pd.notna(row["n_pairs"]) else 0)
+        m[1].metric(f"mean difference ({row.get('metric', '')})", num(row["mean_diff"], "+.3g"))
+        m[1].caption(f"95% CI [{num(row['lo'], '+.3g')}, {num(row['hi'], '+.3g')}]")
+        m[2].metric("win rate", num(row["win_rate"], ".0%"))
+        m[3].metric("Wilcoxon p", num(row["p_value"], ".2g"))
         st.caption(f"{row.get('comparison', '')} · runs: {row.get('filter', '')}")
         if row.get("explanation"):
             st.write(row["explanation"])
