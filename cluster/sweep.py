@@ -15,7 +15,7 @@ from analysis.store import Store
 from cluster import config as sweep_config
 from cluster.progress import ProgressCallback
 from cluster.runtime import connect
-from cluster.trial import run_trial
+from cluster.trial import run_shard, run_trial
 from cluster.writer import start_writer
 from tasks.images import BUNDLED
 
@@ -77,8 +77,12 @@ def run_sweep(
     echo(f"sweep {cfg.name}: {len(trials)} runs, {len(done)} already done, {len(todo)} to run -> {store_dir}")
 
     status = EXIT_OK
-    if todo:
-        status = _fit(cfg, todo, writer, images, max_concurrent, echo)
+    shards = _pending_shards(todo, writer)
+    if shards:
+        echo(f"sweep {cfg.name}: scoring {len(shards)} shards first")
+        status = _fit(cfg, run_shard, "shard", shards, writer, {}, max_concurrent, echo, f"{cfg.name} shards")
+    if todo and status == EXIT_OK:
+        status = _fit(cfg, run_trial, "trial", todo, writer, images, max_concurrent, echo, cfg.name)
 
     counts = store.counts(cfg.name)
     failed = sum(counts.get(s, 0) for s in ("error", "diverged"))
@@ -106,22 +110,41 @@ def run_sweep(
     return status
 
 
-def _fit(cfg, todo, writer, images, max_concurrent, echo) -> int:
-    trainable = tune.with_resources(
-        tune.with_parameters(run_trial, writer=writer, images=images), _trial_resources(cfg)
-    )
-    progress = ProgressCallback(total=len(todo), desc=cfg.name)
+def _pending_shards(todo: list[dict[str, Any]], writer) -> list[dict[str, Any]]:
+    """The shard trials of sharded runs that are not scored yet (a resumed sweep keeps its shards)."""
+    from tasks.registry import KINDS
+
+    shards = []
+    for t in todo:
+        kind = KINDS[t["kind"]]
+        n = kind.sharding.count(kind.params(**t["params"])) if kind.sharding else 1
+        if n > 1:
+            have = set(ray.get(writer.shards_present.remote(t["run_id"])))
+            shards += [{**t, "index": i, "n": n, "name": f"{t['run_id']}-s{i}"} for i in range(n) if i not in have]
+    return shards
+
+
+def _trial_name(t) -> str:
+    c = t.config.get("trial") or t.config["shard"]
+    return c.get("name", c["run_id"])
+
+
+def _fit(cfg, fn, key, items, writer, images, max_concurrent, echo, desc) -> int:
+    """One Tune run over `items`, each passed to `fn` as `config[key]`."""
+    extra = {"images": images} if key == "trial" else {}
+    trainable = tune.with_resources(tune.with_parameters(fn, writer=writer, **extra), _trial_resources(cfg))
+    progress = ProgressCallback(total=len(items), desc=desc)
     tuner = tune.Tuner(
         trainable,
-        param_space={"trial": tune.grid_search(todo), "cpus": cfg.resources.cpu},
+        param_space={key: tune.grid_search(items), "cpus": cfg.resources.cpu},
         tune_config=tune.TuneConfig(
             max_concurrent_trials=max_concurrent or cfg.max_concurrent,
             reuse_actors=True,  # one worker process per slot: torch is imported once, not per trial
-            trial_name_creator=lambda t: t.config["trial"]["run_id"],
-            trial_dirname_creator=lambda t: t.config["trial"]["run_id"],
+            trial_name_creator=_trial_name,
+            trial_dirname_creator=_trial_name,
         ),
         run_config=tune.RunConfig(
-            name=cfg.name,
+            name=f"{cfg.name}-{key}",
             # Tune's own bookkeeping only; results travel to the store through the writer.
             storage_path=tempfile.mkdtemp(prefix="priorlab-tune-"),
             failure_config=tune.FailureConfig(max_failures=cfg.retries),

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import io
 import math
 import os
 import traceback
 from typing import Any
 
+import numpy as np
 import ray
 import torch
 from ray import tune
@@ -53,10 +55,17 @@ def run_trial(config: dict[str, Any], writer=None, images: dict[str, bytes] | No
     for name, data in (images or {}).items():  # user files travel with the trial, not by disk
         provide_image_bytes(name, data)
 
+    params = kind.params(**trial["params"])
+    n_shards = kind.sharding.count(params) if kind.sharding else 1
     ray.get(writer.start_run.remote(run_id, ray.get_runtime_context().get_node_id()))
     sink = RaySink(writer, run_id, report_to_tune=config.get("report_every_step", True))
     try:
-        summary = kind.run(kind.params(**trial["params"]), sink)
+        if n_shards > 1:  # the shards were scored by their own trials; gather and finish
+            blobs = ray.get(writer.get_shards.remote(run_id, n_shards))
+            shards = [dict(np.load(io.BytesIO(b), allow_pickle=False)) for b in blobs]
+            summary = kind.sharding.finish(params, shards, sink)
+        else:
+            summary = kind.run(params, sink)
     except Exception:
         sink.flush()
         # Recorded before re-raising so Tune can retry it (FailureConfig) and the store
@@ -67,3 +76,15 @@ def run_trial(config: dict[str, Any], writer=None, images: dict[str, bytes] | No
     status = summary.get("status", "done")
     ray.get(writer.finish_run.remote(run_id, status, summary, None))
     tune.report({"run_id": run_id, "status": status, "pid": os.getpid(), **_tune_scalars(summary)})
+
+
+def run_shard(config: dict[str, Any], writer=None) -> None:
+    """The Tune trainable of one shard: score it and hand the arrays to the writer."""
+    shard = config["shard"]
+    kind = KINDS[shard["kind"]]
+    torch.set_num_threads(max(1, int(config.get("cpus", 1))))
+    arrays = kind.sharding.score(kind.params(**shard["params"]), shard["index"], shard["n"])
+    buf = io.BytesIO()
+    np.savez(buf, **arrays)
+    ray.get(writer.put_shard.remote(shard["run_id"], shard["index"], buf.getvalue()))
+    tune.report({"run_id": shard["run_id"], "shard": shard["index"]})

@@ -49,6 +49,29 @@ class StoreWriter:
     def ping(self) -> bool:
         return True
 
+    # Shard outputs of a sharded run (e.g. scored StyleGAN samples) wait here, beside the
+    # store, until the run's finishing trial collects them; kept on disk so a resumed sweep
+    # does not score a shard twice.
+    def _shard_path(self, run_id: str, index: int) -> Path:
+        return self.store.root / "shards" / run_id / f"{index:05d}.npz"
+
+    def put_shard(self, run_id: str, index: int, data: bytes) -> None:
+        path = self._shard_path(run_id, index)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        tmp.write_bytes(data)
+        tmp.replace(path)
+
+    def shards_present(self, run_id: str) -> list[int]:
+        folder = self.store.root / "shards" / run_id
+        return sorted(int(p.stem) for p in folder.glob("*.npz")) if folder.is_dir() else []
+
+    def get_shards(self, run_id: str, n_shards: int) -> list[bytes]:
+        missing = [i for i in range(n_shards) if not self._shard_path(run_id, i).is_file()]
+        if missing:
+            raise RuntimeError(f"run {run_id}: shards {missing} of {n_shards} were never scored")
+        return [self._shard_path(run_id, i).read_bytes() for i in range(n_shards)]
+
 
 def start_writer(root: str | Path) -> "ray.actor.ActorHandle":
     """Start the writer on this (the driver's) node; it dies with the driver."""

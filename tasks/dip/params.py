@@ -21,7 +21,7 @@ from typing import Any, Literal
 import torch
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
-from tasks.images import BUNDLED
+from tasks.images import BUNDLED, image_available
 from tasks.dip.models import DEFAULT_HEAD
 
 MIN_BOTTLENECK = 4  # the deepest feature map must be at least 4x4 pixels
@@ -30,7 +30,7 @@ INPAINT_DEFAULTS = {"region": 32, "region_place": "centre", "masked_loss": True}
 
 
 def check_image(name: str) -> str:
-    if name in BUNDLED:
+    if image_available(name):  # bundled, a file here, or bytes the sweep driver handed over
         return name
     path = Path(name).expanduser()
     if path.is_dir():
