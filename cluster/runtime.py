@@ -24,5 +24,7 @@ def connect(address: str | None = None, num_cpus: int | None = None) -> str:
         ray.init(address=address, **common)
         nodes = [n for n in ray.nodes() if n.get("Alive")]
         return f"ray: joined {address} ({len(nodes)} nodes, {ray.cluster_resources().get('CPU', 0):g} CPUs, {ray.cluster_resources().get('GPU', 0):g} GPUs)"
-    ray.init(num_cpus=num_cpus, include_dashboard=False, **common)
+    # "local" always starts a new instance; a bare init() would attach to any Ray already
+    # running on this machine (another sweep's, a stale test cluster).
+    ray.init(address="local", num_cpus=num_cpus, include_dashboard=False, **common)
     return f"ray: started embedded ({ray.cluster_resources().get('CPU', 0):g} CPUs, {ray.cluster_resources().get('GPU', 0):g} GPUs)"

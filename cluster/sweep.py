@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import socket
 import sys
 import tempfile
@@ -131,6 +132,8 @@ def _trial_name(t) -> str:
 
 def _fit(cfg, fn, key, items, writer, images, max_concurrent, echo, desc) -> int:
     """One Tune run over `items`, each passed to `fn` as `config[key]`."""
+    # Tune's own console output (experiment boxes, trial tables) would bury our progress line.
+    os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
     extra = {"images": images} if key == "trial" else {}
     trainable = tune.with_resources(tune.with_parameters(fn, writer=writer, **extra), _trial_resources(cfg))
     progress = ProgressCallback(total=len(items), desc=desc)
