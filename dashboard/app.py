@@ -1,14 +1,19 @@
 """priorlab dashboard: `priorlab dashboard --store DIR` runs `streamlit run dashboard/app.py`.
 
 This entry script only sets up the page, the sidebar shared by every page, and the page list.
-Each page is a file in `pages/`; its URL path is its name (`/runs`, `/compare?runs=id1,id2`),
-and its widgets keep their values in the query string, so any view can be shared as a link.
-Adding a page is one line in `PAGES`.
+Each page is a file in `views/`; its URL path is its name (`/runs`, `/compare?runs=id1,id2`;
+Sweeps, the default page, is `/`), and its widgets keep their values in the query string, so
+any view can be shared as a link. Adding a page is one line in `PAGES`.
+
+The folder is deliberately not called `pages/`: Streamlit treats a `pages/` folder beside the
+entry script as an old-style multipage app, and a fresh server process then serves a direct
+link such as `/compare?runs=…` by running that file alone, without this script.
 """
 
 from __future__ import annotations
 
 import sys
+import threading
 from pathlib import Path
 
 import streamlit as st
@@ -22,13 +27,27 @@ if str(_ROOT) not in sys.path:
 from dashboard import data  # noqa: E402
 
 PAGES = [
-    st.Page("pages/sweeps.py", title="Sweeps", icon=":material/monitoring:", url_path="sweeps", default=True),
-    st.Page("pages/runs.py", title="Runs", icon=":material/table_rows:", url_path="runs"),
-    st.Page("pages/compare.py", title="Compare", icon=":material/compare:", url_path="compare"),
-    st.Page("pages/grid.py", title="Grid", icon=":material/grid_view:", url_path="grid"),
-    st.Page("pages/analysis.py", title="Analysis", icon=":material/query_stats:", url_path="analysis"),
-    st.Page("pages/findings.py", title="Findings", icon=":material/fact_check:", url_path="findings"),
+    st.Page("views/sweeps.py", title="Sweeps", icon=":material/monitoring:", url_path="sweeps", default=True),
+    st.Page("views/runs.py", title="Runs", icon=":material/table_rows:", url_path="runs"),
+    st.Page("views/compare.py", title="Compare", icon=":material/compare:", url_path="compare"),
+    st.Page("views/grid.py", title="Grid", icon=":material/grid_view:", url_path="grid"),
+    st.Page("views/analysis.py", title="Analysis", icon=":material/query_stats:", url_path="analysis"),
+    st.Page("views/findings.py", title="Findings", icon=":material/fact_check:", url_path="findings"),
 ]
+
+
+@st.cache_resource(show_spinner=False)
+def _prewarm() -> bool:
+    """Import scipy.stats (~1–2 s, needed for p-values) once per server process, in the
+    background after the first page has been drawn, so Analysis and Findings open fast."""
+    def work() -> None:
+        try:
+            import scipy.stats  # noqa: F401
+        except Exception:
+            pass
+    threading.Thread(target=work, name="priorlab-prewarm", daemon=True).start()
+    return True
+
 
 st.set_page_config(page_title="priorlab", page_icon=":material/blur_on:", layout="wide")
 page = st.navigation(PAGES)
@@ -48,4 +67,7 @@ with st.sidebar:
     if st.button("Reload data", icon=":material/refresh:", help="Drop cached queries and re-read the store"):
         data.clear_caches()
 
-page.run()
+try:
+    page.run()
+finally:
+    _prewarm()

@@ -1,7 +1,7 @@
 """The Streamlit dashboard, page by page, through streamlit.testing (no browser).
 
 Each test runs `dashboard/app.py` (the real `st.navigation` entry script) and switches to a
-page with `AppTest.switch_page("pages/<name>.py")` — the pages' URL paths equal their file
+page with `AppTest.switch_page("views/<name>.py")` — the pages' URL paths equal their file
 names, so this works even before the first run — after setting `?…` query parameters the
 way a shared link would. The stores: `sweep_store` (a real tiny sweep through Ray) and
 `empty_store`. Expected numbers are computed here from `Store.runs()` with pandas, not by the
@@ -34,7 +34,7 @@ TIMEOUT = 60  # seconds per script run: two shared cores
 def open_page(monkeypatch, store: Path, page: str, **query) -> AppTest:
     monkeypatch.setenv("PRIORLAB_STORE", str(store))
     at = AppTest.from_file(APP, default_timeout=TIMEOUT)
-    at.switch_page(f"pages/{page}.py")
+    at.switch_page(f"views/{page}.py")
     for k, v in query.items():
         at.query_params[k] = v
     return at.run()
@@ -166,7 +166,7 @@ def test_compare_shows_images_curves_and_only_differing_params(monkeypatch, swee
 
     at.toggle(key="diff").set_value(True)
     at.toggle(key="ba").set_value(True)
-    at.switch_page("pages/compare.py").run()
+    at.switch_page("views/compare.py").run()
     assert_ok(at)
     captions = [img.proto.imgs[0].caption for img in at.get("image")]
     assert sum(c.startswith("|output − clean|") for c in captions) == 2
@@ -174,7 +174,7 @@ def test_compare_shows_images_curves_and_only_differing_params(monkeypatch, swee
 
     first_step = min(int(s) for s in Store(sweep_store).artifacts([a["run_id"]], ["output"])["step"])
     at.select_slider(key="step").set_value(first_step)
-    at.switch_page("pages/compare.py").run()
+    at.switch_page("views/compare.py").run()
     assert_ok(at)
     assert f"output @ {first_step}" in [img.proto.imgs[0].caption for img in at.get("image")]
 
@@ -303,7 +303,7 @@ def test_dashboard_never_imports_torch_ray_tasks_or_cluster(empty_store):
         from streamlit.testing.v1 import AppTest
         for page in {PAGES!r}:
             at = AppTest.from_file({APP!r}, default_timeout=60)
-            at.switch_page(f"pages/{{page}}.py")
+            at.switch_page(f"views/{{page}}.py")
             at.run()
             assert not at.exception, [e.value for e in at.exception]
         bad = sorted(m for m in sys.modules if m.split(".")[0] in ("torch", "ray", "tasks", "cluster", "torchvision"))

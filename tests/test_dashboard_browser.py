@@ -8,6 +8,7 @@ Set PRIORLAB_DOCS_SCREENSHOT=1 to also write the Compare page to docs/compare.pn
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -43,6 +44,13 @@ def _free_port() -> int:
 
 @pytest.fixture(scope="module")
 def server(sweep_store):
+    with serve(sweep_store) as url:
+        yield url
+
+
+@contextlib.contextmanager
+def serve(sweep_store):
+    """`priorlab dashboard --store STORE --port FREE` until the block ends; yields its URL."""
     port = _free_port()
     log = open(Path(sweep_store).parent / f"dashboard-{port}.log", "w")
     proc = subprocess.Popen(
@@ -164,19 +172,35 @@ def test_every_page_renders_in_chromium(server, browser, sweep_store, tmp_path_f
         page.close()
 
 
-def test_compare_link_keeps_its_runs_and_docs_screenshot(server, browser, sweep_store):
-    """The shared link /compare?runs=… opens those runs; optionally write docs/compare.png."""
+def test_compare_link_keeps_its_runs_and_docs_screenshot(sweep_store, browser):
+    """The shared link /compare?runs=…, opened first on a fresh server, runs through the app's
+    navigation (sidebar with every page) and shows those runs; optionally writes
+    docs/compare.png."""
     ids = _compare_ids(sweep_store)
+    with serve(sweep_store) as url:  # a server of its own: the link is its first request
+        _open_compare_link(url, ids, browser)
+
+
+def _open_compare_link(url: str, ids: list[str], browser) -> None:
     page = browser.new_page(viewport={"width": 1400, "height": 1700})
     try:
-        page.goto(f"{server}/compare?runs={','.join(ids)}", wait_until="domcontentloaded", timeout=PAGE_TIMEOUT_MS)
+        page.goto(f"{url}/compare?runs={','.join(ids)}", wait_until="domcontentloaded", timeout=PAGE_TIMEOUT_MS)
         _settle(page)
+        nav = page.locator('[data-testid="stSidebarNav"]').inner_text(timeout=PAGE_TIMEOUT_MS)
+        entries = [x.strip() for x in nav.split("\n") if x.strip()]  # titles (and icon names)
+        assert all(t in entries for _, t, _, _ in PAGES) and "app" not in entries, entries
+        assert "Store:" in page.locator('[data-testid="stSidebar"]').inner_text()
         assert f"runs={','.join(ids)}" in page.url.replace("%2C", ",")
         body = page.locator('[data-testid="stMain"]').inner_text()
         for rid in ids:
             assert rid[:8] in body
         if os.environ.get("PRIORLAB_DOCS_SCREENSHOT"):
-            page.wait_for_timeout(500)
+            # Streamlit scrolls inside its main block: grow the viewport to the content instead.
+            height = page.evaluate(
+                "() => document.querySelector('[data-testid=stMainBlockContainer]').scrollHeight")
+            page.set_viewport_size({"width": 1400, "height": min(int(height) + 40, 2400)})
+            _settle(page)
+            page.wait_for_timeout(1000)
             page.screenshot(path=str(ROOT / "docs" / "compare.png"), full_page=False)
     finally:
         page.close()

@@ -45,7 +45,7 @@ st.session_state["_cmp_url"] = chosen
 
 if not chosen:
     st.info("Pick two to six runs above, or select them on the **Runs** page and press *Compare*.")
-    st.page_link("pages/runs.py", label="Go to Runs", icon=":material/table_rows:")
+    st.page_link("views/runs.py", label="Go to Runs", icon=":material/table_rows:")
     st.stop()
 if len(chosen) == 1:
     st.caption("One run picked: add at least one more to compare.")
@@ -161,7 +161,10 @@ else:
                      alt.Tooltip("smoothed:Q", format=".4g")])
         chart = (base.mark_line(opacity=0.25).encode(y="value:Q") + line) if smooth > 0 else line
         with chart_cols[i % 2]:
-            st.altair_chart(chart.properties(title=name, height=260), width="stretch")
+            # Streamlit fits the whole chart (title, axes, legend) into `height`: leave the
+            # plot about 200 px whatever the number of runs in the legend.
+            height = 270 + 20 * len(chosen)
+            st.altair_chart(chart.properties(title=name, height=height), width="stretch")
 
 # ------------------------------------------------------------------ parameters and summaries
 

@@ -144,7 +144,7 @@ def table() -> None:
     help_ = "Select two to six rows in the table (tick the boxes on the left)."
     if b[0].button(f"Compare {n} selected" if n else "Compare selected", type="primary",
                    disabled=not 2 <= n <= MAX_COMPARE, help=help_, icon=":material/compare:"):
-        st.switch_page("pages/compare.py", query_params={"runs": ",".join(selected)})
+        st.switch_page("views/compare.py", query_params={"runs": ",".join(selected)})
     if n > MAX_COMPARE:
         b[2].warning(f"{n} runs selected: Compare takes at most {MAX_COMPARE}.")
     export = shown.drop(columns=[c for c in ("error",) if c in shown.columns])

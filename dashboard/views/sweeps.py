@@ -78,13 +78,14 @@ def failed_runs(d: data.Data, runs: pd.DataFrame, sweep: str) -> None:
     labels = data.run_labels(failed)
     params = data.param_columns(runs)
     for _, run in failed.iloc[(page - 1) * FAILED_PER_PAGE: page * FAILED_PER_PAGE].iterrows():
-        first = (run["error"] or "").strip().splitlines()
+        error = run["error"] if isinstance(run["error"], str) else ""
+        first = error.strip().splitlines()
         summary = first[-1] if first else "no error text"
         with st.expander(f"{run['status']} · {labels[run['run_id']]} — {summary[:120]}",
                          icon=":material/error:"):
             st.caption(f"run `{run['run_id']}` on {run.get('node') or '—'}, finished {_when(run.get('finished_at'))}")
-            if run["error"]:
-                st.code(run["error"], language="python")
+            if error:
+                st.code(error, language="python")
             else:
                 st.write("No traceback was recorded (a diverged or interrupted run ends without one).")
             shown = {c: data.fmt(run[c]) for c in params if pd.notna(run[c])}
