@@ -227,6 +227,17 @@ def levels(series: pd.Series) -> list:
     return vals
 
 
+def is_in(series: pd.Series, values: Iterable) -> np.ndarray:
+    """Rows whose value is one of `values` (None matches missing; list values by content)."""
+    values = list(values)
+    keep = [v for v in values if v is not None]
+    col = series.map(_hashable) if series.dtype == object else series
+    hit = col.isin(keep).to_numpy(bool, copy=True) if keep else np.zeros(len(series), bool)
+    if len(keep) < len(values):
+        hit |= series.isna().to_numpy(bool)
+    return hit
+
+
 def fmt(v) -> str:
     """A parameter value as shown in labels and options."""
     if v is None or (isinstance(v, float) and v != v):

@@ -77,6 +77,37 @@ def test_folder_without_database_is_an_empty_store_and_stays_untouched(monkeypat
     assert not missing.exists(), "the dashboard must never create a store"
 
 
+def test_live_store_refreshes_and_auto_refresh_defaults_on(monkeypatch, tmp_path):
+    """A store a sweep is still writing: auto-refresh starts on, a run finished after the
+    first render shows on the next rerun (the change token invalidates the cached queries),
+    and a failed run shows its traceback."""
+    store = Store(tmp_path / "live")
+    store.upsert_sweep("live", "kind: dip\n", "host", status="running")
+    store.register_runs("live", [{"run_id": f"run{i}", "kind": "dip",
+                                  "params": {"arch": "skip", "depth": 2, "seed": i}} for i in range(3)])
+    store.start_run("run0")
+    store.log_metrics("run0", 10, {"psnr": 12.0})
+    store.finish_run("run0", "done", {"best_psnr": 12.0})
+
+    at = open_page(monkeypatch, tmp_path / "live", "sweeps")
+    assert_ok(at)
+    assert at.toggle(key="auto_refresh").value is True
+    assert {m.label: m.value for m in at.metric}["done"] == "1"
+
+    store.start_run("run1")
+    store.finish_run("run1", "error", error="Traceback (most recent call last):\nValueError: boom")
+    store.start_run("run2")
+    at.run()
+    assert_ok(at)
+    m = {x.label: x.value for x in at.metric}
+    assert (m["done"], m["error"], m["running"], m["pending"]) == ("1", "1", "1", "0")
+    assert any("ValueError: boom" in str(c.value) for c in at.code)
+
+    at.switch_page("views/runs.py").run()
+    assert_ok(at)
+    assert sorted(at.dataframe[0].value["status"]) == ["done", "error", "running"]
+
+
 # ------------------------------------------------------------------ every page on the real sweep
 
 

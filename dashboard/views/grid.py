@@ -50,7 +50,7 @@ def pick(label: str, column: str, frame: pd.DataFrame, key: str, default=None):
 
 
 def matches(frame: pd.DataFrame, column: str, value) -> pd.Series:
-    return frame[column].isna() if value is None else frame[column] == value
+    return pd.Series(data.is_in(frame[column], [value]), index=frame.index)
 
 
 top = st.columns(4)

@@ -86,12 +86,7 @@ def apply_filters(df: pd.DataFrame) -> pd.DataFrame:
             wanted = set(values)
             mask &= df["sweep"].fillna("").str.split(",").map(lambda s: bool(wanted & set(s))).to_numpy(bool)
             continue
-        col = df[c]
-        keep = [v for v in values if v is not None]
-        m = col.isin(keep).to_numpy(bool) if keep else np.zeros(len(df), bool)
-        if None in values:
-            m |= col.isna().to_numpy(bool)
-        mask &= m
+        mask &= data.is_in(df[c], values)
     for m, (lo, hi) in ranges.items():
         v = df[m].to_numpy(dtype=float, na_value=np.nan)
         full_lo, full_hi = np.nanmin(v) if np.isfinite(v).any() else lo, np.nanmax(v) if np.isfinite(v).any() else hi
