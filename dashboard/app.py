@@ -33,6 +33,7 @@ PAGES = [
     st.Page("views/grid.py", title="Grid", icon=":material/grid_view:", url_path="grid"),
     st.Page("views/analysis.py", title="Analysis", icon=":material/query_stats:", url_path="analysis"),
     st.Page("views/findings.py", title="Findings", icon=":material/fact_check:", url_path="findings"),
+    st.Page("views/stylegan.py", title="StyleGAN", icon=":material/face:", url_path="stylegan"),
 ]
 
 
