@@ -201,9 +201,10 @@ if by:
 
 # ------------------------------------------------------------------ DIP against classical baselines
 
-if (runs["kind"] == "dip-baseline").any():
+baselines = runs[(runs["kind"] == "dip-baseline") & (runs["status"] == "done")]
+if kind == "dip" and not baselines.empty:
     st.subheader("DIP against the classical baselines", anchor=False)
-    bmetric = metric if metric in runs.columns else "best_psnr"
+    bmetric = metric if metric in baselines.columns and baselines[metric].notna().any() else "best_psnr"
     vs = computed.dip_vs_baselines(d.root, d.token, bmetric)
     if vs.empty:
         st.info("No finished baseline runs share a setting (image, task, sigma, region) with finished DIP runs.")

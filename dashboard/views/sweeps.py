@@ -80,7 +80,7 @@ def failed_runs(d: data.Data, runs: pd.DataFrame, sweep: str) -> None:
     for _, run in failed.iloc[(page - 1) * FAILED_PER_PAGE: page * FAILED_PER_PAGE].iterrows():
         error = run["error"] if isinstance(run["error"], str) else ""
         first = error.strip().splitlines()
-        summary = first[-1] if first else "no error text"
+        summary = first[-1] if first else "no traceback recorded"
         with st.expander(f"{run['status']} · {labels[run['run_id']]} — {summary[:120]}",
                          icon=":material/error:"):
             st.caption(f"run `{run['run_id']}` on {run.get('node') or '—'}, finished {_when(run.get('finished_at'))}")
