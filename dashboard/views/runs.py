@@ -122,7 +122,7 @@ def table() -> None:
         pos = np.flatnonzero(shown["run_id"].isin(wanted).to_numpy())
         default = {"selection": {"rows": pos.tolist()}}
     event = st.dataframe(shown[columns], hide_index=True, key="runs_table", on_select="rerun",
-                         selection_mode="multi-row", selection_default=default, column_config=config,
+                         selection_mode="multi-row", selection_default=default, column_config=config, placeholder="—",
                          height=min(36 + 35 * max(len(shown), 1), 560), width="stretch")
     rows = [r for r in event.selection.rows if r < len(shown)]
     selected = shown["run_id"].iloc[rows].tolist()
