@@ -25,7 +25,7 @@ class ProgressCallback(tune.Callback):
         return self._bar
 
     def _refresh(self) -> None:
-        self.bar.set_postfix(running=self.running, failed=self.failed, refresh=True)
+        self.bar.set_postfix(running=self.running, failed=self.failed, refresh=False)
 
     def on_trial_start(self, iteration, trials, trial, **info):
         self.running += 1
