@@ -13,6 +13,7 @@ from analysis.findings import CLAIMS, CONTRADICTED, NOT_ENOUGH, SUPPORTED, Claim
 
 PARAMS = ["arch", "depth", "loss", "task", "sigma", "region", "image", "seed", "iterations", "snapshots"]
 VERDICTS = {SUPPORTED, CONTRADICTED, NOT_ENOUGH}
+DIP = [c.id for c in CLAIMS if c.kind == "dip"]  # the StyleGAN claims have their own tests below
 
 
 def study(sign: float = 1.0, noise: float = 0.2, seeds: int = 3, iterations=(1000, 1500),
@@ -62,14 +63,14 @@ def test_claims_are_well_formed():
 
 def test_planted_grid_supports_every_claim_but_the_opposite_one(planted):
     assert list(planted.columns) == findings.COLUMNS[1:]
-    for claim, row in planted.iterrows():
+    for claim, row in planted.loc[DIP].iterrows():
         expected = CONTRADICTED if claim == "arch2-fewer-artifacts-denoise" else SUPPORTED
         assert row["verdict"] == expected, (claim, row["explanation"])
         assert row["n_pairs"] >= 3 and row["p_value"] < 0.05
 
 
 def test_reversed_grid_contradicts_every_claim_but_the_opposite_one(reversed_):
-    for claim, row in reversed_.iterrows():
+    for claim, row in reversed_.loc[DIP].iterrows():
         expected = SUPPORTED if claim == "arch2-fewer-artifacts-denoise" else CONTRADICTED
         assert row["verdict"] == expected, (claim, row["explanation"])
         assert "opposite" in row["explanation"] or expected == SUPPORTED
@@ -115,7 +116,7 @@ def test_too_few_runs_is_not_enough_data():
     df = study(+1).sample(n=8, random_state=0)
     out = findings.evaluate(df)
     assert set(out["verdict"]) == {NOT_ENOUGH}
-    assert out["explanation"].str.contains("matched pair|two or more").all()
+    assert out.set_index("claim").loc[DIP, "explanation"].str.contains("matched pair|two or more").all()
 
 
 def test_two_pairs_are_not_enough():
@@ -188,3 +189,138 @@ def test_a_custom_claim_is_one_entry():
     assert out.loc["flips-exist", "explanation"] == "24 interpolations with a flip"
     assert out.loc["broken", "verdict"] == NOT_ENOUGH
     assert "classifier missing" in out.loc["broken", "explanation"]
+
+
+# ------------------------------------------------------------------ the StyleGAN claims
+
+SG = ["stylegan-z-flips-sooner", "stylegan-w-keeps-features", "stylegan-identity-not-preserved",
+      "stylegan-traversals-change-attribute"]
+
+
+def stylegan_study(*, z_flip=2.0, w_flip=5.0, z_loss=0.8, w_loss=0.5, ssim=(0.6, 0.7), delta=(0.7, 0.9),
+                   monotone=(0.8, 1.0), seeds=6, pairs=3, steps=10, noise=0.3, rng_seed=0) -> pd.DataFrame:
+    """Summaries shaped like the real stylegan-interpolate / -traverse runs (the keys their jobs
+    write; `steps` is a parameter, so the store names the summary key `summary_steps`).
+    `ssim`, `delta`, `monotone`: (z, w) values, jittered per run."""
+    rng = np.random.default_rng(rng_seed)
+    rows = []
+    for seed in range(seeds):
+        row = {"run_id": f"int{seed}", "kind": "stylegan-interpolate", "status": "done", "seed": seed,
+               "steps": steps, "pairs": pairs, "summary_steps": steps, "summary_pairs": pairs}
+        for space, at in (("z_lerp", z_flip), ("z_slerp", z_flip), ("w_lerp", w_flip)):
+            flips = [int(np.clip(round(at + rng.normal(0, noise)), 1, steps - 1)) for _ in range(pairs)]
+            for i, f in enumerate(flips):
+                row[f"{space}_flip_step_pair{i}"] = f
+            row[f"{space}_flip_rate"] = 1.0
+            row[f"{space}_flip_step_mean"] = float(np.mean(flips))
+        rows.append(row)
+        t = {"run_id": f"trav{seed}", "kind": "stylegan-traverse", "status": "done", "seed": seed, "steps": 7,
+             "summary_steps": 7}
+        for j, space in enumerate(("z", "w")):
+            j_noise = lambda: rng.normal(0, 0.02)  # noqa: E731
+            t[f"{space}_prob_delta"] = delta[j] + j_noise()
+            t[f"{space}_prob_monotone_frac"] = monotone[j]
+            t[f"{space}_success_rate"] = 0.75
+            t[f"{space}_ssim_at_max"] = ssim[j] + j_noise()
+            t[f"{space}_pixel_dist_at_max"] = 0.1 + j_noise()
+            t[f"{space}_ssim_loss_per_dprob"] = (z_loss, w_loss)[j] + j_noise()
+            t[f"{space}_pixel_dist_per_dprob"] = 0.3 + j_noise()
+        rows.append(t)
+    df = pd.DataFrame(rows)
+    df.attrs["param_columns"] = ["seed", "steps", "pairs"]
+    df.attrs["summary_columns"] = [c for c in df.columns if c not in ("run_id", "kind", "status", "seed", "steps", "pairs")]
+    return df
+
+
+def sg_eval(df: pd.DataFrame) -> pd.DataFrame:
+    return findings.evaluate(df).set_index("claim").loc[SG]
+
+
+def test_stylegan_claims_supported_on_the_reports_picture():
+    out = sg_eval(stylegan_study())
+    for claim, row in out.iterrows():
+        assert row["verdict"] == SUPPORTED, (claim, row["explanation"])
+        assert row["n_pairs"] >= 3
+    flips = out.loc["stylegan-z-flips-sooner"]
+    assert flips["n_pairs"] == 18 and flips["metric"] == "flip_frac"
+    assert flips["mean_diff"] == pytest.approx(-3 / 9, abs=0.08)  # 3 frames sooner of 9 steps
+    assert "z flips sooner" in flips["explanation"] and "z sooner in" in flips["explanation"]
+    keeps = out.loc["stylegan-w-keeps-features"]
+    assert keeps["metric"] == "ssim_loss_per_dprob" and keeps["n_pairs"] == 6
+    assert keeps["mean_diff"] == pytest.approx(-0.3, abs=0.05)
+    ident = out.loc["stylegan-identity-not-preserved"]
+    assert ident["n_pairs"] == 12 and ident["mean_diff"] == pytest.approx(findings.IDENTITY_SSIM - 0.65, abs=0.03)
+    assert str(findings.IDENTITY_SSIM) in ident["explanation"]
+    assert out.loc["stylegan-traversals-change-attribute", "mean_diff"] == pytest.approx(0.8, abs=0.03)
+
+
+def test_stylegan_claims_contradicted_when_reversed():
+    out = sg_eval(stylegan_study(z_flip=6, w_flip=2, z_loss=0.4, w_loss=0.9, ssim=(0.97, 0.98),
+                                 delta=(-0.6, -0.7)))
+    for claim, row in out.iterrows():
+        assert row["verdict"] == CONTRADICTED, (claim, row["explanation"])
+        assert "opposite" in row["explanation"]
+
+
+def test_stylegan_claims_without_an_effect_are_not_enough_data():
+    out = sg_eval(stylegan_study(z_flip=4, w_flip=4, noise=0.0, z_loss=0.6, w_loss=0.6,
+                                 ssim=(0.9, 0.9), delta=(0.0, 0.0)))
+    assert set(out["verdict"]) == {NOT_ENOUGH}
+    assert out.loc["stylegan-z-flips-sooner", "explanation"].startswith("no significant difference over 18 pairs")
+    assert "same frame in 18 of 18 pairs" in out.loc["stylegan-z-flips-sooner", "explanation"]
+
+
+def test_three_seeds_say_why_they_cannot_decide():
+    row = sg_eval(stylegan_study(seeds=3)).loc["stylegan-w-keeps-features"]
+    assert row["verdict"] == NOT_ENOUGH and row["n_pairs"] == 3 and row["win_rate"] == 1.0
+    assert "signed-rank test cannot reach p < 0.05: run more seeds" in row["explanation"]
+
+
+def test_attribute_that_moves_but_not_steadily_is_not_supported():
+    row = sg_eval(stylegan_study(monotone=(0.2, 0.3))).loc["stylegan-traversals-change-attribute"]
+    assert row["verdict"] == NOT_ENOUGH and "not steadily" in row["explanation"]
+    assert "monotone along 25%" in row["explanation"]
+
+
+def test_one_run_is_not_enough_but_shows_its_numbers():
+    out = sg_eval(stylegan_study(seeds=1, pairs=2))
+    assert set(out["verdict"]) == {NOT_ENOUGH}
+    assert out.loc["stylegan-z-flips-sooner", "explanation"].startswith("only 2 matched pairs (need 3)")
+    assert out.loc["stylegan-w-keeps-features", "explanation"].startswith("only 1 traverse run (need 3)")
+    assert "w lower in 1 of 1 runs" in out.loc["stylegan-w-keeps-features", "explanation"]
+    ident = out.loc["stylegan-identity-not-preserved", "explanation"]
+    assert ident.startswith("only 2 run × space values (need 3)") and "z 0.6" in ident
+
+
+def test_pairs_that_never_flip_are_left_out_and_steps_normalise():
+    df = stylegan_study(noise=0.0)
+    interp = df["kind"] == "stylegan-interpolate"
+    df.loc[df["run_id"] == "int0", "w_lerp_flip_step_pair0"] = np.nan  # never flips along w
+    df.loc[df["run_id"] == "int1", ["summary_steps", "steps"]] = 19  # twice the frames: frames 4 and 10
+    for space, f in (("z_lerp", 4), ("z_slerp", 4), ("w_lerp", 10)):
+        for i in range(3):
+            df.loc[df["run_id"] == "int1", f"{space}_flip_step_pair{i}"] = f
+    flips = findings.stylegan_flips(df)
+    assert len(flips) == interp.sum() * 3 * 3
+    assert flips["flip_frac"].isna().sum() == 1
+    one = flips[flips["run_id"] == "int1"]
+    assert set(one["steps"]) == {19} and set(one["flip_frac"].round(4)) == {round(4 / 18, 4), round(10 / 18, 4)}
+    row = sg_eval(df).loc["stylegan-z-flips-sooner"]
+    assert row["n_pairs"] == 17 and "1 pair left out (no flip in one space)" in row["explanation"]
+
+
+def test_failed_stylegan_runs_do_not_count_and_kinds_stay_apart():
+    df = stylegan_study()
+    df.loc[df["kind"] == "stylegan-traverse", "status"] = "error"
+    out = sg_eval(df)
+    assert out.loc["stylegan-z-flips-sooner", "verdict"] == SUPPORTED
+    for claim in SG[1:]:
+        assert out.loc[claim, "verdict"] == NOT_ENOUGH and out.loc[claim, "n_pairs"] == 0
+        assert "no finished stylegan-traverse runs" in out.loc[claim, "explanation"]
+    # DIP and StyleGAN runs in one store: each claim sees only its own kind.
+    both = findings.evaluate(pd.concat([study(+1), stylegan_study()], ignore_index=True)).set_index("claim")
+    alone = findings.evaluate(study(+1)).set_index("claim")
+    pd.testing.assert_series_equal(both.loc[DIP, "verdict"], alone.loc[DIP, "verdict"])
+    pd.testing.assert_series_equal(both.loc[DIP, "mean_diff"], alone.loc[DIP, "mean_diff"])
+    assert (both.loc[SG, "verdict"] == SUPPORTED).all()
+    assert both.loc["stylegan-z-flips-sooner", "filter"] == "kind=stylegan-interpolate"
