@@ -1,0 +1,344 @@
+"""The StyleGAN page, through streamlit.testing (no browser), on a store written by the real sweep.
+
+`sg_store` runs the whole StyleGAN chain once per session (a random:16 generator and the builtin
+redness classifier, a few seconds of work) over the session's Ray cluster. Expected numbers are
+computed here from `Store.runs()` / `Store.metrics()` with pandas, not by the page's code.
+Variants of the store (a second run, a failed run, deleted artifact files) are written with
+the store's own write API into a copy.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sqlite3
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from analysis.store import Store
+
+pytest.importorskip("streamlit")
+from streamlit.testing.v1 import AppTest  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+APP = str(ROOT / "dashboard" / "app.py")
+TIMEOUT = 60
+SPACES = ("z_lerp", "z_slerp", "w_lerp")
+STEPS = 7
+PAIRS = 3
+SG_CLAIMS = ["stylegan-z-flips-sooner", "stylegan-w-keeps-features", "stylegan-identity-not-preserved",
+             "stylegan-traversals-change-attribute"]
+
+CONFIG = textwrap.dedent(
+    f"""
+    name: sg-dash
+    kind: stylegan-sample
+    fixed:
+      generator: "random:16"
+      seed: 0
+      batch_size: 16
+      truncation_psi: 0.7
+      classifier: {{source: "builtin:redness", positive: redder, negative: less red}}
+      calibration_samples: 32
+    groups:
+      - {{kind: stylegan-sample, fixed: {{n: 4}}}}
+      - {{kind: stylegan-interpolate, fixed: {{pairs: {PAIRS}, steps: {STEPS}, pool: 32}}}}
+      - {{kind: stylegan-direction, fixed: {{n_samples: 128, keep_fraction: 0.25}}}}
+      - kind: stylegan-traverse
+        fixed: {{n_latents: 3, steps: 5, alpha_max: 2.0, direction: {{n_samples: 128, keep_fraction: 0.25}}}}
+    resources: {{cpu: 1}}
+    """
+)
+
+
+@pytest.fixture(scope="session")
+def sg_store(ray_cluster, tmp_path_factory) -> Path:
+    from cluster.sweep import run_sweep
+
+    root = tmp_path_factory.mktemp("sg-store")
+    cfg = root / "sg.yaml"
+    cfg.write_text(CONFIG)
+    status = run_sweep(str(cfg), store_dir=str(root / "store"), echo=lambda s: None)
+    assert status == 0, f"the StyleGAN sweep failed with exit status {status}"
+    return root / "store"
+
+
+@pytest.fixture()
+def sg_copy(sg_store, tmp_path) -> Path:
+    shutil.copytree(sg_store, tmp_path / "store")
+    return tmp_path / "store"
+
+
+def open_page(monkeypatch, store: Path, page: str = "stylegan", **query) -> AppTest:
+    monkeypatch.setenv("PRIORLAB_STORE", str(store))
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    at.switch_page(f"views/{page}.py")
+    for k, v in query.items():
+        at.query_params[k] = v
+    return at.run()
+
+
+def assert_ok(at: AppTest) -> None:
+    assert not at.exception, [e.value for e in at.exception]
+    assert not at.error, [e.value for e in at.error]
+
+
+def texts(at: AppTest, *kinds: str) -> str:
+    return "\n".join(str(e.value) for kind in kinds or ("markdown", "caption", "info", "warning")
+                     for e in getattr(at, kind))
+
+
+def captions(at: AppTest) -> list[str]:
+    return [img.proto.imgs[0].caption for img in at.get("image")]
+
+
+def metrics(at: AppTest) -> dict[str, str]:
+    return {m.label: m.value for m in at.metric}
+
+
+def by_kind(store: Path) -> pd.DataFrame:
+    return Store(store).runs().set_index("kind")
+
+
+def flips_from_labels(store: Path, run_id: str) -> dict[tuple[str, int], int | None]:
+    """(space, pair) -> the first frame whose stored label differs from frame 0's."""
+    m = Store(store).metrics([run_id])
+    out = {}
+    for space in SPACES:
+        for pair in range(PAIRS):
+            lab = m[m["name"] == f"label/{space}/pair{pair}"].sort_values("step")["value"].round().astype(int).tolist()
+            assert len(lab) == STEPS
+            out[space, pair] = next((k for k, v in enumerate(lab) if v != lab[0]), None)
+    return out
+
+
+def clone_run(store: Path, run_id: str, new_id: str, sweep: str, param_changes: dict,
+              label_shift: int = 0) -> None:
+    """A copy of a finished run under another id and sweep, with some parameters changed and
+    (for interpolations) every label sequence shifted `label_shift` frames later."""
+    with sqlite3.connect(store / "priorlab.db") as c:
+        kind, params, summary = c.execute("SELECT kind, params, summary FROM runs WHERE run_id = ?", (run_id,)).fetchone()
+    s = Store(store)
+    m, arts = s.metrics([run_id]), s.artifacts([run_id])
+    s.register_runs(sweep, [{"run_id": new_id, "kind": kind, "params": {**json.loads(params), **param_changes}}])
+    s.start_run(new_id)
+    rows = []
+    for name, g in m.groupby("name"):
+        g = g.sort_values("step")
+        values = g["value"].to_numpy()
+        if label_shift and name.startswith("label/"):
+            values = np.concatenate([np.repeat(values[:1], label_shift), values[:-label_shift]])
+        rows += [(new_id, int(k), name, float(v)) for k, v in zip(g["step"], values)]
+    s.log_metrics_rows(rows)
+    for _, a in arts.iterrows():
+        s.log_artifact(new_id, int(a["step"]), a["name"], s.artifact_bytes(a["sha256"]))
+    s.finish_run(new_id, "done", summary=json.loads(summary))
+
+
+# ------------------------------------------------------------------ empty stores
+
+
+def test_empty_store_names_the_stylegan_smoke_config(monkeypatch, empty_store):
+    at = open_page(monkeypatch, empty_store)
+    assert_ok(at)
+    assert at.title[0].value == "StyleGAN"
+    assert "priorlab sweep configs/stylegan_smoke.yaml" in texts(at, "info")
+
+
+def test_missing_store_and_dip_only_store(monkeypatch, tmp_path):
+    missing = tmp_path / "nowhere"
+    at = open_page(monkeypatch, missing)
+    assert_ok(at)
+    assert "priorlab sweep configs/stylegan_smoke.yaml" in texts(at, "info")
+    assert not missing.exists(), "the dashboard must never create a store"
+
+    dip = Store(tmp_path / "dip")
+    dip.register_runs("d", [{"run_id": "r1", "kind": "dip", "params": {"arch": "skip"}}])
+    dip.start_run("r1")
+    dip.finish_run("r1", "done", summary={"best_psnr": 20.0})
+    at = open_page(monkeypatch, tmp_path / "dip")
+    assert_ok(at)
+    shown = texts(at, "info")
+    assert "No StyleGAN runs yet" in shown and "stylegan_smoke.yaml" in shown
+
+
+# ------------------------------------------------------------------ the real sweep
+
+
+def test_page_shows_z_and_w_flips_svm_and_traversals(monkeypatch, sg_store):
+    runs = by_kind(sg_store)
+    assert (runs["status"] == "done").all()
+    at = open_page(monkeypatch, sg_store)
+    assert_ok(at)
+    caps = captions(at)
+
+    # z vs w samples: one figure with both rows.
+    assert any(c.startswith("z (top row)") and "w (bottom row)" in c for c in caps), caps
+
+    # Interpolation: the mean flip frame per space, from the stored per-frame labels.
+    interp = runs.loc["stylegan-interpolate"]
+    flips = flips_from_labels(sg_store, interp["run_id"])
+    for (space, pair), f in flips.items():  # the job's own summary agrees with its labels
+        assert (None if pd.isna(interp[f"{space}_flip_step_pair{pair}"]) else int(interp[f"{space}_flip_step_pair{pair}"])) == f
+    shown = metrics(at)
+    for space in SPACES:
+        got = [f for (s, _), f in flips.items() if s == space and f is not None]
+        want = f"{np.mean(got):.2f}" if got else "—"
+        assert shown[f"{space}: mean flip frame"] == want
+    table = next(df.value for df in at.dataframe if list(df.value.columns) == list(SPACES))
+    for (space, pair), f in flips.items():
+        cell = table.loc[f"pair {pair}", space]
+        assert (pd.isna(cell) and f is None) or cell == f
+    where = ", ".join(f"{s} at frame {flips[s, 0]}" if flips[s, 0] is not None else f"{s} never" for s in SPACES)
+    assert f"Pair 0: the label flips {where}" in " ".join(caps)
+    assert len(at.get("vega_lite_chart")) + len(at.get("arrow_vega_lite_chart")) >= 3, "flip, SVM and curve charts"
+
+    # SVM accuracy per space, as stored.
+    direction = runs.loc["stylegan-direction"]
+    acc = next(df.value for df in at.dataframe if "validation accuracy" in df.value.columns).set_index("space")
+    for s in ("z", "w"):
+        assert acc.loc[s, "validation accuracy"] == pytest.approx(direction[f"{s}_val_accuracy"])
+        assert acc.loc[s, "train accuracy"] == pytest.approx(direction[f"{s}_train_accuracy"])
+    assert any(c.startswith("What the SVM separates") for c in caps)
+
+    # Traversals: a figure per space and the per-space numbers in the answers.
+    trav = runs.loc["stylegan-traverse"]
+    assert sum(c.startswith(("z: each row", "w: each row")) for c in caps) == 2
+    answers = texts(at, "markdown")
+    assert f"**{trav['z_ssim_at_max']:.2f}** in z and **{trav['w_ssim_at_max']:.2f}** in w" in answers
+    assert f"**{trav['z_success_rate']:.0%}** in z and **{trav['w_success_rate']:.0%}** in w" in answers
+    z_frac = np.mean([f / (STEPS - 1) for (s, _), f in flips.items() if s == "z_lerp" and f is not None])
+    assert f"**{z_frac:.0%}** of the way" in answers
+    keeps = "w" if trav["w_ssim_loss_per_dprob"] < trav["z_ssim_loss_per_dprob"] else "z"
+    assert f"**{keeps} keeps more of the original features**" in answers
+    for claim in SG_CLAIMS:
+        assert f"`{claim}`" in answers
+
+
+def test_pickers_and_pair_come_from_the_url(monkeypatch, sg_copy):
+    interp = by_kind(sg_copy).loc["stylegan-interpolate"]
+    clone_run(sg_copy, interp["run_id"], "interpclone00001", "second", {"pool": 33}, label_shift=1)
+    flips = flips_from_labels(sg_copy, "interpclone00001")
+    original = flips_from_labels(sg_copy, interp["run_id"])
+    assert all(flips[k] == (None if original[k] is None or original[k] + 1 >= STEPS else original[k] + 1)
+               for k in flips)
+
+    at = open_page(monkeypatch, sg_copy, sg_interp="interpclone00001", sg_pair="2")
+    assert_ok(at)
+    assert at.selectbox(key="sg_interp_pick").value == "interpclone00001"
+    assert at.selectbox(key="sg_sweep").options == ["all", "second", "sg-dash"]
+    where = ", ".join(f"{s} at frame {flips[s, 2]}" if flips[s, 2] is not None else f"{s} never" for s in SPACES)
+    assert f"Pair 2: the label flips {where}" in " ".join(captions(at))
+    got = [f for (s, _), f in flips.items() if s == "w_lerp" and f is not None]
+    assert metrics(at)["w_lerp: mean flip frame"] == (f"{np.mean(got):.2f}" if got else "—")
+
+    # Picking the other run puts its id (not its label) in the URL; a run-id prefix works as a link.
+    at.selectbox(key="sg_interp_pick").select(interp["run_id"])
+    at.switch_page("views/stylegan.py").run()
+    assert_ok(at)
+    assert at.query_params["sg_interp"] == interp["run_id"]
+    wanted = [f for (s, _), f in original.items() if s == "w_lerp" and f is not None]
+    assert metrics(at)["w_lerp: mean flip frame"] == (f"{np.mean(wanted):.2f}" if wanted else "—")
+    at = open_page(monkeypatch, sg_copy, sg_interp=interp["run_id"][:8])
+    assert_ok(at)
+    assert at.selectbox(key="sg_interp_pick").value == interp["run_id"]
+
+    # One sweep only: the clone is out of scope, so the original run is the only choice.
+    at = open_page(monkeypatch, sg_copy, sg_sweep="sg-dash", sg_interp="interpclone00001")
+    assert_ok(at)
+    assert not [s for s in at.selectbox if s.key == "sg_interp_pick"]
+    assert metrics(at)["w_lerp: mean flip frame"] == (f"{np.mean(wanted):.2f}" if wanted else "—")
+
+    # A stale link falls back to the latest run.
+    at = open_page(monkeypatch, sg_copy, sg_interp="nosuchrun", sg_pair="99")
+    assert_ok(at)
+    assert at.selectbox(key="sg_interp_pick").value == "interpclone00001"
+    assert at.get("button_group")[0].value == 0
+
+
+def test_failed_runs_and_missing_files(monkeypatch, sg_copy):
+    store = Store(sg_copy)
+    runs = by_kind(sg_copy)
+    store.finish_run(runs.loc["stylegan-traverse", "run_id"], "error", error="ValueError: traverse went wrong")
+    for sha in store.artifacts()["sha256"]:
+        store.artifact_path(sha).unlink(missing_ok=True)
+    at = open_page(monkeypatch, sg_copy)
+    assert_ok(at)
+    assert "1 StyleGAN run did not finish (stylegan-traverse: 1)" in texts(at, "warning")
+    assert "ValueError: traverse went wrong" in "\n".join(str(c.value) for c in at.code)
+    assert "No finished stylegan-traverse run yet (1 failed, see above)" in texts(at, "info")
+    assert "No finished traversal runs yet" in texts(at, "markdown")
+    caps = captions(at)
+    assert any(c.startswith("z (top row)") for c in caps) and any(c.startswith("Pair 0:") for c in caps), \
+        "placeholders where the files were"
+    assert metrics(at)["z_lerp: mean flip frame"], "the numbers do not need the images"
+
+
+def test_findings_page_checks_the_stylegan_claims(monkeypatch, sg_store):
+    from analysis import findings
+
+    table = findings.evaluate(Store(sg_store).runs()).set_index("claim")
+    trav = by_kind(sg_store).loc["stylegan-traverse"]
+    assert f"z {trav['z_ssim_at_max']:.2f}" in table.loc["stylegan-identity-not-preserved", "explanation"]
+    assert table.loc["stylegan-z-flips-sooner", "n_pairs"] == PAIRS
+    dip = [c.id for c in findings.CLAIMS if c.kind == "dip"]
+    assert (table.loc[dip, "n_pairs"] == 0).all(), "DIP claims never see StyleGAN runs"
+
+    at = open_page(monkeypatch, sg_store, "findings")
+    assert_ok(at)
+    shown = texts(at, "markdown")
+    for claim in SG_CLAIMS:
+        assert f"**{claim}**" in shown
+    assert len([m for m in at.markdown if "-badge[" in str(m.value)]) == len(findings.CLAIMS)
+
+
+def test_the_page_imports_no_torch_ray_tasks_or_cluster(sg_store):
+    script = textwrap.dedent(f"""
+        import os, sys
+        os.environ["PRIORLAB_STORE"] = {str(sg_store)!r}
+        from streamlit.testing.v1 import AppTest
+        at = AppTest.from_file({APP!r}, default_timeout=60)
+        at.switch_page("views/stylegan.py")
+        at.run()
+        assert not at.exception, [e.value for e in at.exception]
+        assert len(at.get("image")) >= 4
+        bad = sorted(m for m in sys.modules if m.split(".")[0] in ("torch", "ray", "tasks", "cluster", "torchvision"))
+        print("BAD", bad)
+    """)
+    out = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=180)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "BAD []" in out.stdout, out.stdout
+
+
+# ------------------------------------------------------------------ strips (PIL only)
+
+
+def test_strips_cut_what_make_grid_laid_out_and_draw_labels():
+    from PIL import Image
+
+    from dashboard import strips
+
+    colors = [(255, 0, 0), (0, 255, 0), (0, 0, 255)]
+    grid = Image.new("RGB", (3 * (8 + 2) + 2, 8 + 4), (255, 255, 255))  # make_grid: padding 2, white
+    for k, c in enumerate(colors):
+        grid.paste(Image.new("RGB", (8, 8), c), (2 + k * 10, 2))
+    cut = strips.cut(grid, 3)
+    assert len(cut) == 1 and [f.size for f in cut[0]] == [(8, 8)] * 3
+    assert [f.getpixel((0, 0)) for f in cut[0]] == colors and [f.getpixel((7, 7)) for f in cut[0]] == colors
+    assert strips.cut(grid, 4) is None and strips.cut(None, 3) is None
+    two_rows = Image.new("RGB", (2 * 10 + 2, 2 * 10 + 2), (255, 255, 255))
+    two_rows.paste(Image.new("RGB", (8, 8), (9, 9, 9)), (12, 12))
+    assert strips.cut(two_rows, 2, 2)[1][1].getpixel((4, 4)) == (9, 9, 9)
+
+    fig = strips.annotated_grid([cut[0], [None, cut[0][1], None]], captions=[["0: a\np=0.1", "1", "2"], ["x"] * 3],
+                                borders=[[strips.NEGATIVE, strips.POSITIVE, None], [None] * 3],
+                                marks=[[None, "flip", None], [None] * 3], row_labels=["z", "w"],
+                                col_labels=["t=0", "t=0.5", "t=1"], cell=32, title="pair 0")
+    assert fig.width > 3 * 32 and fig.height > 2 * 32
+    assert strips.cell_size(cut[0][0]) == 96 and strips.cell_size(Image.new("RGB", (1024, 1024))) == 160
