@@ -23,10 +23,12 @@ from dashboard import computed, data, images, strips
 KINDS = ("stylegan-sample", "stylegan-interpolate", "stylegan-direction", "stylegan-traverse")
 HINT = "No StyleGAN runs yet: run `priorlab sweep configs/stylegan_smoke.yaml`"
 INTERP = findings.INTERP_SPACES
-INTERP_COLOR = alt.Scale(domain=list(INTERP), range=["#d62728", "#ff7f0e", "#1f77b4"])
+COLORS = {"z_lerp": "#d62728", "z_slerp": "#ff7f0e", "w_lerp": "#1f77b4"}
 LATENT_COLOR = alt.Scale(domain=["z", "w"], range=["#d62728", "#1f77b4"])
 SG_CLAIMS = [c.id for c in findings.CLAIMS if str(c.kind).startswith("stylegan")]
 BADGE = {"supported": "green", "contradicted": "red", "not enough data": "gray"}
+MAX_COLS = 12  # frames per figure row; longer strips show evenly spaced frames (and the marked ones)
+MAX_ROWS = 8  # latents per traversal figure; more are paged
 
 st.title("StyleGAN")
 st.caption("The report's StyleGAN study: samples from z and w, where the classifier changes its mind "
@@ -134,6 +136,23 @@ def pick_run(kind: str, key: str, label: str) -> pd.Series | None:
     return done[done["run_id"] == rid].iloc[0]
 
 
+def shown_columns(k: int, keep=()) -> list[int]:
+    """All `k` frame indices, or at most MAX_COLS evenly spaced ones plus those in `keep`."""
+    if k <= MAX_COLS:
+        return list(range(k))
+    keep = {int(x) for x in keep if x is not None and 0 <= x < k}
+    even = np.linspace(0, k - 1, max(MAX_COLS - len(keep), 2)).round().astype(int)
+    return sorted(set(even.tolist()) | keep)
+
+
+def cell_for(cells: list[list], target: int = 1100) -> int:
+    """Frame size in a figure: crisp enlargement of small frames, but small enough that a row
+    of frames fits about `target` pixels (so the captions stay readable in the page)."""
+    first = next((c for row in cells for c in row if c is not None), None)
+    n = max((len(r) for r in cells), default=1)
+    return max(56, min(strips.cell_size(first), target // max(n, 1) - 16))
+
+
 def show(fig, caption: str) -> None:
     st.image(images.enlarge(fig, 96), caption=caption)
 
@@ -184,7 +203,7 @@ if run is not None:
     if any(r is None for r in rows) and n:  # fall back to the two-row grid
         grid = frames_of(d.root, artifact_sha(arts, rid, "grid"), n, 2)
         rows = [r if r is not None else (grid[i] if grid else None) for i, r in enumerate(rows)]
-    cells = [r if r is not None else [None] * max(n, 1) for r in rows]
+    cells = [(r if r is not None else [None] * max(n, 1))[:MAX_COLS] for r in rows]
     threshold, positive, negative = classifier_of(run)
     captions = [[(f"p={prob[s].get(k):.2f}" if k in prob[s].index else "") for k in range(len(cells[i]))]
                 for i, s in enumerate(("z", "w"))]
@@ -194,10 +213,11 @@ if run is not None:
     source = summary(run, "w_source", param(run, "w_source", "mapped"))
     w_text = ("w = mapping(z') of fresh z'" if source == "mapped" else "w ~ N(0, I) fed to synthesis")
     fig = strips.annotated_grid(cells, captions=captions if has_prob else None, borders=borders,
-                                row_labels=["z", "w"], cell=strips.cell_size(next((c for r in cells for c in r if c), None)))
+                                row_labels=["z", "w"], cell=cell_for(cells))
     show(fig, f"z (top row): G(z), z ~ N(0, I) · w (bottom row): {w_text} · truncation ψ = "
               f"{fmt(param(run, 'truncation_psi', 1.0), 'g')}"
-              + (f" · border: classifier says {positive} (red) or {negative} (blue)" if has_prob else ""))
+              + (f" · border: classifier says {positive} (red) or {negative} (blue)" if has_prob else "")
+              + (f" · the first {MAX_COLS} of {n} per row (the download has all)" if n > MAX_COLS else ""))
     c = st.columns(4)
     c[0].metric("diversity in z", fmt(summary(run, "z_diversity"), ".3f"),
                 help="mean pixel RMSE between every two images of the row")
@@ -242,38 +262,45 @@ if run is not None:
 
         if st.session_state.get("sg_pair", object()) not in pairs:
             st.session_state.pop("sg_pair", None)
-        pair = st.segmented_control("Pair", pairs, default=pairs[0], key="sg_pair", bind="query-params",
-                                    required=True)
+        if len(pairs) <= 12:
+            pair = st.segmented_control("Pair", pairs, default=pairs[0], key="sg_pair", bind="query-params",
+                                        required=True)
+        else:
+            pair = st.selectbox("Pair", pairs, key="sg_pair", bind="query-params")
         pair = pairs[0] if pair is None else pair
         arts = d.artifacts([rid])
+        at_pair = flips[flips["pair"] == pair].set_index("space")["flip"]
+        flip_of = {s: (None if s not in at_pair.index or _missing(at_pair[s]) else int(at_pair[s])) for s in spaces}
+        cols = shown_columns(K, keep=flip_of.values())
         cells, captions, borders, marks, where = [], [], [], [], []
         for space in spaces:
             g = fr[(fr["space"] == space) & (fr["pair"] == pair)].set_index("step")
             cut = frames_of(d.root, artifact_sha(arts, rid, f"strip/{space}/pair{pair}"), K)
-            cells.append(cut[0] if cut else [None] * K)
-            flip = flips[(flips["space"] == space) & (flips["pair"] == pair)]["flip"]
-            flip = None if flip.empty or _missing(flip.iloc[0]) else int(flip.iloc[0])
+            cells.append([cut[0][k] for k in cols] if cut else [None] * len(cols))
+            flip = flip_of[space]
             captions.append([(f"{k}: {positive if g['label'].get(k, 0) >= 0.5 else negative}\n"
-                              f"p={fmt(g['prob'].get(k))}") for k in range(K)])
-            borders.append([strips.POSITIVE if g["label"].get(k, 0) >= 0.5 else strips.NEGATIVE for k in range(K)])
-            marks.append(["flip" if k == flip else None for k in range(K)])
+                              f"p={fmt(g['prob'].get(k))}") for k in cols])
+            borders.append([strips.POSITIVE if g["label"].get(k, 0) >= 0.5 else strips.NEGATIVE for k in cols])
+            marks.append(["flip" if k == flip else None for k in cols])
             where.append(f"{space} at frame {flip}" if flip is not None else f"{space} never")
         fig = strips.annotated_grid(cells, captions=captions, borders=borders, marks=marks, row_labels=spaces,
-                                    col_labels=[f"t={k / max(K - 1, 1):.2f}" for k in range(K)],
-                                    cell=strips.cell_size(next((c for r in cells for c in r if c), None)))
+                                    col_labels=[f"t={k / max(K - 1, 1):.2f}" for k in cols],
+                                    cell=cell_for(cells))
         show(fig, f"Pair {pair}: the label flips {', '.join(where)} (frames 0–{K - 1}); "
-                  f"border red = {positive}, blue = {negative}")
+                  f"border red = {positive}, blue = {negative}"
+                  + (f" · {len(cols)} of the {K} frames shown" if len(cols) < K else ""))
 
         one = fr[fr["pair"] == pair]
+        interp_color = alt.Scale(domain=spaces, range=[COLORS[s] for s in spaces])
         flip_rules = flips[(flips["pair"] == pair) & flips["flip"].notna()]
         base = alt.Chart(one).encode(x=alt.X("step:Q", title="frame", axis=alt.Axis(tickMinStep=1)),
-                                     color=alt.Color("space:N", scale=INTERP_COLOR, title="space"))
+                                     color=alt.Color("space:N", scale=interp_color, title="space"))
         lines = base.mark_line(point=True).encode(
             y=alt.Y("prob:Q", title=f"P({positive})", scale=alt.Scale(domain=[0, 1])),
             tooltip=["space:N", "step:Q", alt.Tooltip("prob:Q", format=".3f"), "label:Q"])
         thr = alt.Chart(pd.DataFrame({"y": [threshold]})).mark_rule(color="gray", strokeDash=[4, 4]).encode(y="y:Q")
         rules = alt.Chart(flip_rules).mark_rule(strokeWidth=2, opacity=0.6).encode(
-            x="flip:Q", color=alt.Color("space:N", scale=INTERP_COLOR), tooltip=["space:N", alt.Tooltip("flip:Q", title="flip frame")])
+            x="flip:Q", color=alt.Color("space:N", scale=interp_color), tooltip=["space:N", alt.Tooltip("flip:Q", title="flip frame")])
         st.altair_chart((lines + thr + rules).properties(height=260), width="stretch")
         st.caption(f"P({positive}) per frame for pair {pair}; dashed: the threshold {threshold:g}; "
                    "vertical rules: the flip frame in each space.")
@@ -310,7 +337,7 @@ if run is not None:
         long = acc.melt(id_vars="space", value_vars=["train accuracy", "validation accuracy"], var_name="split",
                         value_name="accuracy")
         bars = alt.Chart(long).mark_bar().encode(
-            x=alt.X("space:N", title=None, sort=["z", "w"]), xOffset="split:N",
+            x=alt.X("space:N", title=None, sort=["z", "w"], axis=alt.Axis(labelAngle=0)), xOffset="split:N",
             y=alt.Y("accuracy:Q", title="accuracy", scale=alt.Scale(domain=[0, 1])),
             color=alt.Color("split:N", scale=alt.Scale(range=["#9ecae1", "#08519c"])),
             tooltip=["space:N", "split:N", alt.Tooltip("accuracy:Q", format=".3f")])
@@ -362,29 +389,39 @@ if run is not None:
         mid = K // 2
         units = summary(run, "alpha_units", param(run, "alpha_units", "std"))
         unit = "σ" if units == "std" else ""
-        latents = sorted({int(w[6:]) for w in tv["who"] if w.startswith("latent")})
+        all_latents = sorted({int(w[6:]) for w in tv["who"] if w.startswith("latent")})
+        latents = all_latents
+        if len(all_latents) > MAX_ROWS:
+            starts = list(range(0, len(all_latents), MAX_ROWS))
+            first = st.select_slider("Latents", starts, key="sg_latents", bind="query-params",
+                                     format_func=lambda a: f"{a}–{min(a + MAX_ROWS, len(all_latents)) - 1}")
+            latents = all_latents[first: first + MAX_ROWS]
+        cols = shown_columns(K, keep=[mid])
         arts = d.artifacts([rid])
         tabs = st.tabs([f"{s} space" for s in spaces])
         for tab, space in zip(tabs, spaces):
             with tab:
                 v = tv[tv["space"] == space].pivot_table(index=["who", "step"], columns="measure", values="value")
                 cells, captions, borders, marks = [], [], [], []
-                grid = frames_of(d.root, artifact_sha(arts, rid, f"grid/{space}"), K, len(latents)) if latents else None
+                grid = None
                 for i in latents:
                     cut = frames_of(d.root, artifact_sha(arts, rid, f"strip/{space}/latent{i}"), K)
-                    cells.append(cut[0] if cut else (grid[i] if grid and i < len(grid) else [None] * K))
+                    if cut is None and grid is None:  # the whole-grid artifact, cut once
+                        grid = frames_of(d.root, artifact_sha(arts, rid, f"grid/{space}"), K, len(all_latents)) or []
+                    row_frames = cut[0] if cut else (grid[i] if grid and i < len(grid) else [None] * K)
+                    cells.append([row_frames[k] for k in cols])
                     row = v.loc[f"latent{i}"] if f"latent{i}" in v.index.get_level_values(0) else pd.DataFrame()
                     get = lambda col, k: row[col].get(k) if col in row.columns else None  # noqa: E731
-                    captions.append([f"p={fmt(get('prob', k))}\nssim {fmt(get('ssim', k))}" for k in range(K)])
+                    captions.append([f"p={fmt(get('prob', k))}\nssim {fmt(get('ssim', k))}" for k in cols])
                     borders.append([None if _missing(get("prob", k)) else
                                     (strips.POSITIVE if get("prob", k) >= threshold else strips.NEGATIVE)
-                                    for k in range(K)])
-                    marks.append(["start" if k == mid else None for k in range(K)])
+                                    for k in cols])
+                    marks.append(["start" if k == mid else None for k in cols])
                 fig = strips.annotated_grid(cells, captions=captions, borders=borders, marks=marks,
-                                            col_labels=[f"a={a:+.2g}" for a in alpha.to_numpy()],
+                                            col_labels=[f"a={alpha.iloc[k]:+.2g}" for k in cols],
                                             title=f"{space}: alpha (a) in {'standard deviations' if unit else 'latent units'}",
                                             row_labels=[f"latent {i}" for i in latents],
-                                            cell=strips.cell_size(next((c for r in cells for c in r if c), None)))
+                                            cell=cell_for(cells))
                 show(fig, f"{space}: each row one latent moved from −α_max (left) to +α_max (right); "
                           f"under each frame P({positive}) and SSIM to the start (marked); "
                           f"border red = {positive}, blue = {negative}")
