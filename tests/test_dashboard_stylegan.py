@@ -342,3 +342,89 @@ def test_strips_cut_what_make_grid_laid_out_and_draw_labels():
                                 col_labels=["t=0", "t=0.5", "t=1"], cell=32, title="pair 0")
     assert fig.width > 3 * 32 and fig.height > 2 * 32
     assert strips.cell_size(cut[0][0]) == 96 and strips.cell_size(Image.new("RGB", (1024, 1024))) == 160
+
+
+# ------------------------------------------------------------------ long strips, many pairs and latents
+
+
+def _strip_png(n: int, rows: int = 1, side: int = 8, seed: int = 0) -> bytes:
+    """A make_grid-shaped PNG (2-px white padding) of `rows` x `n` random frames."""
+    from PIL import Image
+
+    from dashboard.images import png_bytes
+
+    rng = np.random.default_rng(seed)
+    img = Image.new("RGB", (n * (side + 2) + 2, rows * (side + 2) + 2), (255, 255, 255))
+    for r in range(rows):
+        for c in range(n):
+            img.paste(Image.fromarray(rng.integers(0, 255, (side, side, 3), dtype=np.uint8)), (2 + c * (side + 2), 2 + r * (side + 2)))
+    return png_bytes(img)
+
+
+@pytest.fixture()
+def big_store(tmp_path) -> tuple[Path, dict]:
+    """Hand-written StyleGAN runs larger than one figure row: 20 samples, 14 pairs of 21
+    frames with planted flips, 10 latents of 19 steps; no direction run."""
+    s = Store(tmp_path / "big")
+    params = {"generator": "random:8", "classifier": {"source": "builtin:redness", "threshold": 0.5}}
+    s.register_runs("big", [{"run_id": "sample0", "kind": "stylegan-sample", "params": {**params, "n": 20}},
+                            {"run_id": "interp0", "kind": "stylegan-interpolate",
+                             "params": {**params, "pairs": 14, "steps": 21, "spaces": ["z_lerp", "w_lerp"]}},
+                            {"run_id": "trav0", "kind": "stylegan-traverse",
+                             "params": {**params, "n_latents": 10, "steps": 19}}])
+    for rid in ("sample0", "interp0", "trav0"):
+        s.start_run(rid)
+    s.log_artifacts_many("sample0", [(0, "samples/z", _strip_png(20)), (0, "samples/w", _strip_png(20, seed=1)),
+                                     (0, "grid", _strip_png(20, 2))])
+    s.log_metrics_rows([("sample0", i, f"prob/{sp}", i / 20) for i in range(20) for sp in ("z", "w")])
+    s.finish_run("sample0", "done", summary={"z_diversity": 0.1, "w_diversity": 0.2, "n": 20})
+
+    flips = {("z_lerp", p): 3 + p % 5 for p in range(14)} | {("w_lerp", p): 9 + p % 7 for p in range(14)}
+    flips["w_lerp", 13] = None  # never flips
+    rows, arts, summary = [], [], {"steps": 21, "pairs": 14, "positive": "redder", "negative": "less red"}
+    for (space, p), f in flips.items():
+        for k in range(21):
+            lab = int(f is not None and k >= f)
+            rows += [("interp0", k, f"label/{space}/pair{p}", lab), ("interp0", k, f"prob/{space}/pair{p}", 0.2 + 0.6 * lab)]
+        arts.append((0, f"strip/{space}/pair{p}", _strip_png(21, seed=p)))
+        summary[f"{space}_flip_step_pair{p}"] = f
+    for space in ("z_lerp", "w_lerp"):
+        summary[f"{space}_flip_rate"] = 1.0
+    s.log_metrics_rows(rows)
+    s.log_artifacts_many("interp0", arts)
+    s.finish_run("interp0", "done", summary=summary)
+
+    alphas = np.linspace(-3, 3, 19)
+    rows = [("trav0", k, "alpha", float(a)) for k, a in enumerate(alphas)]
+    arts = []
+    for space in ("z", "w"):
+        for k, a in enumerate(alphas):
+            for i in range(10):
+                rows += [("trav0", k, f"prob/{space}/latent{i}", 0.5 + a / 6.5), ("trav0", k, f"ssim/{space}/latent{i}", 1 - abs(a) / 6),
+                         ("trav0", k, f"pixel_dist/{space}/latent{i}", abs(a) / 20)]
+            rows += [("trav0", k, f"prob/{space}/mean", 0.5 + a / 6.5), ("trav0", k, f"ssim/{space}/mean", 1 - abs(a) / 6),
+                     ("trav0", k, f"pixel_dist/{space}/mean", abs(a) / 20)]
+        arts += [(0, f"strip/{space}/latent{i}", _strip_png(19, seed=i)) for i in range(10)]
+    s.log_metrics_rows(rows)
+    s.log_artifacts_many("trav0", arts)
+    s.finish_run("trav0", "done", summary={"z_prob_delta": 0.9, "w_prob_delta": 0.9, "z_ssim_at_max": 0.5,
+                                           "w_ssim_at_max": 0.5, "z_success_rate": 1.0, "w_success_rate": 1.0})
+    return tmp_path / "big", flips
+
+
+def test_long_strips_many_pairs_and_latents(monkeypatch, big_store):
+    store, flips = big_store
+    at = open_page(monkeypatch, store, sg_pair="13")
+    assert_ok(at)
+    caps = " ".join(captions(at))
+    assert "the first 12 of 20 per row" in caps
+    assert "Pair 13: the label flips z_lerp at frame 6, w_lerp never (frames 0–20)" in caps
+    assert "of the 21 frames shown" in caps
+    assert at.selectbox(key="sg_pair").value == 13, "14 pairs: a select box, not a row of buttons"
+    shown = metrics(at)
+    for space in ("z_lerp", "w_lerp"):
+        got = [f for (s, _), f in flips.items() if s == space and f is not None]
+        assert shown[f"{space}: mean flip frame"] == f"{np.mean(got):.2f}"
+    assert "No finished stylegan-direction run yet." in texts(at, "info")
+    assert at.select_slider(key="sg_latents").options == ["0–7", "8–9"]
+    assert sum(c.startswith(("z: each row", "w: each row")) for c in captions(at)) == 2
