@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
 import typing
 from importlib.util import find_spec
@@ -135,13 +134,12 @@ def cmd_dashboard(args) -> int:
         sys.executable, "-m", "streamlit", "run", str(app),
         "--server.address", args.host, "--server.port", str(args.port),
         "--server.headless", "true" if args.headless else "false",
-        "--browser.gatherUsageStats", "false",
+        "--browser.gatherUsageStats", "false", "--client.toolbarMode", "viewer",
     ]
-    print(f"dashboard on http://{args.host}:{args.port} over {env['PRIORLAB_STORE']} (Ctrl-C stops)")
-    try:
-        return subprocess.call(cmd, env=env)
-    except KeyboardInterrupt:
-        return 0
+    print(f"dashboard on http://{args.host}:{args.port} over {env['PRIORLAB_STORE']} (Ctrl-C stops)", flush=True)
+    # Become Streamlit (no child process), so Ctrl-C and SIGTERM reach the server itself.
+    os.execve(sys.executable, cmd, env)
+    return 0  # not reached
 
 
 def cmd_stylegan(args) -> int:

@@ -40,6 +40,7 @@ class Group(BaseModel):
     kind: str | None = None
     fixed: dict[str, Any] = Field(default_factory=dict)
     grid: dict[str, list[Any]] = Field(default_factory=dict)
+    resources: Resources | None = None  # this group's trials only (baselines need no GPU)
 
 
 class SweepConfig(BaseModel):
@@ -84,6 +85,12 @@ def run_id(kind: str, params: dict[str, Any]) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
+def ray_resources(res: Resources) -> dict[str, float]:
+    """A trial's request in Ray's resource names."""
+    out = {"CPU": res.cpu, "GPU": res.gpu, **res.custom}
+    return {k: v for k, v in out.items() if v}
+
+
 def _format_validation(err: ValidationError, where: str) -> str:
     lines = []
     for e in err.errors():
@@ -105,7 +112,8 @@ def _expand_image_axis(values: list[Any]) -> list[Any]:
 
 
 def expand(config: SweepConfig) -> list[dict[str, Any]]:
-    """Every trial of the sweep: `[{"run_id", "kind", "params"}]`, validated and de-duplicated.
+    """Every trial of the sweep: `[{"run_id", "kind", "params", "resources"}]`, validated and
+    de-duplicated; `resources` is what one trial asks Ray for (`{"CPU": 1, "GPU": 0.25, ...}`).
 
     Axes that a task ignores for a given combination (a region for denoising) are
     normalised away by the task's model, so the duplicates they would create collapse here.
@@ -133,6 +141,7 @@ def expand(config: SweepConfig) -> list[dict[str, Any]]:
             except ValueError as e:
                 raise ConfigError(str(e)) from None
         where = f"groups[{gi}] ({group.name or kind}): " if config.groups else ""
+        resources = ray_resources(group.resources or config.resources)
         axes = list(grid)
         for combo in itertools.product(*(grid[a] for a in axes)):
             raw = {**fixed, **dict(zip(axes, combo))}
@@ -142,7 +151,7 @@ def expand(config: SweepConfig) -> list[dict[str, Any]]:
                 raise ConfigError(_format_validation(e, where)) from None
             dumped = params.model_dump(mode="json")
             rid = run_id(kind, dumped)
-            trials.setdefault(rid, {"run_id": rid, "kind": kind, "params": dumped})
+            trials.setdefault(rid, {"run_id": rid, "kind": kind, "params": dumped, "resources": resources})
     return list(trials.values())
 
 

@@ -32,9 +32,10 @@ def _user_images(trials: list[dict[str, Any]]) -> dict[str, bytes]:
     return {n: Path(n).expanduser().read_bytes() for n in names if isinstance(n, str) and n not in BUNDLED}
 
 
-def _trial_resources(cfg: sweep_config.SweepConfig) -> dict[str, float]:
-    res = {"cpu": cfg.resources.cpu, "gpu": cfg.resources.gpu, **cfg.resources.custom}
-    return {k: v for k, v in res.items() if v}
+def _trial_resources(config: dict[str, Any]) -> tune.PlacementGroupFactory:
+    """Each trial asks for its own group's resources (set by the config expansion)."""
+    item = config.get("trial") or config["shard"]
+    return tune.PlacementGroupFactory([item["resources"]])
 
 
 def best_table(store: Store, sweep: str, metric: str = "best_psnr", top: int = 5) -> str:
@@ -135,11 +136,11 @@ def _fit(cfg, fn, key, items, writer, images, max_concurrent, echo, desc) -> int
     # Tune's own console output (experiment boxes, trial tables) would bury our progress line.
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
     extra = {"images": images} if key == "trial" else {}
-    trainable = tune.with_resources(tune.with_parameters(fn, writer=writer, **extra), _trial_resources(cfg))
+    trainable = tune.with_resources(tune.with_parameters(fn, writer=writer, **extra), _trial_resources)
     progress = ProgressCallback(total=len(items), desc=desc)
     tuner = tune.Tuner(
         trainable,
-        param_space={key: tune.grid_search(items), "cpus": cfg.resources.cpu},
+        param_space={key: tune.grid_search(items)},
         tune_config=tune.TuneConfig(
             max_concurrent_trials=max_concurrent or cfg.max_concurrent,
             reuse_actors=True,  # one worker process per slot: torch is imported once, not per trial

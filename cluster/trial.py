@@ -50,8 +50,7 @@ def run_trial(config: dict[str, Any], writer=None, images: dict[str, bytes] | No
     """The Tune trainable. `config["trial"]` is one `{"run_id", "kind", "params"}` of the sweep."""
     trial = config["trial"]
     run_id, kind = trial["run_id"], KINDS[trial["kind"]]
-    cpus = max(1, int(config.get("cpus", 1)))
-    torch.set_num_threads(cpus)
+    torch.set_num_threads(max(1, int(trial["resources"].get("CPU", 1))))
     for name, data in (images or {}).items():  # user files travel with the trial, not by disk
         provide_image_bytes(name, data)
 
@@ -82,7 +81,7 @@ def run_shard(config: dict[str, Any], writer=None) -> None:
     """The Tune trainable of one shard: score it and hand the arrays to the writer."""
     shard = config["shard"]
     kind = KINDS[shard["kind"]]
-    torch.set_num_threads(max(1, int(config.get("cpus", 1))))
+    torch.set_num_threads(max(1, int(shard["resources"].get("CPU", 1))))
     arrays = kind.sharding.score(kind.params(**shard["params"]), shard["index"], shard["n"])
     buf = io.BytesIO()
     np.savez(buf, **arrays)

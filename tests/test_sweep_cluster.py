@@ -47,12 +47,20 @@ def assert_exactly_once(store_dir: Path, cfg_path: Path) -> "pd.DataFrame":
 
 
 def test_sweep_over_two_nodes_stores_every_run_once(ray_cluster, tmp_path):
-    cfg = write_config(tmp_path / "two.yaml", "two-nodes", {"seed": [0, 1, 2, 3, 4, 5], "loss": ["l1", "l2"]})
+    # Each group's custom resource exists on one node only, so both nodes must run trials.
+    cfg = write_config(tmp_path / "two.yaml", "two-nodes", {"seed": [0, 1, 2, 3, 4, 5]}, extra=textwrap.dedent("""
+        groups:
+          - {name: on-head, fixed: {loss: l1}, resources: {cpu: 1, custom: {head: 1}}}
+          - {name: on-worker, fixed: {loss: l2}, resources: {cpu: 1, custom: {worker: 1}}}
+        """))
     assert run_sweep(str(cfg), store_dir=str(tmp_path / "store"), echo=lambda s: None) == EXIT_OK
     runs = assert_exactly_once(tmp_path / "store", cfg)
     head_id = ray_cluster.head_node.node_id
     worker_id = ray_cluster.extra_worker.node_id
-    assert {head_id, worker_id} <= set(runs["node"]), runs["node"].value_counts()
+    node_of = dict(zip(runs["run_id"], runs["node"]))
+    for t in expand(load(cfg)[0]):
+        want = head_id if t["params"]["loss"] == "l1" else worker_id
+        assert node_of[t["run_id"]] == want
     # A second run of the same command finds everything done and runs nothing.
     lines: list[str] = []
     assert run_sweep(str(cfg), store_dir=str(tmp_path / "store"), echo=lines.append) == EXIT_OK

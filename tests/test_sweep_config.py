@@ -103,3 +103,11 @@ def test_shipped_configs_validate():
     axes = {k: {str(t["params"].get(k)) for t in smoke} for k in ("arch", "depth", "sigma", "loss", "task", "region")}
     assert len(axes["arch"]) == 2 and len(axes["depth"]) == 2 and len(axes["loss"]) == 3
     assert {"denoise", "inpaint"} == axes["task"] and len(axes["region"] - {"None"}) == 2
+
+
+def test_group_resources_override_the_sweep_default():
+    cfg = parse(_cfg(resources={"cpu": 2, "gpu": 0.25},
+                     groups=[{"name": "dip"}, {"name": "b", "kind": "dip-baseline", "fixed": {"method": "tv"},
+                                               "resources": {"cpu": 1, "custom": {"big": 1}}}]))
+    res = {t["kind"]: t["resources"] for t in expand(cfg)}
+    assert res == {"dip": {"CPU": 2, "GPU": 0.25}, "dip-baseline": {"CPU": 1, "big": 1}}
