@@ -229,7 +229,8 @@ def _z_flips_sooner(claim: Claim, runs: pd.DataFrame) -> dict:
         tail = _stat_tail(r) if r.n_pairs >= MIN_PAIRS else ""
         why = f"{why.split(':')[0]}: {seen}; {counts}{extra}{tail}"
     else:
-        why = f"{'z flips sooner' if verdict == SUPPORTED else 'w flips sooner, the opposite of the claim'}: {seen}; {counts}{extra}{_stat_tail(r)}"
+        head = "z flips sooner" if verdict == SUPPORTED else "w flips sooner, the opposite of the claim"
+        why = f"{head}: {seen}; {counts}{extra}{_stat_tail(r)}"
     return _row(claim, metric, r, verdict, why, comparison)
 
 
@@ -265,7 +266,8 @@ def _w_keeps_features(claim: Claim, runs: pd.DataFrame) -> dict:
         tail = _stat_tail(r) if r.n_pairs >= MIN_PAIRS else ""
         why = f"{why.split(':')[0].replace('matched pair', 'traverse run')}: {seen}{tail}"
     else:
-        why = f"{'w keeps more' if verdict == SUPPORTED else 'z keeps more, the opposite of the claim'}: {seen}{_stat_tail(r)}"
+        head = "w keeps more" if verdict == SUPPORTED else "z keeps more, the opposite of the claim"
+        why = f"{head}: {seen}{_stat_tail(r)}"
     return _row(claim, metric, r, verdict, why, comparison)
 
 

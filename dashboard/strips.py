@@ -82,7 +82,8 @@ def annotated_grid(cells: Sequence[Sequence[Image.Image | None]], *,
     head_h = (line_h + 4) if col_labels else 0
     title_h = (line_h + 8) if title else 0
     label_w = (max(text_w(s) for s in row_labels) + 2 * gap) if row_labels else 0
-    col_w = max(cell + 2 * border, max([text_w(s) for r in (captions or []) for c in r for s in str(c).split("\n")] + [0]) + 4)
+    widest = max([text_w(s) for r in (captions or []) for c in r for s in str(c).split("\n")] + [0])
+    col_w = max(cell + 2 * border, widest + 4)
     row_h = tag_h + cell + 2 * border + cap_h
     width = label_w + n_cols * (col_w + gap) + gap
     height = title_h + head_h + n_rows * (row_h + gap) + gap

@@ -185,7 +185,8 @@ def test_page_shows_z_and_w_flips_svm_and_traversals(monkeypatch, sg_store):
     interp = runs.loc["stylegan-interpolate"]
     flips = flips_from_labels(sg_store, interp["run_id"])
     for (space, pair), f in flips.items():  # the job's own summary agrees with its labels
-        assert (None if pd.isna(interp[f"{space}_flip_step_pair{pair}"]) else int(interp[f"{space}_flip_step_pair{pair}"])) == f
+        stored = interp[f"{space}_flip_step_pair{pair}"]
+        assert (None if pd.isna(stored) else int(stored)) == f
     shown = metrics(at)
     for space in SPACES:
         got = [f for (s, _), f in flips.items() if s == space and f is not None]
@@ -357,7 +358,8 @@ def _strip_png(n: int, rows: int = 1, side: int = 8, seed: int = 0) -> bytes:
     img = Image.new("RGB", (n * (side + 2) + 2, rows * (side + 2) + 2), (255, 255, 255))
     for r in range(rows):
         for c in range(n):
-            img.paste(Image.fromarray(rng.integers(0, 255, (side, side, 3), dtype=np.uint8)), (2 + c * (side + 2), 2 + r * (side + 2)))
+            frame = Image.fromarray(rng.integers(0, 255, (side, side, 3), dtype=np.uint8))
+            img.paste(frame, (2 + c * (side + 2), 2 + r * (side + 2)))
     return png_bytes(img)
 
 
@@ -399,11 +401,10 @@ def big_store(tmp_path) -> tuple[Path, dict]:
     arts = []
     for space in ("z", "w"):
         for k, a in enumerate(alphas):
-            for i in range(10):
-                rows += [("trav0", k, f"prob/{space}/latent{i}", 0.5 + a / 6.5), ("trav0", k, f"ssim/{space}/latent{i}", 1 - abs(a) / 6),
-                         ("trav0", k, f"pixel_dist/{space}/latent{i}", abs(a) / 20)]
-            rows += [("trav0", k, f"prob/{space}/mean", 0.5 + a / 6.5), ("trav0", k, f"ssim/{space}/mean", 1 - abs(a) / 6),
-                     ("trav0", k, f"pixel_dist/{space}/mean", abs(a) / 20)]
+            for who in [f"latent{i}" for i in range(10)] + ["mean"]:
+                rows += [("trav0", k, f"prob/{space}/{who}", 0.5 + a / 6.5),
+                         ("trav0", k, f"ssim/{space}/{who}", 1 - abs(a) / 6),
+                         ("trav0", k, f"pixel_dist/{space}/{who}", abs(a) / 20)]
         arts += [(0, f"strip/{space}/latent{i}", _strip_png(19, seed=i)) for i in range(10)]
     s.log_metrics_rows(rows)
     s.log_artifacts_many("trav0", arts)

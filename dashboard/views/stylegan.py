@@ -300,7 +300,8 @@ if run is not None:
             tooltip=["space:N", "step:Q", alt.Tooltip("prob:Q", format=".3f"), "label:Q"])
         thr = alt.Chart(pd.DataFrame({"y": [threshold]})).mark_rule(color="gray", strokeDash=[4, 4]).encode(y="y:Q")
         rules = alt.Chart(flip_rules).mark_rule(strokeWidth=2, opacity=0.6).encode(
-            x="flip:Q", color=alt.Color("space:N", scale=interp_color), tooltip=["space:N", alt.Tooltip("flip:Q", title="flip frame")])
+            x="flip:Q", color=alt.Color("space:N", scale=interp_color),
+            tooltip=["space:N", alt.Tooltip("flip:Q", title="flip frame")])
         st.altair_chart((lines + thr + rules).properties(height=260), width="stretch")
         st.caption(f"P({positive}) per frame for pair {pair}; dashed: the threshold {threshold:g}; "
                    "vertical rules: the flip frame in each space.")
@@ -419,7 +420,8 @@ if run is not None:
                     marks.append(["start" if k == mid else None for k in cols])
                 fig = strips.annotated_grid(cells, captions=captions, borders=borders, marks=marks,
                                             col_labels=[f"a={alpha.iloc[k]:+.2g}" for k in cols],
-                                            title=f"{space}: alpha (a) in {'standard deviations' if unit else 'latent units'}",
+                                            title=f"{space}: alpha (a) in "
+                                                  f"{'standard deviations' if unit else 'latent units'}",
                                             row_labels=[f"latent {i}" for i in latents],
                                             cell=cell_for(cells))
                 show(fig, f"{space}: each row one latent moved from −α_max (left) to +α_max (right); "
@@ -443,7 +445,8 @@ if run is not None:
             layer = (base.transform_filter("!datum.mean").mark_line(opacity=0.25, strokeWidth=1)
                      + base.transform_filter("datum.mean").mark_line(point=True, strokeWidth=3))
             if measure == "prob":
-                layer += alt.Chart(pd.DataFrame({"y": [threshold]})).mark_rule(color="gray", strokeDash=[4, 4]).encode(y="y:Q")
+                layer += (alt.Chart(pd.DataFrame({"y": [threshold]}))
+                          .mark_rule(color="gray", strokeDash=[4, 4]).encode(y="y:Q"))
             with col:
                 st.altair_chart(layer.properties(height=240), width="stretch")
         st.caption("Bold: the mean over latents; thin: each latent. Dashed: the classifier's threshold.")
