@@ -64,26 +64,17 @@ def params_from_args(model: type[BaseModel], args: argparse.Namespace) -> BaseMo
     return model(**raw)
 
 
-def _validation_message(err: ValidationError) -> str:
-    lines = []
-    for e in err.errors():
-        field = ".".join(str(p) for p in e["loc"]) or "parameters"
-        value = e.get("input")
-        shown = "" if isinstance(value, dict) else f" = {value!r}"
-        lines.append(f"--{field.replace('_', '-')}{shown}: {e['msg']}")
-    return "\n".join(lines)
-
-
 # ---- commands ----
 
 def cmd_task(kind: str, args) -> int:
+    from cluster.config import format_validation
     from cluster.local import run_local
     from tasks.registry import KINDS
 
     try:
         params = params_from_args(KINDS[kind].params, args)
     except ValidationError as e:
-        print(f"priorlab {args.command}: invalid parameters\n{_validation_message(e)}", file=sys.stderr)
+        print(f"priorlab {args.command}: invalid parameters\n{format_validation(e, as_flags=True)}", file=sys.stderr)
         return 2
     if not args.out and not args.store:
         args.out = str(Path("results") / "single" / kind)

@@ -91,10 +91,13 @@ def ray_resources(res: Resources) -> dict[str, float]:
     return {k: v for k, v in out.items() if v}
 
 
-def _format_validation(err: ValidationError, where: str) -> str:
+def format_validation(err: ValidationError, where: str = "", as_flags: bool = False) -> str:
+    """One line per bad field: where, the field (or its command-line flag), the value, what is allowed."""
     lines = []
     for e in err.errors():
         field = ".".join(str(p) for p in e["loc"]) or "(parameters)"
+        if as_flags:
+            field = "--" + field.replace("_", "-")
         value = e.get("input")
         shown = "" if isinstance(value, dict) else f" = {value!r}"
         lines.append(f"{where}{field}{shown}: {e['msg']}")
@@ -148,7 +151,7 @@ def expand(config: SweepConfig) -> list[dict[str, Any]]:
             try:
                 params = model(**raw)
             except ValidationError as e:
-                raise ConfigError(_format_validation(e, where)) from None
+                raise ConfigError(format_validation(e, where)) from None
             dumped = params.model_dump(mode="json")
             rid = run_id(kind, dumped)
             trials.setdefault(rid, {"run_id": rid, "kind": kind, "params": dumped, "resources": resources})
@@ -174,4 +177,4 @@ def parse(data: dict[str, Any], where: str = "") -> SweepConfig:
     try:
         return SweepConfig(**data)
     except ValidationError as e:
-        raise ConfigError(_format_validation(e, where)) from None
+        raise ConfigError(format_validation(e, where)) from None

@@ -42,6 +42,18 @@ TINY_SWEEP = textwrap.dedent(
 )
 
 
+@pytest.fixture(autouse=True, scope="session")
+def one_torch_thread():
+    """Tiny convolutions: one thread is as fast, and far faster when the 2 cores are shared
+    (OpenMP workers spin-waiting under oversubscription slow small ops down many times)."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 @pytest.fixture(scope="session")
 def ray_cluster():
     """A two-node Ray cluster for the whole session (head + one worker node)."""

@@ -12,14 +12,6 @@ from tasks.sink import MemorySink
 SMALL = dict(image="astronaut", size=64, width=16, log_every=10)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    # The 2 cores are shared: a second spinning intra-op thread slows tiny convs many-fold.
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
 
 def fit(**kw):
     sink = MemorySink()

@@ -20,15 +20,6 @@ from tasks.stylegan import checkpoints as ck
 from tasks.stylegan.networks import Generator
 from tasks.stylegan.nvidia_pickle import UnsafePickleError
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny convolutions: one thread is as fast, and far faster when the 2 cores are shared
-    (OpenMP workers spin-waiting under oversubscription slow small ops down many times)."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
 
 @pytest.fixture(scope="module")
 def G() -> Generator:

@@ -13,13 +13,6 @@ from tasks.stylegan.classifiers import ClassifierConfig, image_statistic, load_c
 from tasks.stylegan.latents import pixel_distance, slerp, ssim
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
 
 def images(n=6, size=16, seed=0):
     g = torch.Generator().manual_seed(seed)

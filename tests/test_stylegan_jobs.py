@@ -15,15 +15,6 @@ GEN = "random:16"
 CLF = {"source": "builtin:brightness", "positive": "bright", "negative": "dark"}
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny convolutions: one thread is as fast, and far faster when the 2 cores are shared
-    (OpenMP workers spin-waiting under oversubscription slow small ops down many times)."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
 
 def _flat_json(summary: dict) -> None:
     for k, v in summary.items():

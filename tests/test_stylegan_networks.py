@@ -10,15 +10,6 @@ from tasks.stylegan.networks import Generator, GeneratorConfig
 from tasks.stylegan.ops import upfirdn2d, setup_filter
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny convolutions: one thread is as fast, and far faster when the 2 cores are shared
-    (OpenMP workers spin-waiting under oversubscription slow small ops down many times)."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
 
 def tiny(res: int, **kw) -> Generator:
     torch.manual_seed(0)

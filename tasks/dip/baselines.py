@@ -18,9 +18,8 @@ import time
 import numpy as np
 import torch
 
-from tasks.images import load_image
 from tasks.sink import Sink
-from tasks.dip.degrade import corrupt
+from tasks.dip.degrade import prepare
 from tasks.dip.metrics import psnr, ssim
 from tasks.dip.params import BaselineParams, missing_package
 
@@ -66,12 +65,7 @@ def restore(method: str, img: np.ndarray, mask: np.ndarray | None) -> np.ndarray
 def run_baseline(params: BaselineParams, sink: Sink) -> dict:
     t_start = time.perf_counter()
     p = params
-    clean = load_image(p.image, p.size)  # (1, 3, H, W)
-    corrupted, mask = corrupt(clean, p.task, p.sigma, p.region, p.region_place, p.seed)
-    sink.artifact(0, "clean", clean)
-    sink.artifact(0, "corrupted", corrupted)
-    if mask is not None:
-        sink.artifact(0, "mask", mask.expand(1, 3, -1, -1))
+    clean, corrupted, mask = prepare(p, sink)  # (1, 3, H, W) each; mask (1, 1, H, W) or None
 
     known = None if mask is None else mask[0, 0].numpy() > 0.5
     restored = restore(p.method, _hwc(corrupted), known)

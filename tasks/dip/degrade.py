@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import torch
 
+from tasks.images import load_image
+from tasks.sink import Sink
+
 
 def seeded(seed: int, stream: int, device: torch.device | str = "cpu") -> torch.Generator:
     """An independent generator per purpose, so e.g. changing sigma leaves the weights alone."""
@@ -48,3 +51,15 @@ def corrupt(
         return corrupted, None
     mask = hole_mask(clean.shape[-1], region, place, g)
     return corrupted * mask, mask
+
+
+def prepare(p, sink: Sink) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+    """Load and corrupt the image of a run's parameters (`BaseParams`), and report the
+    clean, corrupted and mask images once: (clean, corrupted, mask), all on the CPU."""
+    clean = load_image(p.image, p.size)  # (1, 3, H, W)
+    corrupted, mask = corrupt(clean, p.task, p.sigma, p.region, p.region_place, p.seed)
+    sink.artifact(0, "clean", clean)
+    sink.artifact(0, "corrupted", corrupted)
+    if mask is not None:
+        sink.artifact(0, "mask", mask.expand(1, 3, -1, -1))
+    return clean, corrupted, mask

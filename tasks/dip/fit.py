@@ -31,10 +31,9 @@ import time
 
 import torch
 
-from tasks.images import load_image
 from tasks.sink import Sink
 from tasks.dip import losses
-from tasks.dip.degrade import STREAM_INPUT, STREAM_REG_NOISE, STREAM_WEIGHTS, corrupt, seeded
+from tasks.dip.degrade import STREAM_INPUT, STREAM_REG_NOISE, STREAM_WEIGHTS, prepare, seeded
 from tasks.dip.metrics import psnr, ssim
 from tasks.dip.models import build_model, init_weights_
 from tasks.dip.params import DipParams
@@ -57,12 +56,7 @@ def run(params: DipParams, sink: Sink) -> dict:
     cuda = device.type == "cuda"
 
     # Data, all drawn on the CPU so the numbers do not depend on the device.
-    clean = load_image(p.image, p.size)  # (1, 3, H, W)
-    corrupted, mask = corrupt(clean, p.task, p.sigma, p.region, p.region_place, p.seed)
-    sink.artifact(0, "clean", clean)
-    sink.artifact(0, "corrupted", corrupted)
-    if mask is not None:
-        sink.artifact(0, "mask", mask.expand(1, 3, -1, -1))
+    clean, corrupted, mask = prepare(p, sink)  # (1, 3, H, W) each; mask (1, 1, H, W) or None
     noise = torch.rand(1, p.input_depth, p.size, p.size, generator=seeded(p.seed, STREAM_INPUT)) * INPUT_SCALE
 
     model = init_weights_(build_model(p.arch, p.depth, p.width, p.input_depth, p.head), seeded(p.seed, STREAM_WEIGHTS))
