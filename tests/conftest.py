@@ -37,6 +37,12 @@ TINY_SWEEP = textwrap.dedent(
       - name: baselines
         kind: dip-baseline
         grid: {method: [nlm, tv]}
+      - name: stylegan-samples
+        kind: stylegan-sample
+        fixed: {generator: "random:16", n: 4}
+      - name: stylegan-interpolation
+        kind: stylegan-interpolate
+        fixed: {generator: "random:16", pairs: 1, steps: 5, calibration_samples: 32}
     resources: {cpu: 1}
     """
 )

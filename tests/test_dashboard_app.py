@@ -27,7 +27,7 @@ from streamlit.testing.v1 import AppTest  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 APP = str(ROOT / "dashboard" / "app.py")
-PAGES = ["sweeps", "runs", "compare", "grid", "analysis", "findings"]
+PAGES = ["sweeps", "runs", "compare", "grid", "analysis", "findings", "stylegan"]
 TIMEOUT = 60  # seconds per script run: two shared cores
 
 
@@ -65,7 +65,8 @@ def test_empty_store_shows_the_hint(monkeypatch, empty_store, page):
     at = open_page(monkeypatch, empty_store, page)
     assert_ok(at)
     shown = texts(at, "info")
-    assert "No runs yet" in shown and "priorlab sweep configs/dip_smoke.yaml" in shown
+    config = "stylegan_smoke" if page == "stylegan" else "dip_smoke"
+    assert "runs yet" in shown and f"priorlab sweep configs/{config}.yaml" in shown
 
 
 def test_folder_without_database_is_an_empty_store_and_stays_untouched(monkeypatch, tmp_path):

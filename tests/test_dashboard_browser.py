@@ -134,6 +134,7 @@ PAGES = [  # (path, title, images at least, charts at least)
     ("/grid", "Grid", 1, 0),
     ("/analysis", "Analysis", 0, 3),
     ("/findings", "Findings", 0, 0),
+    ("/stylegan", "StyleGAN", 2, 1),
 ]
 
 
