@@ -100,6 +100,17 @@ def _param_value(value: Any) -> Any:
     return json.dumps(value, sort_keys=True, separators=(",", ":"))
 
 
+def _run_name_filter(run_ids: Any, names: Any) -> tuple[str, list[str]]:
+    """A WHERE clause (or "") selecting rows by run_id and/or name, with its arguments."""
+    conds, args = [], []
+    for col, values in (("run_id", run_ids), ("name", names)):
+        values = _as_list(values)
+        if values is not None:
+            conds.append(f"{col} IN (SELECT value FROM json_each(?))")
+            args.append(json.dumps([str(v) for v in values]))
+    return (" WHERE " + " AND ".join(conds) if conds else ""), args
+
+
 def _check_status(status: str) -> str:
     if status not in STATUSES:
         raise ValueError(f"status must be one of {', '.join(STATUSES)}; got {status!r}")
@@ -476,14 +487,8 @@ class Store:
     def metrics(self, run_ids: Iterable[str] | None = None,
                 names: Iterable[str] | None = None) -> pd.DataFrame:
         """`DataFrame[run_id, step, name, value]`, ordered by run_id, name, step."""
-        conds, args = [], []
-        for col, values in (("run_id", run_ids), ("name", names)):
-            values = _as_list(values)
-            if values is not None:
-                conds.append(f"{col} IN (SELECT value FROM json_each(?))")
-                args.append(json.dumps([str(v) for v in values]))
-        sql = ("SELECT run_id, step, name, value FROM metrics"
-               + (" WHERE " + " AND ".join(conds) if conds else "") + " ORDER BY run_id, name, step")
+        where, args = _run_name_filter(run_ids, names)
+        sql = f"SELECT run_id, step, name, value FROM metrics{where} ORDER BY run_id, name, step"
         with self._reader() as c:
             rows = c.execute(sql, args).fetchall()
         df = pd.DataFrame.from_records(rows, columns=["run_id", "step", "name", "value"])
@@ -492,14 +497,8 @@ class Store:
     def artifacts(self, run_ids: Iterable[str] | None = None,
                   names: Iterable[str] | None = None) -> pd.DataFrame:
         """`DataFrame[run_id, step, name, sha256, width, height]`, ordered by run_id, step, name."""
-        conds, args = [], []
-        for col, values in (("run_id", run_ids), ("name", names)):
-            values = _as_list(values)
-            if values is not None:
-                conds.append(f"{col} IN (SELECT value FROM json_each(?))")
-                args.append(json.dumps([str(v) for v in values]))
-        sql = ("SELECT run_id, step, name, sha256, width, height FROM artifacts"
-               + (" WHERE " + " AND ".join(conds) if conds else "") + " ORDER BY run_id, step, name")
+        where, args = _run_name_filter(run_ids, names)
+        sql = f"SELECT run_id, step, name, sha256, width, height FROM artifacts{where} ORDER BY run_id, step, name"
         with self._reader() as c:
             rows = c.execute(sql, args).fetchall()
         df = pd.DataFrame.from_records(rows, columns=["run_id", "step", "name", "sha256", "width", "height"])

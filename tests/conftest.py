@@ -82,14 +82,9 @@ def ray_cluster():
 @pytest.fixture(scope="session")
 def sweep_store(ray_cluster, tmp_path_factory) -> Path:
     """A store written once per session by the real sweep code over the session cluster."""
-    from cluster.sweep import run_sweep
+    from apptest_helpers import sweep_into_store
 
-    root = tmp_path_factory.mktemp("sweep-store")
-    cfg = root / "tiny.yaml"
-    cfg.write_text(TINY_SWEEP)
-    status = run_sweep(str(cfg), store_dir=str(root / "store"), echo=lambda s: None)
-    assert status == 0, f"the tiny sweep failed with exit status {status}"
-    return root / "store"
+    return sweep_into_store(TINY_SWEEP, tmp_path_factory.mktemp("sweep-store"))
 
 
 @pytest.fixture()

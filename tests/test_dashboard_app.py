@@ -25,24 +25,13 @@ from analysis.store import Store
 pytest.importorskip("streamlit")
 from streamlit.testing.v1 import AppTest  # noqa: E402
 
-ROOT = Path(__file__).resolve().parent.parent
-APP = str(ROOT / "dashboard" / "app.py")
+from apptest_helpers import APP, ROOT, assert_ok, open_page  # noqa: E402
+
 PAGES = ["sweeps", "runs", "compare", "grid", "analysis", "findings", "stylegan"]
-TIMEOUT = 60  # seconds per script run: two shared cores
 
 
-def open_page(monkeypatch, store: Path, page: str, **query) -> AppTest:
-    monkeypatch.setenv("PRIORLAB_STORE", str(store))
-    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
-    at.switch_page(f"views/{page}.py")
-    for k, v in query.items():
-        at.query_params[k] = v
-    return at.run()
 
 
-def assert_ok(at: AppTest) -> None:
-    assert not at.exception, [e.value for e in at.exception]
-    assert not at.error, [e.value for e in at.error]
 
 
 def texts(at: AppTest, *kinds: str) -> str:

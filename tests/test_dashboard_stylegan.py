@@ -26,9 +26,13 @@ from analysis.store import Store
 pytest.importorskip("streamlit")
 from streamlit.testing.v1 import AppTest  # noqa: E402
 
-ROOT = Path(__file__).resolve().parent.parent
-APP = str(ROOT / "dashboard" / "app.py")
-TIMEOUT = 60
+import apptest_helpers  # noqa: E402
+from apptest_helpers import APP, ROOT, assert_ok, sweep_into_store  # noqa: E402
+
+
+def open_page(monkeypatch, store: Path, page: str = "stylegan", **query) -> AppTest:
+    return apptest_helpers.open_page(monkeypatch, store, page, **query)
+
 SPACES = ("z_lerp", "z_slerp", "w_lerp")
 STEPS = 7
 PAIRS = 3
@@ -59,14 +63,7 @@ CONFIG = textwrap.dedent(
 
 @pytest.fixture(scope="session")
 def sg_store(ray_cluster, tmp_path_factory) -> Path:
-    from cluster.sweep import run_sweep
-
-    root = tmp_path_factory.mktemp("sg-store")
-    cfg = root / "sg.yaml"
-    cfg.write_text(CONFIG)
-    status = run_sweep(str(cfg), store_dir=str(root / "store"), echo=lambda s: None)
-    assert status == 0, f"the StyleGAN sweep failed with exit status {status}"
-    return root / "store"
+    return sweep_into_store(CONFIG, tmp_path_factory.mktemp("sg-store"))
 
 
 @pytest.fixture()
@@ -75,18 +72,8 @@ def sg_copy(sg_store, tmp_path) -> Path:
     return tmp_path / "store"
 
 
-def open_page(monkeypatch, store: Path, page: str = "stylegan", **query) -> AppTest:
-    monkeypatch.setenv("PRIORLAB_STORE", str(store))
-    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
-    at.switch_page(f"views/{page}.py")
-    for k, v in query.items():
-        at.query_params[k] = v
-    return at.run()
 
 
-def assert_ok(at: AppTest) -> None:
-    assert not at.exception, [e.value for e in at.exception]
-    assert not at.error, [e.value for e in at.error]
 
 
 def texts(at: AppTest, *kinds: str) -> str:
@@ -291,7 +278,7 @@ def test_findings_page_checks_the_stylegan_claims(monkeypatch, sg_store):
     dip = [c.id for c in findings.CLAIMS if c.kind == "dip"]
     assert (table.loc[dip, "n_pairs"] == 0).all(), "DIP claims never see StyleGAN runs"
 
-    at = open_page(monkeypatch, sg_store, "findings")
+    at = open_page(monkeypatch, sg_store, page="findings")
     assert_ok(at)
     shown = texts(at, "markdown")
     for claim in SG_CLAIMS:

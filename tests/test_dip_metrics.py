@@ -1,6 +1,5 @@
 """PSNR and SSIM agree with scikit-image's; the losses do what their docstrings say."""
 
-import numpy as np
 import pytest
 import torch
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity

@@ -12,7 +12,6 @@ import threading
 import time
 from pathlib import Path
 
-import pytest
 
 from analysis.store import Store
 from cluster.config import expand, load
@@ -30,7 +29,7 @@ def write_config(path: Path, name: str, grid: dict, fixed: dict | None = None, r
     return path
 
 
-def assert_exactly_once(store_dir: Path, cfg_path: Path) -> "pd.DataFrame":
+def assert_exactly_once(store_dir: Path, cfg_path: Path):
     cfg, _ = load(cfg_path)
     ids = {t["run_id"] for t in expand(cfg)}
     store = Store(store_dir)

@@ -7,7 +7,6 @@ smoothing and image options are bound to the query string too.
 from __future__ import annotations
 
 import altair as alt
-import pandas as pd
 import streamlit as st
 
 from dashboard import data, images
