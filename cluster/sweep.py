@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
 import sys
@@ -135,6 +136,8 @@ def _fit(cfg, fn, key, items, writer, images, max_concurrent, echo, desc) -> int
     """One Tune run over `items`, each passed to `fn` as `config[key]`."""
     # Tune's own console output (experiment boxes, trial tables) would bury our progress line.
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
+    # Tune warns about every trial it stopped on Ctrl-C; the store already says which.
+    logging.getLogger("ray.tune.analysis.experiment_analysis").setLevel(logging.ERROR)
     extra = {"images": images} if key == "trial" else {}
     trainable = tune.with_resources(tune.with_parameters(fn, writer=writer, **extra), _trial_resources)
     progress = ProgressCallback(total=len(items), desc=desc)

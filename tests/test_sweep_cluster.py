@@ -181,3 +181,28 @@ def test_runs_cli_lists_and_exports(sweep_store, tmp_path):
     assert len(df) == len(runs) and {"run_id", "sweep", "kind", "status", "arch", "best_psnr"} <= set(df.columns)
     assert main(["runs", "--store", str(sweep_store), "--format", "parquet", "--out", str(tmp_path / "r.parquet")]) == 0
     assert len(pd.read_parquet(tmp_path / "r.parquet")) == len(runs)
+
+
+def test_ctrl_c_marks_running_runs_interrupted_and_the_same_command_resumes(ray_cluster, tmp_path):
+    cfg = write_config(tmp_path / "int.yaml", "ctrl-c", {"seed": list(range(8))}, fixed={"iterations": 60})
+    store_dir = tmp_path / "store"
+    cmd = [sys.executable, "-m", "cluster.cli", "sweep", str(cfg), "--store", str(store_dir),
+           "--address", ray_cluster.address]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    deadline = time.time() + 180
+    while time.time() < deadline:
+        if (store_dir / "priorlab.db").exists():
+            runs = Store(store_dir).runs(sweep="ctrl-c")
+            if (runs["status"] == "done").sum() >= 1 and (runs["status"] == "running").any():
+                break
+        time.sleep(0.1)
+    proc.send_signal(signal.SIGINT)  # what Ctrl-C in the terminal sends
+    out, _ = proc.communicate(timeout=120)
+    assert proc.returncode == 130, out
+    assert "run the same command again to resume" in out
+    statuses = set(Store(store_dir).runs(sweep="ctrl-c")["status"])
+    assert "interrupted" in statuses and "running" not in statuses
+
+    again = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert_exactly_once(store_dir, cfg)
