@@ -134,6 +134,16 @@ def cmd_dashboard(args) -> int:
 
 
 def cmd_stylegan(args) -> int:
+    import pickle
+
+    try:
+        return _stylegan(args)
+    except (ValueError, OSError, pickle.UnpicklingError) as e:  # a bad spec, a missing file, a refused pickle
+        print(f"priorlab stylegan {args.sg_command}: {e}", file=sys.stderr)
+        return 2
+
+
+def _stylegan(args) -> int:
     from tasks.stylegan import checkpoints
 
     if args.sg_command == "convert":

@@ -75,3 +75,30 @@ def test_priorlab_baseline_runs(tmp_path):
     assert main(["baseline", "--method", "tv", "--size", "32", "--sigma", "0.2", "--out", str(tmp_path / "b")]) == 0
     s = json.loads((tmp_path / "b" / "summary.json").read_text())
     assert s["best_psnr"] > s["input_psnr"]
+
+
+def test_stylegan_convert_then_generate_gives_the_same_images(tmp_path):
+    import numpy as np
+
+    assert main(["stylegan", "convert", "random:16", str(tmp_path / "g.pt")]) == 0
+    for src, out in (("random:16", "a"), (str(tmp_path / "g.pt"), "b")):
+        assert main(["stylegan", "generate", "--checkpoint", src, "--seeds", "0,5", "--out", str(tmp_path / out), "--raw"]) == 0
+    a, b = np.load(tmp_path / "a" / "raw.npy"), np.load(tmp_path / "b" / "raw.npy")
+    assert a.shape == (2, 3, 16, 16) and a.dtype == np.float32 and np.array_equal(a, b)
+    assert sorted(p.name for p in (tmp_path / "a").glob("*.png")) == ["seed0000.png", "seed0005.png"]
+
+
+def test_stylegan_refuses_a_pickle_that_would_run_code(tmp_path, capsys):
+    import os
+    import pickle
+
+    marker = tmp_path / "ran"
+
+    class Evil:
+        def __reduce__(self):
+            return (os.system, (f"touch {marker}",))
+
+    (tmp_path / "evil.pkl").write_bytes(pickle.dumps({"G_ema": Evil()}))
+    assert main(["stylegan", "generate", "--checkpoint", str(tmp_path / "evil.pkl"), "--seeds", "0",
+                 "--out", str(tmp_path / "o")]) == 2
+    assert "system" in capsys.readouterr().err and not marker.exists()
