@@ -19,9 +19,11 @@ $(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	@touch $@ $(VENV)/.installed
 
-# Run the smoke sweep on embedded Ray into $(STORE)/, then open the dashboard on it.
+# Run the smoke sweeps (DIP, then StyleGAN) on embedded Ray into $(STORE)/, then open the
+# dashboard on it. Runs already in the store are skipped, so a second `make demo` starts fast.
 demo: $(VENV)/.installed
 	$(BIN)/priorlab sweep configs/dip_smoke.yaml --store $(STORE)
+	$(BIN)/priorlab sweep configs/stylegan_smoke.yaml --store $(STORE)
 	$(BIN)/priorlab dashboard --store $(STORE)
 
 test: $(VENV)/.installed-dev
