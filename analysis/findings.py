@@ -196,6 +196,12 @@ def _fmt(v: float, spec: str = ".2f") -> str:
     return "n/a" if v is None or not np.isfinite(v) else format(v, spec)
 
 
+def _per_space(t: pd.DataFrame, column: str, spec: str = ".2f") -> str:
+    """"z 0.81, w 0.93": the mean of `column` per latent space present in `t`."""
+    return ", ".join(f"{s} {_fmt(_mean(t.loc[t['space'] == s, column]), spec)}" for s in LATENT_SPACES
+                     if (t["space"] == s).any())
+
+
 def _z_flips_sooner(claim: Claim, runs: pd.DataFrame) -> dict:
     """Per pair: the flip fraction along z (mean of lerp and slerp where both ran) minus along
     w lerp; lower is sooner. Pairs that never flip in one of the two are left out."""
@@ -285,10 +291,8 @@ def _identity_lost(claim: Claim, runs: pd.DataFrame) -> dict:
     comparison = f"SSIM to the alpha=0 image at ±alpha_max vs {IDENTITY_SSIM} (difference = {IDENTITY_SSIM} − SSIM)"
     if t.empty:
         return _row(claim, metric, r, NOT_ENOUGH, "no finished stylegan-traverse runs", comparison)
-    per = ", ".join(f"{s} {_fmt(_mean(t.loc[t['space'] == s, metric]))}" for s in LATENT_SPACES
-                    if (t["space"] == s).any())
-    dist = ", ".join(f"{s} {_fmt(_mean(t.loc[t['space'] == s, 'pixel_dist_at_max']), '.3f')}" for s in LATENT_SPACES
-                     if (t["space"] == s).any())
+    per = _per_space(t, metric)
+    dist = _per_space(t, "pixel_dist_at_max", ".3f")
     seen = (f"mean SSIM at ±alpha_max {_fmt(_mean(t[metric]))} ({per}; 1 = identical, identity counts as "
             f"kept at ≥ {IDENTITY_SSIM}); pixel RMSE {dist}; below {IDENTITY_SSIM} in "
             f"{int((t[metric] < IDENTITY_SSIM).sum())} of {len(t)}")
@@ -315,10 +319,8 @@ def _traversals_work(claim: Claim, runs: pd.DataFrame) -> dict:
     if t.empty:
         return _row(claim, metric, r, NOT_ENOUGH, "no finished stylegan-traverse runs", comparison)
     mono = _mean(t["prob_monotone_frac"])
-    per = ", ".join(f"{s} {_fmt(_mean(t.loc[t['space'] == s, metric]), '+.2f')}" for s in LATENT_SPACES
-                    if (t["space"] == s).any())
-    succ = ", ".join(f"{s} {_fmt(_mean(t.loc[t['space'] == s, 'success_rate']), '.0%')}" for s in LATENT_SPACES
-                     if (t["space"] == s).any())
+    per = _per_space(t, metric, "+.2f")
+    succ = _per_space(t, "success_rate", ".0%")
     seen = (f"mean probability change {_fmt(_mean(t[metric]), '+.2f')} ({per}); monotone along "
             f"{_fmt(mono, '.0%')} of traversals (need {MIN_MONOTONE:.0%}); crossed the threshold from below "
             f"to above: {succ}")
