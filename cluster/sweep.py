@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 import socket
 import sys
 import tempfile
@@ -141,6 +142,7 @@ def _fit(cfg, fn, key, items, writer, images, max_concurrent, echo, desc) -> int
     extra = {"images": images} if key == "trial" else {}
     trainable = tune.with_resources(tune.with_parameters(fn, writer=writer, **extra), _trial_resources)
     progress = ProgressCallback(total=len(items), desc=desc)
+    scratch = tempfile.mkdtemp(prefix="priorlab-tune-")
     tuner = tune.Tuner(
         trainable,
         param_space={key: tune.grid_search(items)},
@@ -153,7 +155,7 @@ def _fit(cfg, fn, key, items, writer, images, max_concurrent, echo, desc) -> int
         run_config=tune.RunConfig(
             name=f"{cfg.name}-{key}",
             # Tune's own bookkeeping only; results travel to the store through the writer.
-            storage_path=tempfile.mkdtemp(prefix="priorlab-tune-"),
+            storage_path=scratch,
             failure_config=tune.FailureConfig(max_failures=cfg.retries),
             callbacks=[progress],
             verbose=0,
@@ -167,5 +169,6 @@ def _fit(cfg, fn, key, items, writer, images, max_concurrent, echo, desc) -> int
         return EXIT_INTERRUPTED
     finally:
         progress.close()
+        shutil.rmtree(scratch, ignore_errors=True)
         sys.stderr.flush()
     return EXIT_OK
