@@ -21,16 +21,15 @@ class RaySink:
     """Sends each logging step's rows and images to the writer actor (fire and forget:
     calls from one trial are applied in order) and reports the scalars to Tune."""
 
-    def __init__(self, writer, run_id: str, report_to_tune: bool = True):
-        self.writer, self.run_id, self.report_to_tune = writer, run_id, report_to_tune
+    def __init__(self, writer, run_id: str):
+        self.writer, self.run_id = writer, run_id
         self.images: list[tuple[int, str, bytes]] = []
 
     def metrics(self, step: int, values: dict[str, float]) -> None:
         rows = [(step, k, float(v)) for k, v in values.items()]
         self.writer.log.remote(self.run_id, rows, self.images)
         self.images = []
-        if self.report_to_tune:
-            tune.report({"step": step, **{k: float(v) for k, v in values.items()}})
+        tune.report({"step": step, **{k: float(v) for k, v in values.items()}})
 
     def artifact(self, step: int, name: str, image: torch.Tensor) -> None:
         # Encoded here, on the trial's node, so only PNG bytes cross the network.
@@ -57,7 +56,7 @@ def run_trial(config: dict[str, Any], writer=None, images: dict[str, bytes] | No
     params = kind.params(**trial["params"])
     n_shards = kind.sharding.count(params) if kind.sharding else 1
     ray.get(writer.start_run.remote(run_id, ray.get_runtime_context().get_node_id()))
-    sink = RaySink(writer, run_id, report_to_tune=config.get("report_every_step", True))
+    sink = RaySink(writer, run_id)
     try:
         if n_shards > 1:  # the shards were scored by their own trials; gather and finish
             blobs = ray.get(writer.get_shards.remote(run_id, n_shards))

@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from . import nvidia_pickle as nv
-from .networks import Generator, GeneratorConfig, to_unit
+from .networks import Generator, GeneratorConfig
 from .ops import setup_filter
 from .util import resolve_device
 
