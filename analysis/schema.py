@@ -19,15 +19,22 @@ import sqlite3
 import time
 from collections.abc import Callable
 
-STATUSES = ("pending", "running", "done", "error", "interrupted", "diverged")
+# v1's statuses; v2 added "pruned" (a trial a scheduler such as ASHA stopped early: a result,
+# never an error).
+STATUSES_V1 = ("pending", "running", "done", "error", "interrupted", "diverged")
+STATUSES = (*STATUSES_V1, "pruned")
 
 
 class SchemaVersionError(RuntimeError):
     """The database was written by a newer priorlab than this one."""
 
 
+def _status_check(statuses: tuple[str, ...]) -> str:
+    return "CHECK (status IN (" + ", ".join(f"'{s}'" for s in statuses) + "))"
+
+
 def _v1(conn: sqlite3.Connection) -> None:
-    status_check = "CHECK (status IN (" + ", ".join(f"'{s}'" for s in STATUSES) + "))"
+    status_check = _status_check(STATUSES_V1)
     _script(conn, f"""
         CREATE TABLE schema_version (
             version     INTEGER PRIMARY KEY,
@@ -111,7 +118,35 @@ def _script(conn: sqlite3.Connection, sql: str) -> None:
         raise ValueError(f"incomplete SQL statement: {statement!r}")
 
 
-MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_v1]
+def _v2(conn: sqlite3.Connection) -> None:
+    """Status `pruned`; `sweep_configs`, every config text a sweep name has run with."""
+    # SQLite cannot change a CHECK constraint in place: rebuild `runs` (foreign keys are off
+    # while migrating; the children keep referring to the table by name).
+    (sql,) = conn.execute("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'runs'").fetchone()
+    old, new = _status_check(STATUSES_V1), _status_check(STATUSES)
+    if old not in sql:
+        raise sqlite3.DatabaseError("runs table has an unexpected status constraint; cannot migrate")
+    conn.execute(sql.replace("CREATE TABLE runs", "CREATE TABLE runs_v2", 1).replace(old, new))
+    conn.execute("INSERT INTO runs_v2 SELECT * FROM runs")
+    conn.execute("DROP TABLE runs")
+    conn.execute("ALTER TABLE runs_v2 RENAME TO runs")
+    _script(conn, """
+        CREATE INDEX runs_status ON runs(status);
+        CREATE INDEX runs_kind ON runs(kind);
+
+        -- One row per distinct config text a sweep name has been run with (oldest first).
+        CREATE TABLE sweep_configs (
+            sweep    TEXT NOT NULL REFERENCES sweeps(name) ON DELETE CASCADE,
+            config   TEXT NOT NULL,
+            added_at REAL NOT NULL,
+            PRIMARY KEY (sweep, config)
+        ) WITHOUT ROWID;
+        INSERT INTO sweep_configs(sweep, config, added_at)
+            SELECT name, config, created_at FROM sweeps WHERE config IS NOT NULL;
+        """)
+
+
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_v1, _v2]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

@@ -43,7 +43,7 @@ import pandas as pd
 
 from analysis.schema import SCHEMA_VERSION, STATUSES, SchemaVersionError, migrate
 
-__all__ = ["Store", "STATUSES", "SchemaVersionError", "png_size"]
+__all__ = ["Store", "StoreError", "STATUSES", "SchemaVersionError", "png_size"]
 
 DB_NAME = "priorlab.db"
 BUSY_TIMEOUT_S = 30.0
@@ -52,6 +52,11 @@ RUN_COLUMNS = ["run_id", "sweep", "kind", "status", "error", "node", "attempts",
 _TIME_COLUMNS = ("created_at", "started_at", "finished_at")
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 _SHA_RE = re.compile(r"^[0-9a-f]{64}$")
+
+
+class StoreError(RuntimeError):
+    """A store that cannot be read or written as asked (corrupt, read-only, needs a migration);
+    the message is one line that names the file and, where there is one, the fix."""
 
 
 def png_size(data: bytes) -> tuple[int, int]:
@@ -245,6 +250,16 @@ class Store:
                      status = excluded.status,
                      updated_at = excluded.updated_at, finished_at = excluded.finished_at""",
                 (name, config_text, status, host, now, now, None if status == "running" else now))
+            if config_text is not None:
+                c.execute("INSERT OR IGNORE INTO sweep_configs(sweep, config, added_at) VALUES (?, ?, ?)",
+                          (name, config_text, now))
+
+    def sweep_configs(self, name: str) -> list[str]:
+        """Every config text the sweep `name` has run with, oldest first."""
+        with self._reader() as c:
+            rows = c.execute("SELECT config FROM sweep_configs WHERE sweep = ? ORDER BY added_at",
+                             (name,)).fetchall()
+        return [r[0] for r in rows]
 
     def set_sweep_status(self, name: str, status: str) -> None:
         _check_status(status)
