@@ -89,6 +89,11 @@ def cmd_task(kind: str, args) -> int:
 
 
 def cmd_sweep(args) -> int:
+    if args.plan:  # issue 11: print the trials, packs, resources and concurrency; run nothing
+        from cluster.packing import plan
+
+        return plan(args.config, store_dir=args.store, address=args.address, num_cpus=args.num_cpus,
+                    max_concurrent=args.max_concurrent, force=args.force)
     from cluster.sweep import run_sweep
 
     return run_sweep(
@@ -180,6 +185,8 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--force", action="store_true", help="rerun runs the store already holds as done")
     sp.add_argument("--max-concurrent", type=int, help="at most N trials at once")
     sp.add_argument("--num-cpus", type=int, help="CPUs for embedded Ray (default: all)")
+    sp.add_argument("--plan", action="store_true",
+                    help="print the trials, how they pack, what each asks for and how many run at once; run nothing")
     sp.set_defaults(func=cmd_sweep)
 
     sp = sub.add_parser("runs", help="list the runs in a store")

@@ -19,6 +19,8 @@ from cluster import config as sweep_config
 from cluster.progress import ProgressCallback
 from cluster.runtime import connect
 from cluster.trial import run_shard, run_trial
+from cluster import packing
+from cluster.pack_trial import run_pack_trial
 from cluster.writer import start_writer
 from tasks.images import BUNDLED
 
@@ -36,7 +38,7 @@ def _user_images(trials: list[dict[str, Any]]) -> dict[str, bytes]:
 
 def _trial_resources(config: dict[str, Any]) -> tune.PlacementGroupFactory:
     """Each trial asks for its own group's resources (set by the config expansion)."""
-    item = config.get("trial") or config["shard"]
+    item = config.get("trial") or config.get("pack") or config["shard"]
     return tune.PlacementGroupFactory([item["resources"]])
 
 
@@ -85,7 +87,11 @@ def run_sweep(
     if shards:
         echo(f"sweep {cfg.name}: scoring {len(shards)} shards first")
         status = _fit(cfg, run_shard, "shard", shards, writer, {}, max_concurrent, echo, f"{cfg.name} shards")
-    if todo and status == EXIT_OK:
+    if todo and status == EXIT_OK and cfg.pack > 1:  # issue 11: same-shaped DIP runs fit as packs
+        packs = packing.pack_trials(todo, cfg.pack)
+        echo(f"sweep {cfg.name}: {len(todo)} runs packed into {len(packs)} trials (pack: {cfg.pack})")
+        status = _fit(cfg, run_pack_trial, "pack", packs, writer, images, max_concurrent, echo, f"{cfg.name} trials")
+    elif todo and status == EXIT_OK:
         status = _fit(cfg, run_trial, "trial", todo, writer, images, max_concurrent, echo, cfg.name)
 
     counts = store.counts(cfg.name)
@@ -129,8 +135,8 @@ def _pending_shards(todo: list[dict[str, Any]], writer) -> list[dict[str, Any]]:
 
 
 def _trial_name(t) -> str:
-    c = t.config.get("trial") or t.config["shard"]
-    return c.get("name", c["run_id"])
+    c = t.config.get("trial") or t.config.get("pack") or t.config["shard"]
+    return c.get("name") or c["run_id"]
 
 
 def _fit(cfg, fn, key, items, writer, images, max_concurrent, echo, desc) -> int:
@@ -139,7 +145,7 @@ def _fit(cfg, fn, key, items, writer, images, max_concurrent, echo, desc) -> int
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
     # Tune warns about every trial it stopped on Ctrl-C; the store already says which.
     logging.getLogger("ray.tune.analysis.experiment_analysis").setLevel(logging.ERROR)
-    extra = {"images": images} if key == "trial" else {}
+    extra = {"images": images} if key in ("trial", "pack") else {}
     trainable = tune.with_resources(tune.with_parameters(fn, writer=writer, **extra), _trial_resources)
     progress = ProgressCallback(total=len(items), desc=desc)
     scratch = tempfile.mkdtemp(prefix="priorlab-tune-")

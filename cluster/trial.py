@@ -72,6 +72,8 @@ def run_trial(config: dict[str, Any], writer=None, images: dict[str, bytes] | No
         raise
     sink.flush()
     status = summary.get("status", "done")
+    if ray.get_gpu_ids():  # issue 11: which GPU Ray gave this trial (priorlab runs shows it)
+        summary["gpu_ids"] = ",".join(str(i) for i in ray.get_gpu_ids())
     ray.get(writer.finish_run.remote(run_id, status, summary, None))
     tune.report({"run_id": run_id, "status": status, "pid": os.getpid(), **_tune_scalars(summary)})
 
