@@ -22,7 +22,9 @@ member its slice (length `rec.width`) through `record`. A run ends when it diver
 the `stop` detector fires (`rec.ended_by` then says which: "diverged" or the detector name).
 
 Summary keys: see `tasks.dip.fit`; per detector d: stop_step_d, stop_psnr_d, stop_ssim_d,
-stop_gap_d (the stop step is a logging step, so its psnr/ssim are the logged ones), and
+stop_gap_d (the stop step is a logging step, so its psnr/ssim are the logged ones),
+stop_decided_d (the logging step where d's decision became final, i.e. where `stop: d` ends
+the run - later than stop_step_d for a patience rule; None if it never decided), and
 stopped_by (the `stop` detector's name when it ended the run, else None). Metrics: det_d is
 detector d's statistic at each logging step where it has one.
 """
@@ -70,6 +72,7 @@ class Recorder:
         self.steps_done = 0
         self.ended_by: str | None = None  # "diverged" or the stop detector's name
         self.diverged_at: int | None = None
+        self.decided: dict[str, int] = {}  # detector -> logging step its decision became final
         self._shown: torch.Tensor | None = None
         self._det_ready: list[str] = []
         self._metric_names: list[str] = []
@@ -143,6 +146,8 @@ class Recorder:
                 best[k] = values[k]
         for name, d in self.detectors.items():
             fired = d.decide(step, values.get(f"det_{name}"))
+            if fired:
+                self.decided.setdefault(name, step)
             if fired and name == self.params.stop and self.ended_by is None:
                 self.ended_by = name
         return self.ended_by is not None
@@ -185,5 +190,6 @@ class Recorder:
             s[f"stop_psnr_{name}"] = sp
             s[f"stop_ssim_{name}"] = ss
             s[f"stop_gap_{name}"] = None if sp is None else best["psnr"] - sp
+            s[f"stop_decided_{name}"] = self.decided.get(name)
         s["stopped_by"] = None if self.ended_by in (None, "diverged") else self.ended_by
         return s
