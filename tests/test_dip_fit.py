@@ -24,7 +24,7 @@ def test_denoising_beats_the_noisy_input():
     assert s["status"] == "done"
     assert s["best_psnr"] > s["input_psnr"] + 1.5
     assert s["final_ssim"] > s["input_ssim"]
-    assert {k for _, k, _ in sink.rows} == {"loss", "psnr", "ssim", "psnr_target", "psnr_ema"}
+    assert {k for _, k, _ in sink.rows} == {"loss", "psnr", "ssim", "psnr_target", "psnr_ema", "det_wmv", "det_dp"}
     assert sink.series("psnr")[-1] == (100, s["final_psnr"])
 
 

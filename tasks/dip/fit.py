@@ -22,6 +22,13 @@ final_psnr_known.
 
 The GPU is synced only at logging steps: a NaN/inf loss sets a flag on the device, noticed
 at the next logging step, which ends the run with status "diverged".
+
+Early-stopping detectors (`detectors`, see tasks.dip.detectors) each record where they would
+stop, without changing the fit: metrics det_<d> (the detector's statistic), summary
+stop_step_<d>, stop_psnr_<d>, stop_ssim_<d>, stop_gap_<d> (best_psnr - stop_psnr_<d>) and
+stopped_by. With `stop`, that detector ends the run at the logging step where it decides
+(iterations_done says where). The bookkeeping lives in tasks.dip.record.Recorder, shared with
+packed fits.
 """
 
 from __future__ import annotations
@@ -34,11 +41,10 @@ import torch
 from tasks.sink import Sink
 from tasks.dip import losses
 from tasks.dip.degrade import STREAM_INPUT, STREAM_REG_NOISE, STREAM_WEIGHTS, prepare, seeded
-from tasks.dip.metrics import psnr, ssim
 from tasks.dip.models import build_model, init_weights_
 from tasks.dip.params import DipParams
+from tasks.dip.record import EMA_DECAY, Recorder  # noqa: F401  (EMA_DECAY: re-exported)
 
-EMA_DECAY = 0.99
 INPUT_SCALE = 0.1  # DIP's get_noise: uniform noise times 1/10
 
 
@@ -71,11 +77,9 @@ def run(params: DipParams, sink: Sink) -> dict:
         reg_gen = seeded(p.seed, STREAM_REG_NOISE, device)  # drawn where it is used: no copies
 
     # The loss sees (1, 3, P) pixels: all of them, or the known ones picked by a fixed index.
-    hole = None
     known_idx = None
     if mask is not None:
         mask = mask.to(device)
-        hole = 1 - mask
         if p.masked_loss:
             known_idx = mask.flatten().nonzero().squeeze(1)  # one sync, before the loop
 
@@ -84,20 +88,7 @@ def run(params: DipParams, sink: Sink) -> dict:
         return x if known_idx is None else x.index_select(2, known_idx)
 
     target = pixels(corrupted)
-    target_mask = None if (mask is None or not p.masked_loss) else mask
-
-    # Input quality: what the restoration has to beat.
-    summary: dict = {"input_psnr": psnr(corrupted, clean).item(), "input_ssim": ssim(corrupted, clean).item()}
-    if hole is not None:
-        summary["input_psnr_hole"] = psnr(corrupted, clean, hole).item()
-
-    log_steps = set(range(p.log_every, p.iterations + 1, p.log_every)) | set(p.snapshots) | {p.iterations}
-    snapshots = set(p.snapshots)
-    best = {"psnr": None, "step": None, "ssim": None, "psnr_ema": None, "psnr_hole": None}
-    last: dict = {}
-    status, steps_done = "done", 0
-    bad = torch.zeros((), dtype=torch.bool, device=device)
-    ema = None
+    rec = Recorder(p, clean, corrupted, mask, sink, device)  # metrics, best, EMA, detectors
 
     model.train()
     t_loop = time.perf_counter()
@@ -113,61 +104,15 @@ def run(params: DipParams, sink: Sink) -> dict:
         loss.backward()
         optimizer.step()
 
-        with torch.no_grad():
-            out = out.detach()
-            bad |= ~torch.isfinite(loss)
-            ema = out.clone() if ema is None else ema.lerp_(out, 1 - EMA_DECAY)
-            if step not in log_steps:
-                continue
-            shown = out.clamp(0, 1)
-            values = {
-                "loss": loss.detach(),
-                "psnr": psnr(shown, clean),
-                "ssim": ssim(shown, clean),
-                "psnr_target": psnr(shown, corrupted, target_mask),
-                "psnr_ema": psnr(ema.clamp(0, 1), clean),
-            }
-            if hole is not None:
-                values["psnr_hole"] = psnr(shown, clean, hole)
-                values["psnr_known"] = psnr(shown, clean, mask)
-            numbers = torch.stack([*values.values(), bad.float()]).tolist()  # the one sync
-        steps_done = step
-        *numbers, flagged = numbers
-        values = dict(zip(values, numbers))
-        if flagged or any(v != v for v in numbers):  # NaN output; +inf psnr is a perfect fit
-            status = "diverged"
-            summary["diverged_at"] = step
+        rec.observe(step, out, loss)
+        if rec.is_log_step(step) and rec.log(step, out, loss):  # the one sync per logging step
             break
-        sink.metrics(step, values)
-        if step in snapshots:
-            sink.artifact(step, "output", shown)
-        last = values
-        if best["psnr"] is None or values["psnr"] > best["psnr"]:
-            best.update(psnr=values["psnr"], step=step, ssim=values["ssim"])
-        for k in ("psnr_ema", "psnr_hole"):
-            if k in values and (best[k] is None or values[k] > best[k]):
-                best[k] = values[k]
     t_end = time.perf_counter()
 
-    summary.update(
-        status=status,
-        final_psnr=last.get("psnr"),
-        final_ssim=last.get("ssim"),
-        final_loss=last.get("loss"),
-        best_psnr=best["psnr"],
-        best_step=best["step"],
-        ssim_at_best=best["ssim"],
-        best_psnr_ema=best["psnr_ema"],
-        iterations_done=steps_done,
-        iters_per_s=steps_done / (t_end - t_loop),
+    summary = rec.summary(
+        loop_s=t_end - t_loop,
         wall_s=t_end - t_start,
         n_params=sum(q.numel() for q in model.parameters()),
         device=str(device),
     )
-    if hole is not None:
-        summary.update(
-            final_psnr_hole=last.get("psnr_hole"),
-            final_psnr_known=last.get("psnr_known"),
-            best_psnr_hole=best["psnr_hole"],
-        )
     return summary

@@ -7,13 +7,20 @@ that field, with its value and what is allowed.
 Normalisation (so a run_id hashed from model_dump depends only on what matters):
 - region, region_place and masked_loss apply only to inpainting: for denoise they become
   None whatever was given.
-- sigma defaults to 0.1 for denoise and 0 for inpaint; head defaults per architecture
+- sigma defaults to 0.1 for denoise and 0 for inpaint; it is the strength of the `noise`
+  type: gaussian the std, poisson the std at mid-gray (peak = 0.5 / sigma**2), impulse the
+  fraction of values replaced by salt or pepper, speckle the std of the multiplicative noise; head defaults per architecture
   (report for seed-*, sigmoid for skip); snapshots default to 5 evenly spaced steps
   ending at the last iteration.
+- detectors: None (the default) attaches every early-stopping detector in
+  `tasks.dip.detectors.DETECTORS`; "none" or [] attaches none; names are deduplicated, in
+  the registry's order. `stop` names the detector that ends the run; it is attached if
+  the list lacks it.
 """
 
 from __future__ import annotations
 
+import difflib
 import importlib.util
 from pathlib import Path
 from typing import Any, Literal
@@ -22,6 +29,7 @@ import torch
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from tasks.images import BUNDLED, image_available
+from tasks.dip.detectors import DETECTORS
 from tasks.dip.models import DEFAULT_HEAD
 
 MIN_BOTTLENECK = 4  # the deepest feature map must be at least 4x4 pixels
@@ -38,6 +46,26 @@ def check_image(name: str) -> str:
     if not path.is_file():
         raise ValueError(f"{name!r} is neither a bundled scikit-image name ({', '.join(BUNDLED)}) nor an existing file")
     return name
+
+
+def _nearest(name: str, allowed) -> str:
+    close = difflib.get_close_matches(name, list(allowed), n=1)
+    return f"; did you mean {close[0]!r}?" if close else ""
+
+
+def check_detectors(names: Any) -> list[str]:
+    """None -> every detector; "none"/""/[] -> none; "a,b" or [a, b] -> those, deduplicated."""
+    if names is None:
+        return list(DETECTORS)
+    if isinstance(names, str):
+        names = [n for n in names.split(",")]
+    names = [str(n).strip() for n in names if str(n).strip()]
+    if names == ["none"]:
+        return []
+    for n in names:
+        if n not in DETECTORS:
+            raise ValueError(f"unknown detector {n!r} (allowed: {', '.join(DETECTORS)}, or none){_nearest(n, DETECTORS)}")
+    return [d for d in DETECTORS if d in names]
 
 
 def check_region(region: int | None, info: ValidationInfo) -> int | None:
@@ -81,7 +109,12 @@ class BaseParams(BaseModel):
     task: Literal["denoise", "inpaint"] = "denoise"
     image: str = "astronaut"  # a bundled scikit-image name or an image file
     size: int = Field(256, ge=16, le=4096)  # the image is centre-cropped and resized to size x size
-    sigma: float = Field(0.1, ge=0, le=1)  # Gaussian noise std in [0, 1] units (default 0 for inpaint)
+    sigma: float = Field(0.1, ge=0, le=1)  # noise strength in [0, 1] units, see `noise` (default 0 for inpaint)
+    noise: Literal["gaussian", "poisson", "impulse", "speckle"] = Field(
+        "gaussian",
+        description="noise type; sigma is its strength: gaussian = the std, poisson = the std at mid-gray "
+        "(peak 0.5/sigma^2), impulse = the fraction of salt-and-pepper values, speckle = the multiplicative std",
+    )
     region: int | None = Field(None, ge=1)  # inpaint: side of the blank square (report: 32, 64)
     region_place: Literal["centre", "random"] | None = None  # inpaint: random is seeded
     seed: int = Field(0, ge=0)
@@ -115,6 +148,16 @@ class DipParams(BaseParams):
     device: str = "auto"  # auto = cuda when available, else cpu
     amp: bool = False  # bf16 autocast, CUDA only (ignored on CPU)
     channels_last: bool = False  # CUDA only (ignored on CPU)
+    detectors: list[str] | None = Field(
+        None,
+        validate_default=True,  # None becomes the full list, so a run's params say what it carried
+        description="early-stopping detectors that record where they would stop, without changing the fit "
+        f"(default: all of {', '.join(DETECTORS)}; none: no detector)",
+    )
+    stop: str | None = Field(
+        None,
+        description=f"end the run when this detector decides to stop ({', '.join(DETECTORS)}); default: run all iterations",
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -157,8 +200,22 @@ class DipParams(BaseParams):
                 raise ValueError(f"{device!r} is not 'auto' or a torch device (cpu, cuda, cuda:1, mps)") from None
         return device
 
+    @field_validator("detectors", mode="before")
+    @classmethod
+    def _detectors(cls, names: Any) -> list[str]:
+        return check_detectors(names)
+
+    @field_validator("stop")
+    @classmethod
+    def _stop(cls, name: str | None) -> str | None:
+        if name is not None and name not in DETECTORS:
+            raise ValueError(f"unknown detector {name!r} (allowed: {', '.join(DETECTORS)}){_nearest(name, DETECTORS)}")
+        return name
+
     @model_validator(mode="after")
     def _default_snapshots(self) -> "DipParams":
+        if self.stop is not None and self.stop not in self.detectors:  # the stopping detector is attached
+            self.detectors = [d for d in DETECTORS if d in {*self.detectors, self.stop}]
         if self.snapshots is None:
             n = self.iterations
             self.snapshots = sorted({max(1, round(n * k / 5)) for k in range(1, 6)})
