@@ -34,16 +34,19 @@ Adam with a learning rate per member
 
 Members that stop
     A member whose loss turns NaN/inf is noticed at the next logging step (the only GPU sync,
-    as in `fit.run`), finished as `diverged`, and removed from the pack: its rows are cut out
-    of the stacked parameters, Adam state, inputs and EMA, so the rest go on unchanged (their
-    elements never met the NaNs: every operation is per member) and faster.
+    as in `fit.run`) and finished as `diverged`; a member whose `stop` detector fires is
+    finished there too. Either way it leaves the pack: its rows are cut out of the stacked
+    parameters, Adam state and inputs, so the rest go on unchanged (their elements never met
+    the NaNs: every operation is per member) and faster.
 
 Reporting
-    Each member reports through its own sink exactly what `fit.run` would (metrics at the
-    same logging steps, the clean/corrupted/mask/output images, the same summary keys), plus
-    `pack_id` and `pack_size`. `iters_per_s` is the pack's steps per second (each member
-    advances one step per pack step) and `wall_s` the pack's time until that member ended.
-    A pack of one runs `fit.run` itself.
+    Each member has its own `tasks.dip.record.Recorder`, the bookkeeping `fit.run` uses, so it
+    reports through its own sink exactly what the unpacked run would (metrics and detector
+    statistics at the same logging steps, the clean/corrupted/mask/output images, the same
+    summary keys), plus `pack_id` and `pack_size`. All members' metrics of a logging step
+    are copied to the host in one sync. `iters_per_s` is the pack's steps per second (each
+    member advances one step per pack step) and `wall_s` the pack's time until that member
+    ended. A pack of one runs `fit.run` itself.
 
 `channels_last` is ignored inside a pack (the stacked tensors are 5-D); `amp` and `device`
 work as in `fit.run`.
@@ -55,7 +58,7 @@ import contextlib
 import copy
 import math
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import torch
 from torch.func import functional_call, replace_all_batch_norm_modules_, vmap
@@ -63,9 +66,9 @@ from torch.func import functional_call, replace_all_batch_norm_modules_, vmap
 from tasks.sink import Sink
 from tasks.dip import fit, losses
 from tasks.dip.degrade import STREAM_INPUT, STREAM_REG_NOISE, STREAM_WEIGHTS, prepare, seeded
-from tasks.dip.metrics import psnr, ssim
 from tasks.dip.models import build_model, init_weights_
 from tasks.dip.params import DipParams
+from tasks.dip.record import Recorder
 
 # What must be equal for runs to share one batched network and one loop. Everything else
 # (seed, sigma, noise, loss, image, task, region, lr, reg_noise_std, ...) may differ.
@@ -85,99 +88,33 @@ def shape_key(params: DipParams | dict) -> tuple:
 
 @dataclass
 class Member:
-    """One run of the pack: its data on the device and its bookkeeping (mirrors `fit.run`)."""
+    """One run of the pack: its loss inputs on the device, and its Recorder (the same per-run
+    bookkeeping as `fit.run`: metrics, snapshots, best, EMA, divergence, detectors, summary)."""
 
     p: DipParams
-    sink: Sink
-    clean: torch.Tensor  # (1, 3, H, W)
-    corrupted: torch.Tensor  # (1, 3, H, W)
-    mask: torch.Tensor | None  # (1, 1, H, W), 1 on known pixels
-    hole: torch.Tensor | None
-    known_idx: torch.Tensor | None  # flat indices of the pixels the loss sees
+    rec: Recorder
+    known_idx: torch.Tensor | None  # flat indices of the pixels the loss sees; None: all
     target: torch.Tensor  # (1, 3, P)
-    target_mask: torch.Tensor | None
     reg_gen: torch.Generator | None
-    summary: dict
-    best: dict = field(default_factory=lambda: {"psnr": None, "step": None, "ssim": None, "psnr_ema": None, "psnr_hole": None})
-    last: dict = field(default_factory=dict)
-    status: str = "done"
-    steps_done: int = 0
-    t_end: float | None = None
+    t_end: float | None = None  # when the member stopped fitting
 
     def pixels(self, x: torch.Tensor) -> torch.Tensor:
         x = x.flatten(2)  # (1, 3, H*W)
         return x if self.known_idx is None else x.index_select(2, self.known_idx)
 
-    def values(self, out: torch.Tensor, ema: torch.Tensor, loss: torch.Tensor) -> dict[str, torch.Tensor]:
-        """This step's metrics as 0-d tensors on the device (no sync); as in `fit.run`."""
-        shown = out.clamp(0, 1)
-        values = {
-            "loss": loss.detach(),
-            "psnr": psnr(shown, self.clean),
-            "ssim": ssim(shown, self.clean),
-            "psnr_target": psnr(shown, self.corrupted, self.target_mask),
-            "psnr_ema": psnr(ema.clamp(0, 1), self.clean),
-        }
-        if self.hole is not None:
-            values["psnr_hole"] = psnr(shown, self.clean, self.hole)
-            values["psnr_known"] = psnr(shown, self.clean, self.mask)
-        return values
-
-    def record(self, step: int, values: dict[str, float], out: torch.Tensor) -> None:
-        self.sink.metrics(step, values)
-        if step in self.p.snapshots:
-            self.sink.artifact(step, "output", out.clamp(0, 1))
-        self.last = values
-        best = self.best
-        if best["psnr"] is None or values["psnr"] > best["psnr"]:
-            best.update(psnr=values["psnr"], step=step, ssim=values["ssim"])
-        for k in ("psnr_ema", "psnr_hole"):
-            if k in values and (best[k] is None or values[k] > best[k]):
-                best[k] = values[k]
-
-    def finish(self, t_start: float, t_loop: float, n_params: int, device: torch.device) -> dict:
-        s, best, last = self.summary, self.best, self.last
-        s.update(
-            status=self.status,
-            final_psnr=last.get("psnr"),
-            final_ssim=last.get("ssim"),
-            final_loss=last.get("loss"),
-            best_psnr=best["psnr"],
-            best_step=best["step"],
-            ssim_at_best=best["ssim"],
-            best_psnr_ema=best["psnr_ema"],
-            iterations_done=self.steps_done,
-            iters_per_s=self.steps_done / max(self.t_end - t_loop, 1e-9),
-            wall_s=self.t_end - t_start,
-            n_params=n_params,
-            device=str(device),
-        )
-        if self.hole is not None:
-            s.update(
-                final_psnr_hole=last.get("psnr_hole"),
-                final_psnr_known=last.get("psnr_known"),
-                best_psnr_hole=best["psnr_hole"],
-            )
-        return s
-
 
 def _member(p: DipParams, sink: Sink, device: torch.device) -> Member:
     """Data of one run, drawn on the CPU exactly as `fit.run` draws it, then moved."""
-    clean, corrupted, mask = prepare(p, sink)
-    summary: dict = {"input_psnr": psnr(corrupted, clean).item(), "input_ssim": ssim(corrupted, clean).item()}
+    clean, corrupted, mask = prepare(p, sink)  # (1, 3, H, W) each; mask (1, 1, H, W) or None
     clean, corrupted = clean.to(device), corrupted.to(device)
-    hole = known_idx = None
+    known_idx = None
     if mask is not None:
         mask = mask.to(device)
-        hole = 1 - mask
-        summary["input_psnr_hole"] = psnr(corrupted, clean, hole).item()
         if p.masked_loss:
             known_idx = mask.flatten().nonzero().squeeze(1)
     m = Member(
-        p=p, sink=sink, clean=clean, corrupted=corrupted, mask=mask, hole=hole, known_idx=known_idx,
-        target=None, target_mask=None if (mask is None or not p.masked_loss) else mask,
+        p=p, rec=Recorder(p, clean, corrupted, mask, sink, device), known_idx=known_idx, target=corrupted,
         reg_gen=seeded(p.seed, STREAM_REG_NOISE, device) if p.reg_noise_std > 0 else None,
-        summary=summary,
     )
     m.target = m.pixels(corrupted)
     return m
@@ -267,10 +204,8 @@ def run_pack(params: list[DipParams], sinks: list[Sink], pack_id: str = "") -> l
     loss_fns = [losses.LOSSES[p.loss] for p in params]  # looked up per run, as fit.run does
     autocast = torch.autocast("cuda", dtype=torch.bfloat16) if (cuda and p0.amp) else contextlib.nullcontext()
 
-    log_steps = set(range(p0.log_every, p0.iterations + 1, p0.log_every)) | set(p0.snapshots) | {p0.iterations}
+    log_steps = members[0].rec.log_steps  # equal for all: logging steps are part of the shape
     active = list(range(K))  # indices into members/loss_fns of the members still fitting
-    bad = torch.zeros(K, dtype=torch.bool, device=device)
-    ema = None
 
     t_loop = time.perf_counter()
     for step in range(1, p0.iterations + 1):
@@ -284,43 +219,42 @@ def run_pack(params: list[DipParams], sinks: list[Sink], pack_id: str = "") -> l
         with autocast:
             out = forward(stacked, x)  # (A, 1, 3, H, W)
         out = out.float()
-        step_losses = torch.stack([loss_fns[i](members[i].pixels(out[j]), members[i].target) for j, i in enumerate(active)])
+        step_losses = [loss_fns[i](members[i].pixels(out[j]), members[i].target) for j, i in enumerate(active)]
         for q in stacked.values():
             q.grad = None
-        step_losses.sum().backward()  # member j's gradient is that of its own loss alone
+        torch.stack(step_losses).sum().backward()  # member j's gradient is that of its own loss alone
         optimizer.step(stacked)
 
-        with torch.no_grad():
-            out = out.detach()
-            bad |= ~torch.isfinite(step_losses.detach())
-            ema = out.clone() if ema is None else ema.lerp_(out, 1 - fit.EMA_DECAY)
-            if step not in log_steps:
-                continue
-            per_member = [members[i].values(out[j], ema[j], step_losses[j]) for j, i in enumerate(active)]
-            flat = torch.cat([torch.stack([v for values in per_member for v in values.values()]), bad.float()])
-            numbers = flat.tolist()  # the one sync of this logging step
+        for j, i in enumerate(active):
+            members[i].rec.observe(step, out[j], step_losses[j])  # EMA, NaN flag, detectors; no sync
+        if step not in log_steps:
+            continue
+        recs = [members[i].rec for i in active]
+        flat = [rec.measure(step, out[j], step_losses[j]) for j, rec in enumerate(recs)]
+        numbers = torch.cat(flat).tolist()  # the one sync of this logging step, for all members
         now = time.perf_counter()
-        n_values = [len(v) for v in per_member]
-        flags, numbers = numbers[-len(active):], numbers[: -len(active)]
         keep: list[int] = []
         offset = 0
-        for j, i in enumerate(active):
-            m, these = members[i], numbers[offset : offset + n_values[j]]
-            offset += n_values[j]
-            m.steps_done, m.t_end = step, now
-            if flags[j] or any(v != v for v in these):  # NaN output; +inf psnr is a perfect fit
-                m.status = "diverged"
-                m.summary["diverged_at"] = step
-                continue
-            m.record(step, dict(zip(per_member[j], these)), out[j])
-            keep.append(j)
+        for j, rec in enumerate(recs):
+            ended = rec.record(step, numbers[offset : offset + len(flat[j])])
+            offset += len(flat[j])
+            if ended:  # diverged, or its `stop` detector fired
+                members[active[j]].t_end = now
+            else:
+                keep.append(j)
         if len(keep) < len(active):
             if not keep:
                 break
             rows = torch.tensor(keep, device=device)
             stacked = {n: q.detach().index_select(0, rows).requires_grad_() for n, q in stacked.items()}
             optimizer.keep(rows, keep)
-            noise, ema, bad = noise.index_select(0, rows), ema.index_select(0, rows), bad.index_select(0, rows)
+            noise = noise.index_select(0, rows)
             active = [active[j] for j in keep]
+    t_end = time.perf_counter()
 
-    return [{**m.finish(t_start, t_loop, n_params, device), "pack_id": pack_id, "pack_size": K} for m in members]
+    summaries = []
+    for m in members:
+        end = m.t_end or t_end
+        summary = m.rec.summary(loop_s=end - t_loop, wall_s=end - t_start, n_params=n_params, device=str(device))
+        summaries.append({**summary, "pack_id": pack_id, "pack_size": K})
+    return summaries
