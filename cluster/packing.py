@@ -6,7 +6,8 @@ logging steps, device settings) and by the resources their group asks for; each 
 into packs of at most K runs, of near-equal size (10 runs with K = 8 make 5 + 5, not 8 + 2, so
 no pack is the straggler). A pack is one Tune trial (`cluster.pack_trial`) that asks for the
 resources the config gives one trial: `gpu: 1` gives each pack a whole GPU, `gpu: 0.25` puts
-four packs on one GPU. Runs of other kinds (baselines, StyleGAN) stay trials of their own.
+four packs on one GPU. Runs of other kinds (baselines, StyleGAN) and DIP runs with a plug-in
+architecture (`module:builder`, which may not batch under vmap) stay trials of their own.
 Every member keeps its run id, so a resumed sweep packs only the runs not done yet.
 
 The plan prints, without running anything: the Tune trials, the runs in each, what each
@@ -23,6 +24,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from tasks.dip.pack import SHAPE_FIELDS, shape_key
+from tasks.plugins import is_plugin
 
 PACKABLE = ("dip",)
 
@@ -38,7 +40,8 @@ def pack_trials(trials: list[dict[str, Any]], k: int) -> list[dict[str, Any]]:
     groups: dict[tuple, list[dict[str, Any]]] = {}
     items: list[dict[str, Any]] = []
     for t in trials:
-        if t["kind"] in PACKABLE and k > 1:
+        # Plug-in architectures run alone: nothing promises that a user's network batches under vmap.
+        if t["kind"] in PACKABLE and k > 1 and not is_plugin(t["params"].get("arch", "")):
             key = (t["kind"], shape_key(t["params"]), tuple(sorted(t["resources"].items())))
             if key not in groups:
                 groups[key] = []

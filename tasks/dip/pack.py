@@ -201,7 +201,7 @@ def run_pack(params: list[DipParams], sinks: list[Sink], pack_id: str = "") -> l
         torch.rand(1, p.input_depth, p.size, p.size, generator=seeded(p.seed, STREAM_INPUT)) * fit.INPUT_SCALE for p in params
     ]).to(device)
     optimizer = StackedAdam(stacked, [p.lr for p in params])
-    loss_fns = [losses.LOSSES[p.loss] for p in params]  # looked up per run, as fit.run does
+    loss_fns = [losses.get(p.loss) for p in params]  # looked up per run (built-in or plug-in), as fit.run does
     autocast = torch.autocast("cuda", dtype=torch.bfloat16) if (cuda and p0.amp) else contextlib.nullcontext()
 
     log_steps = members[0].rec.log_steps  # equal for all: logging steps are part of the shape
