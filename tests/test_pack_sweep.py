@@ -123,3 +123,14 @@ def test_plan_reports_a_config_error_with_exit_2(tmp_path, capsys):
     cfg_path = write(tmp_path, PACKED.replace("pack: 4", "pack: -1"))
     assert main(["sweep", str(cfg_path), "--plan"]) == 2
     assert "pack" in capsys.readouterr().out
+
+
+def test_plan_with_an_address_counts_the_joined_clusters_nodes(ray_cluster, tmp_path, capsys):
+    from cluster.cli import main
+
+    cfg_path = write(tmp_path, PACKED)
+    assert main(["sweep", str(cfg_path), "--plan", "--store", str(tmp_path / "s"), "--address", ray_cluster.address]) == 0
+    out = capsys.readouterr().out
+    # The session cluster: two nodes of 1 CPU each, so two 1-CPU trials at once.
+    assert f"the Ray cluster at {ray_cluster.address} (2 nodes" in out
+    assert "trials asking CPU 1: 2 of 4 at once" in out
