@@ -119,3 +119,18 @@ def test_a_pack_of_one_is_the_plain_fit():
     run(p, alone)
     assert sink.rows == alone.rows
     assert summary["pack_size"] == 1 and summary["pack_id"] == "solo"
+
+
+def test_a_member_stopped_by_its_detector_leaves_the_pack_and_the_others_go_on():
+    kw = dict(size=32, width=8, depth=1, arch="seed-single", iterations=60, log_every=5, snapshots=[60])
+    params = [DipParams(**kw, stop="dp", sigma=0.8), DipParams(**kw, sigma=0.8, seed=1), DipParams(**kw, sigma=0.1, seed=2)]
+    sinks = [MemorySink() for _ in params]
+    summaries = run_pack(params, sinks)
+    for p, sink, summary in zip(params, sinks, summaries):
+        alone = MemorySink()
+        ref = run(p, alone)
+        assert (summary["iterations_done"], summary["stopped_by"]) == (ref["iterations_done"], ref["stopped_by"])
+        for (step, a), (_, b) in zip(sink.series("psnr"), alone.series("psnr"), strict=True):
+            assert abs(a - b) < TOL_DB, step
+    assert summaries[0]["stopped_by"] == "dp" and summaries[0]["iterations_done"] < 60
+    assert summaries[1]["iterations_done"] == summaries[2]["iterations_done"] == 60
