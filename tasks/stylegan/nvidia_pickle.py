@@ -42,7 +42,7 @@ Why each `ALLOWED` entry cannot reach code:
   can never grow a storage); hooks, metadata and Parameter state are dropped.
 * `torch.Tensor`, `torch.nn.parameter.Parameter`, `numpy.ndarray` -> tokens that cannot be
   called; `torch.<dtype>` -> the dtype object for plain numeric dtypes only.
-* `torch.Size`, `torch.device`, `collections.OrderedDict`, `builtins.set/frozenset/bytearray`,
+* `torch.Size`, `torch.device`, `collections.OrderedDict`, `builtins.set/frozenset/bytearray/bytes`,
   `_codecs.encode`, `dnnlib(.util).EasyDict` -> wrappers that accept only plain values (ints,
   strings, bytes, lists of simple keys), so no user object's methods run and the result is
   never larger than its input (`bytearray(2**62)` is refused).
@@ -220,7 +220,7 @@ class _Unpickler(pickle._Unpickler):  # the pure-Python unpickler: every opcode 
     # -- globals and calls --
     def find_class(self, module: str, name: str) -> Any:
         if self.storage_record:  # a storage payload names only its storage class
-            if module == "torch" and name in _STORAGE_TYPES:
+            if (module == "torch" and name in _STORAGE_TYPES) or (module, name) == ("torch.storage", "UntypedStorage"):
                 return _StorageType(name, _STORAGE_TYPES[name])
             raise UnsafePickleError(f"refusing global {one_line(module, 80)}.{one_line(name, 80)} in a storage record")
         target = ALLOWED.get((module, name))
@@ -566,6 +566,12 @@ def _bytearray(data=b"", encoding=None) -> bytearray:
     raise UnsafePickleError("builtins.bytearray: only bytes (or latin-1 text) are allowed, never a length")
 
 
+def _bytes(data=b"") -> bytes:  # protocol 2 writes b"" as bytes()
+    if type(data) is not bytes:
+        raise UnsafePickleError("builtins.bytes: only bytes are allowed, never a length")
+    return data
+
+
 def _codecs_encode(text=None, encoding="utf-8"):
     if type(text) is not str or encoding not in ("latin1", "latin-1"):
         raise UnsafePickleError("_codecs.encode: only latin1 text (protocol-2 bytes) is allowed")
@@ -683,6 +689,7 @@ ALLOWED: dict[tuple[str, str], Any] = {
     ("builtins", "set"): _set,
     ("builtins", "frozenset"): _frozenset,
     ("builtins", "bytearray"): _bytearray,
+    ("builtins", "bytes"): _bytes,
     ("_codecs", "encode"): _codecs_encode,
     ("dnnlib.util", "EasyDict"): EasyDict,
     ("dnnlib", "EasyDict"): EasyDict,
@@ -693,6 +700,9 @@ ALLOWED: dict[tuple[str, str], Any] = {
     ("numpy.core.multiarray", "_reconstruct"): _numpy_reconstruct,
     ("numpy._core.multiarray", "_reconstruct"): _numpy_reconstruct,
 }
+
+for _name in ("set", "frozenset", "bytearray", "bytes"):  # protocol 0-2 spell builtins as Python 2's `__builtin__`
+    ALLOWED[("__builtin__", _name)] = ALLOWED[("builtins", _name)]
 
 # What REDUCE may call: the stand-in functions above (EasyDict only through NEWOBJ).
 _CALLABLE = tuple(v for v in ALLOWED.values() if callable(v) and v is not EasyDict and not isinstance(v, _Token))
@@ -763,13 +773,20 @@ def attr(meta: PersistentMeta, name: str, default: Any = None) -> Any:
     return meta["state"].get(name, default)
 
 
-def plain(value: Any, _done: dict | None = None) -> Any:
+PLAIN_LIMIT = 100_000  # entries a config may expand to (NVIDIA's `_init_kwargs` have a few dozen)
+
+
+def plain(value: Any) -> Any:
     """numpy scalars and EasyDicts -> Python numbers and dicts (for configs).
 
-    Each container is converted once: a value shared by many parents (a few bytes in a pickle
-    can reference one list 2**60 times over) is not walked again, and a cycle is an error.
+    Each container is converted once, and the size of the tree it stands for is counted: a
+    value shared by many parents (a few hundred bytes of pickle can reference one list 2**40
+    times over) is refused past `PLAIN_LIMIT` entries instead of being walked; a cycle is an error.
     """
-    done: dict[int, Any] = {} if _done is None else _done
+    return _plain(value, {})[0]
+
+
+def _plain(value: Any, done: dict[int, Any]) -> tuple[Any, int]:
     if isinstance(value, (dict, list, tuple)):
         key = id(value)
         if key in done:
@@ -777,15 +794,24 @@ def plain(value: Any, _done: dict | None = None) -> Any:
                 raise CheckpointError("a config value contains itself")
             return done[key]
         done[key] = _IN_PROGRESS
-        if isinstance(value, dict):
-            out: Any = {k: plain(v, done) for k, v in value.items()}
-        else:
-            out = [plain(v, done) for v in value]
-        done[key] = out
-        return out
+        total = 1
+        items = value.items() if isinstance(value, dict) else enumerate(value)
+        out: Any = {} if isinstance(value, dict) else []
+        for k, v in items:
+            converted, n = _plain(v, done)
+            total += n
+            if total > PLAIN_LIMIT:
+                raise CheckpointError(f"a config value expands to more than {PLAIN_LIMIT} entries through shared "
+                                      f"references (a decompression bomb?)")
+            if isinstance(out, dict):
+                out[k] = converted
+            else:
+                out.append(converted)
+        done[key] = (out, total)
+        return out, total
     if isinstance(value, np.generic):
-        return value.item()
-    return value
+        return value.item(), 1
+    return value, 1
 
 
 _IN_PROGRESS = object()
