@@ -401,9 +401,10 @@ def _ros_upfirdn(x, k, up, pad0, pad1):
     return F.conv2d(x, kernel, groups=c)
 
 
-def rosinality_forward(sd, z, truncation=1.0, latent_avg=None):
+def rosinality_forward(sd, z, truncation=1.0, latent_avg=None, taps=(1.0, 3, 3, 1)):
     """An independent forward in rosinality's formulation (EqualLinear, ModulatedConv2d with
-    conv_transpose2d + Blur, FusedLeakyReLU, ToRGB with Upsample), constant noise buffers."""
+    conv_transpose2d + Blur, FusedLeakyReLU, ToRGB with Upsample), constant noise buffers;
+    paddings as rosinality derives them from the blur kernel's length."""
     lrelu = lambda x, b: F.leaky_relu(x + b.reshape(1, -1, *([1] * (x.ndim - 2))), 0.2) * math.sqrt(2)
     x = z * torch.rsqrt(torch.mean(z ** 2, dim=1, keepdim=True) + 1e-8)
     i = 1
@@ -413,9 +414,12 @@ def rosinality_forward(sd, z, truncation=1.0, latent_avg=None):
         i += 1
     if truncation < 1:
         x = latent_avg + truncation * (x - latent_avg)
-    blur = torch.tensor([1.0, 3, 3, 1])
+    blur = torch.tensor(taps, dtype=torch.float32)
     blur = torch.outer(blur, blur)
     blur = blur / blur.sum() * 4
+    p = len(taps) - 2 - 2  # ModulatedConv2d(upsample): (len(blur_kernel) - factor) - (kernel_size - 1)
+    conv_pad = ((p + 1) // 2 + 1, p // 2 + 1)
+    up_pad = ((len(taps) - 2 + 1) // 2 + 1, (len(taps) - 2) // 2)  # Upsample: p = len - factor
 
     def modconv(inp, p, style, demod=True, upsample=False):
         wgt = sd[p + ".weight"]  # (1, O, I, k, k)
@@ -429,7 +433,7 @@ def rosinality_forward(sd, z, truncation=1.0, latent_avg=None):
             weight = weight.transpose(1, 2).reshape(b * cin, o, k, k)
             out = F.conv_transpose2d(inp.view(1, b * cin, *inp.shape[2:]), weight, stride=2, groups=b)
             out = out.view(b, o, *out.shape[2:])
-            return _ros_upfirdn(out, blur, 1, 1, 1)
+            return _ros_upfirdn(out, blur, 1, *conv_pad)
         out = F.conv2d(inp.view(1, b * cin, *inp.shape[2:]), weight.view(b * o, cin, k, k), padding=k // 2, groups=b)
         return out.view(b, o, *out.shape[2:])
 
@@ -441,7 +445,7 @@ def rosinality_forward(sd, z, truncation=1.0, latent_avg=None):
     def to_rgb(inp, p, style, skip=None):
         out = modconv(inp, p + ".conv", style, demod=False) + sd[p + ".bias"]
         if skip is not None:
-            out = out + _ros_upfirdn(skip, blur, 2, 2, 1)
+            out = out + _ros_upfirdn(skip, blur, 2, *up_pad)
         return out
 
     out = sd["input.input"].repeat(z.shape[0], 1, 1, 1)
@@ -473,6 +477,84 @@ def test_rosinality_without_latent_avg_estimates_it(tmp_path, G):
     torch.save({"g_ema": ck.to_rosinality(G)}, path)
     loaded = ck.load_generator(str(path))
     assert torch.allclose(loaded.mapping.w_avg, G.mapping.w_avg, atol=0.2)
+
+
+@pytest.mark.parametrize("taps", [[1, 2, 1], [1, 3, 3, 1], [1, 1]])
+def test_rosinality_blur_kernel_from_the_file_is_used(tmp_path, taps):
+    cfg = ck.GeneratorConfig(img_resolution=16, z_dim=16, w_dim=16, channel_base=256, channel_max=16,
+                             mapping_layers=2, resample_filter=taps)
+    torch.manual_seed(0)
+    G = Generator(cfg).eval()
+    sd = ck.to_rosinality(G)
+    path = tmp_path / "kernel.pt"
+    torch.save({"g_ema": sd, "latent_avg": G.mapping.w_avg.clone()}, path)
+    loaded = ck.load_generator(str(path))
+    z = torch.randn(2, cfg.z_dim)
+    ref = rosinality_forward(sd, z, taps=[float(t) for t in taps])  # old code: blurred with [1, 3, 3, 1] regardless
+    assert torch.allclose(loaded(z), ref, atol=1e-5), float((loaded(z) - ref).abs().max())
+
+
+def test_rosinality_kernel_we_cannot_reproduce_is_refused(tmp_path, G):
+    sd = ck.to_rosinality(G)
+    sd["convs.0.conv.blur.kernel"] = torch.rand(4, 4)  # not separable
+    torch.save({"g_ema": sd}, tmp_path / "odd.pt")
+    with pytest.raises(CheckpointError, match="blur kernels are not one symmetric separable filter"):
+        ck.load_generator(str(tmp_path / "odd.pt"))
+
+
+def test_rosinality_unknown_keys_are_named(tmp_path, G):
+    sd = ck.to_rosinality(G)
+    sd["convs.0.conv.extra_scale"] = torch.ones(1)
+    torch.save({"g_ema": sd}, tmp_path / "extra.pt")
+    with pytest.raises(CheckpointError, match=r"extra.pt: rosinality checkpoint: unknown keys \['convs.0.conv.extra_scale'\]"):
+        ck.load_generator(str(tmp_path / "extra.pt"))  # old code: loaded, the extra tensor silently ignored
+
+
+# --- .pt refusals and malformed files: one line naming the file --------------------------------
+
+
+def test_pt_with_code_is_refused_without_torch_advice(tmp_path):
+    path = tmp_path / "evil.pt"
+    torch.save({"g_ema": Evil(os.system, "true")}, path)
+    with pytest.raises(UnsafePickleError) as err:
+        ck.load_generator(str(path))
+    text = str(err.value)
+    assert "weights_only" not in text and "\n" not in text  # old code: torch's advice to re-run with weights_only=False
+    assert text.startswith(str(path)) and "objects other than tensors" in text and "posix.system" in text
+
+
+def _malformed_files(tmp_path, G):
+    good = torch.load(ck.save_generator(G, tmp_path / "good.pt"), weights_only=True)
+    files = {"empty.pkl": b"", "empty.pt": b"", "garbage.pkl": b"\x80\x04not a pickle", "garbage.pt": b"PK\x03\x04junk"}
+    for name, data in files.items():
+        (tmp_path / name).write_bytes(data)
+    bad = {"no_state.pt": {k: v for k, v in good.items() if k != "state_dict"},
+           "bad_config.pt": {**good, "config": {**good["config"], "img_resolution": "big"}},
+           "unknown_config.pt": {**good, "config": {**good["config"], "depth": 3}},
+           "bad_version.pt": {**good, "version": "one"},
+           "wrong_shape.pt": {**good, "state_dict": {**good["state_dict"], "mapping.fc0.weight": torch.zeros(2, 2)}}}
+    for name, record in bad.items():
+        torch.save(record, tmp_path / name)
+    return [tmp_path / n for n in [*files, *bad]]
+
+
+def test_malformed_checkpoints_raise_one_checkpoint_error_naming_the_file(tmp_path, G):
+    for path in _malformed_files(tmp_path, G):
+        with pytest.raises(CheckpointError) as err:  # old code: KeyError, TypeError, EOFError, RuntimeError
+            ck.load_generator(str(path))
+        assert str(err.value).startswith(str(path)) and "\n" not in str(err.value), str(err.value)
+
+
+def test_cli_generate_exits_2_with_one_line_for_empty_pkl_and_malformed_pt(tmp_path, G, capsys):
+    from cluster import cli
+
+    for path in [p for p in _malformed_files(tmp_path, G) if p.name in ("empty.pkl", "no_state.pt", "bad_config.pt")]:
+        code = cli.main(["stylegan", "generate", "--checkpoint", str(path), "--seeds", "0",
+                         "--out", str(tmp_path / "out"), "--device", "cpu"])
+        err = capsys.readouterr().err
+        assert code == 2, err
+        assert err.count("\n") == 1 and str(path) in err and "Traceback" not in err, err
+    assert not (tmp_path / "out").exists()
 
 
 # --- priorlab's format, convert, generate -----------------------------------------------------
