@@ -11,8 +11,8 @@ Config values hold numpy scalars and arrays (`numpy.core.multiarray.scalar(dtype
 
 How the load stays inert
 ------------------------
-`RestrictedUnpickler` is Python's own pure-Python unpickler with every opcode that can reach
-code replaced:
+`RestrictedUnpickler` is Python's own pure-Python unpickler (`pickle._Unpickler`, so every
+opcode runs as Python we can override) with every opcode that can reach code replaced:
 
 * GLOBAL / STACK_GLOBAL resolve only `ALLOWED` (below) and map each name to a priorlab
   stand-in: nothing from torch, numpy or the stdlib is handed out except inert values
@@ -23,8 +23,9 @@ code replaced:
   out-of-band buffers are refused.
 * BUILD (set an object's state) never calls a `__setstate__` and never sets attributes. It
   only completes priorlab's own pending numpy records (`_PendingDType`, `_PendingArray`),
-  which turn into plain dtypes and arrays; a BUILD on anything else (a class, a function, a
-  module, a tensor, a dtype) is refused, unless its state is empty (then nothing happens).
+  which turn into plain dtypes and arrays. A BUILD on anything else (a class, a function, a
+  module, a tensor, a dtype) is refused; only a dict's empty state (what copyreg writes for a
+  dict subclass) is accepted, and changes nothing.
 * Containers are only filled through list/dict/set opcodes on real lists/dicts/sets; dict
   keys and set members must be str, bytes, bool, None or an int below 2**61 (their hashes
   cannot be made to collide, and comparing them runs no code).
@@ -248,7 +249,7 @@ class _Unpickler(pickle._Unpickler):  # the pure-Python unpickler: every opcode 
     def load_newobj(self) -> None:
         args = self.stack.pop()
         cls = self.stack.pop()
-        if cls is not EasyDict or args != ():
+        if cls is not EasyDict or type(args) is not tuple or args:
             raise UnsafePickleError(f"refusing to create {short_repr(cls)} (NEWOBJ): only EasyDict() is allowed")
         self.append(EasyDict())
 
@@ -256,7 +257,7 @@ class _Unpickler(pickle._Unpickler):  # the pure-Python unpickler: every opcode 
         kwargs = self.stack.pop()
         args = self.stack.pop()
         cls = self.stack.pop()
-        if cls is not EasyDict or args != () or type(kwargs) is not dict or kwargs:
+        if cls is not EasyDict or type(args) is not tuple or args or type(kwargs) is not dict or kwargs:
             raise UnsafePickleError(f"refusing to create {short_repr(cls)} (NEWOBJ_EX): only EasyDict() is allowed")
         self.append(EasyDict())
 
