@@ -102,14 +102,16 @@ def nvidia_writer(setitem, marker):
         meta = dict(type="class", version=6, module_src=module_src, class_name=type(module).__name__, state=state)
         return Persisted(meta)
 
-    def write(path, G, extra=None, init_extra=None):
+    def write(path, G, extra=None, init_extra=None, modules_extra=None):
         cfg = G.cfg
         init = dict(z_dim=cfg.z_dim, c_dim=0, w_dim=cfg.w_dim, img_resolution=cfg.img_resolution, img_channels=3,
                     mapping_kwargs=EasyDict(num_layers=cfg.mapping_layers),
                     synthesis_kwargs=EasyDict(channel_base=cfg.channel_base, channel_max=cfg.channel_max,
                                               num_fp16_res=0, conv_clamp=None, architecture="skip"))
         init.update(init_extra or {})
-        data = {"G": persist(G, init), "G_ema": persist(G, init), "D": persist(torch.nn.Linear(2, 2)),
+        G_ema = persist(G, init)
+        G_ema.meta["state"]["_modules"].update(modules_extra or {})
+        data = {"G": persist(G, init), "G_ema": G_ema, "D": persist(torch.nn.Linear(2, 2)),
                 "augment_pipe": None, "training_set_kwargs": EasyDict(path="faces.zip", resolution=16),
                 "progress": EasyDict(cur_nimg=np.int64(1000), stats=np.arange(3.0))}  # numpy scalars, arrays
         data.update(extra or {})
@@ -302,12 +304,21 @@ def load_in_child(paths, timeout=120) -> tuple[dict, int]:
 @pytest.fixture(scope="module")
 def hostile_reports(tmp_path_factory, G):
     folder = tmp_path_factory.mktemp("hostile")
-    paths = {name: folder / f"{name}.pkl" for name in ["huge_config", *HOSTILE]}
-    # A valid generator whose config asks for channel_max 2**20: old code's Generator(cfg) asked
-    # for 40 TB before looking at the tensors.
-    syn = dict(channel_base=2 ** 40, channel_max=2 ** 20, num_fp16_res=0, conv_clamp=None, architecture="skip")
+    names = list(HOSTILE)
+    names[-1:-1] = ["huge_config", "module_bomb"]  # the segfaulting one stays last
+    paths = {name: folder / f"{name}.pkl" for name in names}
     with pytest.MonkeyPatch.context() as mp:
-        nvidia_writer(mp.setitem, folder / "never")(paths["huge_config"], G, init_extra={"synthesis_kwargs": syn})
+        write = nvidia_writer(mp.setitem, folder / "never")
+        # A valid generator whose config asks for channel_max 2**20: old code's Generator(cfg)
+        # asked for 40 TB before looking at the tensors.
+        syn = dict(channel_base=2 ** 40, channel_max=2 ** 20, num_fp16_res=0, conv_clamp=None, architecture="skip")
+        write(paths["huge_config"], G, init_extra={"synthesis_kwargs": syn})
+        # A valid generator plus one extra module that holds the same submodule twice, 40 levels
+        # deep: old code's flatten_state walked 2**40 paths.
+        chain = write.persisted(dict(class_name="Leaf", state={"_parameters": {"w": torch.zeros(1)}}))
+        for _ in range(40):
+            chain = write.persisted(dict(class_name="Pair", state={"_modules": {"a": chain, "b": chain}}))
+        write(paths["module_bomb"], G, modules_extra={"extra": chain})
     for name, data in HOSTILE.items():
         paths[name].write_bytes(data)
     reports, code = load_in_child(paths.values())  # one child for all; the segfaulting one is last
@@ -317,7 +328,7 @@ def hostile_reports(tmp_path_factory, G):
 @pytest.mark.parametrize("name, reason", [
     ("build_on_class", "state of a type"), ("build_on_function", "state of a function"),
     ("reference_bomb", "shared references"), ("object_dtype_pointer", "numpy dtype 'O8'"),
-    ("huge_config", "wrong shape")])
+    ("huge_config", "wrong shape"), ("module_bomb", "appears twice")])
 def test_hostile_pickle_is_refused_in_one_line_without_side_effects(hostile_reports, name, reason):
     reports, code, paths = hostile_reports
     report = reports[name]

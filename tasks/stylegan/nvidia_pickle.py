@@ -231,7 +231,8 @@ class _Unpickler(pickle._Unpickler):  # the pure-Python unpickler: every opcode 
             return _TORCH_DTYPES[name]
         raise UnsafePickleError(
             f"refusing global {one_line(module, 80)}.{one_line(name, 80)}: this pickle may run code when loaded; "
-            f"only tensor and container rebuilders are allowed ({', '.join(sorted(f'{m}.{n}' for m, n in ALLOWED))})"
+            f"only the tensor, numpy and container rebuilders of NVIDIA's format are allowed "
+            f"(`ALLOWED` in tasks/stylegan/nvidia_pickle.py)"
         )
 
     def load_reduce(self) -> None:
@@ -404,6 +405,12 @@ for _op, _fn in {
     pickle.BYTEARRAY8: _Unpickler.load_bytearray8, pickle.DICT: _Unpickler.load_dict,
 }.items():
     _Unpickler.dispatch[_op[0]] = _fn
+
+for _byte in range(256):  # a byte that is no opcode: say so (the stock loop raises a bare KeyError)
+    if _byte not in _Unpickler.dispatch:
+        def _unknown(self: _Unpickler, _byte: int = _byte) -> None:
+            raise CheckpointError(f"unknown pickle opcode 0x{_byte:02x} (corrupt file?)")
+        _Unpickler.dispatch[_byte] = _unknown
 
 RestrictedUnpickler = _Unpickler
 
