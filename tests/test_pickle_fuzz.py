@@ -21,7 +21,6 @@ from collections import OrderedDict
 from pathlib import Path
 
 import numpy as np
-import pytest
 import torch
 
 from tasks.stylegan import checkpoints as ck

@@ -70,7 +70,8 @@ def _load_file(path: Path, key: str) -> Generator:
         text = str(e) if str(e).startswith(str(path)) else f"{path}: {e}"
         raise type(e)(one_line(text)) from None
     except Exception as e:  # a malformed file surfaces as KeyError/TypeError/RuntimeError deep inside
-        raise CheckpointError(one_line(f"{path}: not a usable generator checkpoint ({type(e).__name__}: {e})")) from None
+        text = f"{path}: not a usable generator checkpoint ({type(e).__name__}: {e})"
+        raise CheckpointError(one_line(text)) from None
 
 
 def save_generator(G: Generator, path: str | Path, source: str | None = None) -> Path:
@@ -192,7 +193,8 @@ def nvidia_config(meta: nv.PersistentMeta) -> GeneratorConfig:
                               "(StyleGAN3 and other architectures are not supported)")
     arch = syn_kwargs.get("architecture", "skip")
     if arch != "skip":
-        raise CheckpointError(f"unsupported synthesis architecture {short_repr(arch)} (supported: skip, as in config-f)")
+        raise CheckpointError(f"unsupported synthesis architecture {short_repr(arch)} "
+                              f"(supported: skip, as in config-f)")
     taps = syn_kwargs.get("resample_filter", [1, 3, 3, 1])
     if not isinstance(taps, list) or not 1 <= len(taps) <= 16 or not all(
             type(t) in (int, float) and math.isfinite(t) for t in taps):

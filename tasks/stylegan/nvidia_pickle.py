@@ -655,7 +655,8 @@ class _PendingArray(_Pending):
             raise UnsafePickleError("numpy array: only raw bytes of a plain dtype are allowed")
         nbytes = math.prod(shape) * dtype.itemsize
         if nbytes != len(raw):
-            raise UnsafePickleError(f"numpy array of shape {list(shape)} needs {nbytes} bytes, the record has {len(raw)}")
+            raise UnsafePickleError(f"numpy array of shape {list(shape)} needs {nbytes} bytes, "
+                                    f"the record has {len(raw)}")
         budget.take(nbytes, "a numpy array")
         flat = np.frombuffer(raw, dtype=dtype) if nbytes else np.zeros(0, dtype=dtype)
         return flat.reshape(shape, order="F" if fortran else "C")
