@@ -60,7 +60,10 @@ def pack_trials(trials: list[dict[str, Any]], k: int) -> list[dict[str, Any]]:
         for i in range(0, len(runs), size):
             members = runs[i : i + size]
             pid = pack_id([m["run_id"] for m in members])
-            out.append({"pack_id": pid, "name": pid, "kind": members[0]["kind"], "members": members, "resources": members[0]["resources"]})
+            out.append({
+                "pack_id": pid, "name": pid, "kind": members[0]["kind"],
+                "members": members, "resources": members[0]["resources"],
+            })
     return out
 
 
@@ -102,7 +105,8 @@ def capacity(address: str | None, num_cpus: int | None) -> tuple[str, list[dict[
         gpus = torch.cuda.device_count() if torch.cuda.is_available() else 0
     except Exception:  # no usable torch build: count no GPUs
         gpus = 0
-    return f"this machine, as embedded Ray would start (no --address or RAY_ADDRESS given): {cpus} CPUs, {gpus} GPUs", [{"CPU": cpus, "GPU": gpus}]
+    where = f"this machine, as embedded Ray would start (no --address or RAY_ADDRESS given): {cpus} CPUs, {gpus} GPUs"
+    return where, [{"CPU": cpus, "GPU": gpus}]
 
 
 def at_once(nodes: list[dict[str, float]], request: dict[str, float]) -> int:
@@ -152,7 +156,8 @@ def plan(
         shared, varying = _describe(item)
         name = item.get("name") or item["run_id"]
         n = len(item.get("members", [item]))
-        echo(f"  {name:<{width}}  {item['kind']:<13} {n:>4}  {_fmt_resources(item['resources']):<16} {shared}  {varying}".rstrip())
+        asks = _fmt_resources(item["resources"])
+        echo(f"  {name:<{width}}  {item['kind']:<13} {n:>4}  {asks:<16} {shared}  {varying}".rstrip())
 
     where, nodes = capacity(address, num_cpus)
     echo(f"cluster: {where}")

@@ -28,7 +28,8 @@ ROOT = Path(__file__).resolve().parent.parent
 SWEEP = """
 name: {name}
 kind: dip
-fixed: {{image: astronaut, size: 32, width: 8, depth: 1, arch: seed-single, iterations: 20, log_every: 10, snapshots: [20], device: auto}}
+fixed: {{image: astronaut, size: 32, width: 8, depth: 1, arch: seed-single,
+        iterations: 20, log_every: 10, snapshots: [20], device: auto}}
 grid:
   seed: [0, 1, 2, 3]
   sigma: [0.1, 0.3]
@@ -178,7 +179,8 @@ def test_packed_fit_on_cuda_matches_unpacked_runs():
     from tasks.dip.pack import run_pack
     from tasks.sink import MemorySink
 
-    params = [DipParams(**TINY, device="cuda", **m) for m in (dict(seed=0), dict(seed=1, sigma=0.3), dict(loss="l1", lr=0.005))]
+    variants = (dict(seed=0), dict(seed=1, sigma=0.3), dict(loss="l1", lr=0.005))
+    params = [DipParams(**TINY, device="cuda", **m) for m in variants]
     sinks = [MemorySink() for _ in params]
     summaries = run_pack(params, sinks, pack_id="cuda")
     for p, sink, summary in zip(params, sinks, summaries):

@@ -24,15 +24,23 @@ TOL_DB = 0.05
 
 # Members of one pack: differing in seed, sigma, loss, lr, image and task.
 MEMBERS = {
-    "seed-double": [dict(seed=0), dict(seed=1, sigma=0.3), dict(loss="l1", lr=0.005), dict(image="coffee", loss="kl"), dict(task="inpaint", region=8, seed=2)],
-    "seed-single": [dict(seed=0), dict(seed=1, sigma=0.3, lr=0.02), dict(loss="kl", image="coffee"), dict(loss="l1", seed=3), dict(task="inpaint", region=8, seed=2)],
-    "skip": [dict(seed=0), dict(seed=1, sigma=0.3, lr=0.005), dict(image="coffee", loss="kl"), dict(loss="l1", seed=3), dict(task="inpaint", region=8, seed=2)],
+    "seed-double": [dict(seed=0), dict(seed=1, sigma=0.3), dict(loss="l1", lr=0.005), dict(image="coffee", loss="kl"),
+                    dict(task="inpaint", region=8, seed=2)],
+    "seed-single": [dict(seed=0), dict(seed=1, sigma=0.3, lr=0.02), dict(loss="kl", image="coffee"),
+                    dict(loss="l1", seed=3), dict(task="inpaint", region=8, seed=2)],
+    "skip": [dict(seed=0), dict(seed=1, sigma=0.3, lr=0.005), dict(image="coffee", loss="kl"), dict(loss="l1", seed=3),
+             dict(task="inpaint", region=8, seed=2)],
 }
 
 
 def members(arch: str) -> list[DipParams]:
     depth = 1 if arch == "skip" else 2
     return [DipParams(**{**TINY, "arch": arch, "depth": depth, **m}) for m in MEMBERS[arch]]
+
+
+def fit_network(p: DipParams) -> torch.nn.Module:
+    """The network as tasks.dip.fit.run builds and seeds it."""
+    return init_weights_(build_model(p.arch, p.depth, p.width, p.input_depth, p.head), seeded(p.seed, STREAM_WEIGHTS))
 
 
 def by_key(sink: MemorySink) -> dict[tuple[int, str], float]:
@@ -65,7 +73,7 @@ def test_members_start_from_the_unpacked_weights_exactly():
     params = members("skip")
     _, stacked = stack_networks(params)
     for k, p in enumerate(params):
-        net = init_weights_(build_model(p.arch, p.depth, p.width, p.input_depth, p.head), seeded(p.seed, STREAM_WEIGHTS))
+        net = fit_network(p)
         for name, w in net.named_parameters():
             assert torch.equal(stacked[name][k], w), name
 
@@ -78,7 +86,7 @@ def test_batched_forward_matches_each_network():
     x = torch.rand(len(params), 1, 32, 32, 32)  # (K, 1, C, H, W)
     out = vmap(lambda ps, xi: functional_call(base, ps, (xi,)))(stacked, x)
     for k, p in enumerate(params):
-        net = init_weights_(build_model(p.arch, p.depth, p.width, p.input_depth, p.head), seeded(p.seed, STREAM_WEIGHTS)).train()
+        net = fit_network(p).train()
         torch.testing.assert_close(out[k], net(x[k]), atol=1e-4, rtol=1e-4)
 
 
@@ -90,7 +98,8 @@ def test_a_diverging_member_is_marked_and_the_others_go_on(monkeypatch):
         return (output - target).abs().mean() * (math.nan if calls["n"] >= 12 else 1.0)
 
     monkeypatch.setitem(losses.LOSSES, "l1", explodes)
-    params = [DipParams(**{**TINY, "arch": "seed-single", **m}) for m in (dict(seed=0), dict(loss="l1"), dict(seed=2, sigma=0.2))]
+    variants = (dict(seed=0), dict(loss="l1"), dict(seed=2, sigma=0.2))
+    params = [DipParams(**{**TINY, "arch": "seed-single", **m}) for m in variants]
     sinks = [MemorySink() for _ in params]
     summaries = run_pack(params, sinks)
     assert summaries[1]["status"] == "diverged" and summaries[1]["diverged_at"] == 20
@@ -123,7 +132,9 @@ def test_a_pack_of_one_is_the_plain_fit():
 
 def test_a_member_stopped_by_its_detector_leaves_the_pack_and_the_others_go_on():
     kw = dict(size=32, width=8, depth=1, arch="seed-single", iterations=60, log_every=5, snapshots=[60])
-    params = [DipParams(**kw, stop="dp", sigma=0.8), DipParams(**kw, sigma=0.8, seed=1), DipParams(**kw, sigma=0.1, seed=2)]
+    params = [
+        DipParams(**kw, stop="dp", sigma=0.8), DipParams(**kw, sigma=0.8, seed=1), DipParams(**kw, sigma=0.1, seed=2),
+    ]
     sinks = [MemorySink() for _ in params]
     summaries = run_pack(params, sinks)
     for p, sink, summary in zip(params, sinks, summaries):

@@ -129,7 +129,8 @@ def test_plan_with_an_address_counts_the_joined_clusters_nodes(ray_cluster, tmp_
     from cluster.cli import main
 
     cfg_path = write(tmp_path, PACKED)
-    assert main(["sweep", str(cfg_path), "--plan", "--store", str(tmp_path / "s"), "--address", ray_cluster.address]) == 0
+    argv = ["sweep", str(cfg_path), "--plan", "--store", str(tmp_path / "s"), "--address", ray_cluster.address]
+    assert main(argv) == 0
     out = capsys.readouterr().out
     # The session cluster: two nodes of 1 CPU each, so two 1-CPU trials at once.
     assert f"the Ray cluster at {ray_cluster.address} (2 nodes" in out

@@ -145,7 +145,8 @@ class StackedAdam:
         same_lr = all(lr == self.lrs[0] for lr in self.lrs)
         if not same_lr:
             any_p = next(iter(params.values()))
-            step_sizes = torch.tensor([-lr / bias_correction1 for lr in self.lrs], dtype=any_p.dtype, device=any_p.device)
+            sizes = [-lr / bias_correction1 for lr in self.lrs]
+            step_sizes = torch.tensor(sizes, dtype=any_p.dtype, device=any_p.device)  # (K,)
         for k, param in params.items():
             grad, exp_avg, exp_avg_sq = param.grad, self.exp_avg[k], self.exp_avg_sq[k]
             exp_avg.lerp_(grad, 1 - b1)
@@ -158,13 +159,20 @@ class StackedAdam:
                 param.add_(exp_avg * value / denom)
 
 
-def stack_networks(params: list[DipParams], device: torch.device | str = "cpu") -> tuple[torch.nn.Module, dict[str, torch.Tensor]]:
+def build_network(p: DipParams) -> torch.nn.Module:
+    """A run's network, built and seeded exactly as `fit.run` builds it."""
+    return init_weights_(build_model(p.arch, p.depth, p.width, p.input_depth, p.head), seeded(p.seed, STREAM_WEIGHTS))
+
+
+def stack_networks(
+    params: list[DipParams], device: torch.device | str = "cpu"
+) -> tuple[torch.nn.Module, dict[str, torch.Tensor]]:
     """Each member's network exactly as `fit.run` builds and seeds it, stacked.
 
     Returns the weightless architecture (on the meta device, BatchNorm without running
     statistics, in train mode) and `{name: (K, ...) leaf tensor}` of the members' parameters.
     """
-    nets = [init_weights_(build_model(p.arch, p.depth, p.width, p.input_depth, p.head), seeded(p.seed, STREAM_WEIGHTS)) for p in params]
+    nets = [build_network(p) for p in params]
     named = [dict(net.named_parameters()) for net in nets]
     stacked = {n: torch.stack([d[n].detach() for d in named]).to(device).requires_grad_() for n in named[0]}
     base = copy.deepcopy(nets[0]).to("meta")  # the architecture only; the weights live in `stacked`
@@ -180,7 +188,9 @@ def run_pack(params: list[DipParams], sinks: list[Sink], pack_id: str = "") -> l
     keys = {shape_key(p) for p in params}
     if len(keys) > 1:
         fields_differ = sorted({k for key in keys for k, v in key if v != dict(next(iter(keys)))[k]})
-        raise ValueError(f"run_pack: runs differ in {', '.join(fields_differ)}; a pack needs equal {', '.join(SHAPE_FIELDS)}")
+        raise ValueError(
+            f"run_pack: runs differ in {', '.join(fields_differ)}; a pack needs equal {', '.join(SHAPE_FIELDS)}"
+        )
     K = len(params)
     if K == 1:  # nothing to batch: the plain fit is the same computation, without vmap's reshapes
         summary = fit.run(params[0], sinks[0])
@@ -198,7 +208,8 @@ def run_pack(params: list[DipParams], sinks: list[Sink], pack_id: str = "") -> l
 
     # (K, 1, C, H, W): each member's fixed input noise, drawn as fit.run draws it.
     noise = torch.stack([
-        torch.rand(1, p.input_depth, p.size, p.size, generator=seeded(p.seed, STREAM_INPUT)) * fit.INPUT_SCALE for p in params
+        torch.rand(1, p.input_depth, p.size, p.size, generator=seeded(p.seed, STREAM_INPUT)) * fit.INPUT_SCALE
+        for p in params
     ]).to(device)
     optimizer = StackedAdam(stacked, [p.lr for p in params])
     loss_fns = [losses.get(p.loss) for p in params]  # looked up per run (built-in or plug-in), as fit.run does
@@ -212,7 +223,8 @@ def run_pack(params: list[DipParams], sinks: list[Sink], pack_id: str = "") -> l
         x = noise
         if any(members[i].reg_gen is not None for i in active):
             x = torch.stack([
-                noise[j] + members[i].p.reg_noise_std * torch.randn(noise[j].shape, generator=members[i].reg_gen, device=device)
+                noise[j] + members[i].p.reg_noise_std
+                * torch.randn(noise[j].shape, generator=members[i].reg_gen, device=device)
                 if members[i].reg_gen is not None else noise[j]
                 for j, i in enumerate(active)
             ])

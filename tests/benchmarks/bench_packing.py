@@ -63,7 +63,8 @@ def step_table(steps: int, ks: list[int]) -> None:
             loop = lambda s: s["iterations_done"] / s["iters_per_s"]  # noqa: E731
             packed_s = loop(run_pack(params, [NullSink() for _ in params])[0])
             seq_s = sum(loop(run(p, NullSink())) for p in params)
-            print(f"| {arch} d{depth} | {k} | {1000 * packed_s / steps:.1f} | {1000 * seq_s / steps:.1f} | {seq_s / packed_s:.2f}x |", flush=True)
+            row = f"| {arch} d{depth} | {k} | {1000 * packed_s / steps:.1f} | {1000 * seq_s / steps:.1f} |"
+            print(f"{row} {seq_s / packed_s:.2f}x |", flush=True)
     print("\n(K = 1: a pack of one runs the plain fit, so its ratio only shows the noise.)")
 
 
