@@ -56,7 +56,9 @@ class SweepConfig(BaseModel):
     retries: int = Field(0, ge=0, description="Tune FailureConfig.max_failures per trial")
     max_concurrent: int | None = Field(None, ge=1)
     # issue 11: fit up to K same-shaped DIP runs together in one trial (cluster/packing.py)
-    pack: int = Field(1, ge=1, le=256, description="DIP runs of one network shape fitted together per trial (1: no packing)")
+    pack: int = Field(
+        1, ge=1, le=256, description="DIP runs of one network shape fitted together per trial (1: no packing)"
+    )
 
     @field_validator("kind")
     @classmethod
