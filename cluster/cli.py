@@ -76,8 +76,12 @@ def field_help(field) -> str:
     allowed = " | ".join(choices) if choices else _bounds(field)
     if allowed:
         parts.append(f"(allowed: {allowed}{', comma-separated' if _is_list(field.annotation) else ''})")
+    elif _is_list(field.annotation):
+        parts.append("(comma-separated)")
     default = field.get_default(call_default_factory=True)
-    if default is not None and not _is_bool(field.annotation):
+    if "default" in (field.description or ""):
+        pass  # the description says it (a default that depends on other fields)
+    elif default is not None and not _is_bool(field.annotation):
         parts.append(f"(default: {','.join(map(str, default)) if isinstance(default, list) else default})")
     elif _is_bool(field.annotation) and default is not None:
         parts.append(f"(default: {'on' if default else 'off'})")
@@ -194,7 +198,7 @@ def runs_table(runs) -> str:
     for col in KEY_METRICS:
         if col in runs.columns and runs[col].notna().any():
             view[col] = runs[col].round(2) if pd.api.types.is_float_dtype(runs[col]) else runs[col]
-    return view.fillna("-").to_string(index=False)
+    return view.astype(object).fillna("-").to_string(index=False)
 
 
 def cmd_runs(args) -> int:
@@ -366,16 +370,19 @@ def _validate_generate_flags(model: type[BaseModel], **values) -> None:
         raise CliError(f"{flag} {values.get(field)!r}: {msg}") from None
 
 
-def build_parser() -> argparse.ArgumentParser:
-    from tasks.registry import KINDS
-
+def build_parser(task_flags: bool = True) -> argparse.ArgumentParser:
+    """The whole CLI. `task_flags=False` leaves out the flags generated from the task models
+    (they import torch), so `priorlab runs` or `priorlab dashboard` start in a fraction of the time."""
     p = argparse.ArgumentParser(prog="priorlab", description="Image-prior experiments at scale.")
     sub = p.add_subparsers(dest="command", required=True)
 
     for command, kind, help_ in (("dip", "dip", "run one Deep Image Prior trial here"),
                                  ("baseline", "dip-baseline", "run one classical baseline here")):
         sp = sub.add_parser(command, help=help_, description=help_)
-        add_model_flags(sp, KINDS[kind].params)
+        if task_flags:
+            from tasks.registry import KINDS
+
+            add_model_flags(sp, KINDS[kind].params)
         sp.add_argument("--out", help="folder for summary.json, metrics.csv and PNG snapshots (created when "
                         "missing; default: results/single/KIND unless --store is given)")
         sp.add_argument("--store", help="results store folder to record the run in (created when missing)")
@@ -433,7 +440,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    args = build_parser(task_flags=bool(argv) and argv[0] in ("dip", "baseline")).parse_args(argv)
     name = " ".join(filter(None, ("priorlab", args.command, getattr(args, "sg_command", None))))
     try:
         code = args.func(args)
