@@ -174,7 +174,18 @@ def cmd_sweep(args) -> int:
 
 # Summary metrics worth a column in the terminal table (CSV/parquet keep every column).
 KEY_METRICS = ("best_psnr", "best_step", "final_psnr", "input_psnr", "ssim_at_best", "wall_s",
-               "z_val_accuracy", "w_val_accuracy", "z_flip_rate", "w_flip_rate")
+               "z_val_accuracy", "w_val_accuracy", "z_lerp_flip_rate", "w_lerp_flip_rate")
+
+
+def _cell(value) -> str:
+    """How a value reads in the terminal table: 25.12, 100 (not 100.0), a,b for lists, - for none."""
+    if isinstance(value, list):
+        return ",".join(map(str, value))
+    if value is None or (isinstance(value, float) and value != value):
+        return "-"
+    if isinstance(value, float):
+        return str(int(value)) if value.is_integer() and abs(value) < 1e15 else f"{value:.2f}"
+    return str(value)
 
 
 def runs_table(runs) -> str:
@@ -189,15 +200,14 @@ def runs_table(runs) -> str:
         if runs[col].nunique(dropna=False) > 1:
             view[col] = runs[col]
     view["status"] = runs["status"]
-    finished = runs["finished_at"].fillna(runs["started_at"]).fillna(runs["created_at"])
-    view["finished"] = finished.dt.strftime("%Y-%m-%d %H:%M").fillna("-")
+    view["finished"] = runs["finished_at"].dt.strftime("%Y-%m-%d %H:%M")
     for col in runs.attrs.get("param_columns", []):
-        values = runs[col].map(lambda v: ",".join(map(str, v)) if isinstance(v, list) else v)
-        if values.astype(str).nunique() > 1:
-            view[col] = values
+        cells = runs[col].map(_cell)
+        if cells.nunique() > 1:
+            view[col] = cells
     for col in KEY_METRICS:
         if col in runs.columns and runs[col].notna().any():
-            view[col] = runs[col].round(2) if pd.api.types.is_float_dtype(runs[col]) else runs[col]
+            view[col] = runs[col].map(_cell)
     return view.astype(object).fillna("-").to_string(index=False)
 
 
