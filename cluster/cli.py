@@ -73,6 +73,8 @@ def field_help(field) -> str:
     """What a parameter means, what is allowed and its default: one `--help` line."""
     parts = [field.description or ""]
     choices = _choices(field.annotation)
+    if choices and any(a is str for a in _union_args(field.annotation)):
+        choices.append("package.module:function")  # Literal[...] | str: a built-in name or a plug-in
     allowed = " | ".join(choices) if choices else _bounds(field)
     if allowed:
         parts.append(f"(allowed: {allowed}{', comma-separated' if _is_list(field.annotation) else ''})")

@@ -24,20 +24,27 @@ PLACEHOLDERS = {"FILE": "runs-export.csv", "N": "2", "ADDR": "auto"}
 TINY = {"--size": "32", "--iterations": "6", "--width": "8"}
 
 
-def readme_commands() -> list[str]:
-    """Every `priorlab ...` command in the README's code blocks, continuation lines joined."""
-    commands, blocks, block, lang = [], [], None, ""
+def code_blocks() -> list[tuple[str, str]]:
+    """(language, text) of every fenced block in the README."""
+    blocks, block, lang = [], None, ""
     for line in README.read_text().splitlines():
         if line.startswith("```"):
             if block is None:
                 block, lang = [], line[3:].strip()
             else:
-                if lang in ("", "bash", "sh", "console"):
-                    blocks.append("\n".join(block))
+                blocks.append((lang, "\n".join(block)))
                 block = None
         elif block is not None:
             block.append(line)
-    for text in blocks:
+    return blocks
+
+
+def readme_commands() -> list[str]:
+    """Every `priorlab ...` command in the README's code blocks, continuation lines joined."""
+    commands = []
+    for lang, text in code_blocks():
+        if lang not in ("", "bash", "sh", "console"):
+            continue
         text = text.replace("\\\n", " ")
         for line in text.splitlines():
             line = re.sub(r"\s#\s.*$", "", line)  # a trailing comment
@@ -110,6 +117,12 @@ def tiny(argv: list[str]) -> list[str]:
 def test_the_single_run_lines_run_at_tiny_size(tmp_path, monkeypatch, capsys):
     """dip, baseline, runs and stylegan lines as written (files in a temporary folder)."""
     monkeypatch.chdir(tmp_path)
+    # A Python block that starts `# name.py` is a file the commands below it use (a plug-in).
+    for lang, text in code_blocks():
+        m = re.match(r"# (\w+\.py)\b", text)
+        if lang == "python" and m:
+            (tmp_path / m.group(1)).write_text(text)
+    monkeypatch.syspath_prepend(str(tmp_path))
     ran = []
     for command in readme_commands():
         argv = to_argv(command)
