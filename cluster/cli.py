@@ -462,12 +462,17 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenPipeError:
         # `priorlab runs | head`: the reader left. Point stdout at devnull so the interpreter's
         # final flush does not raise again, and end quietly as a SIGPIPE'd tool does.
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
+        try:
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        except (OSError, ValueError):  # stdout without a file descriptor (captured in-process)
+            pass
         return 141
     except CliError as e:
         print(f"{name}: {e}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:  # Ctrl-C is a choice, not a crash (a stored run is marked interrupted)
+        print(f"\n{name}: interrupted", file=sys.stderr)
+        return 130
     except _store_error() as e:  # a corrupt, read-only or too-new store: one line, no traceback
         print(f"{name}: {one_line(e)}", file=sys.stderr)
         return 2

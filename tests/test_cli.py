@@ -64,6 +64,7 @@ def test_every_flag_of_every_subcommand_says_what_it_means():
                 continue
             if not (action.help or "").strip():
                 undocumented.append(f"{command} {'/'.join(action.option_strings) or action.dest}")
+        assert sub.format_help()  # a stray % in a description would break --help itself
     assert not undocumented, f"flags without help: {undocumented}"
 
 
