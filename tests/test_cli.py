@@ -126,6 +126,8 @@ def test_runs_csv_without_out_goes_to_stdout_and_writes_no_file(small_store, tmp
         assert not (tmp_path / "runs.csv").exists() and not (tmp_path / "-").exists()
     assert main(["runs", "--store", str(small_store), "--format", "csv", "--out", str(tmp_path / "x.csv")]) == 0
     assert len(pd.read_csv(tmp_path / "x.csv")) == 3
+    assert main(["runs", "--store", str(small_store), "--format", "parquet", "--out", str(tmp_path / "x.pq")]) == 0
+    assert len(pd.read_parquet(tmp_path / "x.pq")) == 3
 
 
 def test_runs_parquet_refuses_a_terminal_and_names_out(small_store, monkeypatch, capsys):
