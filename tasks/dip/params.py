@@ -88,8 +88,8 @@ class BaseParams(BaseModel):
     image: str = Field("astronaut", description="a bundled scikit-image name (astronaut, chelsea, coffee, "
                        "camera, rocket, ...) or an image file")
     size: int = Field(256, ge=16, le=4096, description="the image is centre-cropped and resized to size x size pixels")
-    sigma: float = Field(0.1, ge=0, le=1, description="noise std in [0, 1] pixel units (default 0.1 for denoise, "
-                         "0 for inpaint)")
+    sigma: float = Field(0.1, ge=0, le=1, description="noise strength in [0, 1] pixel units (for Gaussian noise "
+                         "its std) (default 0.1 for denoise, 0 for inpaint)")
     region: int | None = Field(None, ge=1, description="inpaint only: side in pixels of the blanked square, "
                                "smaller than size (default 32; the report used 32 and 64)")
     region_place: Literal["centre", "random"] | None = Field(None, description="inpaint only: where the square "
