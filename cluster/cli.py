@@ -214,7 +214,8 @@ def runs_table(runs) -> str:
 
 
 def cmd_runs(args) -> int:
-    import io
+    """Like every Unix tool: to stdout unless --out names a file (`--out -` is stdout too)."""
+    import tempfile
 
     from analysis.store import Store
 
@@ -222,7 +223,7 @@ def cmd_runs(args) -> int:
         raise CliError(f"no store at {args.store!r} (run a sweep first, or pass --store)")
     to_stdout = args.out in (None, "-")
     if args.format == "parquet" and to_stdout and sys.stdout.isatty():
-        raise CliError("parquet is binary: give --out FILE, or pipe the output (--out - writes to a pipe)")
+        raise CliError("parquet is binary and stdout is a terminal: give --out FILE, or pipe the output into a program")
     if not to_stdout:
         check_out_folder("--out", str(Path(args.out).parent))
         if Path(args.out).is_dir():
@@ -234,23 +235,17 @@ def cmd_runs(args) -> int:
             sys.stdout.write(text)
         else:
             Path(args.out).write_text(text)
-        return 0
-    if not to_stdout:
+    elif not to_stdout:
         store.export_runs(args.out, format=args.format, sweep=args.sweep)
-        print(f"{len(store.runs(sweep=args.sweep))} runs -> {args.out}", file=sys.stderr)
-        return 0
-    runs = store.runs(sweep=args.sweep)
-    if args.format == "csv":
-        sys.stdout.write(runs.to_csv(index=False))
-        return 0
-    import tempfile
-
-    with tempfile.TemporaryDirectory() as tmp:  # export_runs makes mixed-type columns parquet-safe
-        path = store.export_runs(Path(tmp) / "runs.parquet", format="parquet", sweep=args.sweep)
-        data = path.read_bytes()
-    sys.stdout.flush()
-    sys.stdout.buffer.write(data)
-    sys.stdout.buffer.flush()
+        print(f"wrote {args.out}", file=sys.stderr)
+    elif args.format == "csv":
+        sys.stdout.write(store.runs(sweep=args.sweep).to_csv(index=False))
+    else:
+        with tempfile.TemporaryDirectory() as tmp:  # export_runs makes mixed-type columns parquet-safe
+            data = store.export_runs(Path(tmp) / "runs.parquet", format="parquet", sweep=args.sweep).read_bytes()
+        sys.stdout.flush()
+        sys.stdout.buffer.write(data)
+        sys.stdout.buffer.flush()
     return 0
 
 
