@@ -291,14 +291,12 @@ def cmd_dashboard(args) -> int:
 
 
 def _checkpoint_errors() -> tuple[type[BaseException], ...]:
-    """What a bad checkpoint file raises: the loaders' own one-line error class, plus what a
-    file that is not a checkpoint at all raises (a missing file, an empty or foreign pickle)."""
-    import pickle
+    """What `convert`/`generate` raise for a user's mistake: CheckpointError (any checkpoint that
+    cannot be loaded, one line naming the file), ValueError (CUDA asked for but absent, a
+    conditional generator), OSError (an output that cannot be written)."""
+    from tasks.stylegan.checkpoints import CheckpointError
 
-    from tasks.stylegan import checkpoints
-
-    own = getattr(checkpoints, "CheckpointError", None)
-    return (*((own,) if isinstance(own, type) else ()), ValueError, OSError, EOFError, pickle.UnpicklingError)
+    return (CheckpointError, ValueError, OSError)
 
 
 def parse_seeds(text: str) -> list[int]:
