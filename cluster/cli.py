@@ -265,7 +265,8 @@ def port_in_use(host: str, port: int) -> str | None:
             s.bind(addr)
         except OSError as e:
             if e.errno in (98, 48, 10048):  # EADDRINUSE on Linux, macOS, Windows
-                return f"port {port} on {host} is already in use (another dashboard?); pick another with --port, e.g. --port {port + 1}"
+                return (f"port {port} on {host} is already in use (another dashboard?); "
+                        f"pick another with --port, e.g. --port {port + 1}")
             return f"cannot listen on {host}:{port}: {e.strerror} (try another --port or --host)"
     return None
 
@@ -393,12 +394,14 @@ def build_parser(task_flags: bool = True) -> argparse.ArgumentParser:
         sp.add_argument("--store", help="results store folder to record the run in (created when missing)")
         sp.set_defaults(func=lambda a, k=kind: cmd_task(k, a))
 
-    sp = sub.add_parser("sweep", help="run a sweep config with Ray Tune", description="run a sweep config with Ray Tune")
+    sp = sub.add_parser("sweep", help="run a sweep config with Ray Tune",
+                        description="run a sweep config with Ray Tune")
     sp.add_argument("config", help="a sweep YAML file, e.g. configs/dip_smoke.yaml")
     sp.add_argument("--store", default=DEFAULT_STORE, help=f"results store folder (default: {DEFAULT_STORE})")
     sp.add_argument("--address", help="join this Ray cluster (or 'auto'); default: RAY_ADDRESS, else start Ray here")
     sp.add_argument("--force", action="store_true", help="rerun runs the store already holds as done")
-    sp.add_argument("--max-concurrent", type=int, metavar="N", help="at most N trials at once (default: as many as fit)")
+    sp.add_argument("--max-concurrent", type=int, metavar="N",
+                    help="at most N trials at once (default: as many as fit)")
     sp.add_argument("--num-cpus", type=int, metavar="N", help="CPUs for embedded Ray (default: all of this machine)")
     sp.set_defaults(func=cmd_sweep)
 
@@ -431,7 +434,8 @@ def build_parser(task_flags: bool = True) -> argparse.ArgumentParser:
     g = sg.add_parser("generate", help="one PNG per seed", description="one PNG per seed, as NVIDIA's generate.py")
     g.add_argument("--checkpoint", required=True,
                    help="NVIDIA .pkl (PATH.pkl[#KEY]), rosinality .pt, priorlab .pt, or random:RES (RES = 4*2^k)")
-    g.add_argument("--seeds", required=True, help="comma-separated seeds or ranges, each 0..4294967295, e.g. 0,1,2 or 0-7")
+    g.add_argument("--seeds", required=True,
+                   help="comma-separated seeds or ranges, each 0..4294967295, e.g. 0,1,2 or 0-7")
     g.add_argument("--truncation", type=float, default=1.0,
                    help="truncation psi, -1..2 (1 = none, 0.7 = typical) (default: 1.0)")
     g.add_argument("--noise-mode", choices=("const", "random", "none"), default="const",

@@ -92,8 +92,8 @@ class BaseParams(BaseModel):
                          "its std) (default 0.1 for denoise, 0 for inpaint)")
     region: int | None = Field(None, ge=1, description="inpaint only: side in pixels of the blanked square, "
                                "smaller than size (default 32; the report used 32 and 64)")
-    region_place: Literal["centre", "random"] | None = Field(None, description="inpaint only: where the square "
-                                                             "is blanked; random is drawn from the seed (default centre)")
+    region_place: Literal["centre", "random"] | None = Field(
+        None, description="inpaint only: where the square is blanked; random is drawn from the seed (default centre)")
     seed: int = Field(0, ge=0, description="seeds the noise, the mask, the network input and the weights")
 
     @field_validator("image")
