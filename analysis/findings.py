@@ -88,8 +88,8 @@ def _stop_after_1000(claim: Claim, runs: pd.DataFrame) -> dict:
     if long_runs.empty:
         found = ", ".join(str(int(v)) for v in sorted(iters.dropna().unique())) or "none"
         r = _from_diffs("stop step", f"after {short}", f"before {short}", metric, [], True)
-        return _row(claim, metric, r, NOT_ENOUGH, f"needs finished runs with more than {short} iterations to see "
-                    f"past {short}; found budgets {found}", comparison)
+        return _row(claim, metric, r, NOT_ENOUGH, f"needs finished runs with more than {short} iterations to see past "
+                    f"{short} (the report ran {REPORT_BUDGETS[1]}); found budgets {found}", comparison)
     stops = stopping.long_stops(long_runs)
     best = pd.to_numeric(long_runs.get("best_step", pd.Series(np.nan, index=long_runs.index)), errors="coerce")
     if stops.empty:
@@ -111,8 +111,8 @@ def _stop_after_1000(claim: Claim, runs: pd.DataFrame) -> dict:
     if verdict == SUPPORTED:
         why = f"the best stop lies past {short}, so {REPORT_BUDGETS[1]} iterations can help: {seen}{_stat_tail(r)}"
     elif verdict == CONTRADICTED:
-        why = (f"the runs should stop before {short}: past it they fit the noise, so {REPORT_BUDGETS[1]} "
-               f"iterations cannot help: {seen}{_stat_tail(r)}")
+        why = (f"the runs should stop before {short}, the opposite of the claim: past it they fit the noise, "
+               f"so {REPORT_BUDGETS[1]} iterations cannot help: {seen}{_stat_tail(r)}")
     else:
         why = f"{why.split(':')[0]}: {seen}" + (_stat_tail(r) if r.n_pairs >= MIN_PAIRS else "")
     return _row(claim, metric, r, verdict, why, comparison)
