@@ -244,6 +244,23 @@ def check_optuna(cfg, where: str = "") -> None:
             raise ConfigError(f"{where}grid.{axis}: Optuna chooses among plain values (str, int, float, bool); got {bad[0]!r}")
 
 
+def probe_trials(cfg) -> list[dict[str, Any]]:
+    """Optuna: one concrete trial per listed value (ranges at a corner), for what must be known
+    before any trial exists (the plug-in code to ship to the nodes). Other searches: none."""
+    if cfg.search.type != "optuna":
+        return []
+    base = _space_base(cfg)
+    first = {a: (v[0] if isinstance(v, list) else v.corners()[0]) for a, v in cfg.grid.items()}
+    out = []
+    for a, v in cfg.grid.items():
+        for value in (v if isinstance(v, list) else v.corners()):
+            try:
+                out.append(concrete_trial(base, {**first, a: value}))
+            except (ValidationError, ValueError):
+                pass  # check_ranges reports these
+    return out
+
+
 def concrete_trial(space_base: dict[str, Any], point: dict[str, Any]) -> dict[str, Any]:
     """The trial record `{run_id, kind, params, resources}` of one suggested point."""
     from cluster.config import run_id

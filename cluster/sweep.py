@@ -70,7 +70,7 @@ def run_sweep(
         return EXIT_CONFIG
 
     store_dir = str(Path(store_dir).resolve())
-    echo(connect(address, num_cpus=num_cpus, py_modules=plugin_modules(trials)))
+    echo(connect(address, num_cpus=num_cpus, py_modules=plugin_modules(trials + search.probe_trials(cfg))))
     writer = start_writer(store_dir)
     ray.get(writer.upsert_sweep.remote(cfg.name, text, socket.gethostname()))
     ray.get(writer.register_runs.remote(cfg.name, trials))
