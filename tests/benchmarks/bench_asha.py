@@ -71,7 +71,8 @@ def main() -> None:
 
     import ray
 
-    ray.init(num_cpus=args.cpus, include_dashboard=False, log_to_driver=False)
+    # address="local": a fresh Ray here, never a cluster someone else started on this machine
+    ray.init(address="local", num_cpus=args.cpus, include_dashboard=False, log_to_driver=False)
     asha = {"type": "asha", "metric": args.metric, "mode": "max", "grace_period": args.grace,
             "reduction_factor": args.reduction_factor}
     full = sweep(config("bench-grid", args.iterations, args.size, None))
