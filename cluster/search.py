@@ -465,9 +465,12 @@ def tune_plan(cfg, fn: Callable, key: str, items: list[dict[str, Any]], writer, 
 
 
 def remaining(cfg, store) -> int:
-    """Trials an Optuna search still has to run (0 for the other searches: their list is known)."""
+    """Trials an Optuna search still has to run (0 for the other searches: their list is known);
+    `store=None` (--force) counts nothing as stored."""
     if cfg.search.type != "optuna":
         return 0
+    if store is None:
+        return cfg.search.num_samples
     done, _, pruned = stored_points(cfg, store)
     return max(0, cfg.search.num_samples - len(done) - len(pruned))
 

@@ -86,8 +86,9 @@ def run_sweep(
     if shards:
         echo(f"sweep {cfg.name}: scoring {len(shards)} shards first")
         status = _fit(cfg, run_shard, "shard", shards, writer, {}, max_concurrent, echo, f"{cfg.name} shards")
-    if (todo or search.remaining(cfg, store)) and status == EXIT_OK:  # optuna: trials come from the searcher
-        status = _fit(cfg, run_trial, "trial", todo, writer, images, max_concurrent, echo, cfg.name, store=store)
+    stored = None if force else store  # optuna counts (and learns from) stored runs unless --force
+    if (todo or search.remaining(cfg, stored)) and status == EXIT_OK:  # optuna: trials come from the searcher
+        status = _fit(cfg, run_trial, "trial", todo, writer, images, max_concurrent, echo, cfg.name, store=stored)
 
     counts = store.counts(cfg.name)
     failed = sum(counts.get(s, 0) for s in ("error", "diverged"))
