@@ -153,7 +153,7 @@ class Store:
     """
 
     def __init__(self, root: str | os.PathLike, *, create: bool = True, fsync: bool = True,
-                 readonly: bool = False):
+                 readonly: bool = False, any_version: bool = False):
         self.root = Path(root)
         self.db_path = self.root / DB_NAME
         self.artifact_dir = self.root / "artifacts"
@@ -173,7 +173,7 @@ class Store:
         self._check_file()
         try:
             if readonly:
-                self._open_readonly()
+                self._open_readonly(any_version=any_version)
             else:
                 conn = self._connect()
                 try:
@@ -241,8 +241,9 @@ class Store:
             hint = ""
         return StoreError(f"{self.db_path}: {text}" + (f" ({hint})" if hint else ""))
 
-    def _open_readonly(self) -> None:
-        """Check a reader can read this file as it is: the right schema version, no writes."""
+    def _open_readonly(self, any_version: bool = False) -> None:
+        """Check a reader can read this file as it is: the right schema version, no writes.
+        (`any_version`: `priorlab check` opens an older file as it is, to inspect it.)"""
         with self._reader() as c:
             version = user_version(c)
             n_tables = c.execute("SELECT COUNT(*) FROM sqlite_master WHERE type = 'table'").fetchone()[0]
@@ -253,7 +254,7 @@ class Store:
         if version == 0:
             what = "an empty SQLite database" if n_tables == 0 else "a SQLite database of something else"
             raise StoreError(f"{self.db_path}: {what}, not a priorlab store (a reader never creates one)")
-        if version < SCHEMA_VERSION:
+        if version < SCHEMA_VERSION and not any_version:
             raise StoreError(
                 f"{self.db_path}: written by an older priorlab (schema v{version}, this one reads "
                 f"v{SCHEMA_VERSION}); migrate it once with `priorlab check --store {self.root} --repair` "
