@@ -13,11 +13,17 @@ own part). Reads may come from any process or thread at any time: every read ope
 short-lived connection and runs one SELECT, so it sees one committed snapshot.
 
 Run lifecycle: `register_runs` (pending) → `start_run` (running; clears an earlier attempt's
-metric and artifact rows) → `log_metrics` / `log_artifact` → `finish_run` (done, error,
+metric and artifact rows; refuses a `done` run unless forced, in the same UPDATE, so a second
+sweep on the store never resets what the first one finished) → `log_metrics` / `log_artifact` → `finish_run` (done, error,
 interrupted or diverged; `done` is written last, together with the summary, in one
 transaction). `register_runs` never changes the status of a run that exists already — a done
 run stays done, and a running/error/interrupted/diverged run is left for the sweep to decide
 (rerun it with `start_run`, or skip it) — it only adds the sweep link.
+
+Readers open with `readonly=True` (SQLite `mode=ro`: no WAL switch, no migration, no file
+created). Damage is a one-line `StoreError` naming the file: a bad header, a truncated or empty
+file at open, "malformed" pages at the query that meets them. Artifact files are trusted by
+their hash, never by their size. `analysis/check.py` (`priorlab check`) audits a whole store.
 
 Schema: see `analysis/schema.py`.
 """
