@@ -154,6 +154,7 @@ class Store:
     on a read-only mount or a store owned by someone else (a folder it cannot write is opened
     `immutable`, which is safe there because nobody can write it either). A store that needs a
     migration, an empty (0-byte) or damaged file is a `StoreError` naming the file.
+    (`any_version=True` lets a read-only opener inspect an older file as it is: `priorlab check`.)
 
     `fsync=False` skips flushing artifact files to disk before their rename (bulk loads).
     """
@@ -687,9 +688,10 @@ class Store:
                                   f"`priorlab check --store {self.root}` lists every damaged file)")
         return data
 
-    def artifact(self, run_id: str, name: str, step: int | None = None) -> bytes | None:
+    def artifact(self, run_id: str, name: str, step: int | None = None, *,
+                 verify: bool = False) -> bytes | None:
         """PNG bytes of a run's artifact `name` at the latest step ≤ `step` (latest overall when
-        `step` is None), or None."""
+        `step` is None), or None. `verify`: as in `artifact_bytes`."""
         sql = "SELECT sha256 FROM artifacts WHERE run_id = ? AND name = ?"
         args: list = [run_id, name]
         if step is not None:
@@ -697,7 +699,7 @@ class Store:
             args.append(int(step))
         with self._reader() as c:
             row = c.execute(sql + " ORDER BY step DESC LIMIT 1", args).fetchone()
-        return None if row is None else self.artifact_bytes(row[0])
+        return None if row is None else self.artifact_bytes(row[0], verify=verify)
 
     def done_ids(self, run_ids: Iterable[str]) -> set[str]:
         """Those of `run_ids` whose status is `done`."""
