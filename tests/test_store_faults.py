@@ -19,7 +19,6 @@ import pytest
 
 from analysis import schema
 from analysis.check import GRACE_S, check_store
-from analysis.schema import SCHEMA_VERSION
 from analysis.store import ArtifactCorrupt, Store, StoreError
 from analysis.synthetic import encode_png
 from cluster.cli import main
