@@ -15,8 +15,8 @@ short-lived connection and runs one SELECT, so it sees one committed snapshot.
 Run lifecycle: `register_runs` (pending) → `start_run` (running; clears an earlier attempt's
 metric and artifact rows; refuses a `done` run unless forced, in the same UPDATE, so a second
 sweep on the store never resets what the first one finished) → `log_metrics` /
-`log_artifact` → `finish_run` (done, error, interrupted or diverged; `done` is written last, together with the summary, in one
-transaction). `register_runs` never changes the status of a run that exists already — a done
+`log_artifact` → `finish_run` (done, error, interrupted or diverged; `done` is written last,
+together with the summary, in one transaction). `register_runs` never changes the status of a run that exists already — a done
 run stays done, and a running/error/interrupted/diverged run is left for the sweep to decide
 (rerun it with `start_run`, or skip it) — it only adds the sweep link.
 
