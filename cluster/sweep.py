@@ -20,7 +20,7 @@ from cluster import search
 from cluster.progress import ProgressCallback
 from cluster.runtime import connect, plugin_modules
 from cluster.trial import run_shard, run_trial
-from cluster.writer import start_writer
+from cluster.writer import TrialDeathCallback, start_writer
 from tasks.images import BUNDLED
 
 FINAL = ("done", "error", "diverged", "pruned")  # pruned: a scheduler's early stop, a result
@@ -75,10 +75,12 @@ def run_sweep(
     ray.get(writer.upsert_sweep.remote(cfg.name, text, socket.gethostname()))
     ray.get(writer.register_runs.remote(cfg.name, trials))
 
-    store = Store(store_dir)  # read-only use here; the writer owns all writes
+    store = Store(store_dir, readonly=True)  # the writer owns all writes
     ids = [t["run_id"] for t in trials]
     done = set() if force else search.final_ids(store, ids)  # done and pruned runs are not rerun
     todo = [t for t in trials if t["run_id"] not in done]
+    if force:  # the trial may then reset a run another sweep finished meanwhile
+        todo = [{**t, "force": True} for t in todo]
     echo(f"sweep {cfg.name}: {len(trials)} runs, {len(done)} already done, {len(todo)} to run -> {store_dir}")
 
     status = EXIT_OK
@@ -167,7 +169,7 @@ def _fit(cfg, fn, key, items, writer, images, max_concurrent, echo, desc, store=
             # Tune's own bookkeeping only; results travel to the store through the writer.
             storage_path=scratch,
             failure_config=tune.FailureConfig(max_failures=cfg.retries),
-            callbacks=[progress],
+            callbacks=[progress, TrialDeathCallback(writer)],
             verbose=0,
             progress_reporter=None,
         ),
