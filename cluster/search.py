@@ -283,11 +283,16 @@ def run_point(config: dict[str, Any], writer=None, images: dict[str, bytes] | No
     run_trial({"trial": trial}, writer=writer, images=images)
 
 
-def _run_id_of(config: dict[str, Any]) -> str:
+def run_id_of(config: dict[str, Any]) -> str | None:
+    """The run id of a Tune trial's config: given for grid/random trials, built from the
+    suggestion for Optuna ones; None when the suggestion is not a valid run."""
     trial = config.get("trial") or config.get("shard") or {}
     if trial.get("run_id"):
         return trial["run_id"]
-    return concrete_trial(trial, config["point"])["run_id"]
+    try:
+        return concrete_trial(trial, config["point"])["run_id"]
+    except (KeyError, ValidationError, ValueError, TypeError):
+        return None
 
 
 def _optuna_searcher(cfg, store, space: dict[str, Any]):
@@ -384,7 +389,9 @@ def _asha(cfg, items: list[dict[str, Any]], writer):
             decision = super().on_trial_result(tune_controller, trial, result)
             if decision == self.STOP:
                 # Only a running run becomes pruned: one that finished meanwhile stays done.
-                writer.mark_unfinished.remote([_run_id_of(trial.config)], "pruned")
+                run_id = run_id_of(trial.config)
+                if run_id:
+                    writer.mark_unfinished.remote([run_id], "pruned")
             return decision
 
     max_t = sched.max_t or max_iterations(cfg, items)
