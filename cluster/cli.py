@@ -5,6 +5,7 @@
     priorlab sweep configs/dip_smoke.yaml [--store DIR] [--address ADDR] [--force]
     priorlab runs --store DIR [--sweep NAME] [--format table|csv|parquet] [--out FILE]
     priorlab dashboard [--store DIR] [--port P] [--host 127.0.0.1]
+    priorlab check --store DIR [--repair]
     priorlab stylegan convert IN OUT | generate --checkpoint PATH --seeds 0,1,2 --out DIR
 """
 
@@ -228,7 +229,7 @@ def cmd_runs(args) -> int:
         check_out_folder("--out", str(Path(args.out).parent))
         if Path(args.out).is_dir():
             raise CliError(f"--out {args.out!r} is a folder; give a file name")
-    store = Store(args.store)
+    store = Store(args.store, readonly=True)  # a reader: works on a store it cannot write
     if args.format == "table":
         text = runs_table(store.runs(sweep=args.sweep)) + "\n"
         if to_stdout:
@@ -269,6 +270,15 @@ def port_in_use(host: str, port: int) -> str | None:
                         f"pick another with --port, e.g. --port {port + 1}")
             return f"cannot listen on {host}:{port}: {e.strerror} (try another --port or --host)"
     return None
+
+
+def cmd_check(args) -> int:
+    """Verify a store's database and artifact files; exit 1 when anything is wrong."""
+    from analysis.check import check_store
+
+    report = check_store(args.store, repair=args.repair)
+    print("\n".join(report.lines()))
+    return 0 if report.clean else 1
 
 
 def cmd_dashboard(args) -> int:
@@ -414,6 +424,12 @@ def build_parser(task_flags: bool = True) -> argparse.ArgumentParser:
                     "(parquet only into a pipe or a file)")
     sp.set_defaults(func=cmd_runs)
 
+    sp = sub.add_parser("check", help="verify a store: database integrity, artifact hashes, orphans")
+    sp.add_argument("--store", default=DEFAULT_STORE, help=f"results store folder (default: {DEFAULT_STORE})")
+    sp.add_argument("--repair", action="store_true",
+                    help="migrate an older database and remove orphan files (never touches results)")
+    sp.set_defaults(func=cmd_check)
+
     sp = sub.add_parser("dashboard", help="open the Streamlit dashboard on a store",
                         description="open the Streamlit dashboard on a store")
     sp.add_argument("--store", default=DEFAULT_STORE, help=f"results store folder (default: {DEFAULT_STORE})")
@@ -449,6 +465,8 @@ def build_parser(task_flags: bool = True) -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from analysis.schema import StoreError  # (no pandas import for commands that need none)
+
     argv = sys.argv[1:] if argv is None else list(argv)
     args = build_parser(task_flags=bool(argv) and argv[0] in ("dip", "baseline")).parse_args(argv)
     name = " ".join(filter(None, ("priorlab", args.command, getattr(args, "sg_command", None))))
@@ -470,15 +488,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:  # Ctrl-C is a choice, not a crash (a stored run is marked interrupted)
         print(f"\n{name}: interrupted", file=sys.stderr)
         return 130
-    except _store_error() as e:  # a corrupt, read-only or too-new store: one line, no traceback
+    except StoreError as e:  # a damaged, unreadable or too-new store: one line, no traceback
         print(f"{name}: {one_line(e)}", file=sys.stderr)
         return 2
-
-
-def _store_error() -> type[BaseException]:
-    from analysis.store import StoreError
-
-    return StoreError
 
 
 if __name__ == "__main__":
