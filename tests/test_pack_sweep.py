@@ -45,6 +45,13 @@ def test_pack_key_is_validated(tmp_path):
             sweep_config.load(write(tmp_path, PACKED.replace("pack: 4", f"pack: {bad}")))
 
 
+def test_pack_refuses_a_searcher_or_a_scheduler():
+    base = {"name": "x", "kind": "dip", "pack": 4, "grid": {"seed": [0, 1]}}
+    for extra in ({"scheduler": {"type": "asha", "grace_period": 10}}, {"search": {"type": "random", "num_samples": 3}}):
+        with pytest.raises(sweep_config.ConfigError, match="pack: 4 works with the grid search"):
+            sweep_config.parse({**base, **extra})
+
+
 def test_runs_pack_by_network_shape_into_balanced_packs():
     cfg = sweep_config.parse({
         "name": "g", "kind": "dip", "pack": 4,
