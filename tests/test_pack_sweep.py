@@ -47,7 +47,8 @@ def test_pack_key_is_validated(tmp_path):
 
 def test_pack_refuses_a_searcher_or_a_scheduler():
     base = {"name": "x", "kind": "dip", "pack": 4, "grid": {"seed": [0, 1]}}
-    for extra in ({"scheduler": {"type": "asha", "grace_period": 10}}, {"search": {"type": "random", "num_samples": 3}}):
+    asha, random = {"type": "asha", "grace_period": 10}, {"type": "random", "num_samples": 3}
+    for extra in ({"scheduler": asha}, {"search": random}):
         with pytest.raises(sweep_config.ConfigError, match="pack: 4 works with the grid search"):
             sweep_config.parse({**base, **extra})
 
