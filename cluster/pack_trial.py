@@ -1,7 +1,7 @@
 """One Tune trial of a packed sweep: K DIP runs fitted together, each recorded as its own run.
 
-The trial starts every member's run in the store, fits them with `tasks.dip.pack.run_pack`
-through one writer-forwarding sink per member (the same rows and images an unpacked trial
+The trial claims every member's run in the store (skipping one that another sweep finished),
+fits them with `tasks.dip.pack.run_pack` through one writer-forwarding sink per member (the same rows and images an unpacked trial
 sends), and finishes each member with its own status and summary (plus `pack_id`,
 `pack_size` and, on a GPU, `gpu_ids`). A diverged member is finished `diverged` while the
 others go on. Items of a packed sweep that are not packs (baselines, StyleGAN runs) run as
@@ -49,10 +49,15 @@ def run_pack_trial(config: dict[str, Any], writer=None, images: dict[str, bytes]
     for name, data in (images or {}).items():
         provide_image_bytes(name, data)
 
-    members = item["members"]
-    params = [KINDS[m["kind"]].params(**m["params"]) for m in members]
     node = ray.get_runtime_context().get_node_id()
-    ray.get([writer.start_run.remote(m["run_id"], node) for m in members])
+    # Claim each member as run_trial claims its run: one that another sweep on this store
+    # finished meanwhile is skipped (only --force reruns a done run).
+    claimed = ray.get([writer.start_run.remote(m["run_id"], node, bool(m.get("force"))) for m in item["members"]])
+    members = [m for m, ok in zip(item["members"], claimed) if ok]
+    if not members:
+        tune.report({"pack_id": item["pack_id"], "status": "skipped", "pid": os.getpid()})
+        return
+    params = [KINDS[m["kind"]].params(**m["params"]) for m in members]
     sinks = [MemberSink(writer, m["run_id"]) for m in members]
     try:
         summaries = run_pack(params, sinks, pack_id=item["pack_id"])

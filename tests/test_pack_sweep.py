@@ -99,7 +99,7 @@ def test_packed_sweep_stores_every_member_as_its_own_run_and_resumes_only_unfini
     # A crash left two members unfinished: the rerun packs and refits only those two.
     lost = list(dip["run_id"][:2])
     for rid in lost:
-        store.start_run(rid)
+        store.start_run(rid, force=True)  # as a rerun that then crashed would have left them
     store.mark_unfinished(lost)
     before = runs.set_index("run_id")["finished_at"]
     said.clear()
