@@ -1,8 +1,8 @@
 """One Tune trial of a packed sweep: K DIP runs fitted together, each recorded as its own run.
 
 The trial claims every member's run in the store (skipping one that another sweep finished),
-fits them with `tasks.dip.pack.run_pack` through one writer-forwarding sink per member (the same rows and images an unpacked trial
-sends), and finishes each member with its own status and summary (plus `pack_id`,
+fits them with `tasks.dip.pack.run_pack` through one writer-forwarding sink per member (the
+same rows and images an unpacked trial sends), and finishes each member with its own status and summary (plus `pack_id`,
 `pack_size` and, on a GPU, `gpu_ids`). A diverged member is finished `diverged` while the
 others go on. Items of a packed sweep that are not packs (baselines, StyleGAN runs) run as
 ordinary trials.
