@@ -155,7 +155,7 @@ def _stylegan(args) -> int:
         args.checkpoint, seeds=seeds, truncation=args.truncation, noise_mode=args.noise_mode,
         out_dir=args.out, raw=args.raw, device=args.device,
     )
-    print(f"wrote {len(seeds)} images to {Path(args.out).resolve()}")
+    print(f"wrote {len(seeds)} image{'s' if len(seeds) != 1 else ''} to {Path(args.out).resolve()}")
     return 0 if paths is not None else 1
 
 
