@@ -102,7 +102,7 @@ kinds = [k for k in data.levels(runs.loc[runs["status"] == "done", "kind"]) if k
 if not kinds:
     st.info("No run has finished yet: the analysis needs runs with status done.")
     st.stop()
-c = st.columns([1, 2, 2, 2])
+c = st.columns([2, 2, 2, 2])
 with c[0]:
     kind = bound_select("Kind", kinds, "dip", "an_kind")
 all_tasks = [t for t in data.levels(runs.loc[runs["kind"] == kind, "task"])] if "task" in runs.columns else []

@@ -70,7 +70,7 @@ if len(set(short.values())) < len(chosen):
     short = {r: r for r in chosen}
 # Labels name what differs among runs that both have the parameter (comparing across kinds,
 # a parameter only one run has is in the table below, not in every label).
-shared = [c for c in differ if sel[c].notna().sum() >= 2]
+shared = [c for c in differ if sel[c].dropna().map(data._hashable).nunique() > 1]
 names = {}
 for _, r in sel.iterrows():
     text = data.settings_text(r, shared)
@@ -78,7 +78,13 @@ for _, r in sel.iterrows():
 if len(set(names.values())) < len(names):
     names = short
 # One distinct hue per run, the same in every chart on this page.
-run_color = alt.Scale(domain=[names[r] for r in chosen], range=data.PALETTE[:len(chosen)])
+hue = {names[r]: data.PALETTE[i % len(data.PALETTE)] for i, r in enumerate(chosen)}
+
+
+def run_color(shown) -> alt.Scale:
+    """The colour scale over the runs a chart shows (its legend lists only those)."""
+    domain = [n for n in hue if n in set(shown)]
+    return alt.Scale(domain=domain, range=[hue[n] for n in domain])
 
 # ------------------------------------------------------------------ images at one step
 
@@ -207,7 +213,7 @@ elif not m.empty:
         part = m[m["name"] == name]
         base = alt.Chart(part).encode(
             x=alt.X("step:Q", title="step"),
-            color=alt.Color("run:N", scale=run_color,
+            color=alt.Color("run:N", scale=run_color(part["run"]),
                             legend=alt.Legend(orient="bottom", columns=1, title=None, labelLimit=400)),
         )
         line = base.mark_line().encode(
@@ -218,7 +224,7 @@ elif not m.empty:
         with chart_cols[i % 2]:
             # Streamlit fits the whole chart (title, axes, legend) into `height`: leave the
             # plot about 200 px whatever the number of runs in the legend.
-            height = 270 + 20 * len(chosen)
+            height = 270 + 20 * part["run_id"].nunique()
             st.altair_chart(chart.properties(title=name, height=height), width="stretch")
 if sg_ids:
     # StyleGAN runs log the classifier's probability per frame (interpolations: per pair,
@@ -236,7 +242,7 @@ if sg_ids:
         chart = alt.Chart(per).mark_line(point=True).encode(
             x=alt.X("step:Q", title="frame (sample index for sample runs)", axis=alt.Axis(tickMinStep=1)),
             y=alt.Y("value:Q", title="classifier probability", scale=alt.Scale(domain=[0, 1])),
-            color=alt.Color("run:N", scale=run_color,
+            color=alt.Color("run:N", scale=run_color(per["run"]),
                             legend=alt.Legend(orient="bottom", columns=1, title=None, labelLimit=400)),
             strokeDash=alt.StrokeDash("space:N", title="space"),
             tooltip=["run:N", "space:N", "step:Q", alt.Tooltip("value:Q", format=".3f")])
