@@ -32,6 +32,7 @@ def url_runs() -> list[str]:
 # `:color[…]`/`:material/…:`/emoji directives out of a string that came from a user, a URL or
 # the store; `-`, `+`, `.` only matter at the start of a line (lists, rules) and are escaped there.
 _MD_SPECIAL = set("\\`*_{}[]<>#!|~$:&@")
+_JOIN = "\u2060"  # WORD JOINER: zero width, no line break
 _LINE_START = re.compile(r"^(\s*)([-+=]|\d+(?=[.)]))")
 
 
@@ -44,7 +45,10 @@ def md(value) -> str:
     s = "" if value is None else str(value)
     s = " ".join(s.splitlines())
     s = "".join("\\" + ch if ch in _MD_SPECIAL else ch for ch in s)
-    s = s.replace("www.", "www\\.")
+    # Some plugins match the *rendered* text, after escapes are resolved: GFM autolinks
+    # (`https://…`, `www.…`, `a@b.org`) and Streamlit's `:material/…:` icons. An invisible
+    # word joiner after each colon and at-sign, and inside `www.`, breaks those patterns.
+    s = s.replace(":", ":" + _JOIN).replace("@", "@" + _JOIN).replace("www", "ww" + _JOIN + "w")
     m = _LINE_START.match(s)
     if m:
         lead = m.group(2)

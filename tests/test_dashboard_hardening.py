@@ -112,7 +112,7 @@ def test_md_escapes_every_markdown_construct():
         out = md(raw)
         assert not LIVE_LINK.search(out)
         # every Markdown-significant character is backslash-escaped, so the text renders as typed
-        assert re.sub(r"\\(.)", r"\1", out) == raw, (raw, out)
+        assert re.sub(r"\\(.)", r"\1", out).replace("\u2060", "") == raw, (raw, out)
     assert md("seed-double 0.1") == "seed-double 0.1", "plain labels stay readable"
 
 
