@@ -257,7 +257,7 @@ def test_view_state_survives_a_kind_switch_and_a_fresh_browser(server, browser):
     try:
         page.goto(f"{server}/grid?grid_task=inpaint", wait_until="domcontentloaded", timeout=PAGE_TIMEOUT_MS)
         _settle(page)
-        assert "inpaint" in page.locator('[data-testid="stMain"]').inner_text()
+        assert "rows: depth × region" in page.locator('[data-testid="stMain"]').inner_text(), "the inpainting grid"
         page.get_by_role("radio", name="stylegan-sample", exact=True).click()
         _settle(page)
         assert "grid_kind=stylegan-sample" in page.url

@@ -119,7 +119,7 @@ def test_md_escapes_every_markdown_construct():
 # ------------------------------------------------------------------ broken stores and files
 
 
-@pytest.mark.parametrize("damage", ["garbage", "truncated"])
+@pytest.mark.parametrize("damage", ["garbage", "truncated", "pages-zeroed"])
 def test_corrupt_database_is_one_line_on_every_page(monkeypatch, tmp_path, damage):
     import sqlite3
 
@@ -132,10 +132,14 @@ def test_corrupt_database_is_one_line_on_every_page(monkeypatch, tmp_path, damag
         Path(str(db) + extra).unlink(missing_ok=True)
     if damage == "garbage":
         db.write_bytes(b"this is not a database" * 300)
-    else:  # a valid header, the rest cut off
+    elif damage == "truncated":  # a valid header, the rest cut off
         data = db.read_bytes()
         assert len(data) > 4 * 4096
         db.write_bytes(data[: len(data) // 2])
+    else:  # header and schema intact (the store opens), the tables' pages zeroed: reads fail later
+        data = bytearray(db.read_bytes())
+        data[2 * 4096:] = bytes(len(data) - 2 * 4096)
+        db.write_bytes(bytes(data))
     for page in PAGES:
         at = open_page(monkeypatch, root, page)
         assert not at.exception, (page, [e.value for e in at.exception])
