@@ -5,6 +5,7 @@
     priorlab sweep configs/dip_smoke.yaml [--store DIR] [--address ADDR] [--force]
     priorlab runs --store DIR [--sweep NAME] [--format table|csv|parquet] [--out FILE]
     priorlab dashboard [--store DIR] [--port P] [--host 127.0.0.1]
+    priorlab check --store DIR [--repair]
     priorlab stylegan convert IN OUT | generate --checkpoint PATH --seeds 0,1,2 --out DIR
 """
 
@@ -103,7 +104,7 @@ def cmd_runs(args) -> int:
     if not (Path(args.store) / "priorlab.db").exists():
         print(f"priorlab runs: no store at {args.store!r} (run a sweep first, or pass --store)", file=sys.stderr)
         return 2
-    store = Store(args.store)
+    store = Store(args.store, readonly=True)  # a reader: works on a store it cannot write
     runs = store.runs(sweep=args.sweep)
     if args.format == "table":
         text = runs.drop(columns=["error"], errors="ignore").to_string(index=False) if not runs.empty else "(no runs)"
@@ -116,6 +117,15 @@ def cmd_runs(args) -> int:
     store.export_runs(out, format=args.format, sweep=args.sweep)
     print(f"{len(runs)} runs -> {out}")
     return 0
+
+
+def cmd_check(args) -> int:
+    """Verify a store's database and artifact files; exit 1 when anything is wrong."""
+    from analysis.check import check_store
+
+    report = check_store(args.store, repair=args.repair)
+    print("\n".join(report.lines()))
+    return 0 if report.clean else 1
 
 
 def cmd_dashboard(args) -> int:
@@ -189,6 +199,12 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--out", help="write to this file instead of the terminal")
     sp.set_defaults(func=cmd_runs)
 
+    sp = sub.add_parser("check", help="verify a store: database integrity, artifact hashes, orphans")
+    sp.add_argument("--store", default=DEFAULT_STORE)
+    sp.add_argument("--repair", action="store_true",
+                    help="migrate an older database and remove orphan files (never touches results)")
+    sp.set_defaults(func=cmd_check)
+
     sp = sub.add_parser("dashboard", help="open the Streamlit dashboard on a store")
     sp.add_argument("--store", default=DEFAULT_STORE)
     sp.add_argument("--port", type=int, default=8501)
@@ -215,8 +231,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from analysis.schema import StoreError  # (no pandas import for commands that need none)
+
     args = build_parser().parse_args(argv)
-    return args.func(args)
+    try:
+        return args.func(args)
+    except StoreError as e:  # a damaged, unreadable or too-new store: one line, no traceback
+        print(f"priorlab {args.command}: {e}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -24,7 +24,7 @@ def run_local(kind: str, params: Any, out: str | Path | None = None, store_dir: 
         sweep = f"local-{kind}"
         store.upsert_sweep(sweep, "", socket.gethostname())
         store.register_runs(sweep, [{"run_id": rid, "kind": kind, "params": dumped}])
-        store.start_run(rid, node=socket.gethostname())
+        store.start_run(rid, node=socket.gethostname(), force=True)  # asked for by name: always runs
     progress = ProgressSink(total=dumped.get("iterations"), desc=f"{kind} {rid[:8]}")
     sink = TeeSink(folder, StoreSink(store, rid) if store else None, progress)
     try:

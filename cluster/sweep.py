@@ -17,9 +17,9 @@ from ray import tune
 from analysis.store import Store
 from cluster import config as sweep_config
 from cluster.progress import ProgressCallback
-from cluster.runtime import connect
+from cluster.runtime import connect, plugin_modules
 from cluster.trial import run_shard, run_trial
-from cluster.writer import start_writer
+from cluster.writer import TrialDeathCallback, start_writer
 from tasks.images import BUNDLED
 
 FINAL = ("done", "error", "diverged")
@@ -69,15 +69,17 @@ def run_sweep(
         return EXIT_CONFIG
 
     store_dir = str(Path(store_dir).resolve())
-    echo(connect(address, num_cpus=num_cpus))
+    echo(connect(address, num_cpus=num_cpus, py_modules=plugin_modules(trials)))
     writer = start_writer(store_dir)
     ray.get(writer.upsert_sweep.remote(cfg.name, text, socket.gethostname()))
     ray.get(writer.register_runs.remote(cfg.name, trials))
 
-    store = Store(store_dir)  # read-only use here; the writer owns all writes
+    store = Store(store_dir, readonly=True)  # the writer owns all writes
     ids = [t["run_id"] for t in trials]
     done = set() if force else store.done_ids(ids)
     todo = [t for t in trials if t["run_id"] not in done]
+    if force:  # the trial may then reset a run another sweep finished meanwhile
+        todo = [{**t, "force": True} for t in todo]
     echo(f"sweep {cfg.name}: {len(trials)} runs, {len(done)} already done, {len(todo)} to run -> {store_dir}")
 
     status = EXIT_OK
@@ -157,7 +159,7 @@ def _fit(cfg, fn, key, items, writer, images, max_concurrent, echo, desc) -> int
             # Tune's own bookkeeping only; results travel to the store through the writer.
             storage_path=scratch,
             failure_config=tune.FailureConfig(max_failures=cfg.retries),
-            callbacks=[progress],
+            callbacks=[progress, TrialDeathCallback(writer)],
             verbose=0,
             progress_reporter=None,
         ),

@@ -73,7 +73,7 @@ def change_token(root: str) -> tuple:
 
 @st.cache_resource(show_spinner=False)
 def _store(root: str) -> Store:
-    return Store(root, create=False)
+    return Store(root, readonly=True)  # never writes, migrates or creates (see analysis.store)
 
 
 def failure_line(e: BaseException, root: str) -> str:
