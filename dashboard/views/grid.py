@@ -70,8 +70,8 @@ def render(row_runs: list, col_labels: list[str], build_rows, title: str, file_n
     page = st.pagination(n_pages, key="grid_page", bind="query-params") if n_pages > 1 else 1
     shown = row_runs[(page - 1) * per_page: page * per_page]
     figure = images.grid_image(build_rows(shown), col_labels, cell=cell, title=title)
-    st.image(figure, caption=f"{title} (rows {(page - 1) * per_page + 1}–"
-                             f"{(page - 1) * per_page + len(shown)} of {len(row_runs)})")
+    st.image(figure, caption=md(f"{title} (rows {(page - 1) * per_page + 1}–"
+                                f"{(page - 1) * per_page + len(shown)} of {len(row_runs)})"))
 
     def full_png() -> bytes:
         fig = figure if n_pages == 1 else images.grid_image(build_rows(row_runs), col_labels, cell=cell, title=title)
