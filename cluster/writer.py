@@ -116,7 +116,11 @@ class TrialDeathCallback(tune.Callback):
         item = trial.config.get("trial")
         if not item:  # a shard trial: its run fails in its finishing trial ("never scored")
             return
-        ray.get(self.writer.fail_running.remote(item["run_id"], death_text(trial)))
+        from cluster.search import run_id_of  # an Optuna trial's run id comes from its suggestion
+
+        run_id = run_id_of(trial.config)
+        if run_id:
+            ray.get(self.writer.fail_running.remote(run_id, death_text(trial)))
 
 
 def death_text(trial) -> str:

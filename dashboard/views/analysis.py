@@ -19,7 +19,7 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
-from dashboard import computed, data
+from dashboard import computed, data, stopping
 from dashboard.widgets import md
 
 st.title("Analysis")
@@ -126,6 +126,8 @@ if not factors:
             + f": no factor to compare. Sweep a parameter (a `grid:` entry) to compare its levels"
             + (" here; the z-against-w comparison above is what each run measures." if str(kind).startswith("stylegan")
                else "."), icon=":material/info:")
+    if kind == "dip":  # detectors' stops need no varying factor
+        stopping.render_analysis_section(runs, kind)
     st.stop()
 with c[2]:
     metric = bound_select("Metric", metrics, "best_psnr", "metric")
@@ -279,6 +281,10 @@ if by:
         show[col] = show[col].map(data.fmt)
     st.dataframe(show, hide_index=True, width="stretch", height=min(38 + 35 * max(len(show), 1), 420),
                  column_config={k: st.column_config.NumberColumn(format="%.3f") for k in ("mean", "lo", "hi")})
+
+# ------------------------------------------------------------------ early stopping (dashboard/stopping.py)
+
+stopping.render_analysis_section(runs, kind)
 
 # ------------------------------------------------------------------ DIP against classical baselines
 

@@ -15,7 +15,7 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
-from dashboard import data, images
+from dashboard import data, images, stopping
 from dashboard.widgets import md, url_runs
 
 MAX_RUNS = 6
@@ -221,6 +221,7 @@ elif not m.empty:
             tooltip=["run:N", "step:Q", alt.Tooltip("value:Q", format=".4g"),
                      alt.Tooltip("smoothed:Q", format=".4g")])
         chart = (base.mark_line(opacity=0.25).encode(y="value:Q") + line) if smooth > 0 else line
+        chart = stopping.mark_stops(chart, name, sel, names)  # detectors' stop steps on the PSNR curve
         with chart_cols[i % 2]:
             # Streamlit fits the whole chart (title, axes, legend) into `height`: leave the
             # plot about 200 px whatever the number of runs in the legend.
@@ -248,6 +249,8 @@ if sg_ids:
             tooltip=["run:N", "space:N", "step:Q", alt.Tooltip("value:Q", format=".3f")])
         st.altair_chart(chart.properties(title="classifier probability per frame (mean over pairs/latents)",
                                          height=270 + 20 * len(sg_ids)), width="stretch")
+
+stopping.render_detector_curves(d, chosen, sel, names)  # toggle: a detector's statistic beside PSNR
 
 # ------------------------------------------------------------------ parameters and summaries
 
