@@ -39,7 +39,7 @@ DEFAULT_POLL_S = 2  # seconds between two looks at the change token (two `stat` 
 EMPTY_MESSAGE = "No runs yet: run `priorlab sweep configs/dip_smoke.yaml`"
 BASE_COLUMNS = ["run_id", "sweep", "kind", "status", "error", "node", "attempts",
                 "created_at", "started_at", "finished_at"]
-FINISHED = ("done", "error", "interrupted", "diverged")
+FINISHED = ("done", "error", "interrupted", "diverged", "pruned")  # pruned: a scheduler stopped it, a result
 FAILED = ("error", "interrupted", "diverged")
 # The metrics the engine logs per step that the Compare page overlays, in this order.
 CURVE_METRICS = ("psnr", "ssim", "loss", "psnr_ema")
