@@ -2,7 +2,7 @@
 
     priorlab dip --arch skip --task denoise --image astronaut --size 128 --out DIR
     priorlab baseline --method nlm --sigma 0.1 --out DIR
-    priorlab sweep configs/dip_smoke.yaml [--store DIR] [--address ADDR] [--force]
+    priorlab sweep configs/dip_smoke.yaml [--store DIR] [--address ADDR] [--force] [--extend]
     priorlab runs --store DIR [--sweep NAME] [--format table|csv|parquet] [--out FILE]
     priorlab dashboard [--store DIR] [--port P] [--host 127.0.0.1]
     priorlab stylegan convert IN OUT | generate --checkpoint PATH --seeds 0,1,2 --out DIR
@@ -93,7 +93,7 @@ def cmd_sweep(args) -> int:
 
     return run_sweep(
         args.config, store_dir=args.store, address=args.address, force=args.force,
-        max_concurrent=args.max_concurrent, num_cpus=args.num_cpus,
+        max_concurrent=args.max_concurrent, num_cpus=args.num_cpus, extend=args.extend,
     )
 
 
@@ -178,6 +178,8 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--store", default=DEFAULT_STORE, help=f"results store folder (default: {DEFAULT_STORE})")
     sp.add_argument("--address", help="join this Ray cluster (or 'auto'); default: RAY_ADDRESS, else start Ray here")
     sp.add_argument("--force", action="store_true", help="rerun runs the store already holds as done")
+    sp.add_argument("--extend", action="store_true",
+                    help="the store holds this sweep name with another config: add these runs to it")
     sp.add_argument("--max-concurrent", type=int, help="at most N trials at once")
     sp.add_argument("--num-cpus", type=int, help="CPUs for embedded Ray (default: all)")
     sp.set_defaults(func=cmd_sweep)

@@ -367,6 +367,21 @@ def read_yaml(path: Path) -> tuple[Any, str]:
         loader.dispose()
 
 
+def meaning(text: str) -> dict[str, Any] | None:
+    """What a config text means (its validated fields), or None when it no longer validates;
+    two texts that differ only in comments, layout or key order mean the same."""
+    loader = _StrictLoader(text)
+    try:
+        node = loader.get_single_node()
+        if node is None or _expanded_size(node, MAX_CONFIG_NODES) > MAX_CONFIG_NODES:
+            return None
+        return SweepConfig(**loader.construct_document(node)).model_dump()
+    except Exception:  # an old text that is not valid now is simply not the same config
+        return None
+    finally:
+        loader.dispose()
+
+
 def load(path: str | Path) -> tuple[SweepConfig, str]:
     """Read and validate a sweep YAML; returns the config and its text (stored with the sweep)."""
     path = Path(path)
