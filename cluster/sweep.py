@@ -17,7 +17,7 @@ from ray import tune
 from analysis.store import Store, StoreError
 from cluster import config as sweep_config
 from cluster.progress import ProgressCallback
-from cluster.runtime import connect
+from cluster.runtime import connect, plugin_modules
 from cluster.trial import run_shard, run_trial
 from cluster.writer import start_writer
 from tasks.images import BUNDLED
@@ -186,7 +186,7 @@ def run_sweep(
     if reuse:
         echo(f"config error: {reuse}")
         return EXIT_CONFIG
-    echo(connect(address, num_cpus=num_cpus))
+    echo(connect(address, num_cpus=num_cpus, py_modules=plugin_modules(trials)))
     error, note = _cluster_check(cfg)
     if error:
         echo(f"config error: {error}")
