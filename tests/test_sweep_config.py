@@ -137,7 +137,8 @@ def test_yaml_alias_bomb_is_refused_without_expanding(tmp_path):
 
 def test_a_huge_value_is_quoted_short_in_the_error(tmp_path):
     p = tmp_path / "big.yaml"
-    p.write_text("name: t\nkind: dip\nfixed: {size: 32, width: 4}\ndescription: [" + ",".join(["x" * 50] * 2000) + "]\n")
+    items = ",".join(["x" * 50] * 2000)
+    p.write_text("name: t\nkind: dip\nfixed: {size: 32, width: 4}\ndescription: [" + items + "]\n")
     with pytest.raises(ConfigError) as err:
         load(p)
     assert "description" in _one_line(err) and "..." in str(err.value)
@@ -176,13 +177,15 @@ def test_merge_keys_may_still_be_overridden(tmp_path):
     "over, block, key, nearest",
     [
         # the typo in the top-level `fixed:` of a config with groups (named groups[0] on old main)
-        ({"fixed": {"size": 32, "iteration": 300}, "groups": [{"name": "denoise"}]}, "fixed", "iteration", "iterations"),
+        ({"fixed": {"size": 32, "iteration": 300}, "groups": [{"name": "denoise"}]},
+         "fixed", "iteration", "iterations"),
         ({"grid": {"sigmaa": [0.1]}}, "grid", "sigmaa", "sigma"),
         ({"groups": [{"name": "a"}, {"name": "b", "fixed": {"lossx": "l1"}}]}, "groups[1].fixed", "lossx", "loss"),
         ({"fixed": {"size": 32}, "groups": [{"name": "b", "kind": "dip-baseline", "grid": {"methd": ["tv"]}}]},
          "groups[0].grid", "methd", "method"),
         # a top-level key that no group's kind takes
-        ({"fixed": {"size": 32, "sigam": 0.1}, "groups": [{"name": "b", "kind": "dip-baseline"}]}, "fixed", "sigam", "sigma"),
+        ({"fixed": {"size": 32, "sigam": 0.1}, "groups": [{"name": "b", "kind": "dip-baseline"}]},
+         "fixed", "sigam", "sigma"),
         ({"gird": {}}, "config", "gird", "grid"),
         ({"resources": {"cpus": 1}}, "resources", "cpus", "cpu"),
         ({"groups": [{"name": "a", "fixd": {}}]}, "groups[0]", "fixd", "fixed"),
