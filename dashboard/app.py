@@ -24,6 +24,7 @@ _ROOT = Path(__file__).resolve().parent.parent
 if str(_ROOT) not in sys.path:
     sys.path.insert(0, str(_ROOT))
 
+from analysis.store import StoreError  # noqa: E402
 from dashboard import data  # noqa: E402
 
 PAGES = [
@@ -58,7 +59,10 @@ with st.sidebar:
     st.caption(f"Store: `{d.root}`")
     if "auto_refresh" not in st.session_state:
         # On by default while a sweep is still running.
-        sweeps = d.sweeps() if d.usable else None
+        try:
+            sweeps = d.sweeps() if d.usable else None
+        except StoreError:  # the page below shows the one-line error
+            sweeps = None
         st.session_state["auto_refresh"] = bool(
             sweeps is not None and not sweeps.empty and (sweeps["status"] == "running").any())
     st.toggle("Auto-refresh", key="auto_refresh",
@@ -70,5 +74,7 @@ with st.sidebar:
 
 try:
     page.run()
+except StoreError as e:  # a store damaged under a running dashboard: say so once, no traceback
+    st.error(str(e), icon=":material/error:")
 finally:
     _prewarm()

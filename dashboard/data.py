@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from analysis.store import SchemaVersionError, Store
+from analysis.store import SchemaVersionError, Store, StoreError
 
 STORE_ENV = "PRIORLAB_STORE"
 DEFAULT_STORE = "results"
@@ -59,7 +59,7 @@ def change_token(root: str) -> tuple:
 
 @st.cache_resource(show_spinner=False)
 def _store(root: str) -> Store:
-    return Store(root)
+    return Store(root, readonly=True)  # never writes, migrates or creates (see analysis.store)
 
 
 @st.cache_data(ttl=TTL_S, max_entries=16, show_spinner=False)
@@ -102,7 +102,7 @@ class Data:
         if self.exists:
             try:
                 _store(self.root)
-            except SchemaVersionError as e:
+            except (SchemaVersionError, StoreError) as e:  # one line naming the file
                 self.error = str(e)
             except Exception as e:  # a corrupt or unreadable file: say so, don't crash
                 self.error = f"cannot open the store at {self.root}: {e}"

@@ -14,7 +14,7 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
-from dashboard import computed, data
+from dashboard import computed, data, stopping
 
 st.title("Analysis")
 st.caption("Effects with 95% bootstrap confidence intervals, interactions, matched pairs and a "
@@ -198,6 +198,10 @@ if by:
         show[col] = show[col].map(data.fmt)
     st.dataframe(show, hide_index=True, width="stretch", height=min(38 + 35 * max(len(show), 1), 420),
                  column_config={k: st.column_config.NumberColumn(format="%.3f") for k in ("mean", "lo", "hi")})
+
+# ------------------------------------------------------------------ early stopping (dashboard/stopping.py)
+
+stopping.render_analysis_section(runs, kind)
 
 # ------------------------------------------------------------------ DIP against classical baselines
 

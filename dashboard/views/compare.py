@@ -9,7 +9,7 @@ from __future__ import annotations
 import altair as alt
 import streamlit as st
 
-from dashboard import data, images
+from dashboard import data, images, stopping
 from dashboard.widgets import url_runs
 
 MAX_RUNS = 6
@@ -159,11 +159,14 @@ else:
             tooltip=["run:N", "step:Q", alt.Tooltip("value:Q", format=".4g"),
                      alt.Tooltip("smoothed:Q", format=".4g")])
         chart = (base.mark_line(opacity=0.25).encode(y="value:Q") + line) if smooth > 0 else line
+        chart = stopping.mark_stops(chart, name, sel, names)  # detectors' stop steps on the PSNR curve
         with chart_cols[i % 2]:
             # Streamlit fits the whole chart (title, axes, legend) into `height`: leave the
             # plot about 200 px whatever the number of runs in the legend.
             height = 270 + 20 * len(chosen)
             st.altair_chart(chart.properties(title=name, height=height), width="stretch")
+
+stopping.render_detector_curves(d, chosen, sel, names)  # toggle: a detector's statistic beside PSNR
 
 # ------------------------------------------------------------------ parameters and summaries
 
