@@ -153,11 +153,12 @@ def _inner_model(annotation: Any) -> type[BaseModel] | None:
 
 
 def unknown_key(block: str, key: str, allowed: typing.Iterable[str], what: str = "") -> str:
-    """`block: unknown key 'iteration' (for kind dip); did you mean 'iterations'? allowed: ...`."""
+    """`fixed.iteration: unknown key (for kind dip); did you mean 'iterations'? allowed: ...`."""
     allowed = sorted(allowed)
     close = difflib.get_close_matches(str(key), allowed, n=1, cutoff=0.6)
     hint = f"did you mean {close[0]!r}? " if close else ""
-    return f"{block}: unknown key {shown(key)}{what}; {hint}allowed: {', '.join(allowed)}"
+    place = f"{block}.{clip(str(key))}" if block else clip(str(key))
+    return f"{place}: unknown key{what}; {hint}allowed: {', '.join(allowed)}"
 
 
 def format_validation(err: ValidationError, where: str = "", as_flags: bool = False,
@@ -182,7 +183,7 @@ def format_errors(errors: list[dict], where: str = "", as_flags: bool = False,
             field = f"{block}.{field}"
         holder = _model_at(model, loc[:-1]) if loc else None
         if e["type"] == "extra_forbidden" and holder is not None and not as_flags:
-            parent = field.rsplit(".", 1)[0] if "." in field else "config"
+            parent = field.rsplit(".", 1)[0] if "." in field else ""
             lines.append(where + unknown_key(parent, loc[-1], holder.model_fields))
             continue
         value = e.get("input")
@@ -374,19 +375,39 @@ def read_yaml(path: Path) -> tuple[Any, str]:
         loader.dispose()
 
 
+# Settings that say how a sweep runs, not which runs it holds: changing them under a stored
+# sweep name does not make another sweep (a larger search budget adds samples to the same one).
+OPERATIONAL = ("description", "resources", "retries", "max_concurrent")
+OPERATIONAL_SEARCH = ("num_samples",)
+
+
 def meaning(text: str) -> dict[str, Any] | None:
-    """What a config text means (its validated fields), or None when it no longer validates;
-    two texts that differ only in comments, layout or key order mean the same."""
+    """What a config text means (its validated fields less the operational ones), or None when
+    it no longer validates; texts that differ only in comments, layout, key order, resources,
+    retries or search budget mean the same."""
     loader = _StrictLoader(text)
     try:
         node = loader.get_single_node()
         if node is None or _expanded_size(node, MAX_CONFIG_NODES) > MAX_CONFIG_NODES:
             return None
-        return SweepConfig(**loader.construct_document(node)).model_dump()
+        return _without_operational(SweepConfig(**loader.construct_document(node)).model_dump())
     except Exception:  # an old text that is not valid now is simply not the same config
         return None
     finally:
         loader.dispose()
+
+
+def _without_operational(dumped: dict[str, Any]) -> dict[str, Any]:
+    out = {k: v for k, v in dumped.items() if k not in OPERATIONAL}
+    out["groups"] = [{k: v for k, v in g.items() if k != "resources"} for g in out.get("groups", [])]
+    if isinstance(out.get("search"), dict):
+        out["search"] = {k: v for k, v in out["search"].items() if k not in OPERATIONAL_SEARCH}
+    return out
+
+
+def same_sweep(cfg: SweepConfig, text: str) -> bool:
+    """True when the stored config `text` means the same sweep as `cfg`."""
+    return meaning(text) == _without_operational(cfg.model_dump())
 
 
 def load(path: str | Path) -> tuple[SweepConfig, str]:

@@ -101,16 +101,16 @@ def name_reuse_error(store_dir: str | Path, cfg, text: str, extend: bool) -> str
     """A message when the store holds `cfg.name` with a config of another meaning (and the user
     did not ask to extend that sweep), else None. Two sweeps are never mixed silently.
 
-    Configs are compared by what they mean (the validated config), so an edited comment or
-    reordered keys is the same sweep; every text a sweep ran with stays in `sweep_configs`.
+    Configs are compared by what they mean (the validated config), so an edited comment,
+    reordered keys, other resources or a larger search budget is the same sweep; every text
+    a sweep ran with stays in `sweep_configs`.
     """
     if extend or not (Path(store_dir) / "priorlab.db").exists():
         return None
     stored = Store(store_dir, readonly=True).sweep_configs(cfg.name)
     if not stored or text in stored:
         return None
-    meaning = cfg.model_dump()
-    if any(sweep_config.meaning(old) == meaning for old in stored):
+    if any(sweep_config.same_sweep(cfg, old) for old in stored):
         return None
     return (f"sweep {cfg.name!r} is already in {store_dir} with a different config; give this one a new "
             f"`name:`, or pass --extend to add its runs to {cfg.name!r} (its config history keeps both)")

@@ -49,7 +49,7 @@ def test_run_id_is_deterministic_and_parameter_sensitive():
 @pytest.mark.parametrize(
     "over, field, value, allowed",
     [
-        ({"fixed": {"archh": "skip"}}, "fixed", "archh", "did you mean 'arch'?"),
+        ({"fixed": {"archh": "skip"}}, "fixed.archh", "unknown key", "did you mean 'arch'?"),
         ({"grid": {"arch": ["unet"]}}, "arch", "unet", "seed-double"),
         ({"fixed": {"size": 32, "depth": 5}}, "depth", "5", "allowed depths"),
         ({"fixed": {"size": 32, "task": "inpaint", "region": 32}}, "region", "32", "smaller than the image size"),
@@ -198,7 +198,7 @@ def test_merge_keys_may_still_be_overridden(tmp_path):
         # a top-level key that no group's kind takes
         ({"fixed": {"size": 32, "sigam": 0.1}, "groups": [{"name": "b", "kind": "dip-baseline"}]},
          "fixed", "sigam", "sigma"),
-        ({"gird": {}}, "config", "gird", "grid"),
+        ({"gird": {}}, "", "gird", "grid"),
         ({"resources": {"cpus": 1}}, "resources", "cpus", "cpu"),
         ({"groups": [{"name": "a", "fixd": {}}]}, "groups[0]", "fixd", "fixed"),
     ],
@@ -207,7 +207,7 @@ def test_typos_name_their_block_the_nearest_key_and_the_allowed_keys(over, block
     with pytest.raises(ConfigError) as err:
         expand(parse(_cfg(**over)))
     msg = str(err.value)
-    assert msg.startswith(f"{block}: unknown key {key!r}"), msg
+    assert msg.startswith(f"{block}.{key}: unknown key" if block else f"{key}: unknown key"), msg
     assert f"did you mean {nearest!r}?" in msg and "allowed: " in msg, msg
 
 
@@ -291,3 +291,14 @@ def test_good_image_files_pass_and_a_fixed_image_is_checked_too(tmp_path):
     bad.write_bytes(b"\xff\xd8\xff garbage")
     with pytest.raises(ConfigError, match="bad.jpg"):
         expand(parse(_cfg(fixed={"size": 32, "width": 4, "iterations": 10, "image": str(bad)})))
+
+
+def test_same_sweep_ignores_layout_and_operational_settings_but_not_the_runs():
+    from cluster.config import same_sweep
+
+    base = "name: s\nkind: dip\nfixed: {size: 32, width: 4, iterations: 10}\ngrid: {seed: [0, 1]}\n"
+    cfg = parse({"name": "s", "kind": "dip", "fixed": {"iterations": 10, "width": 4, "size": 32},
+                 "grid": {"seed": [0, 1]}, "resources": {"cpu": 2}, "retries": 3, "description": "again"})
+    assert same_sweep(cfg, "# a comment\n" + base)
+    assert not same_sweep(parse({**cfg.model_dump(), "grid": {"seed": [0, 1, 2]}}), base)
+    assert not same_sweep(cfg, "name: s\nkind: [not valid\n")
