@@ -63,7 +63,7 @@ def _more_iterations(claim: Claim, runs: pd.DataFrame) -> dict:
     metric = resolve_metric(claim, runs)
     levels = sorted(pd.unique(usable(runs, metric).get("iterations", pd.Series(dtype=float)).dropna()))
     if len(levels) < 2:
-        found = ", ".join(str(v) for v in levels) or "none"
+        found = ", ".join(f"{v:g}" if isinstance(v, float) else str(v) for v in levels) or "none"  # 300, not 300.0
         return make_row(claim, metric, explanation=(
             f"needs runs at two or more iteration budgets; found {found} among the selected runs"))
     return evaluate_paired(dataclasses.replace(claim, better=levels[-1], worse=levels[0]), runs)

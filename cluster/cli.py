@@ -363,7 +363,7 @@ def cmd_stylegan(args) -> int:
         )
     except _checkpoint_errors() as e:  # a bad or refused checkpoint, CUDA asked for but absent
         raise CliError(_naming(args.checkpoint, e)) from None
-    print(f"wrote {len(seeds)} images to {Path(args.out).resolve()}")
+    print(f"wrote {len(seeds)} image{'s' if len(seeds) != 1 else ''} to {Path(args.out).resolve()}")
     return 0
 
 
