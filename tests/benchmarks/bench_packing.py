@@ -107,7 +107,8 @@ def sweep_table(iterations: int) -> None:
     a, b = Store(plain_store).runs(), Store(packed_store).runs()
     assert set(a["run_id"]) == set(b["run_id"]), "packing changed the runs"
     fa, fb = evaluate(a).set_index("claim"), evaluate(b).set_index("claim")
-    both = fa[["verdict", "mean_diff"]].join(fb[["verdict", "mean_diff"]], lsuffix="_plain", rsuffix="_packed")
+    cols = ["verdict", "mean_diff"]
+    both = fa[cols].merge(fb[cols], left_index=True, right_index=True, suffixes=("_plain", "_packed"))
     same = (both["verdict_plain"] == both["verdict_packed"]).all()
     print(f"\n## Findings verdicts, unpacked vs packed: {'all equal' if same else 'DIFFERENT'}\n")
     print(both.to_string())
