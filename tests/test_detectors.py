@@ -24,7 +24,7 @@ def fit(**kw):
 
 @pytest.fixture
 def small_window(monkeypatch):
-    """WMV sized for a 100-step test run (the real window is 100 steps)."""
+    """WMV sized for short test runs (its own window is 10 steps, its patience 100)."""
     monkeypatch.setattr(det.WMV, "WINDOW", 5)
     monkeypatch.setattr(det.WMV, "PATIENCE", 30)
 
@@ -54,10 +54,11 @@ def test_stop_points_are_scored_by_the_logged_psnr(small_window):
 
 
 def test_stop_ends_the_run_where_its_detector_decides():
-    full, _ = fit(iterations=300)
-    s, sink = fit(iterations=300, stop="dp")
-    assert full["stopped_by"] is None and full["iterations_done"] == 300
-    assert s["stopped_by"] == "dp" and s["iterations_done"] == s["stop_step_dp"] < 300
+    full, _ = fit(iterations=150, arch="skip")
+    s, sink = fit(iterations=150, arch="skip", stop="dp")
+    assert full["stopped_by"] is None and full["iterations_done"] == 150
+    assert s["stopped_by"] == "dp" and s["iterations_done"] == s["stop_step_dp"] < 150, s
+    assert s["stop_decided_dp"] == s["stop_step_dp"] == full["stop_decided_dp"]
     assert max(st for st, _, _ in sink.rows) == s["iterations_done"]
     # up to the stop, the same numbers as the full run
     assert s["stop_psnr_dp"] == full["stop_psnr_dp"] and s["stop_step_dp"] == full["stop_step_dp"]
