@@ -4,11 +4,31 @@ from __future__ import annotations
 
 import logging
 import os
+from typing import Any
 
 import ray
 
+from tasks.plugins import is_plugin, module_root
 
-def connect(address: str | None = None, num_cpus: int | None = None) -> str:
+PLUGIN_FIELDS = ("arch", "loss", "classifier")  # parameters that may name user code
+
+
+def plugin_modules(trials: list[dict[str, Any]]) -> list[str]:
+    """Folders/files of the user code the trials name (`package.module:function`), to ship to
+    every node with Ray's runtime_env; priorlab and installed packages are not shipped."""
+    roots = set()
+    for t in trials:
+        for field in PLUGIN_FIELDS:
+            value = t["params"].get(field)
+            spec = value.get("source") if isinstance(value, dict) else value  # a classifier's source
+            if is_plugin(spec) and not spec.startswith(("torchscript:", "torchvision:", "builtin:")):
+                root = module_root(spec.removeprefix("python:").split(":")[0])
+                if root is not None:
+                    roots.add(str(root))
+    return sorted(roots)
+
+
+def connect(address: str | None = None, num_cpus: int | None = None, py_modules: list[str] | None = None) -> str:
     """Join `address` (or `RAY_ADDRESS`); without either, start Ray embedded here.
 
     Returns a one-line description for the user. Token authentication (on by default since
@@ -20,6 +40,8 @@ def connect(address: str | None = None, num_cpus: int | None = None) -> str:
         return "ray: already connected"
     # Trials of many sweeps would otherwise flood the terminal with worker logs.
     common = dict(log_to_driver=False, logging_level=logging.WARNING, configure_logging=True)
+    if py_modules:
+        common["runtime_env"] = {"py_modules": list(py_modules)}
     if address:
         ray.init(address=address, **common)
         nodes = [n for n in ray.nodes() if n.get("Alive")]

@@ -17,7 +17,7 @@ from ray import tune
 from analysis.store import Store
 from cluster import config as sweep_config
 from cluster.progress import ProgressCallback
-from cluster.runtime import connect
+from cluster.runtime import connect, plugin_modules
 from cluster.trial import run_shard, run_trial
 from cluster.writer import start_writer
 from tasks.images import BUNDLED
@@ -69,7 +69,7 @@ def run_sweep(
         return EXIT_CONFIG
 
     store_dir = str(Path(store_dir).resolve())
-    echo(connect(address, num_cpus=num_cpus))
+    echo(connect(address, num_cpus=num_cpus, py_modules=plugin_modules(trials)))
     writer = start_writer(store_dir)
     ray.get(writer.upsert_sweep.remote(cfg.name, text, socket.gethostname()))
     ray.get(writer.register_runs.remote(cfg.name, trials))

@@ -10,12 +10,19 @@ therefore never sees the hole and needs no mask argument.
         p = softmax over pixels of a target channel, q = the same for the output channel,
         KL = sum_i p_i (log p_i - log q_i), averaged over channels (and images).
         Pixel values are the logits; with a mask only known pixels take part.
+
+A loss may also be user code, `package.module:function`, with the same signature
+`(output, target) -> scalar tensor`; `check_loss` validates one before a sweep starts.
 """
 
 from __future__ import annotations
 
+import functools
+
 import torch
 import torch.nn.functional as F
+
+from tasks.plugins import is_plugin, resolve
 
 
 def l1(output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -35,3 +42,23 @@ def kl(output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
 
 
 LOSSES = {"l1": l1, "l2": l2, "kl": kl}
+
+
+def get(name: str):
+    """The loss function a run names: built-in (looked up per call, so tests can patch
+    LOSSES) or a plug-in."""
+    return resolve(name) if is_plugin(name) else LOSSES[name]
+
+
+@functools.lru_cache(maxsize=64)
+def check_loss(name: str) -> None:
+    """Call a plug-in loss on a tiny output/target pair; ValueError naming what is wrong."""
+    fn = resolve(name)
+    out = torch.rand(1, 3, 16, requires_grad=True)  # (N, C, P)
+    try:
+        value = fn(out, torch.rand(1, 3, 16))
+    except Exception as e:
+        raise ValueError(f"{name!r}: calling it on (1, 3, 16) output and target failed ({type(e).__name__}: {e})") from None
+    if not isinstance(value, torch.Tensor) or value.numel() != 1 or not value.requires_grad:
+        raise ValueError(f"{name!r}: must return a scalar tensor that depends on the output; got "
+                         f"{type(value).__name__}{tuple(value.shape) if isinstance(value, torch.Tensor) else ''}")

@@ -11,14 +11,21 @@ divisible by 2**depth. The `head` is what follows the last 3-channel conv:
              (it is clamped to [0, 1] only for metrics and pictures). Default of seed-*.
     sigmoid  the DIP paper's head: output in (0, 1). Default of skip.
     linear   nothing: the raw conv output, unbounded.
+
+An architecture may also be user code, `package.module:builder` (see `tasks/plugins.py`): a
+builder `(depth, width, in_channels) -> nn.Module` mapping `(N, in_channels, H, W)` to
+`(N, 3, H, W)`; it owns its head. `check_builder` validates one before a sweep starts.
 """
 
 from __future__ import annotations
 
+import functools
 import math
 
 import torch
 from torch import nn
+
+from tasks.plugins import is_plugin, resolve
 
 ARCHS = ("seed-double", "seed-single", "skip")
 HEADS = ("report", "sigmoid", "linear")
@@ -142,9 +149,40 @@ BUILDERS = {"seed-double": seed_double, "seed-single": seed_single, "skip": skip
 
 
 def build_model(arch: str, depth: int, width: int, in_channels: int = 32, head: str | None = None) -> nn.Module:
+    if is_plugin(arch):
+        return resolve(arch)(depth=depth, width=width, in_channels=in_channels)
     if arch not in BUILDERS:
         raise ValueError(f"arch: {arch!r} is not one of {', '.join(ARCHS)}")
     return BUILDERS[arch](depth, width, in_channels, head or DEFAULT_HEAD[arch])
+
+
+@functools.lru_cache(maxsize=64)
+def check_builder(arch: str, depth: int, width: int, in_channels: int) -> None:
+    """Build a plug-in architecture and run one tiny forward; ValueError naming what is wrong.
+
+    Cached: a sweep validates thousands of trials with the same few network shapes.
+    """
+    side = 4 * 2**depth  # the smallest input whose deepest feature map is 4x4
+    try:
+        model = resolve(arch)(depth=depth, width=width, in_channels=in_channels)
+    except ValueError:
+        raise
+    except Exception as e:
+        raise ValueError(f"{arch!r}: the builder failed for depth={depth}, width={width}, "
+                         f"in_channels={in_channels} ({type(e).__name__}: {e})") from None
+    if not isinstance(model, nn.Module):
+        raise ValueError(f"{arch!r}: the builder returned {type(model).__name__}, not a torch.nn.Module")
+    x = torch.zeros(2, in_channels, side, side)  # (N, in, H, W); N=2 so BatchNorm can train
+    try:
+        with torch.no_grad():
+            y = model(x)
+    except Exception as e:
+        raise ValueError(f"{arch!r}: forward of a (2, {in_channels}, {side}, {side}) input failed "
+                         f"({type(e).__name__}: {e})") from None
+    if not isinstance(y, torch.Tensor) or tuple(y.shape) != (2, 3, side, side):
+        got = tuple(y.shape) if isinstance(y, torch.Tensor) else type(y).__name__
+        raise ValueError(f"{arch!r}: maps (2, {in_channels}, {side}, {side}) to {got}; "
+                         f"expected (2, 3, {side}, {side})")
 
 
 @torch.no_grad()

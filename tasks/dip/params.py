@@ -29,8 +29,10 @@ import torch
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from tasks.images import BUNDLED, image_available
+from tasks.dip import losses
 from tasks.dip.detectors import DETECTORS
-from tasks.dip.models import DEFAULT_HEAD
+from tasks.dip.models import ARCHS, DEFAULT_HEAD, check_builder
+from tasks.plugins import is_plugin, resolve
 
 MIN_BOTTLENECK = 4  # the deepest feature map must be at least 4x4 pixels
 INPAINT_ONLY = ("region", "region_place", "masked_loss")
@@ -133,12 +135,13 @@ class BaseParams(BaseModel):
 class DipParams(BaseParams):
     """One Deep Image Prior fit. Field order matters: validators see earlier fields."""
 
-    arch: Literal["seed-double", "seed-single", "skip"] = "seed-double"
+    # A built-in name, or user code `package.module:builder` (see tasks/plugins.py).
+    arch: Literal["seed-double", "seed-single", "skip"] | str = "seed-double"
     depth: int = Field(2, ge=1, le=10)  # encoder levels; size must be divisible by 2**depth
     width: int = Field(128, ge=1)  # channels at the first level (seed-*: doubling per level)
     head: Literal["report", "sigmoid", "linear"] | None = None  # None: the arch's default
     input_depth: int = Field(32, ge=1)  # channels of the fixed noise input
-    loss: Literal["l1", "l2", "kl"] = "l2"
+    loss: Literal["l1", "l2", "kl"] | str = "l2"  # or user code `package.module:function`
     masked_loss: bool | None = None  # inpaint: loss on known pixels only (DIP); False = report
     iterations: int = Field(1000, ge=1)
     lr: float = Field(0.01, gt=0)  # Adam
@@ -166,6 +169,26 @@ class DipParams(BaseParams):
         if isinstance(data, dict) and data.get("head") is None and data.get("arch", "seed-double") in DEFAULT_HEAD:
             data["head"] = DEFAULT_HEAD[data.get("arch", "seed-double")]
         return data
+
+    @field_validator("arch")
+    @classmethod
+    def _known_arch(cls, arch: str) -> str:
+        if is_plugin(arch):
+            resolve(arch)  # imports now: a typo fails before anything starts
+        elif arch not in ARCHS:
+            raise ValueError(f"{arch!r} is neither a built-in architecture ('seed-double', 'seed-single' or "
+                             "'skip') nor a plug-in 'package.module:builder'")
+        return arch
+
+    @field_validator("loss")
+    @classmethod
+    def _known_loss(cls, loss: str) -> str:
+        if is_plugin(loss):
+            losses.check_loss(loss)
+        elif loss not in losses.LOSSES:
+            raise ValueError(f"{loss!r} is neither a built-in loss ('l1', 'l2' or 'kl') nor a plug-in "
+                             "'package.module:function'")
+        return loss
 
     @field_validator("depth")
     @classmethod
@@ -211,6 +234,14 @@ class DipParams(BaseParams):
         if name is not None and name not in DETECTORS:
             raise ValueError(f"unknown detector {name!r} (allowed: {', '.join(DETECTORS)}){_nearest(name, DETECTORS)}")
         return name
+
+    @model_validator(mode="after")
+    def _plugin_builds(self) -> "DipParams":
+        if is_plugin(self.arch):
+            if self.head is not None:
+                raise ValueError(f"head {self.head!r}: a plug-in architecture ({self.arch}) has its own head; drop head")
+            check_builder(self.arch, self.depth, self.width, self.input_depth)
+        return self
 
     @model_validator(mode="after")
     def _default_snapshots(self) -> "DipParams":

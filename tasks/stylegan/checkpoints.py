@@ -7,12 +7,17 @@ Generator specs (`load_generator(spec, device)`):
                                read by a restricted unpickler: no code in the file runs
   PATH.pt / .pth               priorlab's own format, or rosinality's (`g_ema`), both through
                                `torch.load(weights_only=True)`
+
+Every failure to load a checkpoint file raises `CheckpointError` (a `ValueError`) with one line
+naming the file; `UnsafePickleError` (a `CheckpointError`) when the file was refused as unsafe.
 """
 
 from __future__ import annotations
 
 import argparse
 import math
+import pickle
+import re
 from pathlib import Path
 from urllib.parse import parse_qsl
 
@@ -20,6 +25,7 @@ import numpy as np
 import torch
 
 from . import nvidia_pickle as nv
+from .nvidia_pickle import CheckpointError, UnsafePickleError, one_line, short_repr
 from .networks import Generator, GeneratorConfig
 from .ops import setup_filter
 from .util import resolve_device
@@ -46,14 +52,26 @@ def load_generator(spec: str, device: str | torch.device = "cpu") -> Generator:
         path_text, _, key = spec.partition("#")
         path = Path(path_text).expanduser()
         if not path.is_file():
-            raise ValueError(f"generator: {spec!r} is neither 'random:RES' nor an existing checkpoint file")
-        if path.suffix == ".pkl":
-            G = load_nvidia(path, key=key or "G_ema")
-        elif path.suffix in (".pt", ".pth"):
-            G = load_torch_file(path, key=key or None)
-        else:
-            raise ValueError(f"generator: {spec!r} has an unknown suffix {path.suffix!r} (allowed: .pkl, .pt, .pth)")
+            raise CheckpointError(f"generator: {spec!r} is neither 'random:RES' nor an existing checkpoint file")
+        if path.suffix not in (".pkl", ".pt", ".pth"):
+            raise CheckpointError(f"generator: {spec!r} has an unknown suffix {path.suffix!r} "
+                                  f"(allowed: .pkl, .pt, .pth)")
+        G = _load_file(path, key)
     return G.to(dev).eval().requires_grad_(False)
+
+
+def _load_file(path: Path, key: str) -> Generator:
+    """Any failure becomes one `CheckpointError` line that names the file."""
+    try:
+        if path.suffix == ".pkl":
+            return load_nvidia(path, key=key or "G_ema")
+        return load_torch_file(path, key=key or None)
+    except CheckpointError as e:
+        text = str(e) if str(e).startswith(str(path)) else f"{path}: {e}"
+        raise type(e)(one_line(text)) from None
+    except Exception as e:  # a malformed file surfaces as KeyError/TypeError/RuntimeError deep inside
+        text = f"{path}: not a usable generator checkpoint ({type(e).__name__}: {e})"
+        raise CheckpointError(one_line(text)) from None
 
 
 def save_generator(G: Generator, path: str | Path, source: str | None = None) -> Path:
@@ -72,12 +90,28 @@ def save_generator(G: Generator, path: str | Path, source: str | None = None) ->
 
 
 def build_generator(cfg: GeneratorConfig, state_dict: dict[str, torch.Tensor]) -> Generator:
-    """A generator from a config and an NVIDIA-layout state dict (strict: every key must fit)."""
+    """A generator from a config and an NVIDIA-layout state dict (strict: every key must fit).
+
+    The config is checked against the tensors' shapes on the meta device first, so a config
+    read from a file can never make us allocate more than the file's own tensors.
+    """
+    if not isinstance(state_dict, dict) or not all(isinstance(v, torch.Tensor) for v in state_dict.values()):
+        raise CheckpointError("the state dict is not a dict of tensors")
+    blocks = int(math.log2(cfg.img_resolution)) - 1
+    if cfg.mapping_layers > len(state_dict) or 2 * blocks > len(state_dict) or len(cfg.resample_filter) > 16:
+        raise CheckpointError(f"config (resolution {cfg.img_resolution}, {cfg.mapping_layers} mapping layers, "
+                              f"{len(cfg.resample_filter)}-tap filter) does not fit {len(state_dict)} tensors")
+    with torch.device("meta"):
+        shapes = {k: v.shape for k, v in Generator(cfg).state_dict().items()}
+    wrong = [f"{k} {list(v.shape)} (expected {list(shapes[k])})" for k, v in state_dict.items()
+             if k in shapes and v.shape != shapes[k]]
+    missing = [k for k in shapes if k not in state_dict and not k.endswith("resample_filter")]  # fixed filters: ours
+    unexpected = [k for k in state_dict if k not in shapes]
+    if missing or unexpected or wrong:
+        raise CheckpointError(f"checkpoint does not fit the generator: missing {missing[:8]}, unexpected "
+                              f"{unexpected[:8]}, wrong shape {wrong[:4]}")
     G = Generator(cfg)
-    missing, unexpected = G.load_state_dict(state_dict, strict=False)
-    missing = [k for k in missing if not k.endswith("resample_filter")]  # fixed filters: ours are fine
-    if missing or unexpected:
-        raise ValueError(f"checkpoint does not fit the generator: missing {missing[:8]}, unexpected {unexpected[:8]}")
+    G.load_state_dict(state_dict, strict=False)
     return G
 
 
@@ -132,11 +166,11 @@ def random_generator(spec: str) -> Generator:
 def load_nvidia(path: str | Path, key: str = "G_ema") -> Generator:
     data = nv.load_pickle(path)
     if not isinstance(data, dict) or key not in data:
-        keys = sorted(data) if isinstance(data, dict) else type(data).__name__
-        raise ValueError(f"{path}: no network {key!r} in the pickle (found {keys})")
+        keys = [short_repr(k) for k in list(data)[:10]] if isinstance(data, dict) else short_repr(data)
+        raise CheckpointError(f"{path}: no network {key!r} in the pickle (found {keys})")
     meta = data[key]
     if not isinstance(meta, nv.PersistentMeta):
-        raise ValueError(f"{path}: {key!r} is not a persisted NVIDIA network")
+        raise CheckpointError(f"{path}: {key!r} is not a persisted NVIDIA network")
     cfg = nvidia_config(meta)
     sd = nv.flatten_state(meta)
     if "mapping.w_avg" not in sd:
@@ -149,17 +183,25 @@ def load_nvidia(path: str | Path, key: str = "G_ema") -> Generator:
 def nvidia_config(meta: nv.PersistentMeta) -> GeneratorConfig:
     """Config from the persisted Generator: its init kwargs plus attributes of its submodules."""
     if meta.get("class_name") != "Generator":
-        raise ValueError(f"expected an NVIDIA Generator, found class {meta.get('class_name')!r}")
-    kwargs = nv.plain(nv.attr(meta, "_init_kwargs") or {})
-    syn_kwargs = kwargs.get("synthesis_kwargs") or {}
-    map_kwargs = kwargs.get("mapping_kwargs") or {}
+        raise CheckpointError(f"expected an NVIDIA Generator, found class {short_repr(meta.get('class_name'))}")
+    kwargs = _dict(nv.plain(nv.attr(meta, "_init_kwargs") or {}), "_init_kwargs")
+    syn_kwargs = _dict(kwargs.get("synthesis_kwargs") or {}, "synthesis_kwargs")
+    map_kwargs = _dict(kwargs.get("mapping_kwargs") or {}, "mapping_kwargs")
     synthesis = nv.submodule(meta, "synthesis")
     if "b4" not in (synthesis["state"].get("_modules") or {}):
-        raise ValueError("unsupported generator: the synthesis network has no StyleGAN2 'b4' block "
-                         "(StyleGAN3 and other architectures are not supported)")
+        raise CheckpointError("unsupported generator: the synthesis network has no StyleGAN2 'b4' block "
+                              "(StyleGAN3 and other architectures are not supported)")
     arch = syn_kwargs.get("architecture", "skip")
     if arch != "skip":
-        raise ValueError(f"unsupported synthesis architecture {arch!r} (supported: skip, as in config-f)")
+        raise CheckpointError(f"unsupported synthesis architecture {short_repr(arch)} "
+                              f"(supported: skip, as in config-f)")
+    taps = syn_kwargs.get("resample_filter", [1, 3, 3, 1])
+    if not isinstance(taps, list) or not 1 <= len(taps) <= 16 or not all(
+            type(t) in (int, float) and math.isfinite(t) for t in taps):
+        raise CheckpointError(f"resample_filter: expected 1 to 16 numbers, found {short_repr(taps)}")
+    activation = nv.attr(nv.submodule(meta, "mapping.fc0"), "activation", "lrelu")
+    if not isinstance(activation, str):
+        raise CheckpointError(f"mapping activation: expected a name, found {short_repr(activation)}")
     mapping = nv.submodule(meta, "mapping")
     fc0 = nv.submodule(meta, "mapping.fc0")
     layer = nv.submodule(meta, "synthesis.b4.conv1")
@@ -181,37 +223,86 @@ def nvidia_config(meta: nv.PersistentMeta) -> GeneratorConfig:
         mapping_lr_multiplier=float(nv.plain(nv.attr(fc0, "bias_gain", map_kwargs.get("lr_multiplier", 0.01)))),
         mapping_layer_features=hidden,
         mapping_embed_features=embed,
-        mapping_activation=str(nv.attr(fc0, "activation", "lrelu")),
-        conv_clamp=nv.plain(nv.attr(layer, "conv_clamp", syn_kwargs.get("conv_clamp"))),
+        mapping_activation=activation,
+        conv_clamp=_optional_float(nv.plain(nv.attr(layer, "conv_clamp", syn_kwargs.get("conv_clamp"))), "conv_clamp"),
         use_noise=bool(nv.attr(layer, "use_noise", True)),
-        resample_filter=list(syn_kwargs.get("resample_filter", [1, 3, 3, 1])),
+        resample_filter=list(taps),
     )
+
+
+def _dict(value: object, what: str) -> dict:
+    if not isinstance(value, dict):
+        raise CheckpointError(f"{what}: expected a dict, found {short_repr(value)}")
+    return value
+
+
+def _optional_float(value: object, what: str) -> float | None:
+    if value is None:
+        return None
+    if type(value) not in (int, float) or not math.isfinite(value):
+        raise CheckpointError(f"{what}: expected a number or None, found {short_repr(value)}")
+    return float(value)
 
 
 # ---------------------------------------------------------------------------------------------
 # .pt files: priorlab's own and rosinality's
 
 
+def _torch_load(path: Path) -> object:
+    """`torch.load(weights_only=True)`, its refusals and failures said in one line."""
+    if path.stat().st_size == 0:
+        raise CheckpointError(f"{path}: the file is empty")
+    try:
+        # rosinality's train.py stores its argparse.Namespace next to the weights: harmless, allow it.
+        if hasattr(torch.serialization, "safe_globals"):
+            with torch.serialization.safe_globals([argparse.Namespace]):
+                return torch.load(path, map_location="cpu", weights_only=True)
+        torch.serialization.add_safe_globals([argparse.Namespace])  # torch 2.4
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as e:  # torch's own text advises weights_only=False: we never do that
+        found = re.search(r"GLOBAL ([\w.]+)", str(e))
+        what = f" ({found.group(1)})" if found else ""
+        raise UnsafePickleError(f"{path}: refused: the file holds objects other than tensors{what}; priorlab "
+                                f"loads only weights and never runs code from a checkpoint") from None
+    except Exception as e:
+        raise CheckpointError(one_line(f"{path}: not a readable torch checkpoint ({type(e).__name__}: {e})")) from None
+
+
 def load_torch_file(path: str | Path, key: str | None = None) -> Generator:
-    # rosinality's train.py stores its argparse.Namespace next to the weights: harmless, allow it.
-    if hasattr(torch.serialization, "safe_globals"):
-        with torch.serialization.safe_globals([argparse.Namespace]):
-            ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    else:  # torch 2.4
-        torch.serialization.add_safe_globals([argparse.Namespace])
-        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    path = Path(path)
+    ckpt = _torch_load(path)
     if isinstance(ckpt, dict) and ckpt.get("format") == FORMAT:
-        if ckpt.get("version", 0) > FORMAT_VERSION:
-            raise ValueError(f"{path}: format version {ckpt['version']} is newer than this priorlab "
-                             f"({FORMAT_VERSION}); upgrade priorlab")
-        return build_generator(GeneratorConfig(**ckpt["config"]), ckpt["state_dict"])
+        return _load_priorlab(path, ckpt)
     if isinstance(ckpt, dict):
         key = key or ("g_ema" if "g_ema" in ckpt else "g" if "g" in ckpt else None)
         if key and isinstance(ckpt.get(key), dict) and "style.1.weight" in ckpt[key]:
             return from_rosinality(ckpt[key], latent_avg=ckpt.get("latent_avg"))
-    found = sorted(ckpt)[:10] if isinstance(ckpt, dict) else type(ckpt).__name__
-    raise ValueError(f"{path}: not a known generator checkpoint (expected priorlab's format or rosinality's "
-                     f"'g_ema' state dict; found {found})")
+    found = [short_repr(k) for k in list(ckpt)[:10]] if isinstance(ckpt, dict) else short_repr(ckpt)
+    raise CheckpointError(f"{path}: not a known generator checkpoint (expected priorlab's format or rosinality's "
+                          f"'g_ema' state dict; found {found})")
+
+
+def _load_priorlab(path: Path, ckpt: dict) -> Generator:
+    version = ckpt.get("version")
+    if type(version) is not int:
+        raise CheckpointError(f"{path}: malformed priorlab checkpoint: 'version' is {short_repr(version)}")
+    if version > FORMAT_VERSION:
+        raise CheckpointError(f"{path}: format version {version} is newer than this priorlab "
+                              f"({FORMAT_VERSION}); upgrade priorlab")
+    config, sd = ckpt.get("config"), ckpt.get("state_dict")
+    if not isinstance(config, dict) or not isinstance(sd, dict):
+        raise CheckpointError(f"{path}: malformed priorlab checkpoint: expected dicts under 'config' and "
+                              f"'state_dict', found {short_repr(config)} and {short_repr(sd)}")
+    fields = set(GeneratorConfig.__dataclass_fields__)
+    unknown = [k for k in config if k not in fields]
+    if unknown:
+        raise CheckpointError(f"{path}: malformed priorlab checkpoint: unknown config keys "
+                              f"{[short_repr(k) for k in unknown[:8]]} (allowed: {', '.join(sorted(fields))})")
+    try:
+        cfg = GeneratorConfig(**config)
+    except (TypeError, ValueError) as e:
+        raise CheckpointError(one_line(f"{path}: malformed priorlab checkpoint: {e}")) from None
+    return build_generator(cfg, sd)
 
 
 def _rosinality_pairs(cfg: GeneratorConfig) -> list[tuple[str, str]]:
@@ -262,16 +353,65 @@ def rosinality_config(sd: dict[str, torch.Tensor]) -> GeneratorConfig:
                            mapping_layers=n_mlp)
 
 
+def _rosinality_kernel_keys(cfg: GeneratorConfig) -> list[str]:
+    """The blur (upsampling conv) and upsample (ToRGB skip) kernel buffers of rosinality's generator."""
+    keys = []
+    for j in range(len(cfg.block_resolutions) - 1):
+        keys += [f"convs.{2 * j}.conv.blur.kernel", f"to_rgbs.{j}.upsample.kernel"]
+    return keys
+
+
+def _rosinality_filter(kernels: list[torch.Tensor]) -> list[float]:
+    """The 1-D taps behind rosinality's stored kernels (`make_kernel(taps) * 4`), as our `resample_filter`.
+
+    rosinality's Blur and Upsample pad as NVIDIA's upfirdn2d does for any filter length, so a
+    separable symmetric kernel maps exactly onto our generator; anything else is refused.
+    """
+    if not kernels:
+        return [1, 3, 3, 1]  # a 4px generator has no resampling
+    k = kernels[0].double()
+    if k.ndim != 2 or k.shape[0] != k.shape[1] or not 1 <= k.shape[0] <= 16 or not torch.isfinite(k).all():
+        raise CheckpointError(f"rosinality checkpoint: blur kernel of shape {list(k.shape)} is not a square "
+                              f"filter of at most 16 taps")
+    taps = k.sum(dim=0) / 4  # outer(t, t) / sum(t)^2 * 4 sums to 4 t / sum(t) along a column
+    rebuilt = torch.outer(taps, taps) * 4
+    if any(kk.shape != k.shape or not torch.allclose(kk.double(), k, atol=1e-6) for kk in kernels) \
+            or not torch.allclose(rebuilt, k, atol=1e-6) or not torch.allclose(taps, taps.flip(0), atol=1e-6):
+        raise CheckpointError("rosinality checkpoint: blur kernels are not one symmetric separable filter "
+                              "(make_kernel(taps) * 4, the same in every layer); priorlab cannot reproduce them")
+    default = torch.tensor([1.0, 3, 3, 1], dtype=torch.float64) / 8
+    if taps.shape == default.shape and torch.allclose(taps, default, atol=1e-6):
+        return [1, 3, 3, 1]
+    return [float(t) for t in taps]
+
+
 def from_rosinality(sd: dict[str, torch.Tensor], latent_avg: torch.Tensor | None = None) -> Generator:
     """A rosinality/stylegan2-pytorch `g_ema` state dict -> priorlab's generator (same images).
 
     Without `latent_avg` in the checkpoint, w_avg is estimated as rosinality's own generate.py
     does (`mean_latent(4096)`), from 4096 seeded z.
     """
+    bad = [short_repr(k) for k, v in sd.items() if type(k) is not str or not isinstance(v, torch.Tensor)]
+    if bad:
+        raise CheckpointError(f"rosinality checkpoint: entries that are not named tensors: {bad[:8]}")
     cfg = rosinality_config(sd)
-    G = Generator(cfg)
-    target = G.state_dict()
-    native = {n: sd[r].reshape(target[n].shape) for n, r in _rosinality_pairs(cfg)}
+    pairs = _rosinality_pairs(cfg)
+    kernels = _rosinality_kernel_keys(cfg)
+    missing = [r for _, r in pairs if r not in sd] + [k for k in kernels if k not in sd]
+    known = {r for _, r in pairs} | set(kernels)
+    unknown = [k for k in sd if k not in known]
+    if missing or unknown:
+        raise CheckpointError(f"rosinality checkpoint: unknown keys {unknown[:8]}, missing keys {missing[:8]} "
+                              f"(for a {cfg.img_resolution}px generator with {cfg.mapping_layers} mapping layers)")
+    cfg.resample_filter = _rosinality_filter([sd[k] for k in kernels])
+    with torch.device("meta"):
+        target = Generator(cfg).state_dict()
+    wrong = [r for n, r in pairs if sd[r].numel() != target[n].numel()]
+    if wrong:
+        raise CheckpointError(f"rosinality checkpoint: tensors of the wrong size for the inferred config: {wrong[:8]}")
+    native = {n: sd[r].reshape(target[n].shape) for n, r in pairs}
+    if latent_avg is not None and (not isinstance(latent_avg, torch.Tensor) or latent_avg.numel() != cfg.w_dim):
+        raise CheckpointError(f"rosinality checkpoint: latent_avg is not a tensor of {cfg.w_dim} values")
     native["mapping.w_avg"] = torch.zeros(cfg.w_dim) if latent_avg is None else latent_avg.reshape(-1)
     G = build_generator(cfg, native)
     if latent_avg is None:

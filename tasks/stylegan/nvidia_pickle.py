@@ -6,18 +6,67 @@ Python module (`module_src`, normally `exec`-ed on load), `class_name` and `stat
 module's `__dict__`: `_parameters`, `_buffers`, `_modules`, `_init_kwargs`, ...). Tensors
 pickle as `torch._utils._rebuild_tensor_v2(storage, ...)` with each storage as
 `torch.storage._load_from_bytes(bytes)`, the bytes being a legacy `torch.save` of that storage.
+Config values hold numpy scalars and arrays (`numpy.core.multiarray.scalar(dtype, bytes)`,
+`_reconstruct` + BUILD), dtypes as `numpy.dtype('f8', False, True)` + BUILD.
 
-`RestrictedUnpickler` resolves only an allow-list of globals, each mapped to a safe stand-in:
-the persistence hook returns the meta dict (`module_src` is kept as text, never executed),
-storages load through `torch.load(weights_only=True)`, tensor hooks are dropped. Any other
-global (`os.system`, `builtins.eval`, ...) stops the load with `UnsafePickleError` before
-it can be called.
+How the load stays inert
+------------------------
+`RestrictedUnpickler` is Python's own pure-Python unpickler (`pickle._Unpickler`, so every
+opcode runs as Python we can override) with every opcode that can reach code replaced:
+
+* GLOBAL / STACK_GLOBAL resolve only `ALLOWED` (below) and map each name to a priorlab
+  stand-in: nothing from torch, numpy or the stdlib is handed out except inert values
+  (torch dtypes) and the plain container types listed. Any other name stops the load with
+  `UnsafePickleError` before it can be called.
+* REDUCE calls only the stand-in functions of `ALLOWED` (`_CALLABLE`); each checks the types of
+  its arguments. NEWOBJ only creates an `EasyDict`; INST, OBJ, EXT*, persistent ids and
+  out-of-band buffers are refused.
+* BUILD (set an object's state) never calls a `__setstate__` and never sets attributes. It
+  only completes priorlab's own pending numpy records (`_PendingDType`, `_PendingArray`),
+  which turn into plain dtypes and arrays. A BUILD on anything else (a class, a function, a
+  module, a tensor, a dtype) is refused; only a dict's empty state (what copyreg writes for a
+  dict subclass) is accepted, and changes nothing.
+* Containers are only filled through list/dict/set opcodes on real lists/dicts/sets; dict
+  keys and set members must be str, bytes, bool, None or an int below 2**61 (their hashes
+  cannot be made to collide, and comparing them runs no code).
+
+Why each `ALLOWED` entry cannot reach code:
+
+* `torch_utils.persistence._reconstruct_persistent_obj` -> `PersistentMeta(meta)`: a dict; the
+  module source stays text and is never executed.
+* `torch.storage._load_from_bytes` -> `_load_from_bytes`: parses the legacy storage format
+  here (three small pickles read by this same restricted unpickler, then raw bytes), never
+  `torch.load`; the storage is exactly the bytes in the file.
+* `torch._utils._rebuild_tensor_v2/_v3`, `_rebuild_parameter(_with_state)`,
+  `torch._tensor._rebuild_from_type_v2` -> priorlab's rebuilders: a tensor view over a parsed
+  storage after checking offset, sizes and strides against the storage's length (a record
+  can never grow a storage); hooks, metadata and Parameter state are dropped.
+* `torch.Tensor`, `torch.nn.parameter.Parameter`, `numpy.ndarray` -> tokens that cannot be
+  called; `torch.<dtype>` -> the dtype object for plain numeric dtypes only.
+* `torch.Size`, `torch.device`, `collections.OrderedDict`, `builtins.set/frozenset/bytearray/bytes`,
+  `_codecs.encode`, `dnnlib(.util).EasyDict` -> wrappers that accept only plain values (ints,
+  strings, bytes, lists of simple keys), so no user object's methods run and the result is
+  never larger than its input (`bytearray(2**62)` is refused).
+* `numpy.dtype` -> `_PendingDType` from a fixed table of plain numeric dtypes (`_NUMPY_DTYPES`);
+  its BUILD state is checked field by field (byte order, no fields, no subarray, flags 0).
+  numpy's own `dtype.__setstate__` is never called, so an object dtype cannot be made.
+* `numpy(._)core.multiarray.scalar` / `_reconstruct` -> values parsed from bytes with
+  `np.frombuffer` on a checked plain dtype, the byte count matching the shape exactly.
+
+Resource limits: every length read from the file is checked against the bytes left before
+anything is allocated; the memo holds at most one entry per byte of the file; tensors and
+arrays built from the file together hold at most its size in bytes (plus a small slack).
+`plain()` and `flatten_state()` visit each object once, so shared references cannot make
+them exponential. Every failure is a `CheckpointError` with one line naming the file.
 """
 
 from __future__ import annotations
 
 import io
+import math
+import os
 import pickle
+import struct
 from collections import OrderedDict
 from pathlib import Path
 from typing import Any
@@ -26,8 +75,28 @@ import numpy as np
 import torch
 
 
-class UnsafePickleError(pickle.UnpicklingError):
-    """The pickle references a global outside the allow-list; nothing from it was called."""
+class CheckpointError(ValueError):
+    """A checkpoint file that cannot be loaded; the message is one line naming the file."""
+
+
+class UnsafePickleError(CheckpointError, pickle.UnpicklingError):
+    """The pickle asks for something outside the allow-list; nothing from it was called."""
+
+
+def one_line(text: object, limit: int = 300) -> str:
+    """`text` on one line, at most `limit` characters (messages quote file contents)."""
+    s = " ".join(str(text).split())
+    return s if len(s) <= limit else s[: limit - 3] + "..."
+
+
+def short_repr(value: Any, limit: int = 60) -> str:
+    """repr of a simple value (shortened), else its type name: never walks a container."""
+    if value is None or isinstance(value, (str, bytes, bool, int, float)):
+        try:
+            return one_line(repr(value), limit)
+        except ValueError:  # an int too long to print
+            return "a very long int"
+    return f"a {type(value).__name__}"
 
 
 class PersistentMeta(dict):
@@ -41,86 +110,577 @@ class EasyDict(dict):
     """Stand-in for `dnnlib.util.EasyDict` (a dict with attribute access in NVIDIA's code)."""
 
 
-class _TypeToken:
-    """Stands for an allowed class in `_rebuild_from_type_v2`; it cannot be called."""
+class _Token:
+    """Stands for an allowed class (`torch.Tensor`, `numpy.ndarray`, ...); it cannot be called."""
 
     def __init__(self, name: str) -> None:
         self.name = name
 
+    def __repr__(self) -> str:
+        return f"<{self.name}>"
 
-_TENSOR = _TypeToken("torch.Tensor")
-_PARAMETER = _TypeToken("torch.nn.Parameter")
+
+_TENSOR = _Token("torch.Tensor")
+_PARAMETER = _Token("torch.nn.Parameter")
+_NDARRAY = _Token("numpy.ndarray")
 
 
-def _reconstruct_persistent_obj(meta: dict) -> PersistentMeta:
-    if not isinstance(meta, dict) or "state" not in meta:
-        raise UnsafePickleError("torch_utils.persistence object without a 'state' in its meta")
+# --- limits -------------------------------------------------------------------------------------
+
+MAX_DIMS = 16  # tensor and array ranks
+SLACK_BYTES = 1 << 20  # decoded data may exceed the file size by this much (headers are smaller than data)
+
+
+class _Budget:
+    """Bytes of decoded data (storages, arrays, strings) a load may build: about the file's size."""
+
+    def __init__(self, file_size: int) -> None:
+        self.file_size = file_size
+        self.left = file_size + SLACK_BYTES
+
+    def take(self, n: int, what: str) -> None:
+        self.left -= n
+        if self.left < 0:
+            raise UnsafePickleError(f"{what} would decode to more data than the {self.file_size}-byte file holds")
+
+
+# --- plain values -------------------------------------------------------------------------------
+
+_KEY_INT_LIMIT = 1 << 61  # ints below this hash to themselves: keys cannot be made to collide
+
+
+def _check_key(key: Any, where: str) -> None:
+    t = type(key)
+    if t in (str, bytes, bool) or key is None or (t is int and -_KEY_INT_LIMIT < key < _KEY_INT_LIMIT):
+        return
+    raise UnsafePickleError(f"{where}: a {t.__name__} as a key or set member (allowed: str, bytes, int, bool, None)")
+
+
+def _check_int(value: Any, what: str, low: int = 0, high: int = 1 << 62) -> int:
+    if type(value) is not int or not low <= value <= high:
+        raise UnsafePickleError(f"{what}: {short_repr(value)} is not an int in [{low}, {high}]")
+    return value
+
+
+def _int_tuple(value: Any, what: str) -> tuple[int, ...]:
+    if not isinstance(value, (tuple, list)) or len(value) > MAX_DIMS:
+        raise UnsafePickleError(f"{what}: expected a tuple of at most {MAX_DIMS} ints, found {short_repr(value)}")
+    return tuple(_check_int(v, what) for v in value)
+
+
+# --- torch storages and tensors ---------------------------------------------------------------
+
+# Plain numeric torch dtypes by every name torch pickles them under (`torch.float32`, ...).
+_TORCH_DTYPES = {name: getattr(torch, name) for name in (
+    "float16", "half", "bfloat16", "float32", "float", "float64", "double", "int8", "int16", "short",
+    "int32", "int", "int64", "long", "uint8", "bool", "complex64", "complex128")}
+
+# Legacy storage classes in `_load_from_bytes` payloads -> the dtype of their elements.
+_STORAGE_TYPES = {
+    "FloatStorage": torch.float32, "DoubleStorage": torch.float64, "HalfStorage": torch.float16,
+    "BFloat16Storage": torch.bfloat16, "LongStorage": torch.int64, "IntStorage": torch.int32,
+    "ShortStorage": torch.int16, "CharStorage": torch.int8, "ByteStorage": torch.uint8,
+    "BoolStorage": torch.bool, "UntypedStorage": torch.uint8,
+}
+_LEGACY_MAGIC = 0x1950A86A20F9469CFC6C  # torch.serialization.MAGIC_NUMBER
+_LEGACY_PROTOCOL = 1001
+
+
+class _StorageType(_Token):
+    def __init__(self, name: str, dtype: torch.dtype) -> None:
+        super().__init__(f"torch.{name}")
+        self.dtype = dtype
+
+
+class _StorageRecord:
+    """The persistent id of the one storage in a `_load_from_bytes` payload."""
+
+    def __init__(self, dtype: torch.dtype, key: str, numel: int) -> None:
+        self.dtype, self.key, self.numel = dtype, key, numel
+
+
+class Storage:
+    """A storage parsed from the file: raw bytes (not resizable) and the dtype they were saved as."""
+
+    def __init__(self, untyped: torch.UntypedStorage, nbytes: int, dtype: torch.dtype) -> None:
+        self.untyped, self.nbytes, self.dtype = untyped, nbytes, dtype
+
+
+class _Unpickler(pickle._Unpickler):  # the pure-Python unpickler: every opcode is ours to control
+    """Resolves only `ALLOWED` globals; see the module docstring for the opcode rules."""
+
+    dispatch = dict(pickle._Unpickler.dispatch)
+
+    def __init__(self, file: io.BufferedIOBase, size: int, budget: _Budget, storage_record: bool = False) -> None:
+        self._exact = _ExactReader(file, size)
+        super().__init__(self._exact, encoding="ASCII")
+        self.budget = budget
+        self.storage_record = storage_record  # a `_load_from_bytes` payload: storage classes and one persistent id
+        self.memo_limit = size + 16
+
+    # -- globals and calls --
+    def find_class(self, module: str, name: str) -> Any:
+        if self.storage_record:  # a storage payload names only its storage class
+            if (module == "torch" and name in _STORAGE_TYPES) or (module, name) == ("torch.storage", "UntypedStorage"):
+                return _StorageType(name, _STORAGE_TYPES[name])
+            raise UnsafePickleError(f"refusing global {one_line(module, 80)}.{one_line(name, 80)} in a storage record")
+        target = ALLOWED.get((module, name))
+        if target is not None:
+            return target
+        if module == "torch" and name in _TORCH_DTYPES:
+            return _TORCH_DTYPES[name]
+        raise UnsafePickleError(
+            f"refusing global {one_line(module, 80)}.{one_line(name, 80)}: this pickle may run code when loaded; "
+            f"only the tensor, numpy and container rebuilders of NVIDIA's format are allowed "
+            f"(`ALLOWED` in tasks/stylegan/nvidia_pickle.py)"
+        )
+
+    def load_reduce(self) -> None:
+        args = self.stack.pop()
+        func = self.stack[-1]
+        if not any(func is f for f in _CALLABLE):
+            raise UnsafePickleError(f"refusing to call {short_repr(func)}: only the allowed rebuilders may be called")
+        if type(args) is not tuple:
+            raise UnsafePickleError("a call (REDUCE) without an argument tuple")
+        if func is _load_from_bytes:  # storages count against this load's byte budget
+            self.stack[-1] = _load_from_bytes(*args, budget=self.budget)
+            return
+        self.stack[-1] = func(*args)
+
+    def load_newobj(self) -> None:
+        args = self.stack.pop()
+        cls = self.stack.pop()
+        if cls is not EasyDict or type(args) is not tuple or args:
+            raise UnsafePickleError(f"refusing to create {short_repr(cls)} (NEWOBJ): only EasyDict() is allowed")
+        self.append(EasyDict())
+
+    def load_newobj_ex(self) -> None:
+        kwargs = self.stack.pop()
+        args = self.stack.pop()
+        cls = self.stack.pop()
+        if cls is not EasyDict or type(args) is not tuple or args or type(kwargs) is not dict or kwargs:
+            raise UnsafePickleError(f"refusing to create {short_repr(cls)} (NEWOBJ_EX): only EasyDict() is allowed")
+        self.append(EasyDict())
+
+    def _refuse(self, what: str) -> None:
+        raise UnsafePickleError(f"refusing the {what} opcode: NVIDIA pickles never use it")
+
+    def load_inst(self) -> None:
+        self._refuse("INST")
+
+    def load_obj(self) -> None:
+        self._refuse("OBJ")
+
+    def load_ext(self) -> None:  # would consult (and fill) copyreg's global extension cache
+        self._refuse("EXT")
+
+    def load_buffer(self) -> None:
+        self._refuse("out-of-band buffer")
+
+    def persistent_load(self, pid: Any) -> Any:
+        if self.storage_record and type(pid) is tuple and len(pid) == 6 and pid[0] == "storage":
+            _, storage_type, key, location, numel, view = pid
+            if not isinstance(storage_type, _StorageType) or type(key) is not str or type(location) is not str \
+                    or view is not None:
+                raise UnsafePickleError("a storage record with an unexpected layout")
+            return _StorageRecord(storage_type.dtype, key, _check_int(numel, "storage size"))
+        raise UnsafePickleError(f"unexpected persistent id {short_repr(pid)} in a plain pickle")
+
+    # -- state --
+    def load_build(self) -> None:
+        state = self.stack.pop()
+        inst = self.stack[-1]
+        if isinstance(inst, _Pending):
+            value = inst.build(state, self.budget)
+            self.stack[-1] = value
+            for key in inst.memo_keys:  # memo copies taken before the BUILD become the built value too
+                if self.memo.get(key) is inst:
+                    self.memo[key] = value
+            return
+        if type(inst) in (EasyDict, OrderedDict, PersistentMeta, dict) and _empty_state(state):
+            return  # an empty instance state (what copyreg writes for a dict subclass): nothing to set
+        raise UnsafePickleError(f"refusing to set the state of {short_repr(inst)} (BUILD): only numpy dtype and "
+                                f"array records carry a state")
+
+    # -- memo --
+    def _memo_put(self, index: int) -> None:
+        if type(index) is not int or not 0 <= index < (1 << 32):
+            raise UnsafePickleError(f"memo index {short_repr(index)} out of range")
+        if len(self.memo) >= self.memo_limit:
+            raise UnsafePickleError("more memo entries than bytes in the file")
+        value = self.stack[-1]
+        if isinstance(value, _Pending):
+            value.memo_keys.append(index)
+        self.memo[index] = value
+
+    def load_put(self) -> None:
+        self._memo_put(int(self.readline()[:-1]))
+
+    def load_binput(self) -> None:
+        self._memo_put(self.read(1)[0])
+
+    def load_long_binput(self) -> None:
+        self._memo_put(struct.unpack("<I", self.read(4))[0])
+
+    def load_memoize(self) -> None:
+        self._memo_put(len(self.memo))
+
+    # -- containers: only real lists, dicts and sets; simple keys --
+    def load_append(self) -> None:
+        value = self.stack.pop()
+        target = self.stack[-1]
+        if type(target) is not list:
+            raise UnsafePickleError(f"APPEND to {short_repr(target)}: only lists")
+        target.append(value)
+
+    def load_appends(self) -> None:
+        items = self.pop_mark()
+        target = self.stack[-1]
+        if type(target) is not list:
+            raise UnsafePickleError(f"APPENDS to {short_repr(target)}: only lists")
+        target.extend(items)
+
+    def _set_items(self, target: Any, items: list) -> None:
+        if type(target) not in (dict, OrderedDict, EasyDict, PersistentMeta):
+            raise UnsafePickleError(f"SETITEM on {short_repr(target)}: only dicts")
+        if len(items) % 2:
+            raise UnsafePickleError("SETITEMS with an odd number of items")
+        for i in range(0, len(items), 2):
+            _check_key(items[i], "dict")
+            target[items[i]] = items[i + 1]
+
+    def load_setitem(self) -> None:
+        value = self.stack.pop()
+        key = self.stack.pop()
+        self._set_items(self.stack[-1], [key, value])
+
+    def load_setitems(self) -> None:
+        items = self.pop_mark()
+        self._set_items(self.stack[-1], items)
+
+    def load_dict(self) -> None:  # protocol 0/1: a dict from the marked items
+        items = self.pop_mark()
+        out: dict = {}
+        self._set_items(out, items)
+        self.append(out)
+
+    def load_additems(self) -> None:
+        items = self.pop_mark()
+        target = self.stack[-1]
+        if type(target) is not set:
+            raise UnsafePickleError(f"ADDITEMS to {short_repr(target)}: only sets")
+        for item in items:
+            _check_key(item, "set")
+        target.update(items)
+
+    def load_frozenset(self) -> None:
+        items = self.pop_mark()
+        for item in items:
+            _check_key(item, "frozenset")
+        self.append(frozenset(items))
+
+    def load_bytearray8(self) -> None:  # the stock version allocates the length before reading
+        (n,) = struct.unpack("<Q", self.read(8))
+        data = self.read(n)
+        self.budget.take(n, "a bytearray")
+        self.append(bytearray(data))
+
+    def load(self) -> Any:
+        try:
+            return super().load()
+        except EOFError:
+            raise CheckpointError("the pickle ends early (truncated or empty file)") from None
+
+
+for _op, _fn in {
+    pickle.REDUCE: _Unpickler.load_reduce, pickle.NEWOBJ: _Unpickler.load_newobj,
+    pickle.NEWOBJ_EX: _Unpickler.load_newobj_ex, pickle.INST: _Unpickler.load_inst, pickle.OBJ: _Unpickler.load_obj,
+    pickle.EXT1: _Unpickler.load_ext, pickle.EXT2: _Unpickler.load_ext, pickle.EXT4: _Unpickler.load_ext,
+    pickle.NEXT_BUFFER: _Unpickler.load_buffer, pickle.READONLY_BUFFER: _Unpickler.load_buffer,
+    pickle.BUILD: _Unpickler.load_build, pickle.PUT: _Unpickler.load_put, pickle.BINPUT: _Unpickler.load_binput,
+    pickle.LONG_BINPUT: _Unpickler.load_long_binput, pickle.MEMOIZE: _Unpickler.load_memoize,
+    pickle.APPEND: _Unpickler.load_append, pickle.APPENDS: _Unpickler.load_appends,
+    pickle.SETITEM: _Unpickler.load_setitem, pickle.SETITEMS: _Unpickler.load_setitems,
+    pickle.ADDITEMS: _Unpickler.load_additems, pickle.FROZENSET: _Unpickler.load_frozenset,
+    pickle.BYTEARRAY8: _Unpickler.load_bytearray8, pickle.DICT: _Unpickler.load_dict,
+}.items():
+    _Unpickler.dispatch[_op[0]] = _fn
+
+for _byte in range(256):  # a byte that is no opcode: say so (the stock loop raises a bare KeyError)
+    if _byte not in _Unpickler.dispatch:
+        def _unknown(self: _Unpickler, _byte: int = _byte) -> None:
+            raise CheckpointError(f"unknown pickle opcode 0x{_byte:02x} (corrupt file?)")
+        _Unpickler.dispatch[_byte] = _unknown
+
+RestrictedUnpickler = _Unpickler
+
+
+class _ExactReader:
+    """File reads that never ask for more than the bytes left, and fail on a short read."""
+
+    def __init__(self, file: io.BufferedIOBase, size: int) -> None:
+        self.file, self.left = file, size
+
+    def read(self, n: int) -> bytes:
+        if n > self.left:
+            raise CheckpointError(f"a record asks for {n} bytes but only {self.left} are left (truncated file?)")
+        data = self.file.read(n)
+        if len(data) != n:
+            raise CheckpointError("the file ended early")
+        self.left -= n
+        return data
+
+    def readline(self) -> bytes:
+        line = self.file.readline()
+        self.left -= len(line)
+        return line
+
+    def readinto(self, buf: bytearray) -> int:  # not used by our opcodes; kept exact all the same
+        data = self.read(len(buf))
+        buf[:] = data
+        return len(data)
+
+
+# --- stand-ins for the allowed globals ------------------------------------------------------------
+
+
+def _reconstruct_persistent_obj(meta: Any) -> PersistentMeta:
+    if not isinstance(meta, dict) or not isinstance(meta.get("state"), dict):
+        raise UnsafePickleError("torch_utils.persistence object without a 'state' dict in its meta")
     return PersistentMeta(meta)
 
 
-def _load_from_bytes(data: bytes) -> Any:
-    if not isinstance(data, (bytes, bytearray)):
+def _load_from_bytes(data: Any = None, *, budget: _Budget) -> Storage:
+    """A legacy `torch.save` of one storage: magic, protocol, sys info, the record, its key, the bytes."""
+    if type(data) is not bytes:
         raise UnsafePickleError("torch.storage._load_from_bytes: expected bytes")
-    storage = torch.load(io.BytesIO(data), weights_only=True, map_location="cpu")
-    if not isinstance(storage, (torch.TypedStorage, torch.UntypedStorage)):
-        raise UnsafePickleError(f"a storage record held {type(storage).__name__}, not a torch storage")
-    return storage
+    f = io.BytesIO(data)
+
+    def part() -> Any:
+        return _Unpickler(f, len(data) - f.tell(), budget, storage_record=True).load()
+
+    if part() != _LEGACY_MAGIC or part() != _LEGACY_PROTOCOL:
+        raise CheckpointError("a storage record is not in torch's legacy format")
+    info = part()
+    if not isinstance(info, dict) or info.get("little_endian") is not True:
+        raise CheckpointError("a storage record is not little-endian (or has no sys info)")
+    record = part()
+    keys = part()
+    if not isinstance(record, _StorageRecord) or keys != [record.key]:
+        raise CheckpointError("a storage record does not hold exactly one storage")
+    (numel,) = struct.unpack("<q", f.read(8).ljust(8, b"\xff"))
+    elsize = torch.empty((), dtype=record.dtype).element_size()
+    if numel != record.numel:
+        raise CheckpointError(f"a storage record says {record.numel} elements but its data says {numel}")
+    nbytes = numel * elsize
+    if nbytes != len(data) - f.tell():
+        raise CheckpointError(f"a storage record of {nbytes} bytes holds {len(data) - f.tell()}")
+    budget.take(nbytes, "a storage")
+    if nbytes == 0:
+        return Storage(torch.UntypedStorage(0), 0, record.dtype)
+    # frombuffer over our own copy: the storage is exactly these bytes and cannot be resized.
+    raw = torch.frombuffer(bytearray(f.read(nbytes)), dtype=torch.uint8)
+    return Storage(raw.untyped_storage(), nbytes, record.dtype)
 
 
-def _check_storage(storage: Any) -> None:
-    if not isinstance(storage, (torch.TypedStorage, torch.UntypedStorage)):
-        raise UnsafePickleError(f"a tensor record references {type(storage).__name__}, not a torch storage")
+def _tensor(storage: Any, offset: Any, size: Any, stride: Any, dtype: torch.dtype) -> torch.Tensor:
+    """A view over `storage`, after checking that every element it can reach lies inside it."""
+    if not isinstance(storage, Storage):
+        raise UnsafePickleError(f"a tensor record references {short_repr(storage)}, not a storage from this file")
+    offset = _check_int(offset, "tensor offset")
+    size, stride = _int_tuple(size, "tensor size"), _int_tuple(stride, "tensor stride")
+    if len(size) != len(stride):
+        raise UnsafePickleError(f"a tensor record has {len(size)} sizes but {len(stride)} strides")
+    capacity = storage.nbytes // torch.empty((), dtype=dtype).element_size()  # elements the storage holds
+    numel = math.prod(size)
+    if numel:
+        last = offset + sum((n - 1) * s for n, s in zip(size, stride))  # highest element index reached
+        if last >= capacity or numel > capacity:
+            raise UnsafePickleError(f"a tensor record of size {list(size)} (offset {offset}, stride {list(stride)}) "
+                                    f"is larger than its storage of {capacity} elements")
+    return torch.empty((0,), dtype=dtype).set_(storage.untyped, offset, size, stride)
 
 
-def _rebuild_tensor_v2(storage, storage_offset, size, stride, requires_grad=False, backward_hooks=None,
-                       metadata=None) -> torch.Tensor:
-    _check_storage(storage)
-    return torch._utils._rebuild_tensor(storage, int(storage_offset), tuple(size), tuple(stride))
+def _rebuild_tensor_v2(storage=None, storage_offset=None, size=None, stride=None, requires_grad=False,
+                       backward_hooks=None, metadata=None) -> torch.Tensor:
+    dtype = storage.dtype if isinstance(storage, Storage) else torch.uint8
+    return _tensor(storage, storage_offset, size, stride, dtype)
 
 
-def _rebuild_tensor_v3(storage, storage_offset, size, stride, requires_grad, backward_hooks, dtype,
-                       metadata=None) -> torch.Tensor:
-    _check_storage(storage)
-    if not isinstance(dtype, torch.dtype):
-        raise UnsafePickleError("torch._utils._rebuild_tensor_v3: dtype is not a torch.dtype")
-    return torch._utils._rebuild_tensor_v3(storage, int(storage_offset), tuple(size), tuple(stride), False,
-                                           OrderedDict(), dtype)
+def _rebuild_tensor_v3(storage=None, storage_offset=None, size=None, stride=None, requires_grad=False,
+                       backward_hooks=None, dtype=None, metadata=None) -> torch.Tensor:
+    if not any(dtype is d for d in _TORCH_DTYPES.values()):
+        raise UnsafePickleError("torch._utils._rebuild_tensor_v3: dtype is not a plain torch dtype")
+    return _tensor(storage, storage_offset, size, stride, dtype)
 
 
-def _rebuild_parameter(data, requires_grad=False, backward_hooks=None, state=None) -> torch.Tensor:
+def _rebuild_parameter(data=None, requires_grad=False, backward_hooks=None, state=None) -> torch.Tensor:
     if not isinstance(data, torch.Tensor):
         raise UnsafePickleError("torch._utils._rebuild_parameter: data is not a tensor")
     return data  # the values are all we need; hooks and extra state are dropped
 
 
-_SAFE_REBUILDERS = {_rebuild_tensor_v2, _rebuild_tensor_v3, _rebuild_parameter}
+_SAFE_REBUILDERS = (_rebuild_tensor_v2, _rebuild_tensor_v3, _rebuild_parameter)
 
 
-def _rebuild_from_type_v2(func, new_type, args, state) -> torch.Tensor:
-    if func not in _SAFE_REBUILDERS or new_type not in (_TENSOR, _PARAMETER):
+def _rebuild_from_type_v2(func=None, new_type=None, args=None, state=None) -> torch.Tensor:
+    if not any(func is f for f in _SAFE_REBUILDERS) or new_type not in (_TENSOR, _PARAMETER) \
+            or type(args) is not tuple:
         raise UnsafePickleError("torch._tensor._rebuild_from_type_v2 with a function or type outside the allow-list")
     return func(*args)
 
 
-def _numpy_scalar(dtype, data=None):
-    if not isinstance(dtype, np.dtype) or dtype.hasobject or not isinstance(data, (bytes, bytearray)):
-        raise UnsafePickleError("numpy scalar: only plain numeric dtypes are allowed")
-    return np.frombuffer(bytes(data), dtype=dtype)[0]
+def _torch_size(dims=()) -> torch.Size:
+    return torch.Size(_int_tuple(dims, "torch.Size"))
 
 
-def _numpy_reconstruct(subtype, shape, dtype_code):
-    if subtype is not np.ndarray:
-        raise UnsafePickleError("numpy _reconstruct: only numpy.ndarray is allowed")
-    return np.ndarray.__new__(np.ndarray, shape, dtype_code)
+def _torch_device(kind=None, index=None) -> torch.device:
+    if type(kind) is not str or len(kind) > 32 or not (index is None or type(index) is int and 0 <= index < 1024):
+        raise UnsafePickleError("torch.device: expected a short device name")
+    return torch.device(kind) if index is None else torch.device(kind, index)
 
 
-def _codecs_encode(text, encoding="utf-8"):
-    if not isinstance(text, str) or encoding != "latin1":
+def _simple_items(items: Any, what: str) -> list:
+    if type(items) not in (list, tuple, set, frozenset):
+        raise UnsafePickleError(f"{what}: expected a list of simple values, found {short_repr(items)}")
+    for item in items:
+        _check_key(item, what)
+    return list(items)
+
+
+def _set(items=()) -> set:
+    return set(_simple_items(items, "set"))
+
+
+def _frozenset(items=()) -> frozenset:
+    return frozenset(_simple_items(items, "frozenset"))
+
+
+def _ordered_dict(items=()) -> OrderedDict:
+    if type(items) not in (list, tuple) or any(type(p) not in (list, tuple) or len(p) != 2 for p in items):
+        raise UnsafePickleError("collections.OrderedDict: expected a list of (key, value) pairs")
+    out: OrderedDict = OrderedDict()
+    for k, v in items:
+        _check_key(k, "OrderedDict")
+        out[k] = v
+    return out
+
+
+def _bytearray(data=b"", encoding=None) -> bytearray:
+    if type(data) is bytes and encoding is None:
+        return bytearray(data)
+    if type(data) is str and encoding in ("latin1", "latin-1"):  # protocol 2 writes bytearray(str, 'latin-1')
+        return bytearray(data, "latin-1")
+    raise UnsafePickleError("builtins.bytearray: only bytes (or latin-1 text) are allowed, never a length")
+
+
+def _bytes(data=b"") -> bytes:  # protocol 2 writes b"" as bytes()
+    if type(data) is not bytes:
+        raise UnsafePickleError("builtins.bytes: only bytes are allowed, never a length")
+    return data
+
+
+def _codecs_encode(text=None, encoding="utf-8"):
+    if type(text) is not str or encoding not in ("latin1", "latin-1"):
         raise UnsafePickleError("_codecs.encode: only latin1 text (protocol-2 bytes) is allowed")
     return text.encode("latin1")
 
 
-_TORCH_DTYPES = {name for name in dir(torch) if isinstance(getattr(torch, name, None), torch.dtype)}
+# --- numpy without numpy's pickle hooks -----------------------------------------------------------
+
+# Plain numeric dtypes by the name numpy pickles them under (`numpy.dtype('f8', False, True)`).
+_NUMPY_DTYPES = {name: np.dtype(name) for name in (
+    "b1", "i1", "i2", "i4", "i8", "u1", "u2", "u4", "u8", "f2", "f4", "f8", "c8", "c16")}
+_PLAIN_DTYPES = {dt.newbyteorder(order) for dt in _NUMPY_DTYPES.values() for order in "<>"}
+
+
+def _plain_dtype(dt: Any, what: str) -> np.dtype:
+    if type(dt) is _PendingDType:
+        raise UnsafePickleError(f"{what}: a numpy dtype without its state")
+    if not isinstance(dt, np.dtype) or dt not in _PLAIN_DTYPES or dt.hasobject or dt.names is not None \
+            or dt.subdtype is not None or dt.kind not in "biufc":
+        raise UnsafePickleError(f"{what}: only plain numeric dtypes are allowed")
+    return dt
+
+
+class _Pending:
+    """priorlab's own record awaiting its BUILD; the memo keys it was stored under follow it."""
+
+    def __init__(self) -> None:
+        self.memo_keys: list[int] = []
+
+    def build(self, state: Any, budget: _Budget) -> Any:
+        raise NotImplementedError
+
+
+_DTYPE_STATE_TYPES = [int, str, type(None), type(None), type(None), int, int, int]
+
+
+def _empty_state(state: Any) -> bool:
+    if state is None or (type(state) is dict and not state):
+        return True
+    return type(state) is tuple and len(state) == 2 and all(_empty_state(s) for s in state)
+
+
+class _PendingDType(_Pending):
+    def __init__(self, base: np.dtype) -> None:
+        super().__init__()
+        self.base = base
+
+    def build(self, state: Any, budget: _Budget) -> np.dtype:
+        # numpy's state: (version, byteorder, subarray, names, fields, elsize, alignment, flags)
+        if type(state) is not tuple or len(state) != 8 or [type(v) for v in state] != _DTYPE_STATE_TYPES \
+                or state[0] != 3 or state[5:] != (-1, -1, 0):
+            raise UnsafePickleError("numpy dtype: only the state of a plain numeric dtype is allowed "
+                                    "(no fields, subarrays or flags)")
+        order = state[1]
+        if self.base.itemsize == 1 and order == "|":
+            return self.base
+        if self.base.itemsize > 1 and order in ("<", ">"):
+            return self.base.newbyteorder(order)
+        raise UnsafePickleError(f"numpy dtype: byte order {short_repr(order)} for {self.base.str[1:]}")
+
+
+class _PendingArray(_Pending):
+    def build(self, state: Any, budget: _Budget) -> np.ndarray:
+        # numpy's state: (version, shape, dtype, is_fortran, rawdata); older pickles leave out the version
+        if type(state) is tuple and len(state) == 5 and state[0] == 1:
+            state = state[1:]
+        if type(state) is not tuple or len(state) != 4:
+            raise UnsafePickleError("numpy array: unexpected state layout")
+        shape, dtype, fortran, raw = state
+        shape = _int_tuple(shape, "numpy array shape")
+        dtype = _plain_dtype(dtype, "numpy array")
+        if type(fortran) is not bool or type(raw) is not bytes:
+            raise UnsafePickleError("numpy array: only raw bytes of a plain dtype are allowed")
+        nbytes = math.prod(shape) * dtype.itemsize
+        if nbytes != len(raw):
+            raise UnsafePickleError(f"numpy array of shape {list(shape)} needs {nbytes} bytes, "
+                                    f"the record has {len(raw)}")
+        budget.take(nbytes, "a numpy array")
+        flat = np.frombuffer(raw, dtype=dtype) if nbytes else np.zeros(0, dtype=dtype)
+        return flat.reshape(shape, order="F" if fortran else "C")
+
+
+def _numpy_dtype(name=None, align=False, copy=True) -> _PendingDType:
+    if type(name) is not str or name not in _NUMPY_DTYPES or type(align) is not bool or type(copy) is not bool:
+        raise UnsafePickleError(f"numpy dtype {short_repr(name)}: only plain numeric dtypes are allowed "
+                                f"({', '.join(_NUMPY_DTYPES)})")
+    return _PendingDType(_NUMPY_DTYPES[name])
+
+
+def _numpy_scalar(dtype=None, data=None) -> np.generic:
+    dtype = _plain_dtype(dtype, "numpy scalar")
+    if type(data) is not bytes or len(data) != dtype.itemsize:
+        raise UnsafePickleError("numpy scalar: expected exactly one item's bytes")
+    return np.frombuffer(data, dtype=dtype)[0]
+
+
+def _numpy_reconstruct(subtype=None, shape=None, dtype_code=None) -> _PendingArray:
+    if subtype is not _NDARRAY or type(dtype_code) is not bytes:
+        raise UnsafePickleError("numpy _reconstruct: only numpy.ndarray is allowed")
+    return _PendingArray()  # shape and data come with its BUILD
+
 
 ALLOWED: dict[tuple[str, str], Any] = {
     ("torch_utils.persistence", "_reconstruct_persistent_obj"): _reconstruct_persistent_obj,
@@ -132,76 +692,79 @@ ALLOWED: dict[tuple[str, str], Any] = {
     ("torch._tensor", "_rebuild_from_type_v2"): _rebuild_from_type_v2,
     ("torch", "Tensor"): _TENSOR,
     ("torch.nn.parameter", "Parameter"): _PARAMETER,
-    ("torch", "Size"): torch.Size,
-    ("torch", "device"): torch.device,
-    ("collections", "OrderedDict"): OrderedDict,
-    ("builtins", "set"): set,
-    ("builtins", "frozenset"): frozenset,
-    ("builtins", "bytearray"): bytearray,
+    ("torch", "Size"): _torch_size,
+    ("torch", "device"): _torch_device,
+    ("collections", "OrderedDict"): _ordered_dict,
+    ("builtins", "set"): _set,
+    ("builtins", "frozenset"): _frozenset,
+    ("builtins", "bytearray"): _bytearray,
+    ("builtins", "bytes"): _bytes,
     ("_codecs", "encode"): _codecs_encode,
     ("dnnlib.util", "EasyDict"): EasyDict,
     ("dnnlib", "EasyDict"): EasyDict,
-    ("numpy", "dtype"): np.dtype,
-    ("numpy", "ndarray"): np.ndarray,
+    ("numpy", "dtype"): _numpy_dtype,
+    ("numpy", "ndarray"): _NDARRAY,
     ("numpy.core.multiarray", "scalar"): _numpy_scalar,
     ("numpy._core.multiarray", "scalar"): _numpy_scalar,
     ("numpy.core.multiarray", "_reconstruct"): _numpy_reconstruct,
     ("numpy._core.multiarray", "_reconstruct"): _numpy_reconstruct,
 }
 
+for _name in ("set", "frozenset", "bytearray", "bytes"):  # protocol 0-2 spell builtins as Python 2's `__builtin__`
+    ALLOWED[("__builtin__", _name)] = ALLOWED[("builtins", _name)]
 
-class RestrictedUnpickler(pickle.Unpickler):
-    """Resolves only `ALLOWED` globals (and torch dtypes such as `torch.float32`)."""
-
-    def find_class(self, module: str, name: str) -> Any:
-        target = ALLOWED.get((module, name))
-        if target is not None:
-            return target
-        if module == "torch" and name in _TORCH_DTYPES:
-            return getattr(torch, name)
-        if module.startswith("numpy") and name.endswith("DType"):  # numpy 2 dtype classes, e.g. Float32DType
-            return _numpy_dtype_class(module, name)
-        raise UnsafePickleError(
-            f"refusing global {module}.{name}: this pickle may run code when loaded; only tensor and "
-            f"container rebuilders are allowed ({', '.join(sorted(f'{m}.{n}' for m, n in ALLOWED))})"
-        )
-
-    def persistent_load(self, pid: Any) -> Any:
-        raise UnsafePickleError(f"unexpected persistent id {pid!r} in a plain pickle")
+# What REDUCE may call: the stand-in functions above (EasyDict only through NEWOBJ).
+_CALLABLE = tuple(v for v in ALLOWED.values() if callable(v) and v is not EasyDict and not isinstance(v, _Token))
 
 
-def _numpy_dtype_class(module: str, name: str) -> Any:
-    import numpy.dtypes
-
-    cls = getattr(numpy.dtypes, name, None)
-    if not isinstance(cls, type) or not issubclass(cls, np.dtype) or name == "ObjectDType":
-        raise UnsafePickleError(f"refusing global {module}.{name}")
-    return cls
+# --- loading --------------------------------------------------------------------------------------
 
 
 def load_pickle(path: str | Path) -> Any:
-    """Unpickle with the allow-list. Raises `UnsafePickleError` on any other global."""
-    with open(path, "rb") as f:
-        return RestrictedUnpickler(f).load()
+    """Unpickle with the allow-list. Any failure: `CheckpointError` (`UnsafePickleError` if refused)."""
+    path = Path(path)
+    try:
+        size = os.path.getsize(path)
+        if size == 0:
+            raise CheckpointError("the file is empty")
+        with open(path, "rb") as f:
+            return _Unpickler(f, size, _Budget(size)).load()
+    except CheckpointError as e:
+        raise type(e)(one_line(f"{path}: {e}")) from None
+    except OSError as e:
+        raise CheckpointError(one_line(f"{path}: cannot read the file ({e.strerror or e})")) from None
+    except Exception as e:  # any other failure while parsing is a corrupt file, said in one line
+        raise CheckpointError(one_line(f"{path}: not a readable NVIDIA pickle ({type(e).__name__}: {e})")) from None
 
 
-def flatten_state(meta: PersistentMeta, prefix: str = "") -> dict[str, torch.Tensor]:
-    """Parameters and buffers of a persisted module tree as a flat `state_dict`."""
+def flatten_state(meta: PersistentMeta, prefix: str = "", _seen: set | None = None) -> dict[str, torch.Tensor]:
+    """Parameters and buffers of a persisted module tree as a flat `state_dict` (each module once)."""
+    seen = set() if _seen is None else _seen
+    if id(meta) in seen:
+        raise CheckpointError(f"module {prefix.rstrip('.') or 'root'!r} appears twice in the pickled network")
+    seen.add(id(meta))
     state = meta["state"]
     out: dict[str, torch.Tensor] = {}
     for group in ("_parameters", "_buffers"):
-        for name, value in (state.get(group) or {}).items():
+        values = state.get(group) or {}
+        if not isinstance(values, dict):
+            raise CheckpointError(f"{prefix}{group}: expected a dict, found {short_repr(values)}")
+        for name, value in values.items():
             if value is None:
                 continue
-            if not isinstance(value, torch.Tensor):
-                raise ValueError(f"{prefix}{name}: expected a tensor, found {type(value).__name__}")
+            if type(name) is not str or not isinstance(value, torch.Tensor):
+                raise CheckpointError(f"{prefix}{short_repr(name)}: expected a named tensor, found {short_repr(value)}")
             out[prefix + name] = value
-    for name, sub in (state.get("_modules") or {}).items():
+    modules = state.get("_modules") or {}
+    if not isinstance(modules, dict):
+        raise CheckpointError(f"{prefix}_modules: expected a dict, found {short_repr(modules)}")
+    for name, sub in modules.items():
         if sub is None:
             continue
-        if not isinstance(sub, PersistentMeta):
-            raise ValueError(f"{prefix}{name}: submodule is not a persisted NVIDIA module ({type(sub).__name__})")
-        out.update(flatten_state(sub, prefix=f"{prefix}{name}."))
+        if type(name) is not str or not isinstance(sub, PersistentMeta):
+            raise CheckpointError(f"{prefix}{short_repr(name)}: submodule is not a persisted NVIDIA module "
+                                  f"({short_repr(sub)})")
+        out.update(flatten_state(sub, prefix=f"{prefix}{name}.", _seen=seen))
     return out
 
 
@@ -209,8 +772,8 @@ def submodule(meta: PersistentMeta, path: str) -> PersistentMeta:
     """`submodule(G, "synthesis.b4.conv1")` -> that module's meta."""
     for part in path.split("."):
         modules = meta["state"].get("_modules") or {}
-        if part not in modules or not isinstance(modules[part], PersistentMeta):
-            raise ValueError(f"the pickled generator has no module {path!r} (missing {part!r})")
+        if not isinstance(modules, dict) or part not in modules or not isinstance(modules[part], PersistentMeta):
+            raise CheckpointError(f"the pickled generator has no module {path!r} (missing {part!r})")
         meta = modules[part]
     return meta
 
@@ -219,13 +782,45 @@ def attr(meta: PersistentMeta, name: str, default: Any = None) -> Any:
     return meta["state"].get(name, default)
 
 
-def plain(value: Any) -> Any:
-    """numpy scalars and EasyDicts -> Python numbers and dicts (for configs)."""
-    if isinstance(value, dict):
-        return {k: plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [plain(v) for v in value]
-    if isinstance(value, np.generic):
-        return value.item()
-    return value
+PLAIN_LIMIT = 100_000  # entries a config may expand to (NVIDIA's `_init_kwargs` have a few dozen)
 
+
+def plain(value: Any) -> Any:
+    """numpy scalars and EasyDicts -> Python numbers and dicts (for configs).
+
+    Each container is converted once, and the size of the tree it stands for is counted: a
+    value shared by many parents (a few hundred bytes of pickle can reference one list 2**40
+    times over) is refused past `PLAIN_LIMIT` entries instead of being walked; a cycle is an error.
+    """
+    return _plain(value, {})[0]
+
+
+def _plain(value: Any, done: dict[int, Any]) -> tuple[Any, int]:
+    if isinstance(value, (dict, list, tuple)):
+        key = id(value)
+        if key in done:
+            if done[key] is _IN_PROGRESS:
+                raise CheckpointError("a config value contains itself")
+            return done[key]
+        done[key] = _IN_PROGRESS
+        total = 1
+        items = value.items() if isinstance(value, dict) else enumerate(value)
+        out: Any = {} if isinstance(value, dict) else []
+        for k, v in items:
+            converted, n = _plain(v, done)
+            total += n
+            if total > PLAIN_LIMIT:
+                raise CheckpointError(f"a config value expands to more than {PLAIN_LIMIT} entries through shared "
+                                      f"references (a decompression bomb?)")
+            if isinstance(out, dict):
+                out[k] = converted
+            else:
+                out.append(converted)
+        done[key] = (out, total)
+        return out, total
+    if isinstance(value, np.generic):
+        return value.item(), 1
+    return value, 1
+
+
+_IN_PROGRESS = object()
