@@ -67,10 +67,14 @@ def test_stop_ends_the_run_where_its_detector_decides():
 def test_wmv_stops_patience_steps_after_its_minimum(small_window):
     s, sink = fit(iterations=400, stop="wmv", detectors=["wmv"])
     assert s["stopped_by"] == "wmv" and s["iterations_done"] < 400
-    assert s["iterations_done"] - s["stop_step_wmv"] >= det.WMV.PATIENCE
+    assert s["iterations_done"] == s["stop_decided_wmv"] >= s["stop_step_wmv"] + det.WMV.PATIENCE
     var = dict(sink.series("det_wmv"))
     assert min(var, key=var.get) == s["stop_step_wmv"]
     assert "stop_step_dp" not in s
+    # Without stop the run goes on, and the decision made then stands.
+    full, _ = fit(iterations=400, detectors=["wmv"])
+    assert full["stopped_by"] is None and full["iterations_done"] == 400
+    assert (full["stop_step_wmv"], full["stop_decided_wmv"]) == (s["stop_step_wmv"], s["stop_decided_wmv"])
 
 
 def test_wmv_statistic_is_the_variance_of_the_last_outputs():

@@ -134,6 +134,8 @@ class WMV(Detector):
         return (self.q / w - mean_d.square().sum()) / self.s.numel()
 
     def decide(self, step: int, value: float | None) -> bool:
+        if self.fired:  # final: a later, lower variance does not move a decision already made
+            return True
         if value is None:
             return False
         if self.best is None or value < self.best:
