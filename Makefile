@@ -3,6 +3,7 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STORE  ?= results
+PORT   ?= 8501
 
 .PHONY: demo test bench clean
 
@@ -20,11 +21,12 @@ $(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
 	@touch $@ $(VENV)/.installed
 
 # Run the smoke sweeps (DIP, then StyleGAN) on embedded Ray into $(STORE)/, then open the
-# dashboard on it. Runs already in the store are skipped, so a second `make demo` starts fast.
+# dashboard on it at port $(PORT). Runs already in the store are skipped, so a second
+# `make demo` starts fast. `make demo PORT=8502 STORE=/tmp/demo` when the defaults are taken.
 demo: $(VENV)/.installed
 	$(BIN)/priorlab sweep configs/dip_smoke.yaml --store $(STORE)
 	$(BIN)/priorlab sweep configs/stylegan_smoke.yaml --store $(STORE)
-	$(BIN)/priorlab dashboard --store $(STORE)
+	$(BIN)/priorlab dashboard --store $(STORE) --port $(PORT)
 
 test: $(VENV)/.installed-dev
 	$(BIN)/python -m pytest

@@ -25,7 +25,13 @@ STATUSES_V1 = ("pending", "running", "done", "error", "interrupted", "diverged")
 STATUSES = (*STATUSES_V1, "pruned")
 
 
-class SchemaVersionError(RuntimeError):
+class StoreError(RuntimeError):
+    """A store that cannot be read or written as asked (corrupt, read-only, needs a migration);
+    the message is one line that names the file and, where there is one, the fix.
+    (Re-exported as `analysis.store.StoreError`.)"""
+
+
+class SchemaVersionError(StoreError):
     """The database was written by a newer priorlab than this one."""
 
 

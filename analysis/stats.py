@@ -27,7 +27,8 @@ BOOKKEEPING = ("run_id", "sweep", "status", "error", "node", "attempts",
                "created_at", "started_at", "finished_at")
 # Without attrs["param_columns"], columns named like a summary metric are not parameters.
 _SUMMARY_LIKE = re.compile(r"psnr|ssim|^(best|final|input)_|_step$|^(wall_s|iters_per_s|seconds|"
-                           r"n_params|iterations_done|last_finite_step|device)$|^summary_")
+                           r"n_params|iterations_done|last_finite_step|device|stopped_by)$|^summary_|"
+                           r"^stop_(step|psnr|ssim|gap)_")  # early-stopping detectors' summary keys
 _BOOT_CHUNK = 2_000_000  # resampled values held in memory at once
 
 

@@ -13,11 +13,17 @@ own part). Reads may come from any process or thread at any time: every read ope
 short-lived connection and runs one SELECT, so it sees one committed snapshot.
 
 Run lifecycle: `register_runs` (pending) → `start_run` (running; clears an earlier attempt's
-metric and artifact rows) → `log_metrics` / `log_artifact` → `finish_run` (done, error,
-interrupted or diverged; `done` is written last, together with the summary, in one
-transaction). `register_runs` never changes the status of a run that exists already — a done
+metric and artifact rows; refuses a `done` run unless forced, in the same UPDATE, so a second
+sweep on the store never resets what the first one finished) → `log_metrics` /
+`log_artifact` → `finish_run` (done, error, interrupted or diverged; `done` is written last,
+together with the summary, in one transaction). `register_runs` never changes the status of a run that exists already — a done
 run stays done, and a running/error/interrupted/diverged run is left for the sweep to decide
 (rerun it with `start_run`, or skip it) — it only adds the sweep link.
+
+Readers open with `readonly=True` (SQLite `mode=ro`: no WAL switch, no migration, no file
+created). Damage is a one-line `StoreError` naming the file: a bad header, a truncated or empty
+file at open, "malformed" pages at the query that meets them. Artifact files are trusted by
+their hash, never by their size. `analysis/check.py` (`priorlab check`) audits a whole store.
 
 Schema: see `analysis/schema.py`.
 """
@@ -34,6 +40,7 @@ import struct
 import tempfile
 import threading
 import time
+import urllib.parse
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -41,9 +48,9 @@ from typing import Any
 
 import pandas as pd
 
-from analysis.schema import SCHEMA_VERSION, STATUSES, SchemaVersionError, migrate
+from analysis.schema import SCHEMA_VERSION, STATUSES, SchemaVersionError, StoreError, migrate, user_version
 
-__all__ = ["Store", "StoreError", "STATUSES", "SchemaVersionError", "png_size"]
+__all__ = ["Store", "StoreError", "ArtifactCorrupt", "STATUSES", "SchemaVersionError", "png_size"]
 
 DB_NAME = "priorlab.db"
 BUSY_TIMEOUT_S = 30.0
@@ -52,11 +59,19 @@ RUN_COLUMNS = ["run_id", "sweep", "kind", "status", "error", "node", "attempts",
 _TIME_COLUMNS = ("created_at", "started_at", "finished_at")
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 _SHA_RE = re.compile(r"^[0-9a-f]{64}$")
+_SQLITE_MAGIC = b"SQLite format 3\x00"
 
 
-class StoreError(RuntimeError):
-    """A store that cannot be read or written as asked (corrupt, read-only, needs a migration);
-    the message is one line that names the file and, where there is one, the fix."""
+class ArtifactCorrupt(StoreError):
+    """An artifact file whose bytes no longer hash to the name it is stored under."""
+
+
+def _file_sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
 
 
 def png_size(data: bytes) -> tuple[int, int]:
@@ -134,50 +149,162 @@ class Store:
     """The results store at `root`: created if missing (unless `create=False`, then
     FileNotFoundError), migrated if older, `SchemaVersionError` if newer than this code.
 
+    `readonly=True` is for readers (`priorlab runs`, the dashboard, notebooks): the database is
+    opened with SQLite's `mode=ro`, nothing is created, migrated or switched to WAL, so it works
+    on a read-only mount or a store owned by someone else (a folder it cannot write is opened
+    `immutable`, which is safe there because nobody can write it either). A store that needs a
+    migration, an empty (0-byte) or damaged file is a `StoreError` naming the file.
+    (`any_version=True` lets a read-only opener inspect an older file as it is: `priorlab check`.)
+
     `fsync=False` skips flushing artifact files to disk before their rename (bulk loads).
     """
 
-    def __init__(self, root: str | os.PathLike, *, create: bool = True, fsync: bool = True):
+    def __init__(self, root: str | os.PathLike, *, create: bool = True, fsync: bool = True,
+                 readonly: bool = False, any_version: bool = False):
         self.root = Path(root)
         self.db_path = self.root / DB_NAME
         self.artifact_dir = self.root / "artifacts"
         self.fsync = fsync
+        self.readonly = readonly
+        self._immutable = False  # set when a read-only folder forces SQLite's immutable mode
+        if readonly and not self.db_path.is_file():
+            raise StoreError(f"no priorlab store at {self.root} (expected {self.db_path})")
         if not create and not self.db_path.exists():
             raise FileNotFoundError(f"no priorlab store at {self.root} (expected {self.db_path})")
-        self.root.mkdir(parents=True, exist_ok=True)
+        if not readonly:
+            self.root.mkdir(parents=True, exist_ok=True)
         self._lock = threading.RLock()
         self._conn: sqlite3.Connection | None = None
         self._conn_pid: int | None = None
         self._depth = 0
-        conn = self._connect()
+        self._check_file()
         try:
-            if conn.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
-                conn.execute("PRAGMA journal_mode=WAL")
-            migrate(conn, where=str(self.db_path))
-        finally:
-            conn.close()
+            if readonly:
+                self._open_readonly(any_version=any_version)
+            else:
+                conn = self._connect()
+                try:
+                    if conn.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
+                        conn.execute("PRAGMA journal_mode=WAL")
+                    migrate(conn, where=str(self.db_path))
+                finally:
+                    conn.close()
+        except sqlite3.DatabaseError as e:
+            raise self._db_error(e) from None
 
     def __repr__(self) -> str:
-        return f"Store({str(self.root)!r})"
+        return f"Store({str(self.root)!r}{', readonly=True' if self.readonly else ''})"
 
     def __reduce__(self):  # picklable (e.g. handed to a Ray actor): reopens by path
-        return (type(self), (str(self.root),), {"fsync": self.fsync})
+        return (_reopen, (type(self), str(self.root), self.fsync, self.readonly))
 
-    def __setstate__(self, state: dict) -> None:
-        self.fsync = state["fsync"]
+    # ------------------------------------------------------------------ opening and errors
+
+    def _check_file(self) -> None:
+        """Refuse a database file that cannot be a healthy store before SQLite touches it.
+
+        SQLite itself accepts a 0-byte file as an empty database (a writer then gives it a
+        fresh schema: fine for a new store, but a reader must never do that), and only notices
+        a truncated file when a query reaches the missing pages.
+        """
+        try:
+            size = self.db_path.stat().st_size
+            with open(self.db_path, "rb") as f:
+                header = f.read(100)
+        except FileNotFoundError:
+            return
+        except OSError as e:
+            raise StoreError(f"{self.db_path}: cannot read the database file ({e.strerror or e})") from None
+        if size == 0:
+            if self.readonly:
+                raise StoreError(f"{self.db_path}: the database file is empty (0 bytes), not a priorlab "
+                                 "store; if it held results they are lost (restore a backup)")
+            return
+        if len(header) < 100 or header[:16] != _SQLITE_MAGIC:
+            raise StoreError(f"{self.db_path}: not a SQLite database (bad header, {size} bytes); "
+                             "the file is damaged or is not a priorlab store")
+        page_size = int.from_bytes(header[16:18], "big")
+        page_size = 65536 if page_size == 1 else page_size
+        n_pages = int.from_bytes(header[28:32], "big")
+        size_valid = header[24:28] == header[92:96]  # SQLite's own test for the in-header size
+        wal = self.db_path.with_name(DB_NAME + "-wal")
+        # With a non-empty WAL a checkpoint may be rewriting the file right now (header first),
+        # so the size test only applies to a quiet database.
+        quiet = not wal.exists() or wal.stat().st_size == 0
+        if size_valid and quiet and n_pages and size < n_pages * page_size:
+            raise StoreError(f"{self.db_path}: the database file is truncated ({size} bytes of "
+                             f"{n_pages * page_size}); restore it from a backup")
+
+    def _db_error(self, e: sqlite3.DatabaseError) -> StoreError:
+        """SQLite's complaint about the file as one line naming it."""
+        if isinstance(e, StoreError):
+            return e
+        text = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        if "not a database" in text or "malformed" in text or "disk I/O" in text:
+            hint = "the file is damaged; restore it from a backup (`priorlab check` shows what is affected)"
+        elif "readonly" in text or "read-only" in text or "unable to open" in text:
+            hint = "the folder or file is not writable here"
+        else:
+            hint = ""
+        return StoreError(f"{self.db_path}: {text}" + (f" ({hint})" if hint else ""))
+
+    def _open_readonly(self, any_version: bool = False) -> None:
+        """Check a reader can read this file as it is: the right schema version, no writes.
+        (`any_version`: `priorlab check` opens an older file as it is, to inspect it.)"""
+        with self._reader() as c:
+            version = user_version(c)
+            n_tables = c.execute("SELECT COUNT(*) FROM sqlite_master WHERE type = 'table'").fetchone()[0]
+        if version > SCHEMA_VERSION:
+            raise SchemaVersionError(
+                f"{self.db_path} has schema version {version}, but this priorlab only knows versions up to "
+                f"{SCHEMA_VERSION}; it was written by a newer priorlab — upgrade priorlab to read it")
+        if version == 0:
+            what = "an empty SQLite database" if n_tables == 0 else "a SQLite database of something else"
+            raise StoreError(f"{self.db_path}: {what}, not a priorlab store (a reader never creates one)")
+        if version < SCHEMA_VERSION and not any_version:
+            raise StoreError(
+                f"{self.db_path}: written by an older priorlab (schema v{version}, this one reads "
+                f"v{SCHEMA_VERSION}); migrate it once with `priorlab check --store {self.root} --repair` "
+                "(any `priorlab sweep` on it does too)")
 
     # ------------------------------------------------------------------ connections
 
     def _connect(self) -> sqlite3.Connection:
+        if self.readonly:
+            return self._connect_readonly()
         conn = sqlite3.connect(self.db_path, timeout=BUSY_TIMEOUT_S, isolation_level=None,
                                check_same_thread=False)
         conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
         conn.execute("PRAGMA synchronous = NORMAL")
         return conn
 
+    def _connect_readonly(self) -> sqlite3.Connection:
+        # `mode=ro` never writes the database file. In WAL mode it still needs the shared-memory
+        # index beside it (`-shm`); in a folder it cannot write, where that file cannot be made,
+        # fall back to `immutable=1` (no locking, no WAL): safe there, since nobody can write
+        # either. A non-empty WAL in such a folder holds commits `immutable` would not see.
+        uri = "file:" + urllib.parse.quote(str(self.db_path.resolve())) + "?mode=ro"
+        for attempt in (0, 1):
+            conn = sqlite3.connect(uri + ("&immutable=1" if self._immutable else ""), uri=True,
+                                   timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False)
+            try:
+                conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
+                conn.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()
+                return conn
+            except sqlite3.OperationalError as e:
+                conn.close()
+                wal = self.db_path.with_name(DB_NAME + "-wal")
+                wal_empty = not wal.exists() or wal.stat().st_size == 0
+                if attempt or self._immutable or os.access(self.root, os.W_OK) or not wal_empty:
+                    raise self._db_error(e) from None
+                self._immutable = True
+        raise AssertionError("not reached")
+
     def _writer(self) -> sqlite3.Connection:
         # One write connection per process (re-created after a fork), shared by threads
         # under self._lock.
+        if self.readonly:
+            raise StoreError(f"{self.db_path}: this store was opened read-only; it cannot be written")
         if self._conn is None or self._conn_pid != os.getpid():
             conn = self._connect()
             conn.execute("PRAGMA foreign_keys = ON")
@@ -187,10 +314,16 @@ class Store:
 
     @contextmanager
     def _reader(self) -> Iterator[sqlite3.Connection]:
-        conn = self._connect()
+        """A short-lived connection for one read; SQLite errors become one-line `StoreError`s."""
+        try:
+            conn = self._connect()
+        except sqlite3.DatabaseError as e:
+            raise self._db_error(e) from None
         try:
             conn.execute("PRAGMA query_only = ON")
             yield conn
+        except sqlite3.DatabaseError as e:
+            raise self._db_error(e) from None
         finally:
             conn.close()
 
@@ -300,19 +433,28 @@ class Store:
                           link_rows)
         return new
 
-    def start_run(self, run_id: str, node: str | None = None) -> None:
-        """Mark a registered run `running` and delete the metric/artifact rows of any earlier
-        attempt (artifact files are shared by content and stay)."""
+    def start_run(self, run_id: str, node: str | None = None, *, force: bool = False) -> bool:
+        """Claim a registered run: mark it `running` and delete the metric/artifact rows of any
+        earlier attempt (artifact files are shared by content and stay). Returns True.
+
+        A `done` run is left untouched and False is returned, unless `force`: two sweeps on one
+        store each decide what to run when they start, so the other one may have finished this
+        run since. The test and the reset are one conditional UPDATE, so no interleaving of
+        writers can reset a finished run.
+        """
         with self.batch() as c:
             cur = c.execute(
                 """UPDATE runs SET status = 'running', node = ?, started_at = ?, finished_at = NULL,
                                    error = NULL, summary = NULL, attempts = attempts + 1
-                   WHERE run_id = ?""", (node, _now(), run_id))
+                   WHERE run_id = ? AND (? OR status != 'done')""", (node, _now(), run_id, int(force)))
             if cur.rowcount == 0:
+                if c.execute("SELECT 1 FROM runs WHERE run_id = ?", (run_id,)).fetchone():
+                    return False  # done, and not forced
                 raise KeyError(f"run {run_id!r} is not registered in {self.root}; "
                                "call register_runs first")
             c.execute("DELETE FROM metrics WHERE run_id = ?", (run_id,))
             c.execute("DELETE FROM artifacts WHERE run_id = ?", (run_id,))
+        return True
 
     def log_metrics(self, run_id: str, step: int, values: Mapping[str, float]) -> None:
         """Scalars of one run at one step; re-logging a (step, name) replaces its value."""
@@ -358,8 +500,10 @@ class Store:
         width, height = png_size(png)
         sha = hashlib.sha256(png).hexdigest()
         path = self.artifact_path(sha)
+        # Skip the write only when the file there really is this content: a file of the right
+        # size with damaged bytes (a bad disk, a partial copy) is replaced, not trusted.
         try:
-            if path.stat().st_size == len(png):
+            if path.stat().st_size == len(png) and _file_sha256(path) == sha:
                 return sha, width, height
         except FileNotFoundError:
             pass
@@ -407,18 +551,20 @@ class Store:
             if cur.rowcount == 0:
                 raise KeyError(f"run {run_id!r} is not registered in {self.root}")
 
-    def mark_unfinished(self, run_ids: Iterable[str], status: str = "interrupted") -> int:
-        """Set `status` on those of `run_ids` that are `running` (after Ctrl-C or a crash);
-        pending and finished runs are left alone. Returns how many changed."""
+    def mark_unfinished(self, run_ids: Iterable[str], status: str = "interrupted",
+                        error: str | None = None) -> int:
+        """Set `status` (and `error`, when given) on those of `run_ids` that are `running`
+        (after Ctrl-C, a crash, or a trial whose process died); pending and finished runs are
+        left alone. Returns how many changed."""
         _check_status(status)
         if status in ("done", "running"):
             raise ValueError(f"mark_unfinished cannot set {status!r}")
         ids = json.dumps([str(r) for r in _as_list(run_ids)])
         with self.batch() as c:
             cur = c.execute(
-                """UPDATE runs SET status = ?, finished_at = ?
+                """UPDATE runs SET status = ?, finished_at = ?, error = COALESCE(?, error)
                    WHERE status = 'running' AND run_id IN (SELECT value FROM json_each(?))""",
-                (status, _now(), ids))
+                (status, _now(), error, ids))
             return cur.rowcount
 
     # ------------------------------------------------------------------ reads
@@ -525,16 +671,27 @@ class Store:
             raise ValueError(f"not a lowercase hex sha256: {sha256!r}")
         return self.artifact_dir / sha256[:2] / f"{sha256}.png"
 
-    def artifact_bytes(self, sha256: str) -> bytes | None:
-        """The PNG bytes of `sha256`, or None when the file is missing."""
+    def artifact_bytes(self, sha256: str, *, verify: bool = False) -> bytes | None:
+        """The PNG bytes of `sha256`, or None when the file is missing.
+
+        `verify=True` hashes the bytes and raises `ArtifactCorrupt` (a `StoreError`) when they
+        are not the content the name promises (a damaged file), so a viewer can say so instead
+        of showing garbage or a broken image.
+        """
+        path = self.artifact_path(sha256)
         try:
-            return self.artifact_path(sha256).read_bytes()
+            data = path.read_bytes()
         except FileNotFoundError:
             return None
+        if verify and hashlib.sha256(data).hexdigest() != sha256:
+            raise ArtifactCorrupt(f"{path}: corrupted artifact (its bytes do not match its sha256; "
+                                  f"`priorlab check --store {self.root}` lists every damaged file)")
+        return data
 
-    def artifact(self, run_id: str, name: str, step: int | None = None) -> bytes | None:
+    def artifact(self, run_id: str, name: str, step: int | None = None, *,
+                 verify: bool = False) -> bytes | None:
         """PNG bytes of a run's artifact `name` at the latest step ≤ `step` (latest overall when
-        `step` is None), or None."""
+        `step` is None), or None. `verify`: as in `artifact_bytes`."""
         sql = "SELECT sha256 FROM artifacts WHERE run_id = ? AND name = ?"
         args: list = [run_id, name]
         if step is not None:
@@ -542,7 +699,7 @@ class Store:
             args.append(int(step))
         with self._reader() as c:
             row = c.execute(sql + " ORDER BY step DESC LIMIT 1", args).fetchone()
-        return None if row is None else self.artifact_bytes(row[0])
+        return None if row is None else self.artifact_bytes(row[0], verify=verify)
 
     def done_ids(self, run_ids: Iterable[str]) -> set[str]:
         """Those of `run_ids` whose status is `done`."""
@@ -577,6 +734,10 @@ class Store:
     def schema_version(self) -> int:
         with self._reader() as c:
             return c.execute("PRAGMA user_version").fetchone()[0]
+
+
+def _reopen(cls: type, root: str, fsync: bool, readonly: bool) -> Store:
+    return cls(root, fsync=fsync, readonly=readonly)
 
 
 def _runs_frame(rows: list[tuple]) -> pd.DataFrame:

@@ -10,7 +10,6 @@ impossible combination is an error that names the field, the value and what is a
 from __future__ import annotations
 
 import hashlib
-import itertools
 import json
 from pathlib import Path
 from typing import Any
@@ -18,6 +17,8 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from cluster import search
+from cluster.search import Scheduler, Search
 from tasks.registry import KINDS
 
 
@@ -39,8 +40,13 @@ class Group(BaseModel):
     name: str = ""
     kind: str | None = None
     fixed: dict[str, Any] = Field(default_factory=dict)
-    grid: dict[str, list[Any]] = Field(default_factory=dict)
+    grid: dict[str, Any] = Field(default_factory=dict)  # a list is an axis, a mapping a range (cluster/search.py)
     resources: Resources | None = None  # this group's trials only (baselines need no GPU)
+
+    @field_validator("grid")
+    @classmethod
+    def _grid_values(cls, grid: dict[str, Any]) -> dict[str, Any]:
+        return search.check_grid(grid)
 
 
 class SweepConfig(BaseModel):
@@ -50,11 +56,13 @@ class SweepConfig(BaseModel):
     kind: str
     description: str = ""
     fixed: dict[str, Any] = Field(default_factory=dict)
-    grid: dict[str, list[Any]] = Field(default_factory=dict)
+    grid: dict[str, Any] = Field(default_factory=dict)  # a list is an axis, a mapping a range (cluster/search.py)
     groups: list[Group] = Field(default_factory=list)
     resources: Resources = Field(default_factory=Resources)
     retries: int = Field(0, ge=0, description="Tune FailureConfig.max_failures per trial")
     max_concurrent: int | None = Field(None, ge=1)
+    search: Search = Field(default_factory=Search)  # grid | random | optuna
+    scheduler: Scheduler | None = None  # asha: prune weak trials early
 
     @field_validator("kind")
     @classmethod
@@ -65,11 +73,8 @@ class SweepConfig(BaseModel):
 
     @field_validator("grid")
     @classmethod
-    def _non_empty_axes(cls, grid: dict[str, list[Any]]) -> dict[str, list[Any]]:
-        for axis, values in grid.items():
-            if not values:
-                raise ValueError(f"grid axis {axis!r} has no values")
-        return grid
+    def _non_empty_axes(cls, grid: dict[str, Any]) -> dict[str, Any]:
+        return search.check_grid(grid)  # non-empty lists, or valid ranges
 
     @model_validator(mode="after")
     def _group_kinds(self) -> "SweepConfig":
@@ -138,16 +143,16 @@ def expand(config: SweepConfig) -> list[dict[str, Any]]:
             fixed.pop(k, None)
         fixed.update(group.fixed)
         grid.update(group.grid)
-        if "image" in grid:
+        if isinstance(grid.get("image"), list):
             try:
                 grid["image"] = _expand_image_axis(grid["image"])
             except ValueError as e:
                 raise ConfigError(str(e)) from None
         where = f"groups[{gi}] ({group.name or kind}): " if config.groups else ""
         resources = ray_resources(group.resources or config.resources)
-        axes = list(grid)
-        for combo in itertools.product(*(grid[a] for a in axes)):
-            raw = {**fixed, **dict(zip(axes, combo))}
+        search.check_ranges(model, fixed, grid, config.search, where)
+        for point in search.points(grid, config.search, gi):  # grid combinations or seeded draws
+            raw = {**fixed, **point}
             try:
                 params = model(**raw)
             except ValidationError as e:
@@ -155,6 +160,8 @@ def expand(config: SweepConfig) -> list[dict[str, Any]]:
             dumped = params.model_dump(mode="json")
             rid = run_id(kind, dumped)
             trials.setdefault(rid, {"run_id": rid, "kind": kind, "params": dumped, "resources": resources})
+    search.check_optuna(config)
+    search.check_scheduler(config, list(trials.values()))
     return list(trials.values())
 
 

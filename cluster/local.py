@@ -1,4 +1,9 @@
-"""One task run on this machine, without Ray: `priorlab dip`, `priorlab baseline`."""
+"""One task run on this machine, without Ray: `priorlab dip`, `priorlab baseline`.
+
+Before anything is recorded, `preflight` checks what only this machine can tell: that the
+asked-for device exists here (a sweep's params are validated on a driver that may have no GPU
+while its workers do, so this is not the params model's job) and that the image decodes.
+"""
 
 from __future__ import annotations
 
@@ -13,8 +18,55 @@ from cluster.sinks import DirSink, ProgressSink, StoreSink, TeeSink
 from tasks.registry import KINDS
 
 
+class LocalRunError(ValueError):
+    """Found before the run started (nothing recorded): a device this machine lacks, an unreadable image."""
+
+
+def check_device_here(device: str) -> None:
+    """A torch device string that this machine can use, or LocalRunError naming what it has."""
+    import torch
+
+    if device == "auto":
+        return
+    dev = torch.device(device)  # the params model already refused a malformed name
+    if dev.type == "cuda":
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if count == 0:
+            raise LocalRunError(f"--device {device!r}: this machine has no CUDA device (use auto or cpu)")
+        if dev.index is not None and dev.index >= count:
+            raise LocalRunError(f"--device {device!r}: this machine has {count} CUDA device(s) "
+                                f"(allowed: cuda:0..cuda:{count - 1}, auto, cpu)")
+    if dev.type == "mps" and not torch.backends.mps.is_available():
+        raise LocalRunError(f"--device {device!r}: MPS is not available here (use auto or cpu)")
+
+
+def check_image_decodes(name: str) -> None:
+    """The image is read once now, so a text file or a corrupt PNG fails in one line, not mid-run."""
+    from PIL import Image
+
+    from tasks.images import read_array
+
+    try:
+        read_array(name)
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as e:  # PIL raises all of these
+        reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise LocalRunError(f"--image {name!r} is not a readable image: {reason}") from None
+
+
+def preflight(params: Any) -> None:
+    device = getattr(params, "device", None)
+    if isinstance(device, str):
+        check_device_here(device)
+    image = getattr(params, "image", None)
+    if isinstance(image, str):
+        check_image_decodes(image)
+
+
 def run_local(kind: str, params: Any, out: str | Path | None = None, store_dir: str | Path | None = None) -> dict:
-    """Run `params` (a validated model) of `kind`; write to a folder and/or the store."""
+    """Run `params` (a validated model) of `kind`; write to a folder and/or the store.
+
+    Raises LocalRunError, before anything is written, when this machine cannot run it."""
+    preflight(params)
     dumped = params.model_dump(mode="json")
     rid = make_run_id(kind, dumped)
     folder = DirSink(out) if out else None
@@ -24,7 +76,7 @@ def run_local(kind: str, params: Any, out: str | Path | None = None, store_dir: 
         sweep = f"local-{kind}"
         store.upsert_sweep(sweep, "", socket.gethostname())
         store.register_runs(sweep, [{"run_id": rid, "kind": kind, "params": dumped}])
-        store.start_run(rid, node=socket.gethostname())
+        store.start_run(rid, node=socket.gethostname(), force=True)  # asked for by name: always runs
     progress = ProgressSink(total=dumped.get("iterations"), desc=f"{kind} {rid[:8]}")
     sink = TeeSink(folder, StoreSink(store, rid) if store else None, progress)
     try:

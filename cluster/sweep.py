@@ -16,13 +16,14 @@ from ray import tune
 
 from analysis.store import Store
 from cluster import config as sweep_config
+from cluster import search
 from cluster.progress import ProgressCallback
 from cluster.runtime import connect, plugin_modules
 from cluster.trial import run_shard, run_trial
-from cluster.writer import start_writer
+from cluster.writer import TrialDeathCallback, start_writer
 from tasks.images import BUNDLED
 
-FINAL = ("done", "error", "diverged")
+FINAL = ("done", "error", "diverged", "pruned")  # pruned: a scheduler's early stop, a result
 
 # Exit statuses of `priorlab sweep`.
 EXIT_OK, EXIT_FAILED, EXIT_CONFIG, EXIT_INTERRUPTED = 0, 1, 2, 130
@@ -69,15 +70,17 @@ def run_sweep(
         return EXIT_CONFIG
 
     store_dir = str(Path(store_dir).resolve())
-    echo(connect(address, num_cpus=num_cpus, py_modules=plugin_modules(trials)))
+    echo(connect(address, num_cpus=num_cpus, py_modules=plugin_modules(trials + search.probe_trials(cfg))))
     writer = start_writer(store_dir)
     ray.get(writer.upsert_sweep.remote(cfg.name, text, socket.gethostname()))
     ray.get(writer.register_runs.remote(cfg.name, trials))
 
-    store = Store(store_dir)  # read-only use here; the writer owns all writes
+    store = Store(store_dir, readonly=True)  # the writer owns all writes
     ids = [t["run_id"] for t in trials]
-    done = set() if force else store.done_ids(ids)
+    done = set() if force else search.final_ids(store, ids)  # done and pruned runs are not rerun
     todo = [t for t in trials if t["run_id"] not in done]
+    if force:  # the trial may then reset a run another sweep finished meanwhile
+        todo = [{**t, "force": True} for t in todo]
     echo(f"sweep {cfg.name}: {len(trials)} runs, {len(done)} already done, {len(todo)} to run -> {store_dir}")
 
     status = EXIT_OK
@@ -85,13 +88,15 @@ def run_sweep(
     if shards:
         echo(f"sweep {cfg.name}: scoring {len(shards)} shards first")
         status = _fit(cfg, run_shard, "shard", shards, writer, {}, max_concurrent, echo, f"{cfg.name} shards")
-    if todo and status == EXIT_OK:
-        status = _fit(cfg, run_trial, "trial", todo, writer, images, max_concurrent, echo, cfg.name)
+    stored = None if force else store  # optuna counts (and learns from) stored runs unless --force
+    if (todo or search.remaining(cfg, stored)) and status == EXIT_OK:  # optuna: trials come from the searcher
+        status = _fit(cfg, run_trial, "trial", todo, writer, images, max_concurrent, echo, cfg.name, store=stored)
 
     counts = store.counts(cfg.name)
     failed = sum(counts.get(s, 0) for s in ("error", "diverged"))
     statuses = store.runs(sweep=cfg.name).set_index("run_id")["status"]
-    unfinished = [t["run_id"] for t in todo if statuses.get(t["run_id"]) not in FINAL]
+    todo_ids = {t["run_id"] for t in todo}
+    unfinished = [r for r, s in statuses.items() if s not in FINAL and (r in todo_ids or s == "running")]
     if unfinished:
         ray.get(writer.mark_unfinished.remote(unfinished, "interrupted"))
         status = EXIT_INTERRUPTED
@@ -130,23 +135,30 @@ def _pending_shards(todo: list[dict[str, Any]], writer) -> list[dict[str, Any]]:
 
 def _trial_name(t) -> str:
     c = t.config.get("trial") or t.config["shard"]
-    return c.get("name", c["run_id"])
+    return c.get("name") or c.get("run_id") or f"{c.get('sweep', 'trial')}-{t.trial_id}"  # optuna: no id yet
 
 
-def _fit(cfg, fn, key, items, writer, images, max_concurrent, echo, desc) -> int:
-    """One Tune run over `items`, each passed to `fn` as `config[key]`."""
+def _fit(cfg, fn, key, items, writer, images, max_concurrent, echo, desc, store=None) -> int:
+    """One Tune run over `items`, each passed to `fn` as `config[key]`; the config's search
+    and scheduler (cluster/search.py) decide the space and pruning."""
     # Tune's own console output (experiment boxes, trial tables) would bury our progress line.
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
     # Tune warns about every trial it stopped on Ctrl-C; the store already says which.
     logging.getLogger("ray.tune.analysis.experiment_analysis").setLevel(logging.ERROR)
     extra = {"images": images} if key == "trial" else {}
-    trainable = tune.with_resources(tune.with_parameters(fn, writer=writer, **extra), _trial_resources)
-    progress = ProgressCallback(total=len(items), desc=desc)
+    plan = search.tune_plan(cfg, fn, key, items, writer, store)
+    for note in plan.notes:
+        echo(f"sweep {cfg.name}: {note}")
+    trainable = tune.with_resources(tune.with_parameters(plan.fn, writer=writer, **extra), _trial_resources)
+    progress = ProgressCallback(total=plan.total, desc=desc)
     scratch = tempfile.mkdtemp(prefix="priorlab-tune-")
     tuner = tune.Tuner(
         trainable,
-        param_space={key: tune.grid_search(items)},
+        param_space=plan.param_space,
         tune_config=tune.TuneConfig(
+            search_alg=plan.search_alg,
+            scheduler=plan.scheduler,
+            num_samples=plan.num_samples,
             max_concurrent_trials=max_concurrent or cfg.max_concurrent,
             reuse_actors=True,  # one worker process per slot: torch is imported once, not per trial
             trial_name_creator=_trial_name,
@@ -157,7 +169,7 @@ def _fit(cfg, fn, key, items, writer, images, max_concurrent, echo, desc) -> int
             # Tune's own bookkeeping only; results travel to the store through the writer.
             storage_path=scratch,
             failure_config=tune.FailureConfig(max_failures=cfg.retries),
-            callbacks=[progress],
+            callbacks=[progress, TrialDeathCallback(writer)],
             verbose=0,
             progress_reporter=None,
         ),

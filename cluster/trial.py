@@ -46,7 +46,8 @@ def _tune_scalars(summary: dict[str, Any]) -> dict[str, Any]:
 
 
 def run_trial(config: dict[str, Any], writer=None, images: dict[str, bytes] | None = None) -> None:
-    """The Tune trainable. `config["trial"]` is one `{"run_id", "kind", "params"}` of the sweep."""
+    """The Tune trainable. `config["trial"]` is one `{"run_id", "kind", "params"}` of the sweep
+    (with `"force": True` under `--force`, to rerun a run the store holds as done)."""
     trial = config["trial"]
     run_id, kind = trial["run_id"], KINDS[trial["kind"]]
     torch.set_num_threads(max(1, int(trial["resources"].get("CPU", 1))))
@@ -55,7 +56,12 @@ def run_trial(config: dict[str, Any], writer=None, images: dict[str, bytes] | No
 
     params = kind.params(**trial["params"])
     n_shards = kind.sharding.count(params) if kind.sharding else 1
-    ray.get(writer.start_run.remote(run_id, ray.get_runtime_context().get_node_id()))
+    node = ray.get_runtime_context().get_node_id()
+    if not ray.get(writer.start_run.remote(run_id, node, bool(trial.get("force")))):
+        # Another sweep on this store finished the run after this one decided to run it:
+        # keep that result (only --force reruns a done run).
+        tune.report({"run_id": run_id, "status": "skipped", "pid": os.getpid()})
+        return
     sink = RaySink(writer, run_id)
     try:
         if n_shards > 1:  # the shards were scored by their own trials; gather and finish

@@ -7,10 +7,12 @@ trial's final `finish_run` lands after all of its rows.
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 from typing import Any
 
 import ray
+from ray import tune
 from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
 from analysis.store import Store
@@ -29,8 +31,10 @@ class StoreWriter:
     def register_runs(self, sweep: str, runs: list[dict[str, Any]]) -> None:
         self.store.register_runs(sweep, runs)
 
-    def start_run(self, run_id: str, node: str | None) -> None:
-        self.store.start_run(run_id, node=node)
+    def start_run(self, run_id: str, node: str | None, force: bool = False) -> bool:
+        """Claim the run for a trial; False when it is done already (another sweep on this
+        store finished it) and `force` is off: the trial then skips it."""
+        return self.store.start_run(run_id, node=node, force=force)
 
     def log(self, run_id: str, rows: list[tuple[int, str, float]], images: list[tuple[int, str, bytes]]) -> None:
         """One batch from a trial: metric rows and PNG artifacts."""
@@ -42,9 +46,16 @@ class StoreWriter:
 
     def finish_run(self, run_id: str, status: str, summary: dict | None, error: str | None) -> None:
         self.store.finish_run(run_id, status, summary=summary, error=error)
+        if status in ("done", "diverged"):  # a finished run's shards are never read again
+            shutil.rmtree(self.store.root / "shards" / run_id, ignore_errors=True)
 
     def mark_unfinished(self, run_ids: list[str], status: str = "interrupted") -> None:
         self.store.mark_unfinished(run_ids, status=status)
+
+    def fail_running(self, run_id: str, error: str) -> bool:
+        """`error` for a run still `running` whose trial can no longer record anything itself
+        (its worker process died); a run that finished or recorded its own error is kept."""
+        return self.store.mark_unfinished([run_id], status="error", error=error) > 0
 
     def ping(self) -> bool:
         return True
@@ -75,6 +86,9 @@ class StoreWriter:
 
 def start_writer(root: str | Path) -> "ray.actor.ActorHandle":
     """Start the writer on this (the driver's) node; it dies with the driver."""
+    # Open it here first: a damaged, unwritable or newer store is then a one-line StoreError
+    # on the driver, not an actor that died starting.
+    Store(root).close()
     here = ray.get_runtime_context().get_node_id()
     actor = (
         ray.remote(StoreWriter)
@@ -83,3 +97,45 @@ def start_writer(root: str | Path) -> "ray.actor.ActorHandle":
     )
     ray.get(actor.ping.remote())  # surface a store error (bad path, newer schema) now
     return actor
+
+
+class TrialDeathCallback(tune.Callback):
+    """Records a trial that failed for good without recording its own failure.
+
+    A trial that raises writes its traceback itself before Tune sees the failure. One whose
+    worker process died (a segfault, the kernel's OOM killer, a SIGKILL) cannot: its run
+    would stay `running` and later be called `interrupted`, as if the user had pressed
+    Ctrl-C. Tune calls `on_trial_error` once retries are exhausted; the run then becomes an
+    `error` carrying what Ray knows of the death (the actor-died message Tune stored).
+    """
+
+    def __init__(self, writer):
+        self.writer = writer
+
+    def on_trial_error(self, iteration, trials, trial, **info):
+        item = trial.config.get("trial")
+        if not item:  # a shard trial: its run fails in its finishing trial ("never scored")
+            return
+        from cluster.search import run_id_of  # an Optuna trial's run id comes from its suggestion
+
+        run_id = run_id_of(trial.config)
+        if run_id:
+            ray.get(self.writer.fail_running.remote(run_id, death_text(trial)))
+
+
+def death_text(trial) -> str:
+    """Tune's record of a trial's failures, ending in one line a summary can show."""
+    text = ""
+    try:  # Tune writes it beside the trial's local state first (its storage copy comes later)
+        path = trial.error_file
+        if path and Path(path).is_file():
+            text = Path(path).read_text(errors="replace").strip()
+        if not text:
+            text = str(trial.get_error() or "").strip()
+    except Exception as e:  # the error file is Tune's bookkeeping; never lose the run over it
+        text = f"(Tune's error record could not be read: {e})"
+    lines = [line.strip() for line in text.splitlines() if line.strip() and not line.startswith("Failure #")]
+    # Ray's "Worker exit type: ..." line says how the process ended; keep it short.
+    why = next((line for line in lines if "exit type" in line), lines[0] if lines else "no error text from Ray")
+    why = why.split(" Some common causes")[0][:300]
+    return f"{text}\nthe trial's worker process died before recording a result: {why}"

@@ -8,6 +8,12 @@ any view can be shared as a link. Adding a page is one line in `PAGES`.
 The folder is deliberately not called `pages/`: Streamlit treats a `pages/` folder beside the
 entry script as an old-style multipage app, and a fresh server process then serves a direct
 link such as `/compare?runs=…` by running that file alone, without this script.
+
+Live view: a small fragment in the sidebar looks at the store's change token (two `stat`
+calls) every couple of seconds and reruns the page when it moved, so a sweep started while
+the dashboard is open appears by itself; the Auto-refresh toggle pauses it. A store that
+cannot be read is one `st.error` line on every page (caught here, once), never a traceback.
+Nothing is fetched from outside the machine: the favicon is drawn here, not a CDN emoji.
 """
 
 from __future__ import annotations
@@ -25,6 +31,7 @@ if str(_ROOT) not in sys.path:
     sys.path.insert(0, str(_ROOT))
 
 from dashboard import data  # noqa: E402
+from dashboard.widgets import md  # noqa: E402
 
 PAGES = [
     st.Page("views/sweeps.py", title="Sweeps", icon=":material/monitoring:", url_path="sweeps", default=True),
@@ -50,25 +57,47 @@ def _prewarm() -> bool:
     return True
 
 
-st.set_page_config(page_title="priorlab", page_icon=":material/blur_on:", layout="wide")
+@st.cache_resource(show_spinner=False)
+def _favicon():
+    """A local favicon (an emoji or a material icon would make the browser fetch it from a CDN)."""
+    from PIL import Image, ImageDraw
+
+    img = Image.new("RGBA", (32, 32), (0, 0, 0, 0))
+    draw = ImageDraw.Draw(img)
+    draw.ellipse([2, 2, 29, 29], fill=(0, 114, 178, 255))
+    draw.ellipse([10, 10, 21, 21], fill=(255, 255, 255, 255))
+    return img
+
+
+@st.fragment(run_every=data.refresh_interval())
+def _watch(root: str, seen: tuple) -> None:
+    """Rerun the whole page when the store's change token moved since the page last ran."""
+    if not st.session_state.get("auto_refresh", True):
+        return
+    now = data.change_token(root) if data.has_db(root) else ()
+    if now != seen:
+        st.rerun(scope="app")
+
+
+st.set_page_config(page_title="priorlab", page_icon=_favicon(), layout="wide")
 page = st.navigation(PAGES)
 
 d = data.Data()
 with st.sidebar:
-    st.caption(f"Store: `{d.root}`")
-    if "auto_refresh" not in st.session_state:
-        # On by default while a sweep is still running.
-        sweeps = d.sweeps() if d.usable else None
-        st.session_state["auto_refresh"] = bool(
-            sweeps is not None and not sweeps.empty and (sweeps["status"] == "running").any())
-    st.toggle("Auto-refresh", key="auto_refresh",
-              help="Re-read the store every few seconds (only the live parts of a page rerun).")
+    st.caption("Store: " + md(d.root))
+    st.toggle("Auto-refresh", value=True, key="auto_refresh",
+              help="Look for new results every few seconds and redraw the page when the store changed "
+                   "(switch off to pause, e.g. while reading a page during a sweep).")
     if st.session_state["auto_refresh"]:
-        st.select_slider("Every (seconds)", options=[2, 5, 10, 30, 60], value=5, key="refresh_s")
+        st.select_slider("Every (seconds)", options=[1, 2, 5, 10, 30, 60], value=data.DEFAULT_POLL_S,
+                         key="refresh_s")
     if st.button("Reload data", icon=":material/refresh:", help="Drop cached queries and re-read the store"):
         data.clear_caches()
+    _watch(d.root, d.token)
 
 try:
     page.run()
+except data.STORE_FAILURES as e:  # a corrupt or vanished store: one line, on every page
+    st.error(md(data.failure_line(e, d.root)), icon=":material/error:")
 finally:
     _prewarm()

@@ -4,7 +4,12 @@ Every query is an `st.cache_data` function keyed on the store path and a *change
 modification time and size of the database file and of its write-ahead log. In WAL mode every
 commit grows or rewrites `priorlab.db-wal`, so the token changes exactly when a sweep writes
 something, costs two `stat` calls, and lets a refreshing page reuse every cached frame until
-then. A short TTL bounds memory; artifact bytes are content-addressed and cached longer.
+then. A short TTL bounds memory; artifact bytes are content-addressed and cached longer, and
+checked against their hash when read (a file whose bytes changed shows as "corrupted").
+
+A store that cannot be read (a corrupt or truncated database, `analysis.store.StoreError`)
+is one line: `Data.error` for the pages' `guard`, and `app.py` catches what a read raises
+later, so no page shows a traceback for it.
 
 The store path comes from `PRIORLAB_STORE` (set by `priorlab dashboard --store DIR`),
 default `results`. A folder without `priorlab.db` is shown as an empty store — the
@@ -14,6 +19,7 @@ dashboard never creates a database.
 from __future__ import annotations
 
 import os
+import sqlite3
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -21,19 +27,27 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from analysis.store import SchemaVersionError, Store
+from analysis.store import SchemaVersionError, Store, StoreError
+from dashboard import images
+from dashboard.widgets import md
 
 STORE_ENV = "PRIORLAB_STORE"
 DEFAULT_STORE = "results"
 DB_NAME = "priorlab.db"
 TTL_S = 120
+DEFAULT_POLL_S = 2  # seconds between two looks at the change token (two `stat` calls)
 EMPTY_MESSAGE = "No runs yet: run `priorlab sweep configs/dip_smoke.yaml`"
 BASE_COLUMNS = ["run_id", "sweep", "kind", "status", "error", "node", "attempts",
                 "created_at", "started_at", "finished_at"]
-FINISHED = ("done", "error", "interrupted", "diverged")
+FINISHED = ("done", "error", "interrupted", "diverged", "pruned")  # pruned: a scheduler stopped it, a result
 FAILED = ("error", "interrupted", "diverged")
 # The metrics the engine logs per step that the Compare page overlays, in this order.
 CURVE_METRICS = ("psnr", "ssim", "loss", "psnr_ema")
+# Distinct hues for up to six runs (Okabe–Ito, colour-blind safe): Streamlit's own theme
+# starts with a dark and a light blue that are hard to tell apart.
+PALETTE = ["#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#555555"]
+# What a store read can raise when the database is corrupt, truncated or unreadable.
+STORE_FAILURES = (StoreError, SchemaVersionError, sqlite3.DatabaseError, OSError)
 LOWER_IS_BETTER = ("loss", "final_loss", "seconds", "wall_s", "best_step", "diverged_at")
 
 
@@ -59,7 +73,15 @@ def change_token(root: str) -> tuple:
 
 @st.cache_resource(show_spinner=False)
 def _store(root: str) -> Store:
-    return Store(root)
+    return Store(root, readonly=True)  # never writes, migrates or creates (see analysis.store)
+
+
+def failure_line(e: BaseException, root: str) -> str:
+    """One line for a store that cannot be read (StoreError's own message already is one)."""
+    if isinstance(e, (StoreError, SchemaVersionError)):
+        return str(e).strip().splitlines()[0] if str(e).strip() else f"cannot read the store at {root}"
+    detail = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+    return f"cannot read the store at {Path(root) / DB_NAME}: {detail}"
 
 
 @st.cache_data(ttl=TTL_S, max_entries=16, show_spinner=False)
@@ -91,6 +113,11 @@ def _artifact_png(root: str, sha256: str) -> bytes | None:
         return None
 
 
+@st.cache_data(ttl=TTL_S, max_entries=64, show_spinner=False)
+def _sweep_configs(root: str, token: tuple, name: str) -> list[str]:
+    return _store(root).sweep_configs(name)
+
+
 class Data:
     """The store as one page run sees it: create one per script (or fragment) run."""
 
@@ -102,10 +129,8 @@ class Data:
         if self.exists:
             try:
                 _store(self.root)
-            except SchemaVersionError as e:
-                self.error = str(e)
             except Exception as e:  # a corrupt or unreadable file: say so, don't crash
-                self.error = f"cannot open the store at {self.root}: {e}"
+                self.error = failure_line(e, self.root)
 
     @property
     def usable(self) -> bool:
@@ -134,9 +159,27 @@ class Data:
                           None if names is None else tuple(names))
 
     def png(self, sha256: str | None) -> bytes | None:
+        """The artifact's bytes when they match their hash, else None (missing or corrupted)."""
         if not sha256 or not self.usable or not isinstance(sha256, str):
             return None
-        return _artifact_png(self.root, sha256)
+        png = _artifact_png(self.root, sha256)
+        return png if images.verified(png, sha256) else None
+
+    def image(self, sha256: str | None, size: tuple[int, int] = (64, 64)):
+        """The artifact as an RGB image; None when missing; a "corrupted" placeholder of `size`
+        when its bytes do not match their hash."""
+        if not sha256 or not self.usable or not isinstance(sha256, str):
+            return None
+        return images.artifact_image(_artifact_png(self.root, sha256), sha256, size)
+
+    def sweep_configs(self, name: str) -> list[str]:
+        """Every config text the sweep `name` ran with, oldest first ([] for an older store)."""
+        if not self.usable:
+            return []
+        try:
+            return _sweep_configs(self.root, self.token, name)
+        except sqlite3.OperationalError:  # a schema-v1 store has no sweep_configs table
+            return []
 
 
 def _empty_runs() -> pd.DataFrame:
@@ -147,22 +190,22 @@ def _empty_runs() -> pd.DataFrame:
 
 
 def clear_caches() -> None:
-    for fn in (_runs, _sweeps, _metrics, _artifacts, _artifact_png):
+    for fn in (_runs, _sweeps, _metrics, _artifacts, _artifact_png, _sweep_configs):
         fn.clear()
 
 
 def guard(d: Data, *, need_runs: bool = True) -> pd.DataFrame:
     """The runs frame, or a friendly message and `st.stop()` when there is nothing to show."""
     if d.error:
-        st.error(d.error)
+        st.error(md(d.error), icon=":material/error:")
         st.stop()
     if not d.exists:
-        st.info(f"{EMPTY_MESSAGE}  \n(no results store at `{d.root}` yet; "
+        st.info(f"{EMPTY_MESSAGE}  \n(no results store at {md(d.root)} yet; "
                 "point the dashboard elsewhere with `priorlab dashboard --store DIR`)", icon=":material/inbox:")
         st.stop()
     runs = d.runs()
     if need_runs and runs.empty:
-        st.info(f"{EMPTY_MESSAGE}  \n(the store at `{d.root}` holds no runs yet)", icon=":material/inbox:")
+        st.info(f"{EMPTY_MESSAGE}  \n(the store at {md(d.root)} holds no runs yet)", icon=":material/inbox:")
         st.stop()
     return runs
 
@@ -270,10 +313,17 @@ def run_labels(runs: pd.DataFrame, columns: Iterable[str] | None = None, short: 
     if runs.empty:
         return pd.Series([], dtype=str)
     label = runs["run_id"].astype(str).str[:short]
-    parts = [runs[c].map(fmt).radd(f"{c}=") for c in cols]
+    # A parameter a run does not have (e.g. `region` of a denoising run) is left out, not "=none".
+    parts = [runs[c].map(lambda v, c=c: "" if _missing(v) else f"{c}={fmt(v)}") for c in cols]
     if parts:
-        label = label + " · " + pd.concat(parts, axis=1).agg(" ".join, axis=1)
+        tail = pd.concat(parts, axis=1).agg(lambda r: " ".join(x for x in r if x), axis=1)
+        label = label.where(tail == "", label + " · " + tail)
     return pd.Series(label.to_numpy(), index=runs["run_id"].to_numpy())
+
+
+def settings_text(run: pd.Series, columns: Iterable[str]) -> str:
+    """`arch=skip depth=2` over `columns`, leaving out the ones the run does not have."""
+    return " ".join(f"{c}={fmt(run[c])}" for c in columns if c in run.index and not _missing(run[c]))
 
 
 def latest_artifacts(arts: pd.DataFrame, name: str, step: int | None = None) -> pd.DataFrame:
@@ -291,9 +341,9 @@ def higher_is_better(metric: str) -> bool:
 
 
 def refresh_interval() -> float | None:
-    """Seconds between live refreshes (the sidebar toggle), None when off."""
-    if st.session_state.get("auto_refresh", False):
-        return float(st.session_state.get("refresh_s", 5))
+    """Seconds between polls of the change token (the sidebar toggle), None when paused."""
+    if st.session_state.get("auto_refresh", True):
+        return float(st.session_state.get("refresh_s", DEFAULT_POLL_S))
     return None
 
 

@@ -2,11 +2,13 @@
 
 Artifacts arrive as PNG bytes (or None when a file is missing); everything here turns them
 into `PIL.Image` objects in RGB and never raises on a missing or unreadable image — it draws
-a labelled placeholder instead.
+a labelled placeholder instead. An artifact whose bytes do not hash to the sha256 the store
+recorded for it is drawn as "corrupted" rather than decoded (`artifact_image`).
 """
 
 from __future__ import annotations
 
+import hashlib
 import io
 from collections.abc import Sequence
 
@@ -34,6 +36,22 @@ def decode(png: bytes | None) -> Image.Image | None:
     except Exception:
         return None
     return img.convert("RGB")
+
+
+def verified(png: bytes | None, sha256: str | None) -> bool:
+    """True when `png` hashes to `sha256` (the store names each artifact by its content)."""
+    return png is not None and isinstance(sha256, str) and hashlib.sha256(png).hexdigest() == sha256.lower()
+
+
+def artifact_image(png: bytes | None, sha256: str | None, size: tuple[int, int] = (64, 64)) -> Image.Image | None:
+    """The stored image, None when its file is missing, or a "corrupted" placeholder of `size`
+    when the bytes do not match their hash or do not decode."""
+    if png is None:
+        return None
+    if not verified(png, sha256):
+        return placeholder(*size, "corrupted")
+    img = decode(png)
+    return img if img is not None else placeholder(*size, "corrupted")
 
 
 def placeholder(width: int, height: int, text: str = "missing") -> Image.Image:

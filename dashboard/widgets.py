@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import streamlit as st
 
 # Widget keys the pages use for themselves; a run parameter with one of these names gets a
@@ -23,3 +25,64 @@ def url_runs() -> list[str]:
     for v in st.query_params.get_all("runs"):
         out += [r.strip() for r in v.split(",") if r.strip()]
     return list(dict.fromkeys(out))
+
+
+# CommonMark lets a backslash escape any ASCII punctuation. Escaping these keeps links,
+# emphasis, code, HTML, tables, LaTeX (`$`), autolinks (`https:`, `a@b`) and Streamlit's
+# `:color[…]`/`:material/…:`/emoji directives out of a string that came from a user, a URL or
+# the store; `-`, `+`, `.` only matter at the start of a line (lists, rules) and are escaped there.
+_MD_SPECIAL = set("\\`*_{}[]<>#!|~$:&@")
+_JOIN = "\u2060"  # WORD JOINER: zero width, no line break
+_LINE_START = re.compile(r"^(\s*)([-+=]|\d+(?=[.)]))")
+
+
+def md(value) -> str:
+    """`value` as Markdown that renders exactly as its text (never a link, emphasis or icon).
+
+    Use for every user-controlled string (run ids from the URL, sweep names, parameter values,
+    error lines, labels) that goes into st.markdown/caption/warning/info/subheader, widget or
+    expander labels and image captions. Newlines become spaces (a label is one line)."""
+    s = "" if value is None else str(value)
+    s = " ".join(s.splitlines())
+    s = "".join("\\" + ch if ch in _MD_SPECIAL else ch for ch in s)
+    # Some plugins match the *rendered* text, after escapes are resolved: GFM autolinks
+    # (`https://…`, `www.…`, `a@b.org`) and Streamlit's `:material/…:` icons. An invisible
+    # word joiner after each colon and at-sign, and inside `www.`, breaks those patterns.
+    s = s.replace(":", ":" + _JOIN).replace("@", "@" + _JOIN).replace("www", "ww" + _JOIN + "w")
+    m = _LINE_START.match(s)
+    if m:
+        lead = m.group(2)
+        if lead[0].isdigit():  # "1. text" would be a list item: escape the dot or parenthesis
+            k = m.end()
+            s = s[:k] + "\\" + s[k:]
+        else:
+            s = s[:m.start(2)] + "\\" + s[m.start(2):]
+    return s
+
+
+def restore(key: str) -> None:
+    """Before creating the bound widget `key`: give it back the value it had the last time it
+    was on the page. Streamlit forgets an unmounted widget's state (and drops it from the URL),
+    so e.g. the Grid's task would fall back to its default after a switch to another kind and
+    back; `keep` (after the widget) remembers it. A value in the URL wins."""
+    shadow = "_keep_" + key
+    if key not in st.session_state and key not in st.query_params and shadow in st.session_state:
+        st.session_state[key] = st.session_state[shadow]
+
+
+def keep(key: str, value) -> None:
+    st.session_state["_keep_" + key] = value
+
+
+def url_pick(label: str, ids: list[str], key: str, labels: dict[str, str]) -> str:
+    """A selectbox over run ids whose URL parameter `key` holds the run id (or a prefix of it),
+    not the label a bound selectbox would put there (labels change as runs are added)."""
+    wanted = st.query_params.get(key)
+    from_url = next((r for r in ids if wanted and r.startswith(wanted)), None)
+    widget = f"{key}_pick"
+    if st.session_state.get(widget) not in ids:
+        st.session_state[widget] = from_url or ids[0]
+    rid = st.selectbox(label, ids, format_func=lambda r: labels.get(r, r), key=widget)
+    if rid != wanted:
+        st.query_params[key] = rid
+    return rid

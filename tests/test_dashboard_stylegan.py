@@ -416,3 +416,101 @@ def test_long_strips_many_pairs_and_latents(monkeypatch, big_store):
     assert "No finished stylegan-direction run yet." in texts(at, "info")
     assert at.select_slider(key="sg_latents").options == ["0–7", "8–9"]
     assert sum(c.startswith(("z: each row", "w: each row")) for c in captions(at)) == 2
+
+
+# ------------------------------------------------------------------ every kind on the other pages
+
+
+@pytest.mark.parametrize("kind, rows, cols", [
+    ("stylegan-sample", 2, 4),                 # z row and w row, n=4 samples
+    ("stylegan-interpolate", 3 * PAIRS, STEPS),  # one row per pair and space, a column per frame
+    ("stylegan-traverse", 2 * 3, 5),           # one row per space and latent, a column per alpha
+])
+def test_grid_lays_out_each_stylegan_kind(monkeypatch, sg_store, kind, rows, cols):
+    """Today a StyleGAN kind keeps DIP's Image/Task selectors and ends in "No output snapshots"."""
+    at = apptest_helpers.open_page(monkeypatch, sg_store, "grid", grid_kind=kind)
+    assert_ok(at)
+    assert "No output snapshots" not in texts(at, "info")
+    assert not [s for s in at.selectbox if s.key in ("grid_image", "grid_task")], "DIP's selectors"
+    assert f"**{rows} rows × {cols} columns**" in texts(at, "markdown")
+    assert len(at.get("image")) == 1
+    assert any(b.proto.label.startswith("Download PNG") for b in at.get("download_button"))
+
+
+def test_grid_does_not_offer_direction_runs(monkeypatch, sg_store):
+    at = apptest_helpers.open_page(monkeypatch, sg_store, "grid")
+    assert_ok(at)
+    offered = at.get("button_group")[0].proto.options if at.get("button_group") else []
+    labels = [o.content for o in offered]
+    assert "stylegan-direction" not in labels and "stylegan-sample" in labels
+    assert "direction runs store no image grid" in texts(at, "caption")
+
+
+def test_compare_shows_each_stylegan_kinds_own_images(monkeypatch, sg_store):
+    """Today: 9 "missing" clean/corrupted/output tiles and "no output images"."""
+    runs = by_kind(sg_store)
+    ids = [runs.loc[k, "run_id"] for k in ("stylegan-sample", "stylegan-interpolate", "stylegan-direction",
+                                           "stylegan-traverse")]
+    at = apptest_helpers.open_page(monkeypatch, sg_store, "compare", runs=",".join(ids))
+    assert_ok(at)
+    shown = captions(at)
+    assert not {"clean", "corrupted"} & set(shown) and not any(c.startswith("output") for c in shown)
+    assert "grid" in shown and "extremes" in shown and "grid/z" in shown and "grid/w" in shown
+    assert sum(c.startswith("strip/") and c.endswith("pair0") for c in shown) == 3
+    assert "no output images" not in texts(at, "info")
+    assert at.get("vega_lite_chart"), "the per-frame probability curves"
+
+
+def test_analysis_compares_z_and_w_for_stylegan_kinds(monkeypatch, sg_store):
+    """Today: "No parameter varies among these runs." and nothing else."""
+    run = by_kind(sg_store).loc["stylegan-direction"]
+    at = apptest_helpers.open_page(monkeypatch, sg_store, "analysis", an_kind="stylegan-direction")
+    assert_ok(at)
+    assert "z against w" in [s.value for s in at.subheader]
+    table = at.dataframe[0].value
+    assert table.loc["val_accuracy", "z"] == pytest.approx(run["z_val_accuracy"])
+    assert table.loc["val_accuracy", "w"] == pytest.approx(run["w_val_accuracy"])
+    assert "no factor to compare" in texts(at, "info")
+    assert "No parameter varies" not in texts(at, "info")
+
+    trav = by_kind(sg_store).loc["stylegan-traverse"]
+    at = apptest_helpers.open_page(monkeypatch, sg_store, "analysis", an_kind="stylegan-traverse",
+                                   an_sg_measure="ssim_at_max")
+    assert_ok(at)
+    table = at.dataframe[0].value
+    assert table.loc["ssim_at_max", "z"] == pytest.approx(trav["z_ssim_at_max"])
+    interp = by_kind(sg_store).loc["stylegan-interpolate"]
+    at = apptest_helpers.open_page(monkeypatch, sg_store, "analysis", an_kind="stylegan-interpolate")
+    assert_ok(at)
+    table = at.dataframe[0].value
+    assert table.loc["flip_step_mean", "w_lerp"] == pytest.approx(interp["w_lerp_flip_step_mean"], nan_ok=True)
+
+
+def test_traversal_space_tab_is_in_the_url(monkeypatch, sg_store):
+    """The z/w tab is bound to `?sg_space=` (today it is not kept in a copied link)."""
+    at = open_page(monkeypatch, sg_store, sg_space="w space")
+    assert_ok(at)
+    tabs = at.get("tab")
+    assert [t.label for t in tabs] == ["z space", "w space"]
+    container = at.get("tab_container")[0].proto.tab_container
+    assert container.query_param_key == "sg_space"
+    assert at.session_state["sg_space"] == "w space", "the link opens on the w tab"
+
+
+def test_corrupted_strip_is_drawn_as_corrupted(monkeypatch, sg_copy):
+    """A strip whose file no longer matches its sha256 is not decoded as if it were fine."""
+    from dashboard import data, images
+
+    store = Store(sg_copy)
+    arts = store.artifacts(names=["grid"])
+    sha = arts["sha256"].iloc[0]
+    path = store.artifact_path(sha)
+    from PIL import Image as PILImage
+
+    bad = PILImage.new("RGB", tuple(int(x) for x in arts[["width", "height"]].iloc[0]), (0, 255, 0))
+    path.write_bytes(images.png_bytes(bad))  # a valid PNG, but not the bytes that were stored
+    monkeypatch.setenv("PRIORLAB_STORE", str(sg_copy))
+    d = data.Data(str(sg_copy))
+    img = d.image(sha)
+    assert img is not None and img.getpixel((1, 1)) == images.PLACEHOLDER_BG
+    assert d.png(sha) is None, "the download offers no corrupted bytes"

@@ -21,6 +21,7 @@ def study(sign: float = 1.0, noise: float = 0.2, seeds: int = 3, iterations=(100
     """A DIP grid where every effect has the report's direction (sign=+1), the reverse (-1)
     or none (0). PSNR in dB, SSIM a rescaled copy so both metrics agree."""
     rng = np.random.default_rng(rng_seed)
+    stop_rng = np.random.default_rng(rng_seed + 1)  # its own stream: the PSNR draws stay as they were
     settings = [("denoise", 0.1, None), ("denoise", 0.5, None), ("inpaint", 0.1, 32), ("inpaint", 0.1, 64)]
     effect = {"seed-double": 0.8, "seed-single": 0.0, 2: 0.6, 4: -0.6, "l2": 1.0, "l1": 0.0, "kl": -1.0,
               0.1: 1.5, 0.5: -1.5, 32: 1.0, 64: -1.0, None: 0.0}
@@ -36,7 +37,9 @@ def study(sign: float = 1.0, noise: float = 0.2, seeds: int = 3, iterations=(100
             "arch": arch, "depth": depth, "loss": loss, "task": task, "sigma": sigma, "region": region,
             "image": image, "seed": seed, "iterations": iters, "snapshots": [iters // 2, iters],
             "best_psnr": psnr, "ssim_at_best": 0.5 + psnr / 100, "final_psnr": psnr - 1 + sign * more,
-            "best_psnr_hole": psnr - 4 if task == "inpaint" else None, "wall_s": 1.0})
+            "best_psnr_hole": psnr - 4 if task == "inpaint" else None, "wall_s": 1.0,
+            # Where a detector stops: past 1000 iterations when longer runs help (sign=+1).
+            "stop_step_wmv": min(iters, 1000 + sign * 250 + stop_rng.normal(0, 30)), "stop_gap_wmv": 0.3})
     df = pd.DataFrame(rows)
     df.attrs["param_columns"] = list(PARAMS)
     df.attrs["summary_columns"] = ["best_psnr", "ssim_at_best", "final_psnr", "best_psnr_hole", "wall_s"]
@@ -116,7 +119,7 @@ def test_too_few_runs_is_not_enough_data():
     df = study(+1).sample(n=8, random_state=0)
     out = findings.evaluate(df)
     assert set(out["verdict"]) == {NOT_ENOUGH}
-    assert out.set_index("claim").loc[DIP, "explanation"].str.contains("matched pair|two or more").all()
+    assert out.set_index("claim").loc[DIP, "explanation"].str.contains("matched pair|two or more|more than 1000 iterations").all()
 
 
 def test_two_pairs_are_not_enough():
@@ -203,6 +206,7 @@ def stylegan_study(*, z_flip=2.0, w_flip=5.0, z_loss=0.8, w_loss=0.5, ssim=(0.6,
     write; `steps` is a parameter, so the store names the summary key `summary_steps`).
     `ssim`, `delta`, `monotone`: (z, w) values, jittered per run."""
     rng = np.random.default_rng(rng_seed)
+    stop_rng = np.random.default_rng(rng_seed + 1)  # its own stream: the PSNR draws stay as they were
     rows = []
     for seed in range(seeds):
         row = {"run_id": f"int{seed}", "kind": "stylegan-interpolate", "status": "done", "seed": seed,

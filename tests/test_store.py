@@ -226,7 +226,7 @@ def test_log_metrics_replaces_value(store):
 def test_start_run_clears_previous_attempt(store):
     fill(store)
     files = sorted(p.name for p in store.artifact_dir.rglob("*.png"))
-    store.start_run("r1", node="node-2")
+    assert store.start_run("r1", node="node-2", force=True) is True  # --force reruns a done run
     df = store.runs().set_index("run_id")
     assert df.loc["r1", "status"] == "running" and df.loc["r1", "node"] == "node-2"
     assert df.loc["r1", "attempts"] == 2 and pd.isna(df.loc["r1", "finished_at"])

@@ -99,9 +99,21 @@ def test_shipped_configs_validate():
         trials = expand(cfg)
         assert trials, path
     smoke = expand(load("configs/dip_smoke.yaml")[0])
-    axes = {k: {str(t["params"].get(k)) for t in smoke} for k in ("arch", "depth", "sigma", "loss", "task", "region")}
-    assert len(axes["arch"]) == 2 and len(axes["depth"]) == 2 and len(axes["loss"]) == 3
+    dip = [t for t in smoke if t["kind"] == "dip"]
+    axes = {k: {str(t["params"].get(k)) for t in dip} for k in ("arch", "depth", "sigma", "loss", "task", "region")}
+    assert axes["arch"] == {"seed-double", "seed-single", "skip"} and axes["depth"] == {"2", "4"} and len(axes["loss"]) == 3
     assert {"denoise", "inpaint"} == axes["task"] and len(axes["region"] - {"None"}) == 2
+
+
+def test_the_smoke_sweep_puts_baselines_beside_dip_on_the_same_noisy_images():
+    # The demo must show DIP against the classical denoisers: the same image, size, sigma and
+    # seed give the same corrupted input, so Analysis can compare them run for run.
+    smoke = expand(load("configs/dip_smoke.yaml")[0])
+    noisy = lambda t: (t["params"]["image"], t["params"]["size"], t["params"]["sigma"], t["params"]["seed"])
+    baselines = [t for t in smoke if t["kind"] == "dip-baseline"]
+    skip = [t for t in smoke if t["params"].get("arch") == "skip"]
+    assert {t["params"]["method"] for t in baselines} >= {"nlm", "tv", "wavelet"}
+    assert {noisy(t) for t in baselines} == {noisy(t) for t in skip}
 
 
 def test_group_resources_override_the_sweep_default():

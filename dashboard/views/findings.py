@@ -12,6 +12,7 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import computed, data
+from dashboard.widgets import md
 
 BADGE = {"supported": ("green", ":material/check_circle:"),
          "contradicted": ("red", ":material/cancel:"),
@@ -57,12 +58,15 @@ for _, row in table.iterrows():
         m = st.columns(4)
         m[0].metric("matched pairs", int(row["n_pairs"]) if pd.notna(row["n_pairs"]) else 0)
         m[1].metric(f"mean difference ({row.get('metric', '')})", num(row["mean_diff"], "+.3g"))
-        m[1].caption(f"95% CI [{num(row['lo'], '+.3g')}, {num(row['hi'], '+.3g')}]")
+        lo, hi = num(row["lo"], "+.3g"), num(row["hi"], "+.3g")
+        m[1].caption(f"95% CI [{lo}, {hi}]" if "—" not in (lo, hi) else
+                     "no confidence interval: " + ("no matched pairs" if not row["n_pairs"] or pd.isna(row["n_pairs"])
+                                                   else "needs two or more matched pairs"))
         m[2].metric("win rate", num(row["win_rate"], ".0%"))
         m[3].metric("Wilcoxon p", num(row["p_value"], ".2g"))
-        st.caption(f"{row.get('comparison', '')} · runs: {row.get('filter', '')}")
+        st.caption(md(f"{row.get('comparison', '')} · runs: {row.get('filter', '')}"))
         if row.get("explanation"):
-            st.write(row["explanation"])
+            st.markdown(md(row["explanation"]))
         if row.get("measure"):
             with st.expander("How this is measured"):
                 st.write(row["measure"])

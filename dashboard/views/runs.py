@@ -2,6 +2,9 @@
 
 Filters are bound to the query string (`/runs?arch=skip&depth=2&depth=4&sort=best_psnr`), so
 a filtered view is a link. The selection is kept in `?runs=id1,id2` and carried to Compare.
+Text summaries that group runs (e.g. `pack_id` of runs trained together in one process,
+`stopped_by`) are columns and filters like the parameters; numeric ones (`pack_size`) are
+metrics with a range filter.
 """
 
 from __future__ import annotations
@@ -13,10 +16,12 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import data, images
-from dashboard.widgets import filter_key, url_runs
+from dashboard.widgets import filter_key, md, url_runs
 
 THUMBS_PER_PAGE = 24
 MAX_COMPARE = 6
+MAX_LEVELS = 200  # a text summary with more distinct values is a column, not a filter
+VALUE_CHARS = 40  # a long value (a dict, a list) in the "not varied" list is cut here
 
 st.title("Runs")
 st.caption("Filter on any axis or metric range, sort, select rows and compare them.")
@@ -25,13 +30,31 @@ d = data.Data()
 runs = data.guard(d)
 params = data.param_columns(runs)
 metrics = data.numeric_summary_columns(runs)
+texts = [c for c in data.summary_columns(runs) if c not in metrics and runs[c].notna().any()
+         and runs[c].dropna().map(lambda v: isinstance(v, (str, bool))).all() and runs[c].nunique() > 1]
 
 # ------------------------------------------------------------------ filters (bound to the URL)
 
 sweep_names = sorted({s for v in runs["sweep"].dropna() for s in str(v).split(",") if s})
-axes = [c for c in ("kind", "status") if runs[c].nunique() > 1] + data.axes(runs)
+axes = ([c for c in ("kind", "status") if runs[c].nunique() > 1] + data.axes(runs)
+        + [c for c in texts if runs[c].nunique() <= MAX_LEVELS])
 fixed = [c for c in params if c not in axes and runs[c].notna().any()]
-fixed_text = ", ".join(f"{c}={'/'.join(data.fmt(v) for v in data.levels(runs[c]) if v is not None)}" for c in fixed)
+
+
+def _short(v) -> str:
+    text = data.fmt(v)
+    return text if len(text) <= VALUE_CHARS else text[:VALUE_CHARS - 1] + "…"
+
+
+def not_varied() -> dict[str, list[str]]:
+    """Per kind, `name=value` of the parameters with one value among that kind's runs."""
+    out = {}
+    for kind, group in runs.groupby("kind", sort=True):
+        items = [f"{c}={_short(group[c].dropna().iloc[0])}" for c in fixed
+                 if group[c].notna().any() and group[c].dropna().map(data._hashable).nunique() == 1]
+        if items:
+            out[str(kind)] = items
+    return out
 
 with st.container(border=True):
     st.markdown("**Filters** — an empty filter keeps every value")
@@ -46,7 +69,10 @@ with st.container(border=True):
             chosen[c] = st.multiselect(c, data.levels(runs[c]), format_func=data.fmt, key=filter_key(c),
                                        bind="query-params", placeholder="all")
     if fixed:
-        st.caption("Not varied within any kind: " + fixed_text)
+        per_kind = not_varied()
+        with st.expander(f"Not varied: {len(fixed)} parameters with one value per kind"):
+            for kind, items in per_kind.items():
+                st.caption(f"**{md(kind)}** — " + md(" · ".join(items)))
 
     ranges: dict[str, tuple[float, float]] = {}
     range_on = st.multiselect("Metric ranges", metrics, key="ranges", bind="query-params",
@@ -67,7 +93,7 @@ with st.container(border=True):
                 ranges[m] = st.slider(m, lo, hi, (lo, hi), step=step, key=f"range_{m}", bind="query-params")
 
     scol = st.columns([2, 1, 3])
-    sortable = metrics + params + ["started_at", "finished_at", "status", "run_id"]
+    sortable = metrics + params + texts + ["started_at", "finished_at", "status", "run_id"]
     default_sort = "best_psnr" if "best_psnr" in metrics else "started_at"
     if st.session_state.get("sort") not in sortable:
         st.session_state.pop("sort", None)
@@ -101,7 +127,7 @@ def apply_filters(df: pd.DataFrame) -> pd.DataFrame:
 # ------------------------------------------------------------------ the live table
 
 
-@st.fragment(run_every=data.refresh_interval())
+@st.fragment
 def table() -> None:
     dd = data.Data()
     all_runs = dd.runs() if dd.token != d.token else runs
@@ -110,7 +136,7 @@ def table() -> None:
 
     lead = [sort_by] if sort_by in metrics else []
     columns = (["run_id", "status", "kind"] + lead + [c for c in axes if c not in ("kind", "status")]
-               + metrics + ["sweep", "node", "started_at", "finished_at"])
+               + metrics + texts + ["sweep", "node", "started_at", "finished_at"])
     columns = [c for c in dict.fromkeys(columns) if c in shown.columns]
     config = {m: st.column_config.NumberColumn(m, format="%.4g") for m in metrics}
     config["run_id"] = st.column_config.TextColumn("run_id", width="small")
@@ -161,9 +187,9 @@ def thumbnails(dd: data.Data, shown: pd.DataFrame) -> None:
     imgs, caps = [], []
     for rid in part["run_id"]:
         sha = latest["sha256"].get(rid) if not latest.empty else None
-        img = images.decode(dd.png(sha))
+        img = dd.image(sha, (96, 96))
         imgs.append(images.thumbnail(img, 96) if img is not None else images.placeholder(96, 96, "no image"))
-        caps.append(labels.get(rid, rid[:8]))
+        caps.append(md(labels.get(rid, rid[:8])))
     st.image(imgs, caption=caps, width=96)
 
 

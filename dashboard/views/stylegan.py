@@ -19,6 +19,7 @@ import streamlit as st
 
 from analysis import findings
 from dashboard import computed, data, images, strips
+from dashboard.widgets import md, url_pick
 
 KINDS = ("stylegan-sample", "stylegan-interpolate", "stylegan-direction", "stylegan-traverse")
 HINT = "No StyleGAN runs yet: run `priorlab sweep configs/stylegan_smoke.yaml`"
@@ -36,13 +37,13 @@ st.caption("The report's StyleGAN study: samples from z and w, where the classif
 
 d = data.Data()
 if d.error:
-    st.error(d.error)
+    st.error(md(d.error), icon=":material/error:")
     st.stop()
 runs = d.runs()
 sg = runs[runs["kind"].isin(KINDS)] if not runs.empty else runs
 if sg.empty:
     where = "no results store" if not d.exists else "no StyleGAN runs in the store"
-    st.info(f"{HINT}  \n({where} at `{d.root}`; point the dashboard elsewhere with "
+    st.info(f"{HINT}  \n({where} at {md(d.root)}; point the dashboard elsewhere with "
             "`priorlab dashboard --store DIR`)", icon=":material/inbox:")
     st.stop()
 labels = data.labels(d)
@@ -92,7 +93,11 @@ def classifier_of(run: pd.Series) -> tuple[float, str, str]:
 def frames_of(root: str, sha: str | None, cols: int, rows: int = 1):
     """The frames of a stored strip or grid (shrunk to at most 160 px), None if it is missing
     or does not have that layout."""
-    cut = strips.cut(images.decode(data._artifact_png(root, sha) if sha else None), cols, rows)
+    png = data._artifact_png(root, sha) if sha else None
+    if png is not None and not images.verified(png, sha):  # bytes changed since they were stored
+        tile = images.placeholder(64, 64, "corrupted")
+        return [[tile] * cols for _ in range(rows)]
+    cut = strips.cut(images.decode(png), cols, rows)
     if cut is None:
         return None
     for row in cut:
@@ -117,22 +122,15 @@ def pick_run(kind: str, key: str, label: str) -> pd.Series | None:
             notes.append(f"{n} failed, see above")
         if n := int(pool["status"].isin(["pending", "running"]).sum()):
             notes.append(f"{n} pending or running")
-        st.info(f"No finished {kind} run yet" + (f" ({'; '.join(notes)})" if notes else "") + ".")
+        st.info(f"No finished {md(kind)} run yet" + (f" ({'; '.join(notes)})" if notes else "") + ".")
         return None
     ids = done["run_id"].tolist()
     if len(ids) == 1:
-        st.caption(f"Run `{labels.get(ids[0], ids[0])}`")
+        st.caption("Run " + md(labels.get(ids[0], ids[0])))
         return done.iloc[0]
     # `?key=<run id or a prefix of it>` picks the run; the URL keeps the run id, not the label
     # (a bound selectbox would put the label, which changes as runs are added, in the link).
-    wanted = st.query_params.get(key)
-    from_url = next((r for r in ids if wanted and r.startswith(wanted)), None)
-    widget = f"{key}_pick"
-    if st.session_state.get(widget) not in ids:
-        st.session_state[widget] = from_url or ids[0]
-    rid = st.selectbox(label, ids, format_func=lambda r: labels.get(r, r), key=widget)
-    if rid != wanted:
-        st.query_params[key] = rid
+    rid = url_pick(label, ids, key, labels)
     return done[done["run_id"] == rid].iloc[0]
 
 
@@ -175,7 +173,7 @@ if not failed.empty:
                f"({', '.join(f'{k}: {n}' for k, n in failed['kind'].value_counts().items())}).")
     with st.expander("Failed runs and their errors"):
         for _, r in failed.iterrows():
-            st.markdown(f"**{r['kind']}** `{labels.get(r['run_id'], r['run_id'])}` · {r['status']}")
+            st.markdown(f"**{md(r['kind'])}** {md(labels.get(r['run_id'], r['run_id']))} · {md(r['status'])}")
             if isinstance(r.get("error"), str) and r["error"]:
                 st.code(r["error"], language="python")
 waiting = int(scope["status"].isin(["pending", "running"]).sum())
@@ -216,15 +214,15 @@ if run is not None:
                                 row_labels=["z", "w"], cell=cell_for(cells))
     show(fig, f"z (top row): G(z), z ~ N(0, I) · w (bottom row): {w_text} · truncation ψ = "
               f"{fmt(param(run, 'truncation_psi', 1.0), 'g')}"
-              + (f" · border: classifier says {positive} (red) or {negative} (blue)" if has_prob else "")
+              + (f" · border: classifier says {md(positive)} (red) or {md(negative)} (blue)" if has_prob else "")
               + (f" · the first {MAX_COLS} of {n} per row (the download has all)" if n > MAX_COLS else ""))
     c = st.columns(4)
     c[0].metric("diversity in z", fmt(summary(run, "z_diversity"), ".3f"),
                 help="mean pixel RMSE between every two images of the row")
     c[1].metric("diversity in w", fmt(summary(run, "w_diversity"), ".3f"))
     if has_prob:
-        c[2].metric(f"{positive} in z", fmt(summary(run, "z_positive_frac"), ".0%"))
-        c[3].metric(f"{positive} in w", fmt(summary(run, "w_positive_frac"), ".0%"))
+        c[2].metric(f"{md(positive)} in z", fmt(summary(run, "z_positive_frac"), ".0%"))
+        c[3].metric(f"{md(positive)} in w", fmt(summary(run, "w_positive_frac"), ".0%"))
     png = d.png(artifact_sha(arts, rid, "grid"))
     if png:
         st.download_button("Download the z/w grid (PNG)", png, file_name=f"samples-{rid[:8]}.png", mime="image/png",
@@ -287,7 +285,7 @@ if run is not None:
                                     col_labels=[f"t={k / max(K - 1, 1):.2f}" for k in cols],
                                     cell=cell_for(cells))
         show(fig, f"Pair {pair}: the label flips {', '.join(where)} (frames 0–{K - 1}); "
-                  f"border red = {positive}, blue = {negative}"
+                  f"border red = {md(positive)}, blue = {md(negative)}"
                   + (f" · {len(cols)} of the {K} frames shown" if len(cols) < K else ""))
 
         one = fr[fr["pair"] == pair]
@@ -303,7 +301,7 @@ if run is not None:
             x="flip:Q", color=alt.Color("space:N", scale=interp_color),
             tooltip=["space:N", alt.Tooltip("flip:Q", title="flip frame")])
         st.altair_chart((lines + thr + rules).properties(height=260), width="stretch")
-        st.caption(f"P({positive}) per frame for pair {pair}; dashed: the threshold {threshold:g}; "
+        st.caption(f"P({md(positive)}) per frame for pair {pair}; dashed: the threshold {threshold:g}; "
                    "vertical rules: the flip frame in each space.")
 
         cols = st.columns(len(spaces))
@@ -354,10 +352,10 @@ if run is not None:
                        f"{int(num(summary(run, 'n_val', 0)) or 0)} validation); dashed: chance.")
     arts = d.artifacts([rid], names=["extremes"])
     sha = artifact_sha(arts, rid, "extremes")
-    img = images.decode(d.png(sha))
+    img = d.image(sha, (256, 64))
     if img is None:
         img = images.placeholder(256, 64, "missing" if sha else "not recorded")
-    show(img, f"What the SVM separates: the samples scored most {negative} (top row) and most {positive} (bottom row)")
+    show(img, f"What the SVM separates: the samples scored most {md(negative)} (top row) and most {md(positive)} (bottom row)")
     others = done[done["kind"] == "stylegan-direction"]
     if len(others) > 1:
         with st.expander(f"All {len(others)} direction runs"):
@@ -399,7 +397,8 @@ if run is not None:
             latents = all_latents[first: first + MAX_ROWS]
         cols = shown_columns(K, keep=[mid])
         arts = d.artifacts([rid])
-        tabs = st.tabs([f"{s} space" for s in spaces])
+        # Bound to `?sg_space=` so a copied link opens on the same space.
+        tabs = st.tabs([f"{s} space" for s in spaces], key="sg_space", bind="query-params")
         for tab, space in zip(tabs, spaces):
             with tab:
                 v = tv[tv["space"] == space].pivot_table(index=["who", "step"], columns="measure", values="value")
@@ -425,8 +424,8 @@ if run is not None:
                                             row_labels=[f"latent {i}" for i in latents],
                                             cell=cell_for(cells))
                 show(fig, f"{space}: each row one latent moved from −α_max (left) to +α_max (right); "
-                          f"under each frame P({positive}) and SSIM to the start (marked); "
-                          f"border red = {positive}, blue = {negative}")
+                          f"under each frame P({md(positive)}) and SSIM to the start (marked); "
+                          f"border red = {md(positive)}, blue = {md(negative)}")
 
         curves = tv[tv["measure"].isin(["prob", "ssim", "pixel_dist", "embed_dist"])].copy()
         curves["mean"] = curves["who"] == "mean"

@@ -1,4 +1,5 @@
-"""Sweeps: how far each sweep has got, and what went wrong in the runs that failed."""
+"""Sweeps: how far each sweep has got, what went wrong in the runs that failed, and — when a
+sweep name was run with more than one config (an extended sweep) — every config it ran with."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import streamlit as st
 
 from analysis.store import STATUSES
 from dashboard import data
+from dashboard.widgets import md
 
 FAILED_PER_PAGE = 10
 STATUS_COLOR = {"running": "blue", "done": "green", "error": "red", "interrupted": "orange",
@@ -23,7 +25,7 @@ def _when(ts) -> str:
     return "—" if ts is None or pd.isna(ts) else pd.Timestamp(ts).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
-@st.fragment(run_every=data.refresh_interval())
+@st.fragment
 def live() -> None:
     d = data.Data()
     sweeps = d.sweeps()
@@ -45,7 +47,7 @@ def live() -> None:
         finished = sum(n[s] for s in data.FINISHED)
         with st.container(border=True):
             head = st.columns([4, 1])
-            head[0].subheader(name, anchor=False)
+            head[0].subheader(md(name), anchor=False)
             with head[1]:
                 st.badge(sw["status"], color=STATUS_COLOR.get(sw["status"], "gray"))
             st.progress(finished / total if total else 0.0,
@@ -56,10 +58,18 @@ def live() -> None:
             with c1:
                 st.dataframe(table, hide_index=True, width="stretch")
             with c2:
-                st.markdown(f"**host** {sw.get('host') or '—'}  \n**started** {_when(sw.get('created_at'))}  \n"
+                st.markdown(f"**host** {md(sw.get('host') or '—')}  \n**started** {_when(sw.get('created_at'))}  \n"
                             f"**updated** {_when(sw.get('updated_at'))}  \n"
                             f"**finished** {_when(sw.get('finished_at'))}")
-                if isinstance(sw.get("config"), str) and sw["config"].strip():
+                history = d.sweep_configs(name)
+                if len(history) > 1:
+                    with st.expander(f"config history: {len(history)} configs under this name"):
+                        st.caption("This sweep name was run (extended) with each of these configs, oldest "
+                                   "first; its runs come from all of them.")
+                        for i, text in enumerate(history, start=1):
+                            st.markdown(f"**config {i}**" + (" (latest)" if i == len(history) else ""))
+                            st.code(text, language="yaml")
+                elif isinstance(sw.get("config"), str) and sw["config"].strip():
                     with st.expander("config"):
                         st.code(sw["config"], language="yaml")
             failed_runs(d, runs, name)
@@ -81,9 +91,10 @@ def failed_runs(d: data.Data, runs: pd.DataFrame, sweep: str) -> None:
         error = run["error"] if isinstance(run["error"], str) else ""
         first = error.strip().splitlines()
         summary = first[-1] if first else "no traceback recorded"
-        with st.expander(f"{run['status']} · {labels[run['run_id']]} — {summary[:120]}",
+        with st.expander(md(f"{run['status']} · {labels[run['run_id']]} — {summary[:120]}"),
                          icon=":material/error:"):
-            st.caption(f"run `{run['run_id']}` on {run.get('node') or '—'}, finished {_when(run.get('finished_at'))}")
+            st.caption(f"run {md(run['run_id'])} on {md(run.get('node') or '—')}, "
+                       f"finished {_when(run.get('finished_at'))}")
             if error:
                 st.code(error, language="python")
             else:

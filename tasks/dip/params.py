@@ -104,22 +104,31 @@ def fill_task_defaults(data: Any, fields: dict) -> Any:
 
 
 class BaseParams(BaseModel):
-    """What a run is measured on: one image and one degradation. Shared by dip and baselines."""
+    """What a run is measured on: one image and one degradation. Shared by dip and baselines.
 
-    model_config = ConfigDict(extra="forbid")
+    Each field's description is its `--help` line in `priorlab dip` / `priorlab baseline`.
+    """
 
-    task: Literal["denoise", "inpaint"] = "denoise"
-    image: str = "astronaut"  # a bundled scikit-image name or an image file
-    size: int = Field(256, ge=16, le=4096)  # the image is centre-cropped and resized to size x size
-    sigma: float = Field(0.1, ge=0, le=1)  # noise strength in [0, 1] units, see `noise` (default 0 for inpaint)
+    # allow_inf_nan=False: `--lr inf` or a NaN sigma is refused here, not found as a black image later.
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+    task: Literal["denoise", "inpaint"] = Field("denoise", description="the degradation to undo")
+    image: str = Field("astronaut", description="a bundled scikit-image name (astronaut, chelsea, coffee, "
+                       "camera, rocket, ...) or an image file")
+    size: int = Field(256, ge=16, le=4096, description="the image is centre-cropped and resized to size x size pixels")
+    sigma: float = Field(0.1, ge=0, le=1, description="noise strength in [0, 1] pixel units, per noise type: "
+                         "gaussian its std, poisson the std at mid-gray, impulse the salt-and-pepper fraction, "
+                         "speckle the multiplicative std (default 0.1 for denoise, 0 for inpaint)")
     noise: Literal["gaussian", "poisson", "impulse", "speckle"] = Field(
         "gaussian",
         description="noise type; sigma is its strength: gaussian = the std, poisson = the std at mid-gray "
         "(peak 0.5/sigma^2), impulse = the fraction of salt-and-pepper values, speckle = the multiplicative std",
     )
-    region: int | None = Field(None, ge=1)  # inpaint: side of the blank square (report: 32, 64)
-    region_place: Literal["centre", "random"] | None = None  # inpaint: random is seeded
-    seed: int = Field(0, ge=0)
+    region: int | None = Field(None, ge=1, description="inpaint only: side in pixels of the blanked square, "
+                               "smaller than size (default 32; the report used 32 and 64)")
+    region_place: Literal["centre", "random"] | None = Field(
+        None, description="inpaint only: where the square is blanked; random is drawn from the seed (default centre)")
+    seed: int = Field(0, ge=0, description="seeds the noise, the mask, the network input and the weights")
 
     @field_validator("image")
     @classmethod
@@ -135,22 +144,32 @@ class BaseParams(BaseModel):
 class DipParams(BaseParams):
     """One Deep Image Prior fit. Field order matters: validators see earlier fields."""
 
-    # A built-in name, or user code `package.module:builder` (see tasks/plugins.py).
-    arch: Literal["seed-double", "seed-single", "skip"] | str = "seed-double"
-    depth: int = Field(2, ge=1, le=10)  # encoder levels; size must be divisible by 2**depth
-    width: int = Field(128, ge=1)  # channels at the first level (seed-*: doubling per level)
-    head: Literal["report", "sigmoid", "linear"] | None = None  # None: the arch's default
-    input_depth: int = Field(32, ge=1)  # channels of the fixed noise input
-    loss: Literal["l1", "l2", "kl"] | str = "l2"  # or user code `package.module:function`
-    masked_loss: bool | None = None  # inpaint: loss on known pixels only (DIP); False = report
-    iterations: int = Field(1000, ge=1)
-    lr: float = Field(0.01, gt=0)  # Adam
-    reg_noise_std: float = Field(0.0, ge=0)  # std of fresh noise added to the input each step
-    log_every: int = Field(50, ge=1)
-    snapshots: list[int] | None = None  # steps whose output is saved; None: 5 evenly spaced
-    device: str = "auto"  # auto = cuda when available, else cpu
-    amp: bool = False  # bf16 autocast, CUDA only (ignored on CPU)
-    channels_last: bool = False  # CUDA only (ignored on CPU)
+    arch: Literal["seed-double", "seed-single", "skip"] | str = Field(
+        "seed-double", description="the network: the report's two encoder-decoders (seed-double doubles "
+        "channels per level, seed-single has one conv per level), the DIP paper's skip net, or your own "
+        "package.module:builder (see tasks/plugins.py)")
+    depth: int = Field(2, ge=1, le=10, description="encoder levels; size must be divisible by 2**depth and "
+                       "at least 4*2**depth")
+    width: int = Field(128, ge=1, description="channels at the first level (seed-*: doubling per level)")
+    head: Literal["report", "sigmoid", "linear"] | None = Field(
+        None, description="the output layer: report = BatchNorm+LeakyReLU (unbounded), sigmoid, or linear "
+        "(default: report for seed-*, sigmoid for skip)")
+    input_depth: int = Field(32, ge=1, description="channels of the fixed noise input")
+    loss: Literal["l1", "l2", "kl"] | str = Field("l2", description="l1 = mean absolute error, l2 = mean "
+                                                  "squared error, kl = KL between per-channel spatial softmaxes, "
+                                                  "or your own package.module:function")
+    masked_loss: bool | None = Field(None, description="inpaint only: loss on the known pixels only, as in DIP "
+                                     "(default); --no-masked-loss = the report's loss over the whole image")
+    iterations: int = Field(1000, ge=1, description="optimisation steps")
+    lr: float = Field(0.01, gt=0, description="Adam learning rate")
+    reg_noise_std: float = Field(0.0, ge=0, description="std of fresh noise added to the network input each "
+                                 "step (DIP's regulariser; 0 = off)")
+    log_every: int = Field(50, ge=1, description="record metrics every N steps")
+    snapshots: list[int] | None = Field(None, description="steps (1..iterations) whose output image is saved "
+                                        "(default: 5 evenly spaced, ending at the last)")
+    device: str = Field("auto", description="auto (CUDA when available, else cpu), cpu, cuda, cuda:N or mps")
+    amp: bool = Field(False, description="bf16 autocast; CUDA only (ignored on CPU)")
+    channels_last: bool = Field(False, description="channels-last memory format; CUDA only (ignored on CPU)")
     detectors: list[str] | None = Field(
         None,
         validate_default=True,  # None becomes the full list, so a run's params say what it carried
@@ -256,7 +275,9 @@ class DipParams(BaseParams):
 class BaselineParams(BaseParams):
     """A classical restoration on the same degradation: the reference DIP is measured against."""
 
-    method: Literal["nlm", "tv", "wavelet", "bm3d", "biharmonic"] = "nlm"
+    method: Literal["nlm", "tv", "wavelet", "bm3d", "biharmonic"] = Field(
+        "nlm", description="denoise: nlm (non-local means), tv (total variation), wavelet, bm3d (optional "
+        "package); inpaint: biharmonic")
 
     @model_validator(mode="before")
     @classmethod

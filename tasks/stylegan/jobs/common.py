@@ -24,16 +24,22 @@ _RANDOM = re.compile(r"^random:(\d+)(\?.*)?$")
 class StyleGANParams(BaseModel):
     """Fields every StyleGAN job takes."""
 
-    model_config = ConfigDict(extra="forbid")
+    # allow_inf_nan=False: a NaN truncation would render black images instead of failing here.
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
-    generator: str = "random:32"
-    seed: int = Field(default=0, ge=0)
-    device: str = "auto"
-    precision: Literal["fp32", "fp16", "bf16"] = "fp32"
-    truncation_psi: float = Field(default=1.0, ge=-1.0, le=2.0)
-    truncation_cutoff: int | None = Field(default=None, ge=1)
-    noise_mode: Literal["const", "random", "none"] = "const"
-    batch_size: int = Field(default=16, ge=1, le=1024)
+    generator: str = Field(default="random:32", description="random:RES (seeded, RES = 4*2^k), an NVIDIA "
+                           ".pkl (PATH.pkl[#KEY]), or a priorlab/rosinality .pt/.pth checkpoint")
+    seed: int = Field(default=0, ge=0, description="seeds every latent this job draws")
+    device: str = Field(default="auto", description="auto (CUDA when available, else cpu), cpu, cuda, cuda:N or mps")
+    precision: Literal["fp32", "fp16", "bf16"] = Field(default="fp32", description="synthesis precision "
+                                                        "(fp16/bf16 by autocast)")
+    truncation_psi: float = Field(default=1.0, ge=-1.0, le=2.0, description="truncation psi toward the mean w "
+                                  "(1 = none, 0.7 = typical, 0 = the mean face)")
+    truncation_cutoff: int | None = Field(default=None, ge=1, description="truncate only the first N style "
+                                          "layers (default: all)")
+    noise_mode: Literal["const", "random", "none"] = Field(default="const", description="per-layer noise: the "
+                                                           "stored constant, seeded random, or none")
+    batch_size: int = Field(default=16, ge=1, le=1024, description="images rendered at once")
 
     @field_validator("generator")
     @classmethod
@@ -61,8 +67,10 @@ class StyleGANParams(BaseModel):
 class ClassifiedParams(StyleGANParams):
     """Jobs that score images with an attribute classifier."""
 
-    classifier: ClassifierConfig = Field(default_factory=ClassifierConfig)
-    calibration_samples: int = Field(default=256, ge=8, le=100_000)
+    classifier: ClassifierConfig = Field(default_factory=ClassifierConfig, description="the attribute "
+                                         "classifier: source, positive class, threshold (a nested block)")
+    calibration_samples: int = Field(default=256, ge=8, le=100_000, description="images that calibrate a "
+                                     "builtin classifier's center/scale on this generator")
 
 
 # ---------------------------------------------------------------------------------------------

@@ -32,16 +32,21 @@ CHUNK = 64
 
 
 class DirectionSettings(ClassifiedParams):
-    n_samples: int = Field(default=2000, ge=16, le=10_000_000)
-    keep_fraction: float = Field(default=0.2, gt=0.0, le=0.5)
-    val_fraction: float = Field(default=0.3, gt=0.0, lt=1.0)
-    svm_c: float = Field(default=1.0, gt=0.0)
-    spaces: list[Literal["z", "w"]] = Field(default_factory=lambda: ["z", "w"], min_length=1)
+    n_samples: int = Field(default=2000, ge=16, le=10_000_000, description="latents sampled and scored")
+    keep_fraction: float = Field(default=0.2, gt=0.0, le=0.5, description="the most confident fraction kept "
+                                 "at each end")
+    val_fraction: float = Field(default=0.3, gt=0.0, lt=1.0, description="share of the kept samples held out "
+                                "for validation accuracy")
+    svm_c: float = Field(default=1.0, gt=0.0, description="LinearSVC regularisation C")
+    spaces: list[Literal["z", "w"]] = Field(default_factory=lambda: ["z", "w"], min_length=1,
+                                            description="latent spaces to fit a direction in")
 
 
 class DirectionParams(DirectionSettings):
-    n_shards: int = Field(default=1, ge=1, le=100_000)
-    save_normals: str | None = None  # write an .npz with the normals (z, w) for stylegan-traverse
+    n_shards: int = Field(default=1, ge=1, le=100_000, description="split the scoring into N trials spread "
+                          "over the cluster (same result for any N)")
+    save_normals: str | None = Field(default=None, description="write an .npz with the normals (z, w) for "
+                                     "stylegan-traverse's normals_file")
 
 
 def chunks_of_shard(n_samples: int, shard_index: int, n_shards: int) -> list[int]:

@@ -30,11 +30,13 @@ SPACES = ("z_lerp", "z_slerp", "w_lerp")
 
 
 class InterpolateParams(ClassifiedParams):
-    pairs: int = Field(default=2, ge=1, le=256)
-    steps: int = Field(default=10, ge=2, le=256)
-    spaces: list[Literal["z_lerp", "z_slerp", "w_lerp"]] = Field(default_factory=lambda: list(SPACES), min_length=1)
-    endpoints: Literal["opposite", "random"] = "opposite"
-    pool: int = Field(default=64, ge=2, le=100_000)
+    pairs: int = Field(default=2, ge=1, le=256, description="endpoint pairs to interpolate between")
+    steps: int = Field(default=10, ge=2, le=256, description="frames per interpolation, endpoints included")
+    spaces: list[Literal["z_lerp", "z_slerp", "w_lerp"]] = Field(
+        default_factory=lambda: list(SPACES), min_length=1, description="interpolation paths to compare")
+    endpoints: Literal["opposite", "random"] = Field(default="opposite", description="opposite = a negative "
+                                                     "start and a positive end (from the pool), random = any z")
+    pool: int = Field(default=64, ge=2, le=100_000, description="z drawn and classified to find opposite endpoints")
 
 
 def _endpoints(params: InterpolateParams, r: Renderer, clf) -> tuple[torch.Tensor, torch.Tensor, int]:

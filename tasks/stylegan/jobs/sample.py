@@ -24,10 +24,13 @@ from .common import Renderer, StyleGANParams, make_classifier, score, strip, sum
 
 
 class SampleParams(StyleGANParams):
-    n: int = Field(default=8, ge=1, le=1024)
-    w_source: Literal["mapped", "gaussian"] = "mapped"
-    classifier: ClassifierConfig | None = None
-    calibration_samples: int = Field(default=256, ge=8, le=100_000)
+    n: int = Field(default=8, ge=1, le=1024, description="images per row (one z row, one w row)")
+    w_source: Literal["mapped", "gaussian"] = Field(default="mapped", description="the w row: mapped = "
+                                                    "mapping(z) of fresh z, gaussian = w ~ N(0, I) fed to synthesis")
+    classifier: ClassifierConfig | None = Field(default=None, description="optional: score the samples with "
+                                                "this attribute classifier (a nested block)")
+    calibration_samples: int = Field(default=256, ge=8, le=100_000, description="images that calibrate a "
+                                     "builtin classifier's center/scale on this generator")
 
 
 def _diversity(images: torch.Tensor) -> float:

@@ -35,23 +35,32 @@ from .direction import DirectionSettings, fit_direction, load_normals, score_sha
 class DirectionOptions(BaseModel):
     """How to recompute n (stylegan-direction's fields that are not shared with this job)."""
 
-    model_config = ConfigDict(extra="forbid")
-    n_samples: int = Field(default=2000, ge=16, le=10_000_000)
-    keep_fraction: float = Field(default=0.2, gt=0.0, le=0.5)
-    val_fraction: float = Field(default=0.3, gt=0.0, lt=1.0)
-    svm_c: float = Field(default=1.0, gt=0.0)
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+    n_samples: int = Field(default=2000, ge=16, le=10_000_000, description="latents sampled and scored")
+    keep_fraction: float = Field(default=0.2, gt=0.0, le=0.5, description="the most confident fraction kept "
+                                 "at each end")
+    val_fraction: float = Field(default=0.3, gt=0.0, lt=1.0, description="share of the kept samples held out "
+                                "for validation accuracy")
+    svm_c: float = Field(default=1.0, gt=0.0, description="LinearSVC regularisation C")
 
 
 class TraverseParams(ClassifiedParams):
-    n_latents: int = Field(default=5, ge=1, le=1024)
-    alpha_max: float = Field(default=3.0, gt=0.0)
-    steps: int = Field(default=7, ge=3, le=257)
-    alpha_units: Literal["std", "absolute"] = "std"
-    spaces: list[Literal["z", "w"]] = Field(default_factory=lambda: ["z", "w"], min_length=1)
-    direction: DirectionOptions = Field(default_factory=DirectionOptions)
-    normals_file: str | None = None
-    identity_model: str | None = None  # TorchScript: images (N,3,H,W) in [0,1] -> embeddings (N, D)
-    identity_input_size: int | None = Field(default=None, ge=8, le=2048)
+    n_latents: int = Field(default=5, ge=1, le=1024, description="latents moved along the direction")
+    alpha_max: float = Field(default=3.0, gt=0.0, description="frames go from -alpha_max to +alpha_max")
+    steps: int = Field(default=7, ge=3, le=257, description="frames per traversal, odd (alpha = 0 is a frame)")
+    alpha_units: Literal["std", "absolute"] = Field(default="std", description="std = standard deviations "
+                                                    "of the latents along n (comparable in z and w), absolute = "
+                                                    "raw latent units")
+    spaces: list[Literal["z", "w"]] = Field(default_factory=lambda: ["z", "w"], min_length=1,
+                                            description="latent spaces to traverse")
+    direction: DirectionOptions = Field(default_factory=DirectionOptions, description="how n is recomputed "
+                                        "when no normals_file is given (a nested block)")
+    normals_file: str | None = Field(default=None, description="an .npz written by stylegan-direction's "
+                                     "save_normals (arrays z and/or w); default: recompute n")
+    identity_model: str | None = Field(default=None, description="TorchScript file: images (N,3,H,W) in "
+                                       "[0,1] -> embeddings (N, D), for an identity distance")
+    identity_input_size: int | None = Field(default=None, ge=8, le=2048, description="resize images to this "
+                                            "side before identity_model (default: as rendered)")
 
     @field_validator("steps")
     @classmethod

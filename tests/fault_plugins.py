@@ -1,0 +1,14 @@
+"""Plug-ins that misbehave on purpose, for the fault tests. Named `tests.fault_plugins:NAME`:
+Ray puts the driver's working directory (the project root under pytest) on every worker's
+sys.path, so the workers of the session cluster can import it."""
+
+from __future__ import annotations
+
+import os
+import signal
+
+
+def die(images):
+    """A classifier whose process dies on its first call, as a segfault or the OOM killer would
+    end it: no exception, no cleanup, nothing recorded."""
+    os.kill(os.getpid(), signal.SIGKILL)

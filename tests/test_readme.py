@@ -1,0 +1,149 @@
+"""The README's promises hold: every `priorlab ...` line it shows parses, the cheap ones run.
+
+A documented flag can never go missing again: each `priorlab` line in a code block is parsed
+by the real parser (unknown flags fail), every ``--flag`` quoted in the prose is accepted by
+some subcommand, and the single-run lines (dip, baseline, stylegan, runs) run at tiny sizes
+in a temporary folder. Lines that need a cluster, a browser or long work are parsed only.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+from pathlib import Path
+
+import pytest
+
+from cluster.cli import build_parser, main
+
+README = Path(__file__).resolve().parents[1] / "README.md"
+
+# Placeholders in the README and what stands in for them in the test.
+PLACEHOLDERS = {"FILE": "runs-export.csv", "N": "2", "ADDR": "auto"}
+# Tiny sizes for the lines that run: a few seconds each on one core.
+TINY = {"--size": "32", "--iterations": "6", "--width": "8"}
+
+
+def code_blocks() -> list[tuple[str, str]]:
+    """(language, text) of every fenced block in the README."""
+    blocks, block, lang = [], None, ""
+    for line in README.read_text().splitlines():
+        if line.startswith("```"):
+            if block is None:
+                block, lang = [], line[3:].strip()
+            else:
+                blocks.append((lang, "\n".join(block)))
+                block = None
+        elif block is not None:
+            block.append(line)
+    return blocks
+
+
+def readme_commands() -> list[str]:
+    """Every `priorlab ...` command in the README's code blocks, continuation lines joined."""
+    commands = []
+    for lang, text in code_blocks():
+        if lang not in ("", "bash", "sh", "console"):
+            continue
+        text = text.replace("\\\n", " ")
+        for line in text.splitlines():
+            line = re.sub(r"\s#\s.*$", "", line)  # a trailing comment
+            m = re.search(r"\bpriorlab (?:dip|baseline|sweep|runs|dashboard|stylegan|check)\b[^'\"]*", line)
+            if m:
+                commands.append(m.group(0).strip())
+    return commands
+
+
+def to_argv(command: str) -> list[str]:
+    """`priorlab runs [--format table|csv] [--out FILE]` -> argv with every option in, the first
+    alternative of `a|b`, placeholders filled and `...` (elided flags) dropped."""
+    command = command.replace("[", " ").replace("]", " ").replace(" ... ", " ")
+    argv = []
+    for tok in shlex.split(command)[1:]:
+        tok = tok.split("|")[0] if "|" in tok and not tok.startswith("--") else tok
+        argv.append(PLACEHOLDERS.get(tok, tok))
+    return argv
+
+
+def prose_flags() -> set[str]:
+    """Every ``--flag`` the README quotes in running text."""
+    return set(re.findall(r"`(--[a-z][a-z0-9-]*)", README.read_text()))
+
+
+def test_the_readme_shows_commands_of_every_subcommand():
+    subcommands = {to_argv(c)[0] for c in readme_commands()}
+    assert {"dip", "baseline", "sweep", "runs", "dashboard", "stylegan"} <= subcommands
+
+
+@pytest.mark.parametrize("command", readme_commands())
+def test_every_readme_command_parses(command, capsys):
+    argv = to_argv(command)
+    try:
+        build_parser().parse_args(argv)
+    except SystemExit as e:  # --help exits 0; an unknown flag or a bad choice exits 2
+        assert e.code == 0, f"README line `{command}` does not parse: {capsys.readouterr().err.strip()}"
+
+
+def test_every_flag_the_readme_quotes_is_accepted():
+    parser = build_parser()
+    known: set[str] = set()
+    stack = [parser]
+    while stack:
+        p = stack.pop()
+        known |= set(p._option_string_actions)
+        for action in p._actions:
+            if action.choices and isinstance(action.choices, dict):  # subparsers
+                stack += list(action.choices.values())
+    missing = sorted(prose_flags() - known)
+    assert not missing, f"README quotes flags no subcommand accepts: {missing}"
+
+
+def tiny(argv: list[str]) -> list[str]:
+    """The same command at a tiny size (every TINY flag given once)."""
+    out, skip = [], False
+    for tok in argv:
+        if skip:
+            skip = False
+            continue
+        if tok in TINY:
+            skip = True
+            continue
+        out.append(tok)
+    if out[0] == "dip":
+        return out + [x for kv in TINY.items() for x in kv]
+    return out + ["--size", TINY["--size"]]
+
+
+def test_the_single_run_lines_run_at_tiny_size(tmp_path, monkeypatch, capsys):
+    """dip, baseline, runs and stylegan lines as written (files in a temporary folder)."""
+    monkeypatch.chdir(tmp_path)
+    # A Python block that starts `# name.py` is a file the commands below it use (a plug-in).
+    for lang, text in code_blocks():
+        m = re.match(r"# (\w+\.py)\b", text)
+        if lang == "python" and m:
+            (tmp_path / m.group(1)).write_text(text)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    ran = []
+    for command in readme_commands():
+        argv = to_argv(command)
+        if argv[0] in ("dip", "baseline") and "--help" not in argv:
+            if "--out" not in argv and "--store" not in argv:
+                argv += ["--out", "elided"]
+            assert main(tiny(argv)) == 0, command
+            ran.append(argv[0])
+        elif argv[0] == "stylegan":
+            # The README's NVIDIA pickle stands for any checkpoint: convert a seeded random
+            # generator, then generate from the file the convert line wrote.
+            stand_in = "ffhq.pt" if argv[1] == "generate" and Path("ffhq.pt").exists() else "random:16"
+            argv = [stand_in if a == "ffhq.pkl" else a for a in argv]
+            assert main(argv) == 0, command
+            ran.append(" ".join(argv[:2]))
+    for command in readme_commands():  # after the runs above, the store has something to list
+        argv = to_argv(command)
+        if argv[0] == "runs":
+            assert main(argv) == 0, command
+            ran.append("runs")
+    capsys.readouterr()
+    assert {"dip", "baseline", "stylegan convert", "stylegan generate", "runs"} <= set(ran)
+    assert (tmp_path / "runs" / "skip-denoise" / "summary.json").exists()
+    assert (tmp_path / "results" / "priorlab.db").exists()
