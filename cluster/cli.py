@@ -2,7 +2,7 @@
 
     priorlab dip --arch skip --task denoise --image astronaut --size 128 --out DIR
     priorlab baseline --method nlm --sigma 0.1 --out DIR
-    priorlab sweep configs/dip_smoke.yaml [--store DIR] [--address ADDR] [--force]
+    priorlab sweep configs/dip_smoke.yaml [--store DIR] [--address ADDR] [--force] [--extend]
     priorlab runs --store DIR [--sweep NAME] [--format table|csv|parquet] [--out FILE]
     priorlab dashboard [--store DIR] [--port P] [--host 127.0.0.1]
     priorlab check --store DIR [--repair]
@@ -171,7 +171,7 @@ def cmd_sweep(args) -> int:
 
     return run_sweep(
         args.config, store_dir=args.store, address=args.address, force=args.force,
-        max_concurrent=args.max_concurrent, num_cpus=args.num_cpus,
+        max_concurrent=args.max_concurrent, num_cpus=args.num_cpus, extend=args.extend,
     )
 
 
@@ -410,6 +410,8 @@ def build_parser(task_flags: bool = True) -> argparse.ArgumentParser:
     sp.add_argument("--store", default=DEFAULT_STORE, help=f"results store folder (default: {DEFAULT_STORE})")
     sp.add_argument("--address", help="join this Ray cluster (or 'auto'); default: RAY_ADDRESS, else start Ray here")
     sp.add_argument("--force", action="store_true", help="rerun runs the store already holds as done")
+    sp.add_argument("--extend", action="store_true",
+                    help="the store holds this sweep name with another config: add these runs to it")
     sp.add_argument("--max-concurrent", type=int, metavar="N",
                     help="at most N trials at once (default: as many as fit)")
     sp.add_argument("--num-cpus", type=int, metavar="N", help="CPUs for embedded Ray (default: all of this machine)")

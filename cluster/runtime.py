@@ -10,6 +10,9 @@ import ray
 
 from tasks.plugins import is_plugin, module_root
 
+# The logger of Ray's "Token authentication is enabled for this Ray cluster" warning.
+TOKEN_AUTH_LOGGER = "ray._private.authentication.authentication_token_setup"
+
 PLUGIN_FIELDS = ("arch", "loss", "classifier")  # parameters that may name user code
 
 
@@ -48,5 +51,13 @@ def connect(address: str | None = None, num_cpus: int | None = None, py_modules:
         return f"ray: joined {address} ({len(nodes)} nodes, {ray.cluster_resources().get('CPU', 0):g} CPUs, {ray.cluster_resources().get('GPU', 0):g} GPUs)"
     # "local" always starts a new instance; a bare init() would attach to any Ray already
     # running on this machine (another sweep's, a stale test cluster).
-    ray.init(address="local", num_cpus=num_cpus, include_dashboard=False, **common)
+    # Ray warns on every start that token auth is on for the new local cluster. It stays on;
+    # the warning only tells a user of embedded Ray about a setting they need not touch.
+    auth_log = logging.getLogger(TOKEN_AUTH_LOGGER)
+    level = auth_log.level
+    auth_log.setLevel(logging.ERROR)
+    try:
+        ray.init(address="local", num_cpus=num_cpus, include_dashboard=False, **common)
+    finally:
+        auth_log.setLevel(level)
     return f"ray: started embedded ({ray.cluster_resources().get('CPU', 0):g} CPUs, {ray.cluster_resources().get('GPU', 0):g} GPUs)"

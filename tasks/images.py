@@ -17,6 +17,14 @@ BUNDLED = (
 )
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 
+# Limits on a user image file (README: "Images"). A run resizes its image to at most a few
+# hundred pixels, so anything larger is a mistake or a decompression bomb: a 20000 x 20000 PNG
+# of a few hundred kilobytes decodes to 1.2 GB.
+MAX_IMAGE_BYTES = 100_000_000
+MAX_IMAGE_PIXELS = 50_000_000
+# PIL refuses images past twice this outright (DecompressionBombError) wherever it opens one.
+Image.MAX_IMAGE_PIXELS = MAX_IMAGE_PIXELS
+
 
 def _to_rgb(array: np.ndarray) -> np.ndarray:
     """Any skimage/PIL array -> (H, W, 3) float32 in [0, 1]."""
@@ -53,6 +61,43 @@ def read_array(name: str) -> np.ndarray:
         )
     with Image.open(path) as im:
         return _pil_to_rgb(im)
+
+
+def _header_size(path: Path) -> tuple[int, int]:
+    """(width, height) from the file's header, without PIL's bomb check (we make our own, with
+    a message that says the size) and without decoding the pixels."""
+    limit = Image.MAX_IMAGE_PIXELS
+    Image.MAX_IMAGE_PIXELS = None
+    try:
+        with Image.open(path) as im:
+            return im.size
+    finally:
+        Image.MAX_IMAGE_PIXELS = limit
+
+
+def check_image_file(name: str) -> None:
+    """Raise ValueError naming the file unless it is an image that decodes within the limits.
+
+    The size on disk and the pixel count (from the header, before decoding) are checked first,
+    so a bomb is refused without ever being decoded.
+    """
+    path = Path(name).expanduser()
+    if not path.is_file():
+        raise ValueError(f"image {name!r}: no such file")
+    size = path.stat().st_size
+    if size > MAX_IMAGE_BYTES:
+        raise ValueError(f"image {name!r}: {size:,} bytes is larger than the limit of {MAX_IMAGE_BYTES:,}")
+    try:
+        w, h = _header_size(path)
+        if w * h <= MAX_IMAGE_PIXELS:
+            with Image.open(path) as im:
+                im.load()  # the full decode: a corrupt or truncated file fails here
+    except Exception as e:  # PIL raises OSError, SyntaxError, ValueError, ... for a bad file
+        reason = " ".join(str(e).split())[:120] or type(e).__name__
+        raise ValueError(f"image {name!r}: not an image that decodes ({reason})") from None
+    if w * h > MAX_IMAGE_PIXELS:
+        raise ValueError(f"image {name!r}: {w} x {h} pixels is more than the limit of "
+                         f"{MAX_IMAGE_PIXELS / 1e6:g} megapixels")
 
 
 def _pil_to_rgb(im: Image.Image) -> np.ndarray:

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from analysis.store import Store
 from cluster.config import expand, load
-from cluster.sweep import EXIT_FAILED, EXIT_OK, run_sweep
+from cluster.sweep import EXIT_CONFIG, EXIT_FAILED, EXIT_OK, run_sweep
 
 TINY = {"image": "astronaut", "size": 16, "width": 4, "depth": 1, "log_every": 5, "snapshots": [10]}
 
@@ -67,16 +67,20 @@ def test_sweep_over_two_nodes_stores_every_run_once(ray_cluster, tmp_path):
 
 
 def test_failing_trial_is_recorded_with_traceback_and_others_finish(ray_cluster, tmp_path):
-    broken = tmp_path / "broken.png"
-    broken.write_bytes(b"this is not a png")  # passes validation (the file exists), fails to decode
-    cfg = write_config(tmp_path / "fail.yaml", "with-failure", {"image": ["astronaut", str(broken)], "seed": [0, 1]})
+    broken = tmp_path / "broken.pkl"
+    broken.write_bytes(b"this is not a pickle")  # passes validation (a .pkl path), fails to load
+    cfg = write_config(tmp_path / "fail.yaml", "with-failure", {"seed": [0, 1]}, extra=textwrap.dedent(f"""
+        groups:
+          - {{name: dip}}
+          - {{name: bad-generator, kind: stylegan-sample, fixed: {{generator: {str(broken)!r}, n: 2}}}}
+        """))
     lines: list[str] = []
     assert run_sweep(str(cfg), store_dir=str(tmp_path / "store"), echo=lines.append) == EXIT_FAILED
     runs = Store(tmp_path / "store").runs(sweep="with-failure")
-    bad = runs[runs["image"] == str(broken)]
-    good = runs[runs["image"] == "astronaut"]
+    bad = runs[runs["kind"] == "stylegan-sample"]
+    good = runs[runs["kind"] == "dip"]
     assert (bad["status"] == "error").all() and len(bad) == 2
-    assert all("Traceback" in e and "cannot identify image" in e for e in bad["error"])
+    assert all("Traceback" in e and "generator" in e for e in bad["error"])
     assert (good["status"] == "done").all() and len(good) == 2
     assert any("error in" in l for l in lines)
 
@@ -115,7 +119,10 @@ def test_killed_driver_resumes_without_rerunning_or_duplicating(ray_cluster, tmp
     store_dir = tmp_path / "store"
     cmd = [sys.executable, "-m", "cluster.cli", "sweep", str(cfg), "--store", str(store_dir),
            "--address", ray_cluster.address]
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    systemp = tmp_path / "systemp"  # the drivers' temp folder: a killed one must leave nothing there
+    systemp.mkdir()
+    env = {**os.environ, "TMPDIR": str(systemp)}
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
     try:
         deadline = time.time() + 180
         done_before: dict[str, float] = {}
@@ -135,8 +142,11 @@ def test_killed_driver_resumes_without_rerunning_or_duplicating(ray_cluster, tmp
     left = Store(store_dir).runs(sweep="resume")
     assert (left["status"] != "done").any()
 
-    out = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert not list(systemp.glob("priorlab-tune-*")), "Tune's scratch of the killed driver was left in temp"
+
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env)
     assert out.returncode == 0, out.stdout + out.stderr
+    assert not list(systemp.glob("priorlab-tune-*")) and not (store_dir / ".tune-scratch").exists()
     runs = assert_exactly_once(store_dir, cfg)
     after = dict(zip(runs["run_id"], runs["finished_at"]))
     assert all(after[r] == t for r, t in done_before.items()), "a completed run was rerun"
@@ -200,9 +210,119 @@ def test_ctrl_c_marks_running_runs_interrupted_and_the_same_command_resumes(ray_
     out, _ = proc.communicate(timeout=120)
     assert proc.returncode == 130, out
     assert "run the same command again to resume" in out
+    assert "Tuner.restore" not in out  # Tune's own resume hint would mislead: priorlab resumes itself
     statuses = set(Store(store_dir).runs(sweep="ctrl-c")["status"])
     assert "interrupted" in statuses and "running" not in statuses
 
     again = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     assert again.returncode == 0, again.stdout + again.stderr
     assert_exactly_once(store_dir, cfg)
+
+
+# ---- what a user sees around a sweep: refusals before anything runs, the summary, no litter ----
+
+def test_resources_no_node_can_hold_are_refused_before_anything_runs(ray_cluster, tmp_path, monkeypatch):
+    monkeypatch.delenv("PRIORLAB_AUTOSCALING", raising=False)
+    store_dir = tmp_path / "store"
+    # 2 CPUs in the cluster, but 1 per node: a trial (one placement-group bundle) never fits.
+    cfg = write_config(tmp_path / "big.yaml", "too-big", {"seed": [0]}, resources="{cpu: 2}")
+    lines: list[str] = []
+    assert run_sweep(str(cfg), store_dir=str(store_dir), echo=lines.append) == EXIT_CONFIG
+    err = [l for l in lines if l.startswith("config error")]
+    assert len(err) == 1 and "'dip' asks for CPU 2" in err[0] and "largest node: CPU 1" in err[0], lines
+    assert "cluster total: CPU " in err[0]  # (2, or more while another test adds a node)
+    assert not (store_dir / "priorlab.db").exists() or Store(store_dir).runs(sweep="too-big").empty
+
+    cfg = write_config(tmp_path / "gpu.yaml", "no-gpu", {"seed": [0]}, resources="{cpu: 1, gpu: 1}",
+                       extra="groups: [{name: fits}, {name: wants-gpu, resources: {cpu: 1, gpu: 1}}]\n")
+    lines = []
+    assert run_sweep(str(cfg), store_dir=str(store_dir), echo=lines.append) == EXIT_CONFIG
+    assert any("'fits' asks for CPU 1, GPU 1" in l and "GPU 0" in l for l in lines), lines
+
+
+def test_an_autoscaling_cluster_gets_a_note_instead_of_a_refusal():
+    from cluster.sweep import check_resources
+
+    nodes = [{"CPU": 2.0}, {"CPU": 2.0, "GPU": 1.0}]
+    assert check_resources([("a", {"CPU": 2.0, "GPU": 1.0})], nodes, autoscaling=False) == (None, None)
+    error, note = check_resources([("a", {"CPU": 8.0})], nodes, autoscaling=False)
+    assert "'a' asks for CPU 8" in error and "largest node: CPU 2" in error and "cluster total: CPU 4" in error
+    error, note = check_resources([("a", {"CPU": 8.0})], nodes, autoscaling=True)
+    assert error is None and "autoscales" in note and "waits" in note
+
+
+def test_reusing_a_sweep_name_with_another_config_is_refused_unless_extended(ray_cluster, tmp_path):
+    store_dir = tmp_path / "store"
+    first = write_config(tmp_path / "a.yaml", "same-name", {"seed": [0]}, fixed={"iterations": 20})
+    assert run_sweep(str(first), store_dir=str(store_dir), echo=lambda s: None) == EXIT_OK
+    # The same config with a comment and keys in another order is the same sweep.
+    text = first.read_text()
+    import yaml
+
+    (tmp_path / "a2.yaml").write_text("# the same sweep, reformatted\n" + yaml.safe_dump(yaml.safe_load(text),
+                                                                                       default_flow_style=True))
+    assert run_sweep(str(tmp_path / "a2.yaml"), store_dir=str(store_dir), echo=lambda s: None) == EXIT_OK
+
+    changed = write_config(tmp_path / "b.yaml", "same-name", {"seed": [0, 1]}, fixed={"iterations": 20})
+    lines: list[str] = []
+    assert run_sweep(str(changed), store_dir=str(store_dir), echo=lines.append) == EXIT_CONFIG
+    assert len(lines) == 1 and "new `name:`" in lines[0] and "--extend" in lines[0], lines
+    assert len(Store(store_dir).runs(sweep="same-name")) == 1  # nothing was mixed in
+
+    assert run_sweep(str(changed), store_dir=str(store_dir), echo=lambda s: None, extend=True) == EXIT_OK
+    store = Store(store_dir)
+    assert len(store.runs(sweep="same-name")) == 2
+    assert changed.read_text() in store.sweep_configs("same-name") and text in store.sweep_configs("same-name")
+
+
+def test_end_of_sweep_summary_is_per_kind_and_task_and_shows_stylegan_results(sweep_store):
+    from cluster.sweep import best_table
+
+    table = best_table(Store(sweep_store), "tiny")
+    heads = [l for l in table.splitlines() if not l.startswith("  ")]
+    assert [h.split(":")[0] for h in heads] == ["dip denoise", "dip inpaint", "dip-baseline denoise",
+                                                 "stylegan-interpolate", "stylegan-sample"], table
+    body = {h.split(":")[0]: [] for h in heads}
+    current = None
+    for line in table.splitlines():
+        if not line.startswith("  "):
+            current = line.split(":")[0]
+        else:
+            body[current].append(line)
+    assert "NaN" not in table and "None" not in table, table
+    denoise_cols = body["dip denoise"][0].split()
+    assert "region" not in denoise_cols and "best_psnr" in denoise_cols and "arch" in denoise_cols
+    assert "region" in body["dip inpaint"][0].split() and "sigma" not in body["dip inpaint"][0].split()
+    assert "method" in body["dip-baseline denoise"][0].split()
+    assert {"z_lerp_flip_step_mean", "w_lerp_flip_step_mean"} <= set(body["stylegan-interpolate"][0].split()), table
+    assert {"n", "z_diversity", "w_diversity"} <= set(body["stylegan-sample"][0].split()), table
+
+
+def test_a_sweep_leaves_nothing_in_the_temp_folder_and_no_tune_resume_hint(ray_cluster, tmp_path, monkeypatch, capfd):
+    import tempfile
+
+    tmp = tmp_path / "systemp"
+    tmp.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp))
+    store_dir = tmp_path / "store"
+    # A scratch folder of a driver that was killed (its pid is gone) is removed by the next sweep.
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    stale = store_dir / ".tune-scratch" / f"tune-{int(dead.stdout)}-x"
+    stale.mkdir(parents=True)
+    cfg = write_config(tmp_path / "t.yaml", "no-litter", {"seed": [0]}, fixed={"iterations": 20})
+    assert run_sweep(str(cfg), store_dir=str(store_dir), echo=lambda s: None) == EXIT_OK
+    assert not list(tmp.glob("priorlab-tune-*")) and not list(tmp.iterdir())
+    assert not (store_dir / ".tune-scratch").exists()
+    out, err = capfd.readouterr()
+    assert "Tuner.restore" not in out + err
+
+
+def test_embedded_ray_prints_no_token_auth_warning_and_keeps_token_auth_on(tmp_path):
+    code = ("import os\nfrom cluster.runtime import connect\nprint(connect(num_cpus=1))\n"
+            "print('auth mode', os.environ.get('RAY_AUTH_MODE'))\nimport ray; ray.shutdown()\n")
+    env = {k: v for k, v in os.environ.items() if k not in ("RAY_ADDRESS", "RAY_AUTH_MODE")}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, env=env,
+                         cwd=os.getcwd())
+    assert out.returncode == 0, out.stderr
+    assert "started embedded" in out.stdout and "auth mode token" in out.stdout
+    assert "Token authentication" not in out.stdout + out.stderr, out.stderr

@@ -49,7 +49,7 @@ def test_run_id_is_deterministic_and_parameter_sensitive():
 @pytest.mark.parametrize(
     "over, field, value, allowed",
     [
-        ({"fixed": {"archh": "skip"}}, "archh", "skip", "Extra inputs are not permitted"),
+        ({"fixed": {"archh": "skip"}}, "fixed.archh", "unknown key", "did you mean 'arch'?"),
         ({"grid": {"arch": ["unet"]}}, "arch", "unet", "seed-double"),
         ({"fixed": {"size": 32, "depth": 5}}, "depth", "5", "allowed depths"),
         ({"fixed": {"size": 32, "task": "inpaint", "region": 32}}, "region", "32", "smaller than the image size"),
@@ -122,3 +122,183 @@ def test_group_resources_override_the_sweep_default():
                                                "resources": {"cpu": 1, "custom": {"big": 1}}}]))
     res = {t["kind"]: t["resources"] for t in expand(cfg)}
     assert res == {"dip": {"CPU": 2, "GPU": 0.25}, "dip-baseline": {"CPU": 1, "big": 1}}
+
+
+# ---- hostile or broken config files: refused in one line, before anything runs ----
+
+def _one_line(err) -> str:
+    msg = str(err.value)
+    assert "\n" not in msg and len(msg) < 600, msg
+    return msg
+
+
+def test_yaml_alias_bomb_is_refused_without_expanding(tmp_path):
+    # "billion laughs": 9 levels of 9 aliases = 9**9 strings from a few hundred bytes.
+    lines = ['a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]']
+    for i in range(1, 9):
+        prev, cur = chr(ord("a") + i - 1), chr(ord("a") + i)
+        lines.append(f"{cur}: &{cur} [" + ",".join([f"*{prev}"] * 9) + "]")
+    lines.append("name: *i")
+    p = tmp_path / "bomb.yaml"
+    p.write_text("\n".join(lines) + "\n")
+    assert p.stat().st_size < 1000
+    with pytest.raises(ConfigError) as err:
+        load(p)
+    assert "aliases expand" in _one_line(err)
+
+
+def test_a_huge_value_is_quoted_short_in_the_error(tmp_path):
+    p = tmp_path / "big.yaml"
+    items = ",".join(["x" * 50] * 2000)
+    p.write_text("name: t\nkind: dip\nfixed: {size: 32, width: 4}\ndescription: [" + items + "]\n")
+    with pytest.raises(ConfigError) as err:
+        load(p)
+    assert "description" in _one_line(err) and "..." in str(err.value)
+
+
+def test_non_utf8_duplicate_keys_and_oversized_files_are_one_line_errors(tmp_path):
+    p = tmp_path / "c.yaml"
+    p.write_bytes(b"name: t\nkind: dip\ndescription: caf\xe9\n")  # Latin-1, not UTF-8
+    with pytest.raises(ConfigError) as err:
+        load(p)
+    assert "not UTF-8" in _one_line(err) and "0xe9" in str(err.value)
+
+    p.write_text("name: t\nkind: dip\nfixed:\n  size: 32\n  iterations: 10\n  iterations: 300\n")
+    with pytest.raises(ConfigError) as err:
+        load(p)
+    msg = _one_line(err)
+    assert "duplicate key 'iterations'" in msg and "line 6" in msg and "line 5" in msg
+
+    p.write_text("name: t\nkind: dip\ndescription: '" + "x" * 1_100_000 + "'\n")
+    with pytest.raises(ConfigError) as err:
+        load(p)
+    assert "too large" in _one_line(err)
+
+
+def test_merge_keys_may_still_be_overridden(tmp_path):
+    p = tmp_path / "c.yaml"
+    p.write_text("name: t\nkind: dip\nfixed: &b {size: 32, width: 4, iterations: 10}\n"
+                 "groups: [{name: g, fixed: {<<: *b, iterations: 20}}]\n")
+    cfg, _ = load(p)
+    assert expand(cfg)[0]["params"]["iterations"] == 20
+
+
+# ---- typos name the block they are in, the nearest valid key and the allowed keys ----
+
+@pytest.mark.parametrize(
+    "over, block, key, nearest",
+    [
+        # the typo in the top-level `fixed:` of a config with groups (named groups[0] on old main)
+        ({"fixed": {"size": 32, "iteration": 300}, "groups": [{"name": "denoise"}]},
+         "fixed", "iteration", "iterations"),
+        ({"grid": {"sigmaa": [0.1]}}, "grid", "sigmaa", "sigma"),
+        ({"groups": [{"name": "a"}, {"name": "b", "fixed": {"lossx": "l1"}}]}, "groups[1].fixed", "lossx", "loss"),
+        ({"fixed": {"size": 32}, "groups": [{"name": "b", "kind": "dip-baseline", "grid": {"methd": ["tv"]}}]},
+         "groups[0].grid", "methd", "method"),
+        # a top-level key that no group's kind takes
+        ({"fixed": {"size": 32, "sigam": 0.1}, "groups": [{"name": "b", "kind": "dip-baseline"}]},
+         "fixed", "sigam", "sigma"),
+        ({"gird": {}}, "", "gird", "grid"),
+        ({"resources": {"cpus": 1}}, "resources", "cpus", "cpu"),
+        ({"groups": [{"name": "a", "fixd": {}}]}, "groups[0]", "fixd", "fixed"),
+    ],
+)
+def test_typos_name_their_block_the_nearest_key_and_the_allowed_keys(over, block, key, nearest):
+    with pytest.raises(ConfigError) as err:
+        expand(parse(_cfg(**over)))
+    msg = str(err.value)
+    assert msg.startswith(f"{block}.{key}: unknown key" if block else f"{key}: unknown key"), msg
+    assert f"did you mean {nearest!r}?" in msg and "allowed: " in msg, msg
+
+
+def test_a_value_error_names_the_block_it_came_from():
+    with pytest.raises(ConfigError) as err:
+        expand(parse(_cfg(fixed={"size": 32, "sigma": -1}, groups=[{"name": "g", "grid": {"loss": ["l1", "l3"]}}])))
+    assert "fixed.sigma = -1" in str(err.value), err.value
+    with pytest.raises(ConfigError) as err:
+        expand(parse(_cfg(groups=[{"name": "g", "grid": {"loss": ["l1", "l3"]}}])))
+    assert "groups[0] (g): groups[0].grid.loss = 'l3'" in str(err.value), err.value
+
+
+@pytest.mark.parametrize("value", [".inf", ".nan", "-.inf"])
+def test_infinite_or_nan_resources_are_refused(tmp_path, value):
+    p = tmp_path / "c.yaml"
+    p.write_text(f"name: t\nkind: dip\nresources: {{cpu: {value}}}\n")
+    with pytest.raises(ConfigError, match="resources.cpu"):
+        load(p)
+    p.write_text(f"name: t\nkind: dip\nresources: {{custom: {{big: {value}}}}}\n")
+    with pytest.raises(ConfigError, match="finite number"):
+        load(p)
+
+
+# ---- image files are checked once at expansion: decodes, within the documented limits ----
+
+def _image_error(tmp_path, path) -> str:
+    with pytest.raises(ConfigError) as err:
+        expand(parse(_cfg(grid={"image": ["astronaut", str(path)]})))
+    msg = _one_line(err)
+    assert str(path) in msg, msg
+    return msg
+
+
+def _png_with_size(png: bytes, width: int, height: int) -> bytes:
+    """A PNG whose IHDR chunk is rewritten to `width` x `height` (with a valid CRC)."""
+    import struct
+    import zlib
+
+    ihdr = bytearray(png[12:29])  # b"IHDR" + 13 bytes of data
+    ihdr[4:12] = struct.pack(">II", width, height)
+    return png[:12] + bytes(ihdr) + struct.pack(">I", zlib.crc32(bytes(ihdr))) + png[33:]
+
+
+def test_non_image_corrupt_and_oversized_image_files_are_refused(tmp_path, monkeypatch):
+    import io
+
+    from PIL import Image
+
+    import tasks.images as images
+
+    text = tmp_path / "notes.png"
+    text.write_text("this is not a png")
+    assert "not an image that decodes" in _image_error(tmp_path, text)
+
+    buf = io.BytesIO()
+    Image.new("RGB", (64, 64), (10, 200, 10)).save(buf, format="PNG")
+    corrupt = tmp_path / "cut.png"
+    corrupt.write_bytes(buf.getvalue()[: len(buf.getvalue()) // 2])  # a truncated PNG: header fine
+    assert "not an image that decodes" in _image_error(tmp_path, corrupt)
+
+    # A decompression bomb: a PNG whose header says 20000 x 20000 (1.2 GB decoded). The pixel
+    # data need not be there: the header alone must refuse it.
+    bomb = tmp_path / "bomb.png"
+    bomb.write_bytes(_png_with_size(buf.getvalue(), 20000, 20000))
+    assert "20000 x 20000 pixels" in _image_error(tmp_path, bomb)
+
+    monkeypatch.setattr(images, "MAX_IMAGE_BYTES", 1000)  # a "huge" file without writing 100 MB
+    big = tmp_path / "big.png"
+    Image.new("RGB", (64, 64)).save(big, format="PNG")
+    big.write_bytes(big.read_bytes() + b"\0" * 2000)
+    assert "larger than the limit" in _image_error(tmp_path, big)
+
+
+def test_good_image_files_pass_and_a_fixed_image_is_checked_too(tmp_path):
+    from PIL import Image
+
+    good = tmp_path / "ok.png"
+    Image.new("RGB", (40, 40), (200, 10, 10)).save(good)
+    assert expand(parse(_cfg(fixed={"size": 32, "width": 4, "iterations": 10, "image": str(good)})))
+    bad = tmp_path / "bad.jpg"
+    bad.write_bytes(b"\xff\xd8\xff garbage")
+    with pytest.raises(ConfigError, match="bad.jpg"):
+        expand(parse(_cfg(fixed={"size": 32, "width": 4, "iterations": 10, "image": str(bad)})))
+
+
+def test_same_sweep_ignores_layout_and_operational_settings_but_not_the_runs():
+    from cluster.config import same_sweep
+
+    base = "name: s\nkind: dip\nfixed: {size: 32, width: 4, iterations: 10}\ngrid: {seed: [0, 1]}\n"
+    cfg = parse({"name": "s", "kind": "dip", "fixed": {"iterations": 10, "width": 4, "size": 32},
+                 "grid": {"seed": [0, 1]}, "resources": {"cpu": 2}, "retries": 3, "description": "again"})
+    assert same_sweep(cfg, "# a comment\n" + base)
+    assert not same_sweep(parse({**cfg.model_dump(), "grid": {"seed": [0, 1, 2]}}), base)
+    assert not same_sweep(cfg, "name: s\nkind: [not valid\n")
