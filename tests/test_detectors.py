@@ -114,7 +114,8 @@ def test_detector_params_normalise_and_validate():
     assert Params(detectors="none", stop="wmv").detectors == ["wmv"]  # the stopping detector is attached
     with pytest.raises(ValidationError) as e:
         Params(detectors=["wmv", "wvm"])
-    assert "unknown detector 'wvm'" in str(e.value) and "wmv, dp" in str(e.value) and "did you mean 'wmv'" in str(e.value)
+    msg = str(e.value)
+    assert "unknown detector 'wvm'" in msg and "wmv, dp" in msg and "did you mean 'wmv'" in msg
     with pytest.raises(ValidationError) as e:
         Params(stop="oracle")
     assert "stop" in str(e.value) and "allowed: wmv, dp" in str(e.value)

@@ -21,7 +21,8 @@ A detector that has not fired by the end names its best guess so far (below, per
          of minimal VAR. The paper uses W = 100, P = 1000 on 512 px images, where DIP peaks
          after ~1-5k steps; at priorlab's 64-256 px DIP peaks ~10x sooner (the skip net at
          64 px: steps 20-350), before a 100-step window has even filled. Both are scaled by
-         1/10, keeping the paper's P/W = 10: W = 10, P = 100. The window lives on the device as a ring buffer with anchored running sums (exact
+         1/10, keeping the paper's P/W = 10: W = 10, P = 100. The window lives on the
+         device as a ring buffer with anchored running sums (exact
          recompute every W steps, so float32 does not drift): O(pixels) per step.
          Statistic det_wmv: VAR (logged once the window is full). Not fired: the minimum so far.
 

@@ -18,6 +18,11 @@ Prints, per detector d (all runs, and the skip net alone):
    side (alternating, best of N). Goal: <= 1.05.
 Goals (issue 10): priorlab's best detector's median gap <= 0.5 dB on the skip net and below
 wmv's; with `stop` mean iterations <= 60% of the budget at that gap.
+
+Measured (2026-11-24, skip net, 32 runs: 4 images x 4 noise types x 2 strengths, 2 shared cores):
+    dp   median 0.23 dB, p90 0.44, 91% within 0.5 dB, stop: dp runs 15% of the budget
+    wmv  median 0.47 dB, p90 1.49, 53% within 0.5 dB, stop: wmv runs 30% of the budget
+    overhead (wmv + dp vs none): 0.995; 4/4 stop runs ended where predicted
 """
 
 from __future__ import annotations
@@ -101,7 +106,8 @@ def quantile(xs: list[float], q: float) -> float:
 def table(rows: list[dict], title: str) -> None:
     rows = [r for r in rows if r.get("best_psnr") is not None]
     print(f"\n{title}: {len(rows)} runs")
-    print(f"{'detector':10} {'median gap':>10} {'p90 gap':>8} {'<=0.5 dB':>8} {'stop/iters':>10} {'stop: iters run':>15}")
+    print(f"{'detector':10} {'median gap':>10} {'p90 gap':>8} {'<=0.5 dB':>8} {'stop/iters':>10} "
+          f"{'stop: iters run':>15}")
     for d in detector_names(rows):
         have = [r for r in rows if r.get(f"stop_gap_{d}") is not None and r[f"stop_gap_{d}"] == r[f"stop_gap_{d}"]]
         if not have:
