@@ -24,7 +24,7 @@ def fit(**kw):
 
 @pytest.fixture
 def small_window(monkeypatch):
-    """WMV sized for a 100-step test run (the real window is 100 steps)."""
+    """WMV sized for short test runs (its own window is 10 steps, its patience 100)."""
     monkeypatch.setattr(det.WMV, "WINDOW", 5)
     monkeypatch.setattr(det.WMV, "PATIENCE", 30)
 
@@ -54,10 +54,11 @@ def test_stop_points_are_scored_by_the_logged_psnr(small_window):
 
 
 def test_stop_ends_the_run_where_its_detector_decides():
-    full, _ = fit(iterations=300)
-    s, sink = fit(iterations=300, stop="dp")
-    assert full["stopped_by"] is None and full["iterations_done"] == 300
-    assert s["stopped_by"] == "dp" and s["iterations_done"] == s["stop_step_dp"] < 300
+    full, _ = fit(iterations=150, arch="skip")
+    s, sink = fit(iterations=150, arch="skip", stop="dp")
+    assert full["stopped_by"] is None and full["iterations_done"] == 150
+    assert s["stopped_by"] == "dp" and s["iterations_done"] == s["stop_step_dp"] < 150, s
+    assert s["stop_decided_dp"] == s["stop_step_dp"] == full["stop_decided_dp"]
     assert max(st for st, _, _ in sink.rows) == s["iterations_done"]
     # up to the stop, the same numbers as the full run
     assert s["stop_psnr_dp"] == full["stop_psnr_dp"] and s["stop_step_dp"] == full["stop_step_dp"]
@@ -66,10 +67,14 @@ def test_stop_ends_the_run_where_its_detector_decides():
 def test_wmv_stops_patience_steps_after_its_minimum(small_window):
     s, sink = fit(iterations=400, stop="wmv", detectors=["wmv"])
     assert s["stopped_by"] == "wmv" and s["iterations_done"] < 400
-    assert s["iterations_done"] - s["stop_step_wmv"] >= det.WMV.PATIENCE
+    assert s["iterations_done"] == s["stop_decided_wmv"] >= s["stop_step_wmv"] + det.WMV.PATIENCE
     var = dict(sink.series("det_wmv"))
     assert min(var, key=var.get) == s["stop_step_wmv"]
     assert "stop_step_dp" not in s
+    # Without stop the run goes on, and the decision made then stands.
+    full, _ = fit(iterations=400, detectors=["wmv"])
+    assert full["stopped_by"] is None and full["iterations_done"] == 400
+    assert (full["stop_step_wmv"], full["stop_decided_wmv"]) == (s["stop_step_wmv"], s["stop_decided_wmv"])
 
 
 def test_wmv_statistic_is_the_variance_of_the_last_outputs():
@@ -109,7 +114,8 @@ def test_detector_params_normalise_and_validate():
     assert Params(detectors="none", stop="wmv").detectors == ["wmv"]  # the stopping detector is attached
     with pytest.raises(ValidationError) as e:
         Params(detectors=["wmv", "wvm"])
-    assert "unknown detector 'wvm'" in str(e.value) and "wmv, dp" in str(e.value) and "did you mean 'wmv'" in str(e.value)
+    msg = str(e.value)
+    assert "unknown detector 'wvm'" in msg and "wmv, dp" in msg and "did you mean 'wmv'" in msg
     with pytest.raises(ValidationError) as e:
         Params(stop="oracle")
     assert "stop" in str(e.value) and "allowed: wmv, dp" in str(e.value)

@@ -9,9 +9,9 @@ Normalisation (so a run_id hashed from model_dump depends only on what matters):
   None whatever was given.
 - sigma defaults to 0.1 for denoise and 0 for inpaint; it is the strength of the `noise`
   type: gaussian the std, poisson the std at mid-gray (peak = 0.5 / sigma**2), impulse the
-  fraction of values replaced by salt or pepper, speckle the std of the multiplicative noise; head defaults per architecture
-  (report for seed-*, sigmoid for skip); snapshots default to 5 evenly spaced steps
-  ending at the last iteration.
+  fraction of values replaced by salt or pepper, speckle the std of the multiplicative noise;
+  head defaults per architecture (report for seed-*, sigmoid for skip); snapshots default
+  to 5 evenly spaced steps ending at the last iteration.
 - detectors: None (the default) attaches every early-stopping detector in
   `tasks.dip.detectors.DETECTORS`; "none" or [] attaches none; names are deduplicated, in
   the registry's order. `stop` names the detector that ends the run; it is attached if
@@ -66,7 +66,8 @@ def check_detectors(names: Any) -> list[str]:
         return []
     for n in names:
         if n not in DETECTORS:
-            raise ValueError(f"unknown detector {n!r} (allowed: {', '.join(DETECTORS)}, or none){_nearest(n, DETECTORS)}")
+            allowed = ", ".join(DETECTORS)
+            raise ValueError(f"unknown detector {n!r} (allowed: {allowed}, or none){_nearest(n, DETECTORS)}")
     return [d for d in DETECTORS if d in names]
 
 
@@ -116,8 +117,9 @@ class BaseParams(BaseModel):
     image: str = Field("astronaut", description="a bundled scikit-image name (astronaut, chelsea, coffee, "
                        "camera, rocket, ...) or an image file")
     size: int = Field(256, ge=16, le=4096, description="the image is centre-cropped and resized to size x size pixels")
-    sigma: float = Field(0.1, ge=0, le=1, description="noise strength in [0, 1] pixel units (for Gaussian noise "
-                         "its std) (default 0.1 for denoise, 0 for inpaint)")
+    sigma: float = Field(0.1, ge=0, le=1, description="noise strength in [0, 1] pixel units, per noise type: "
+                         "gaussian its std, poisson the std at mid-gray, impulse the salt-and-pepper fraction, "
+                         "speckle the multiplicative std (default 0.1 for denoise, 0 for inpaint)")
     noise: Literal["gaussian", "poisson", "impulse", "speckle"] = Field(
         "gaussian",
         description="noise type; sigma is its strength: gaussian = the std, poisson = the std at mid-gray "
@@ -177,7 +179,8 @@ class DipParams(BaseParams):
     )
     stop: str | None = Field(
         None,
-        description=f"end the run when this detector decides to stop ({', '.join(DETECTORS)}); default: run all iterations",
+        description=f"end the run when this detector decides to stop ({', '.join(DETECTORS)}); "
+        "default: run all iterations",
     )
 
     @model_validator(mode="before")

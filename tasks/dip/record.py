@@ -25,7 +25,9 @@ Summary keys: see `tasks.dip.fit`; per detector d: stop_step_d, stop_psnr_d, sto
 stop_gap_d (the stop step is a logging step, so its psnr/ssim are the logged ones),
 stop_decided_d (the logging step where d's decision became final, i.e. where `stop: d` ends
 the run - later than stop_step_d for a patience rule; None if it never decided), and
-stopped_by (the `stop` detector's name when it ended the run, else None). Metrics: det_d is
+stopped_by (the `stop` detector's name when it ended the run, else None). A run that `stop`
+ended knows only the steps it ran: its best_psnr, and so its stop_gap_d, cover those; the
+honest gap of a detector comes from runs that went on to `iterations`. Metrics: det_d is
 detector d's statistic at each logging step where it has one.
 """
 
