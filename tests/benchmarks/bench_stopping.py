@@ -15,7 +15,9 @@ Prints, per detector d (all runs, and the skip net alone):
    runs on a few configurations (same stop step and psnr, iterations_done as predicted; not
    the same gap: a stopped run's own best_psnr only covers the steps it ran);
 3. the detectors' overhead: CPU time of a run with both detectors vs none, measured side by
-   side (alternating, best of N). Goal: <= 1.05.
+   side (alternating, best of N). Goal: <= 1.05;
+4. ASHA against the full grid on a small search (tests/benchmarks/bench_asha.py, run last;
+   `--no-asha` skips it): best PSNR found, trial-iterations spent, their ratio.
 Goals (issue 10): priorlab's best detector's median gap <= 0.5 dB on the skip net and below
 wmv's; with `stop` mean iterations <= 60% of the budget at that gap.
 
@@ -28,6 +30,7 @@ Measured (2026-11-24, skip net, 32 runs: 4 images x 4 noise types x 2 strengths,
 from __future__ import annotations
 
 import argparse
+import subprocess
 import json
 import statistics
 import sys
@@ -195,6 +198,7 @@ def main() -> None:
     ap.add_argument("--overhead-reps", type=int, default=3, help="0: skip the overhead measurement")
     ap.add_argument("--save", help="write the runs' params and summaries to this JSON file")
     ap.add_argument("--load", help="read runs saved with --save instead of running them")
+    ap.add_argument("--no-asha", action="store_true", help="skip the ASHA vs full-grid comparison")
     args = ap.parse_args()
 
     if args.load:
@@ -215,6 +219,8 @@ def main() -> None:
         check_stop(rows, args.check_stop, args.jobs)
     if args.overhead_reps:
         overhead(args.overhead_reps)
+    if not args.no_asha:  # its own process: it starts an embedded Ray of its own
+        subprocess.run([sys.executable, str(Path(__file__).with_name("bench_asha.py"))], check=True)
 
 
 if __name__ == "__main__":
