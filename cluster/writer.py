@@ -113,14 +113,17 @@ class TrialDeathCallback(tune.Callback):
         self.writer = writer
 
     def on_trial_error(self, iteration, trials, trial, **info):
-        item = trial.config.get("trial")
-        if not item:  # a shard trial: its run fails in its finishing trial ("never scored")
-            return
-        from cluster.search import run_id_of  # an Optuna trial's run id comes from its suggestion
+        pack = trial.config.get("pack")
+        if pack is not None:  # a packed trial: every member it was still fitting died with it
+            ids = [m["run_id"] for m in pack.get("members", [pack])]
+        elif trial.config.get("trial"):
+            from cluster.search import run_id_of  # an Optuna trial's run id comes from its suggestion
 
-        run_id = run_id_of(trial.config)
-        if run_id:
-            ray.get(self.writer.fail_running.remote(run_id, death_text(trial)))
+            ids = [run_id_of(trial.config)]
+        else:  # a shard trial: its run fails in its finishing trial ("never scored")
+            return
+        text = death_text(trial)
+        ray.get([self.writer.fail_running.remote(run_id, text) for run_id in ids if run_id])
 
 
 def death_text(trial) -> str:

@@ -12,3 +12,11 @@ def die(images):
     """A classifier whose process dies on its first call, as a segfault or the OOM killer would
     end it: no exception, no cleanup, nothing recorded."""
     os.kill(os.getpid(), signal.SIGKILL)
+
+
+def die_in_fit(output, target):
+    """A loss that passes validation (a 16-pixel probe) and kills its process once a real fit
+    calls it: a packed trial dies with every member it was fitting."""
+    if output.shape[-1] > 16:
+        os.kill(os.getpid(), signal.SIGKILL)
+    return (output - target).square().mean()

@@ -85,3 +85,22 @@ def test_trial_whose_process_dies_is_an_error_and_the_sweep_fails(ray_cluster, t
     assert "ActorDiedError" in error or "actor died" in error.lower(), error
     assert error.splitlines()[-1].startswith("the trial's worker process died before recording a result: ")
     assert f"error in {dying['run_id'].iloc[0]}" in out
+
+
+def test_a_dying_pack_leaves_every_member_it_was_fitting_as_an_error(ray_cluster, tmp_path):
+    cfg = _config(tmp_path, "pack-dies", textwrap.dedent("""
+        name: pack-dies
+        kind: dip
+        fixed: {image: astronaut, size: 16, width: 4, depth: 1, iterations: 10, log_every: 5, snapshots: [10]}
+        grid: {loss: [l2, "tests.fault_plugins:die_in_fit"]}
+        pack: 2
+        resources: {cpu: 1, custom: {slot: 1}}
+        """))
+    lines: list[str] = []
+    status = run_sweep(str(cfg), store_dir=str(tmp_path / "store"), echo=lines.append)
+    out = "\n".join(lines)
+    assert status == EXIT_FAILED, out
+    assert "run the same command again" not in out
+    runs = Store(tmp_path / "store", readonly=True).runs(sweep="pack-dies")
+    assert len(runs) == 2 and runs["status"].tolist() == ["error", "error"], runs[["loss", "status", "error"]]
+    assert all(e.splitlines()[-1].startswith("the trial's worker process died") for e in runs["error"])
