@@ -19,14 +19,13 @@ Reads use a read-only connection; only `--repair` writes.
 
 from __future__ import annotations
 
-import hashlib
 import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from analysis.schema import SCHEMA_VERSION, StoreError, user_version
-from analysis.store import DB_NAME, Store
+from analysis.store import DB_NAME, Store, file_sha256
 
 GRACE_S = 600.0
 SHOW = 10  # at most this many paths per kind of problem in the report
@@ -75,13 +74,6 @@ def _listed(what: str, items: list[str]) -> list[str]:
         out.append(f"  … and {len(items) - SHOW} more {what}s")
     return out
 
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def check_store(root: str | Path, repair: bool = False, now: float | None = None) -> CheckReport:
@@ -145,7 +137,7 @@ def _check_artifacts(store: Store, refs: dict[str, list[str]], report: CheckRepo
         path = store.artifact_path(sha)
         if not path.is_file():
             report.missing[sha] = run_ids
-        elif _sha256(path) != sha:
+        elif file_sha256(path) != sha:
             report.corrupt[str(path)] = run_ids
     if not store.artifact_dir.is_dir():
         return

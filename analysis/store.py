@@ -66,7 +66,7 @@ class ArtifactCorrupt(StoreError):
     """An artifact file whose bytes no longer hash to the name it is stored under."""
 
 
-def _file_sha256(path: Path) -> str:
+def file_sha256(path: Path) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as f:
         for chunk in iter(lambda: f.read(1 << 20), b""):
@@ -503,7 +503,7 @@ class Store:
         # Skip the write only when the file there really is this content: a file of the right
         # size with damaged bytes (a bad disk, a partial copy) is replaced, not trusted.
         try:
-            if path.stat().st_size == len(png) and _file_sha256(path) == sha:
+            if path.stat().st_size == len(png) and file_sha256(path) == sha:
                 return sha, width, height
         except FileNotFoundError:
             pass
