@@ -56,6 +56,16 @@ def test_run_finished_by_another_sweep_is_not_reset(ray_cluster, tmp_path, monke
     assert set(store.metrics(ids)["run_id"]) == set(ids)
 
 
+def _failing_sweep(cfg: Path, store: Path, name: str):
+    """Run a sweep in which a worker dies: it fails (exit 1), never asks to be resumed."""
+    lines: list[str] = []
+    status = run_sweep(str(cfg), store_dir=str(store), echo=lines.append)
+    out = "\n".join(lines)
+    assert status == EXIT_FAILED, out
+    assert "run the same command again" not in out
+    return out, Store(store, readonly=True).runs(sweep=name)
+
+
 def test_trial_whose_process_dies_is_an_error_and_the_sweep_fails(ray_cluster, tmp_path):
     # A classifier plug-in (tests/fault_plugins.py) that SIGKILLs its own worker process;
     # the other run of the sweep has no classifier and finishes.
@@ -69,12 +79,7 @@ def test_trial_whose_process_dies_is_an_error_and_the_sweep_fails(ray_cluster, t
             fixed: {seed: 1, classifier: {source: "python:tests.fault_plugins:die"}}
         resources: {cpu: 1, custom: {slot: 1}}
         """))
-    lines: list[str] = []
-    status = run_sweep(str(cfg), store_dir=str(tmp_path / "store"), echo=lines.append)
-    out = "\n".join(lines)
-    assert status == EXIT_FAILED, out
-    assert "run the same command again" not in out
-    runs = Store(tmp_path / "store", readonly=True).runs(sweep="dies")
+    out, runs = _failing_sweep(cfg, tmp_path / "store", "dies")
     dying = runs[runs["classifier"].notna()]
     fine = runs[runs["classifier"].isna()]
     assert len(dying) == 1 and len(fine) == 1
@@ -96,11 +101,6 @@ def test_a_dying_pack_leaves_every_member_it_was_fitting_as_an_error(ray_cluster
         pack: 2
         resources: {cpu: 1, custom: {slot: 1}}
         """))
-    lines: list[str] = []
-    status = run_sweep(str(cfg), store_dir=str(tmp_path / "store"), echo=lines.append)
-    out = "\n".join(lines)
-    assert status == EXIT_FAILED, out
-    assert "run the same command again" not in out
-    runs = Store(tmp_path / "store", readonly=True).runs(sweep="pack-dies")
+    _, runs = _failing_sweep(cfg, tmp_path / "store", "pack-dies")
     assert len(runs) == 2 and runs["status"].tolist() == ["error", "error"], runs[["loss", "status", "error"]]
     assert all(e.splitlines()[-1].startswith("the trial's worker process died") for e in runs["error"])
