@@ -22,7 +22,7 @@ from typing import Literal
 
 import numpy as np
 import torch
-from pydantic import Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from ...sink import Sink
 from ..util import derive_seed
@@ -31,13 +31,19 @@ from .common import ClassifiedParams, Renderer, make_classifier, score, strip, s
 CHUNK = 64
 
 
-class DirectionSettings(ClassifiedParams):
+class DirectionOptions(BaseModel):
+    """How a direction is fitted; stylegan-traverse nests these to recompute its n."""
+
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
     n_samples: int = Field(default=2000, ge=16, le=10_000_000, description="latents sampled and scored")
     keep_fraction: float = Field(default=0.2, gt=0.0, le=0.5, description="the most confident fraction kept "
                                  "at each end")
     val_fraction: float = Field(default=0.3, gt=0.0, lt=1.0, description="share of the kept samples held out "
                                 "for validation accuracy")
     svm_c: float = Field(default=1.0, gt=0.0, description="LinearSVC regularisation C")
+
+
+class DirectionSettings(DirectionOptions, ClassifiedParams):
     spaces: list[Literal["z", "w"]] = Field(default_factory=lambda: ["z", "w"], min_length=1,
                                             description="latent spaces to fit a direction in")
 

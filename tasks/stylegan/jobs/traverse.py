@@ -24,24 +24,12 @@ from typing import Literal
 
 import numpy as np
 import torch
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import Field, field_validator
 
 from ...sink import Sink
 from ..latents import pixel_distance, ssim
 from .common import ClassifiedParams, Renderer, make_classifier, score, strip, summary_base
-from .direction import DirectionSettings, fit_direction, load_normals, score_shard
-
-
-class DirectionOptions(BaseModel):
-    """How to recompute n (stylegan-direction's fields that are not shared with this job)."""
-
-    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
-    n_samples: int = Field(default=2000, ge=16, le=10_000_000, description="latents sampled and scored")
-    keep_fraction: float = Field(default=0.2, gt=0.0, le=0.5, description="the most confident fraction kept "
-                                 "at each end")
-    val_fraction: float = Field(default=0.3, gt=0.0, lt=1.0, description="share of the kept samples held out "
-                                "for validation accuracy")
-    svm_c: float = Field(default=1.0, gt=0.0, description="LinearSVC regularisation C")
+from .direction import DirectionOptions, DirectionSettings, fit_direction, load_normals, score_shard
 
 
 class TraverseParams(ClassifiedParams):
