@@ -8,7 +8,7 @@ from pathlib import Path
 from streamlit.testing.v1 import AppTest
 
 ROOT = Path(__file__).resolve().parent.parent
-APP = str(ROOT / "dashboard" / "app.py")
+APP = str(ROOT / "priorlab" / "dashboard" / "app.py")
 TIMEOUT = 60  # seconds per script run: two shared cores
 
 
@@ -29,7 +29,7 @@ def assert_ok(at: AppTest) -> None:
 
 def sweep_into_store(config_text: str, root: Path) -> Path:
     """Write `config_text` beside `root/store` and run it with the real sweep code."""
-    from cluster.sweep import run_sweep
+    from priorlab.cluster.sweep import run_sweep
 
     cfg = root / "sweep.yaml"
     cfg.write_text(config_text)

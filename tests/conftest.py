@@ -89,7 +89,7 @@ def sweep_store(ray_cluster, tmp_path_factory) -> Path:
 
 @pytest.fixture()
 def empty_store(tmp_path) -> Path:
-    from analysis.store import Store
+    from priorlab.analysis.store import Store
 
     Store(tmp_path / "empty")
     return tmp_path / "empty"

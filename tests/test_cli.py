@@ -1,6 +1,6 @@
 """The command line's manners: every flag documented, Unix-like output, one-line errors (exit 2).
 
-Run in-process through `cluster.cli.main` (fast); a subprocess only where the process itself
+Run in-process through `priorlab.cluster.cli.main` (fast); a subprocess only where the process itself
 is the subject (a closed pipe, a busy port).
 """
 
@@ -20,7 +20,7 @@ import pandas as pd
 import pytest
 import torch
 
-from cluster.cli import build_parser, main
+from priorlab.cluster.cli import build_parser, main
 
 ROOT = Path(__file__).resolve().parents[1]
 ENV = {**os.environ, "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")}
@@ -45,7 +45,7 @@ def _subparsers(parser: argparse.ArgumentParser, prefix: str = "priorlab"):
 
 
 def test_every_bool_parameter_has_a_yes_and_a_no_flag():
-    from tasks.registry import KINDS
+    from priorlab.tasks.registry import KINDS
 
     parser = build_parser()
     for command, kind in (("dip", "dip"), ("baseline", "dip-baseline")):
@@ -86,8 +86,8 @@ def test_dip_help_shows_meaning_and_allowed_values(flag, words, capsys):
 
 
 def test_literal_choices_show_in_help_for_every_kind_with_flags():
-    from cluster.cli import field_help
-    from tasks.registry import KINDS
+    from priorlab.cluster.cli import field_help
+    from priorlab.tasks.registry import KINDS
 
     for kind in KINDS.values():
         for name, field in kind.params.model_fields.items():
@@ -101,7 +101,7 @@ def test_literal_choices_show_in_help_for_every_kind_with_flags():
 @pytest.fixture()
 def small_store(tmp_path) -> Path:
     """Three runs of one sweep, written through the store API (no Ray, no torch work)."""
-    from analysis.store import Store
+    from priorlab.analysis.store import Store
 
     store = Store(tmp_path / "store", fsync=False)
     runs = [{"run_id": f"{i:x}" * 40, "kind": "dip",
@@ -138,7 +138,7 @@ def test_runs_parquet_refuses_a_terminal_and_names_out(small_store, monkeypatch,
 
 
 def test_runs_parquet_into_a_pipe_is_binary_parquet(small_store):
-    proc = subprocess.run([sys.executable, "-m", "cluster.cli", "runs", "--store", str(small_store),
+    proc = subprocess.run([sys.executable, "-m", "priorlab.cluster.cli", "runs", "--store", str(small_store),
                            "--format", "parquet"], capture_output=True, env=ENV, timeout=120)
     assert proc.returncode == 0, proc.stderr.decode()
     assert len(pd.read_parquet(io.BytesIO(proc.stdout))) == 3
@@ -162,7 +162,7 @@ def test_runs_table_fits_a_terminal(small_store, capsys):
 
 def test_runs_into_a_closed_pipe_ends_quietly(small_store):
     """`priorlab runs | head`: the reader is gone before priorlab writes; no traceback."""
-    proc = subprocess.Popen([sys.executable, "-m", "cluster.cli", "runs", "--store", str(small_store)],
+    proc = subprocess.Popen([sys.executable, "-m", "priorlab.cluster.cli", "runs", "--store", str(small_store)],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=ENV)
     proc.stdout.close()  # priorlab takes ~1 s to import, so it writes into a closed pipe
     err = proc.stderr.read().decode()
@@ -179,7 +179,7 @@ def test_dashboard_on_a_busy_port_says_so_in_one_line(tmp_path):
         busy.listen()
         port = busy.getsockname()[1]
         # A subprocess: on success the command becomes Streamlit (exec), which a test must not do.
-        proc = subprocess.run([sys.executable, "-m", "cluster.cli", "dashboard", "--store", str(tmp_path),
+        proc = subprocess.run([sys.executable, "-m", "priorlab.cluster.cli", "dashboard", "--store", str(tmp_path),
                                "--port", str(port)], capture_output=True, text=True, env=ENV, timeout=120)
     assert proc.returncode == 2
     err = proc.stderr.strip().splitlines()
@@ -218,7 +218,7 @@ def _garbage_pt(tmp_path: Path) -> str:
 
 def _malformed_priorlab_pt(tmp_path: Path) -> str:
     """priorlab's format marker with a config record that builds no generator."""
-    from tasks.stylegan.checkpoints import FORMAT
+    from priorlab.tasks.stylegan.checkpoints import FORMAT
 
     torch.save({"format": FORMAT, "version": 1, "config": {"no_such_field": 3}, "state_dict": {}},
                tmp_path / "bad.pt")

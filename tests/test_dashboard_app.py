@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analysis.store import Store
+from priorlab.analysis.store import Store
 
 pytest.importorskip("streamlit")
 from streamlit.testing.v1 import AppTest  # noqa: E402
@@ -300,7 +300,7 @@ def test_analysis_dip_against_baselines(monkeypatch, sweep_store):
 
 
 def test_findings_states_a_verdict_for_every_claim(monkeypatch, sweep_store):
-    from analysis.findings import CLAIMS
+    from priorlab.analysis.findings import CLAIMS
 
     at = open_page(monkeypatch, sweep_store, "findings")
     assert_ok(at)
@@ -327,7 +327,7 @@ def test_dashboard_never_imports_torch_ray_tasks_or_cluster(empty_store):
             at.switch_page(f"views/{{page}}.py")
             at.run()
             assert not at.exception, [e.value for e in at.exception]
-        bad = sorted(m for m in sys.modules if m.split(".")[0] in ("torch", "ray", "tasks", "cluster", "torchvision"))
+        bad = sorted(m for m in sys.modules if (m.split(".")[0] in ("torch", "ray", "torchvision") or m.split(".")[:2] in (["priorlab", "tasks"], ["priorlab", "cluster"])))
         print("BAD", bad)
     """)
     out = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=180)
@@ -341,7 +341,7 @@ def test_dashboard_never_imports_torch_ray_tasks_or_cluster(empty_store):
 def test_image_helpers_never_crash_on_missing_images():
     from PIL import Image
 
-    from dashboard import images
+    from priorlab.dashboard import images
 
     a = Image.new("RGB", (8, 8), (10, 20, 30))
     b = Image.new("RGB", (8, 8), (14, 20, 30))

@@ -25,7 +25,7 @@ from urllib.parse import urlparse
 
 import pytest
 
-from analysis.store import Store
+from priorlab.analysis.store import Store
 
 CHROMIUM = "/usr/bin/chromium"
 ROOT = Path(__file__).resolve().parent.parent
@@ -59,7 +59,7 @@ def serve(sweep_store):
     port = _free_port()
     log = open(Path(sweep_store).parent / f"dashboard-{port}.log", "w")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "cluster.cli", "dashboard", "--store", str(sweep_store), "--port", str(port)],
+        [sys.executable, "-m", "priorlab.cluster.cli", "dashboard", "--store", str(sweep_store), "--port", str(port)],
         cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     url = f"http://127.0.0.1:{port}"
     try:

@@ -16,7 +16,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from analysis.store import Store
+from priorlab.analysis.store import Store
 
 pytest.importorskip("streamlit")
 from streamlit.testing.v1 import AppTest  # noqa: E402
@@ -41,7 +41,7 @@ def texts(at: AppTest) -> list[str]:
 def png(color=(200, 30, 30), size=16) -> bytes:
     from PIL import Image
 
-    from dashboard import images
+    from priorlab.dashboard import images
 
     return images.png_bytes(Image.new("RGB", (size, size), color))
 
@@ -105,7 +105,7 @@ def test_sweep_names_params_and_errors_are_text(monkeypatch, tmp_path):
 
 
 def test_md_escapes_every_markdown_construct():
-    from dashboard.widgets import md
+    from priorlab.dashboard.widgets import md
 
     for raw in (LINK, "**b**", "_i_", "`c`", "<b>x</b>", ":red[x]", ":material/home:", "$x^2$", "# h", "- item",
                 "1. item", "https://example.com", "www.example.com", "a@b.org", "a|b"):
@@ -150,7 +150,7 @@ def test_corrupt_database_is_one_line_on_every_page(monkeypatch, tmp_path, damag
 
 
 def test_artifact_whose_bytes_changed_is_shown_as_corrupted(monkeypatch, tmp_path):
-    from dashboard import data, images
+    from priorlab.dashboard import data, images
 
     store = small_store(tmp_path / "s")
     arts = store.artifacts(["run0"], ["output"])
@@ -238,7 +238,7 @@ def test_sweeps_page_shows_the_config_history(monkeypatch, tmp_path):
 
 
 def test_labels_leave_out_parameters_a_run_does_not_have(monkeypatch, tmp_path):
-    from dashboard import data
+    from priorlab.dashboard import data
 
     store = small_store(tmp_path / "s")
     store.register_runs("s", [{"run_id": "base0", "kind": "dip-baseline",
@@ -257,7 +257,7 @@ def test_labels_leave_out_parameters_a_run_does_not_have(monkeypatch, tmp_path):
 def test_compare_curves_use_distinct_hues(monkeypatch, tmp_path):
     import json
 
-    from dashboard import data
+    from priorlab.dashboard import data
 
     small_store(tmp_path / "s")
     at = open_page(monkeypatch, tmp_path / "s", "compare", runs="run0,run1,run2")
@@ -303,7 +303,7 @@ def test_effect_chart_keeps_every_level_label(monkeypatch, tmp_path):
 
 
 def test_iteration_claim_names_budgets_as_integers():
-    from analysis import findings
+    from priorlab.analysis import findings
 
     runs = pd.DataFrame({"run_id": ["a", "b"], "kind": ["dip", "dip"], "status": ["done", "done"],
                          "iterations": [300.0, 300.0], "sigma": [0.5, 0.5], "final_psnr": [1.0, 2.0],

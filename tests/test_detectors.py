@@ -7,11 +7,11 @@ import pytest
 import torch
 from pydantic import ValidationError
 
-from cluster.cli import build_parser, main, params_from_args
-from tasks.dip import DipParams, run
-from tasks.dip import detectors as det
-from tasks.dip.params import DipParams as Params
-from tasks.sink import MemorySink
+from priorlab.cluster.cli import build_parser, main, params_from_args
+from priorlab.tasks.dip import DipParams, run
+from priorlab.tasks.dip import detectors as det
+from priorlab.tasks.dip.params import DipParams as Params
+from priorlab.tasks.sink import MemorySink
 
 SMALL = dict(image="astronaut", size=32, depth=2, width=8, log_every=10, sigma=0.2)
 CORE = ("wall_s", "iters_per_s")
@@ -96,8 +96,8 @@ def test_wmv_statistic_is_the_variance_of_the_last_outputs():
 
 def test_discrepancy_statistic_is_about_one_for_the_clean_image():
     """The clean image is as far from the target as the noise model says (for every type)."""
-    from tasks.dip.degrade import corrupt
-    from tasks.images import load_image
+    from priorlab.tasks.dip.degrade import corrupt
+    from priorlab.tasks.images import load_image
 
     clean = load_image("astronaut", 64)
     for noise, sigma in (("gaussian", 0.1), ("poisson", 0.2), ("impulse", 0.2), ("speckle", 0.3)):

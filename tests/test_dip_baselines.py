@@ -5,9 +5,9 @@ import importlib.util
 import pytest
 import torch
 
-from tasks.dip import BaselineParams, DipParams, run, run_baseline
-from tasks.dip.baselines import restore
-from tasks.sink import MemorySink
+from priorlab.tasks.dip import BaselineParams, DipParams, run, run_baseline
+from priorlab.tasks.dip.baselines import restore
+from priorlab.tasks.sink import MemorySink
 
 HAS_PYWT = importlib.util.find_spec("pywt") is not None
 HAS_BM3D = importlib.util.find_spec("bm3d") is not None

@@ -5,9 +5,9 @@ import json
 import pytest
 import torch
 
-from tasks.dip import DipParams, run
-from tasks.dip import losses
-from tasks.sink import MemorySink
+from priorlab.tasks.dip import DipParams, run
+from priorlab.tasks.dip import losses
+from priorlab.tasks.sink import MemorySink
 
 SMALL = dict(image="astronaut", size=64, width=16, log_every=10)
 

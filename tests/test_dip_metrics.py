@@ -4,9 +4,9 @@ import pytest
 import torch
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
-from tasks.dip.losses import LOSSES
-from tasks.dip.metrics import psnr, ssim
-from tasks.images import load_image
+from priorlab.tasks.dip.losses import LOSSES
+from priorlab.tasks.dip.metrics import psnr, ssim
+from priorlab.tasks.images import load_image
 
 
 def pairs():

@@ -4,7 +4,7 @@ import pytest
 import torch
 from torch import nn
 
-from tasks.dip.models import ARCHS, build_model, init_weights_
+from priorlab.tasks.dip.models import ARCHS, build_model, init_weights_
 
 
 @pytest.mark.parametrize("arch", ARCHS)

@@ -5,11 +5,11 @@ import pytest
 import torch
 from pydantic import ValidationError
 
-from tasks.dip import DipParams, run
-from tasks.dip.baselines import run_baseline
-from tasks.dip.degrade import NOISES, add_noise, seeded
-from tasks.dip.params import BaselineParams
-from tasks.sink import MemorySink
+from priorlab.tasks.dip import DipParams, run
+from priorlab.tasks.dip.baselines import run_baseline
+from priorlab.tasks.dip.degrade import NOISES, add_noise, seeded
+from priorlab.tasks.dip.params import BaselineParams
+from priorlab.tasks.sink import MemorySink
 
 GRAY = torch.full((1, 3, 128, 128), 0.5)  # mid-gray: no clipping at these strengths
 

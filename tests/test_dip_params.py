@@ -5,8 +5,8 @@ import importlib.util
 import pytest
 from pydantic import ValidationError
 
-from tasks.dip.params import BaselineParams, DipParams
-from tasks.registry import KINDS
+from priorlab.tasks.dip.params import BaselineParams, DipParams
+from priorlab.tasks.registry import KINDS
 
 
 def error(model, **kw) -> str:

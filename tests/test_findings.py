@@ -8,8 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analysis import findings
-from analysis.findings import CLAIMS, CONTRADICTED, NOT_ENOUGH, SUPPORTED, Claim
+from priorlab.analysis import findings
+from priorlab.analysis.findings import CLAIMS, CONTRADICTED, NOT_ENOUGH, SUPPORTED, Claim
 
 PARAMS = ["arch", "depth", "loss", "task", "sigma", "region", "image", "seed", "iterations", "snapshots"]
 VERDICTS = {SUPPORTED, CONTRADICTED, NOT_ENOUGH}

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from analysis.store import Store
+from priorlab.analysis.store import Store
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -56,7 +56,7 @@ def barrier_hook():
     # Runs in every Ray worker: the dip task first waits (up to 120 s) until WANT trials are
     # inside at once, so concurrency is shown by Ray's scheduling, not by a race of timings.
     import dataclasses
-    from tasks import registry
+    from priorlab.tasks import registry
     kind = registry.KINDS["dip"]
     def run(params, sink):
         inside = ray.get_actor("inside")
@@ -76,7 +76,7 @@ ray.init(address="local", num_cpus=8, num_gpus=2, include_dashboard=False, log_t
          runtime_env={"worker_process_setup_hook": barrier_hook})
 inside = Inside.options(name="inside").remote()
 cfg, store = sys.argv[1], sys.argv[2]
-from cluster.sweep import run_sweep
+from priorlab.cluster.sweep import run_sweep
 code = run_sweep(cfg, store_dir=store, echo=lambda s: print(s, flush=True))
 print("peak trials inside the task at once:", ray.get(inside.peak_seen.remote()), flush=True)
 ray.kill(inside)
@@ -127,7 +127,7 @@ def test_packs_ask_for_whole_gpus_as_configured(gpu_sweeps):
 
 
 def test_plan_counts_fractional_and_whole_gpu_packs():
-    from cluster.packing import at_once
+    from priorlab.cluster.packing import at_once
 
     two_gpus = [{"CPU": 8, "GPU": 2}]
     assert at_once(two_gpus, {"CPU": 1, "GPU": 0.25}) == 8
@@ -152,8 +152,8 @@ TINY = dict(size=32, width=8, depth=2, iterations=40, log_every=10, snapshots=[4
 @pytest.mark.gpu
 def test_device_auto_places_the_fit_on_cuda():
     _cuda()
-    from tasks.dip import DipParams, run
-    from tasks.sink import MemorySink
+    from priorlab.tasks.dip import DipParams, run
+    from priorlab.tasks.sink import MemorySink
 
     summary = run(DipParams(**TINY, device="auto"), MemorySink())
     assert summary["device"].startswith("cuda") and summary["status"] == "done"
@@ -163,8 +163,8 @@ def test_device_auto_places_the_fit_on_cuda():
 @pytest.mark.parametrize("arch", ["seed-double", "skip"])
 def test_amp_and_channels_last_fit_on_cuda(arch):
     _cuda()
-    from tasks.dip import DipParams, run
-    from tasks.sink import MemorySink
+    from priorlab.tasks.dip import DipParams, run
+    from priorlab.tasks.sink import MemorySink
 
     plain = run(DipParams(**TINY, arch=arch, device="cuda"), MemorySink())
     fast = run(DipParams(**TINY, arch=arch, device="cuda", amp=True, channels_last=True), MemorySink())
@@ -175,9 +175,9 @@ def test_amp_and_channels_last_fit_on_cuda(arch):
 @pytest.mark.gpu
 def test_packed_fit_on_cuda_matches_unpacked_runs():
     _cuda()
-    from tasks.dip import DipParams, run
-    from tasks.dip.pack import run_pack
-    from tasks.sink import MemorySink
+    from priorlab.tasks.dip import DipParams, run
+    from priorlab.tasks.dip.pack import run_pack
+    from priorlab.tasks.sink import MemorySink
 
     variants = (dict(seed=0), dict(seed=1, sigma=0.3), dict(loss="l1", lr=0.005))
     params = [DipParams(**TINY, device="cuda", **m) for m in variants]

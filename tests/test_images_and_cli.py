@@ -11,8 +11,8 @@ import pytest
 import torch
 from PIL import Image
 
-from cluster.cli import main
-from tasks.images import load_image, png_bytes, provide_image_bytes
+from priorlab.cluster.cli import main
+from priorlab.tasks.images import load_image, png_bytes, provide_image_bytes
 
 
 def test_grayscale_and_rgba_files_load_as_rgb_crops(tmp_path):
@@ -32,7 +32,7 @@ def test_png_round_trip_and_image_bytes_handed_to_a_node_without_the_file(tmp_pa
     back = torch.from_numpy(np.array(Image.open(io.BytesIO(png_bytes(x))))).permute(2, 0, 1) / 255.0
     assert (back - x[0]).abs().max() <= 1 / 255 + 1e-6
     # A trial on another node gets the driver's file as bytes: the path need not exist there.
-    from tasks.dip import DipParams
+    from priorlab.tasks.dip import DipParams
 
     name = str(tmp_path / "only-on-the-driver.png")
     provide_image_bytes(name, png_bytes(x))
@@ -53,7 +53,7 @@ def test_priorlab_dip_writes_summary_metrics_and_snapshots(tmp_path, capsys):
     rows = list(csv.DictReader((out / "metrics.csv").open()))
     assert [int(r["step"]) for r in rows] == [10, 20, 30] and "psnr" in rows[0]
     assert {p.name for p in out.glob("*.png")} >= {"clean_000000.png", "corrupted_000000.png", "output_000010.png", "output_000030.png"}
-    from analysis.store import Store
+    from priorlab.analysis.store import Store
 
     runs = Store(tmp_path / "store").runs()
     assert len(runs) == 1 and runs["status"].iloc[0] == "done" and runs["run_id"].iloc[0] == summary["run_id"]

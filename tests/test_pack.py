@@ -13,11 +13,11 @@ import math
 import pytest
 import torch
 
-from tasks.dip import DipParams, losses, run
-from tasks.dip.models import build_model, init_weights_
-from tasks.dip.degrade import STREAM_WEIGHTS, seeded
-from tasks.dip.pack import run_pack, shape_key, stack_networks
-from tasks.sink import MemorySink
+from priorlab.tasks.dip import DipParams, losses, run
+from priorlab.tasks.dip.models import build_model, init_weights_
+from priorlab.tasks.dip.degrade import STREAM_WEIGHTS, seeded
+from priorlab.tasks.dip.pack import run_pack, shape_key, stack_networks
+from priorlab.tasks.sink import MemorySink
 
 TINY = dict(size=32, width=8, iterations=40, log_every=10, snapshots=[20, 40], depth=2)
 TOL_DB = 0.05

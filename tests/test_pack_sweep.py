@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from analysis.store import Store
-from cluster import config as sweep_config
-from cluster.packing import pack_trials
+from priorlab.analysis.store import Store
+from priorlab.cluster import config as sweep_config
+from priorlab.cluster.packing import pack_trials
 
 PACKED = textwrap.dedent(
     """
@@ -76,7 +76,7 @@ def test_runs_pack_by_network_shape_into_balanced_packs():
 
 
 def test_packed_sweep_stores_every_member_as_its_own_run_and_resumes_only_unfinished(ray_cluster, tmp_path):
-    from cluster.sweep import run_sweep
+    from priorlab.cluster.sweep import run_sweep
 
     cfg_path = write(tmp_path, PACKED)
     store_dir = tmp_path / "store"
@@ -113,7 +113,7 @@ def test_packed_sweep_stores_every_member_as_its_own_run_and_resumes_only_unfini
 
 
 def test_plan_prints_packs_resources_and_concurrency_without_running(tmp_path, capsys):
-    from cluster.cli import main
+    from priorlab.cluster.cli import main
 
     cfg_path = write(tmp_path, PACKED.replace("resources: {cpu: 1}", "resources: {cpu: 1, gpu: 0.25}"))
     store_dir = tmp_path / "store"
@@ -126,7 +126,7 @@ def test_plan_prints_packs_resources_and_concurrency_without_running(tmp_path, c
 
 
 def test_plan_reports_a_config_error_with_exit_2(tmp_path, capsys):
-    from cluster.cli import main
+    from priorlab.cluster.cli import main
 
     cfg_path = write(tmp_path, PACKED.replace("pack: 4", "pack: -1"))
     assert main(["sweep", str(cfg_path), "--plan"]) == 2
@@ -134,7 +134,7 @@ def test_plan_reports_a_config_error_with_exit_2(tmp_path, capsys):
 
 
 def test_plan_with_an_address_counts_the_joined_clusters_nodes(ray_cluster, tmp_path, capsys):
-    from cluster.cli import main
+    from priorlab.cluster.cli import main
 
     cfg_path = write(tmp_path, PACKED)
     argv = ["sweep", str(cfg_path), "--plan", "--store", str(tmp_path / "s"), "--address", ray_cluster.address]

@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from tasks.stylegan import checkpoints as ck
+from priorlab.tasks.stylegan import checkpoints as ck
 
 FUZZ_SECONDS = int(os.environ.get("PRIORLAB_FUZZ_SECONDS", "20"))  # CI budget; longer runs locally
 
@@ -95,7 +95,7 @@ def write_nvidia_pickles(folder: Path, monkeypatch) -> list[Path]:
 CHILD = r"""
 import io, json, os, pickle, pickletools, random, resource, sys, time, warnings
 warnings.simplefilter("ignore")
-from tasks.stylegan import checkpoints as ck, nvidia_pickle as nv
+from priorlab.tasks.stylegan import checkpoints as ck, nvidia_pickle as nv
 import torch
 torch.set_num_threads(1)
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from tasks.dip.params import DipParams
+from priorlab.tasks.dip.params import DipParams
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "configs" / "examples"
@@ -70,8 +70,8 @@ def test_bad_plugins_are_refused_naming_the_arch_and_the_problem(user_module):
 
 
 def test_a_plugin_arch_and_loss_are_fitted(user_module):
-    from tasks.dip.fit import run
-    from tasks.sink import MemorySink
+    from priorlab.tasks.dip.fit import run
+    from priorlab.tasks.sink import MemorySink
 
     p = DipParams(arch="mynets:tiny", loss="mynets:smooth_l1", size=32, width=8, depth=1, sigma=0.2,
                   iterations=60, log_every=20, lr=0.02)
@@ -93,7 +93,7 @@ def test_the_example_unet_builds_for_every_depth():
 
 
 def test_plugin_modules_ship_user_code_but_not_installed_packages(user_module, tmp_path):
-    from cluster.runtime import plugin_modules
+    from priorlab.cluster.runtime import plugin_modules
 
     trials = [{"params": {"arch": "mynets:tiny", "loss": "l2"}},
               {"params": {"arch": "skip", "loss": "torch.nn.functional:l1_loss"}},
@@ -104,7 +104,7 @@ def test_plugin_modules_ship_user_code_but_not_installed_packages(user_module, t
 def test_a_module_only_the_driver_has_runs_on_both_nodes(ray_cluster, tmp_path):
     """The driver (a separate process, as `priorlab sweep --address` is) can import the user's
     module from a folder the cluster's workers never see; the sweep ships it via runtime_env."""
-    from analysis.store import Store
+    from priorlab.analysis.store import Store
 
     driver_only = tmp_path / "driver_only"
     driver_only.mkdir()
@@ -122,7 +122,7 @@ def test_a_module_only_the_driver_has_runs_on_both_nodes(ray_cluster, tmp_path):
           - {name: on-worker, fixed: {loss: "mynets:smooth_l1"}, resources: {cpu: 1, custom: {worker: 1}}}
         """))
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(driver_only), str(ROOT), os.environ.get("PYTHONPATH", "")])}
-    out = subprocess.run([sys.executable, "-m", "cluster.cli", "sweep", str(cfg), "--store", str(tmp_path / "store"),
+    out = subprocess.run([sys.executable, "-m", "priorlab.cluster.cli", "sweep", str(cfg), "--store", str(tmp_path / "store"),
                           "--address", ray_cluster.address], capture_output=True, text=True, timeout=300,
                          cwd=tmp_path, env=env)
     assert out.returncode == 0, out.stdout + out.stderr

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from cluster.cli import build_parser, main
+from priorlab.cluster.cli import build_parser, main
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 

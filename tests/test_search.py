@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from analysis.store import Store
-from cluster.config import ConfigError, expand, parse
-from cluster.sweep import EXIT_CONFIG, EXIT_OK, run_sweep
+from priorlab.analysis.store import Store
+from priorlab.cluster.config import ConfigError, expand, parse
+from priorlab.cluster.sweep import EXIT_CONFIG, EXIT_OK, run_sweep
 
 TINY = {"image": "astronaut", "size": 32, "width": 8, "depth": 1, "iterations": 40, "log_every": 10,
         "snapshots": [40], "arch": "seed-double"}

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analysis import stats
+from priorlab.analysis import stats
 
 PARAMS = ["arch", "depth", "task", "region", "image", "seed"]
 ARCH = {"A": 1.0, "B": 0.0}

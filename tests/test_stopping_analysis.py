@@ -1,7 +1,7 @@
 """Early stopping measured: the per-detector gap table, compute saved, the iteration claim
 answered with stop steps, and the dashboard's Stopping section and Compare marks/toggle.
 
-Runs are built here (summaries shaped like `tasks.dip.fit`'s: stop_step_<d>, stop_gap_<d>,
+Runs are built here (summaries shaped like `priorlab.tasks.dip.fit`'s: stop_step_<d>, stop_gap_<d>,
 stopped_by, iterations_done; metric rows det_<d>), so no training is needed."""
 
 from __future__ import annotations
@@ -12,9 +12,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analysis import stopping
-from analysis.findings import CLAIMS, CONTRADICTED, NOT_ENOUGH, SUPPORTED, evaluate
-from analysis.store import Store
+from priorlab.analysis import stopping
+from priorlab.analysis.findings import CLAIMS, CONTRADICTED, NOT_ENOUGH, SUPPORTED, evaluate
+from priorlab.analysis.store import Store
 from apptest_helpers import assert_ok, open_page
 
 

@@ -17,11 +17,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from analysis import schema
-from analysis.check import GRACE_S, check_store
-from analysis.store import ArtifactCorrupt, Store, StoreError
-from analysis.synthetic import encode_png
-from cluster.cli import main
+from priorlab.analysis import schema
+from priorlab.analysis.check import GRACE_S, check_store
+from priorlab.analysis.store import ArtifactCorrupt, Store, StoreError
+from priorlab.analysis.synthetic import encode_png
+from priorlab.cluster.cli import main
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -80,7 +80,7 @@ def test_start_run_never_resets_a_done_run_unless_forced(tmp_path):
 
 
 def test_writer_drops_the_shards_of_a_finished_run(tmp_path):
-    from cluster.writer import StoreWriter
+    from priorlab.cluster.writer import StoreWriter
 
     filled(tmp_path / "s")
     w = StoreWriter(str(tmp_path / "s"))

@@ -22,10 +22,10 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from tasks.stylegan import checkpoints as ck
-from tasks.stylegan.networks import Generator
-from tasks.stylegan import nvidia_pickle as nv
-from tasks.stylegan.nvidia_pickle import UnsafePickleError
+from priorlab.tasks.stylegan import checkpoints as ck
+from priorlab.tasks.stylegan.networks import Generator
+from priorlab.tasks.stylegan import nvidia_pickle as nv
+from priorlab.tasks.stylegan.nvidia_pickle import UnsafePickleError
 
 CheckpointError = getattr(ck, "CheckpointError", ValueError)  # priorlab's one error class for unloadable files
 
@@ -260,7 +260,7 @@ HOSTILE = {
 CHILD = r"""
 import json, resource, sys, warnings
 warnings.simplefilter("ignore")
-from tasks.stylegan import checkpoints as ck, nvidia_pickle as nv
+from priorlab.tasks.stylegan import checkpoints as ck, nvidia_pickle as nv
 
 def snapshot():  # every allowed global's own attributes: a load must leave them as they were
     out = {}
@@ -554,7 +554,7 @@ def test_malformed_checkpoints_raise_one_checkpoint_error_naming_the_file(tmp_pa
 
 
 def test_cli_generate_exits_2_with_one_line_for_empty_pkl_and_malformed_pt(tmp_path, G, capsys):
-    from cluster import cli
+    from priorlab.cluster import cli
 
     for path in [p for p in _malformed_files(tmp_path, G) if p.name in ("empty.pkl", "no_state.pt", "bad_config.pt")]:
         code = cli.main(["stylegan", "generate", "--checkpoint", str(path), "--seeds", "0",

@@ -9,8 +9,8 @@ import pytest
 import torch
 from pydantic import ValidationError
 
-from tasks.stylegan.classifiers import ClassifierConfig, image_statistic, load_classifier
-from tasks.stylegan.latents import pixel_distance, slerp, ssim
+from priorlab.tasks.stylegan.classifiers import ClassifierConfig, image_statistic, load_classifier
+from priorlab.tasks.stylegan.latents import pixel_distance, slerp, ssim
 
 
 

@@ -7,9 +7,9 @@ import pytest
 import torch
 from pydantic import ValidationError
 
-from tasks.sink import MemorySink
-from tasks.stylegan import TASK_KINDS
-from tasks.stylegan.jobs import direction, interpolate, sample, traverse
+from priorlab.tasks.sink import MemorySink
+from priorlab.tasks.stylegan import TASK_KINDS
+from priorlab.tasks.stylegan.jobs import direction, interpolate, sample, traverse
 
 GEN = "random:16"
 CLF = {"source": "builtin:brightness", "positive": "bright", "negative": "dark"}

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from tasks.stylegan.checkpoints import load_generator
-from tasks.stylegan.networks import Generator, GeneratorConfig
-from tasks.stylegan.ops import upfirdn2d, setup_filter
+from priorlab.tasks.stylegan.checkpoints import load_generator
+from priorlab.tasks.stylegan.networks import Generator, GeneratorConfig
+from priorlab.tasks.stylegan.ops import upfirdn2d, setup_filter
 
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import textwrap
 
-from analysis.store import Store
-from cluster.sweep import EXIT_OK, run_sweep
+from priorlab.analysis.store import Store
+from priorlab.cluster.sweep import EXIT_OK, run_sweep
 
 CONFIG = textwrap.dedent(
     """

@@ -13,9 +13,9 @@ import time
 from pathlib import Path
 
 
-from analysis.store import Store
-from cluster.config import expand, load
-from cluster.sweep import EXIT_CONFIG, EXIT_FAILED, EXIT_OK, run_sweep
+from priorlab.analysis.store import Store
+from priorlab.cluster.config import expand, load
+from priorlab.cluster.sweep import EXIT_CONFIG, EXIT_FAILED, EXIT_OK, run_sweep
 
 TINY = {"image": "astronaut", "size": 16, "width": 4, "depth": 1, "log_every": 5, "snapshots": [10]}
 
@@ -117,7 +117,7 @@ def test_worker_node_lost_mid_sweep_trials_retry_on_the_rest(ray_cluster, tmp_pa
 def test_killed_driver_resumes_without_rerunning_or_duplicating(ray_cluster, tmp_path):
     cfg = write_config(tmp_path / "resume.yaml", "resume", {"seed": list(range(8))}, fixed={"iterations": 60})
     store_dir = tmp_path / "store"
-    cmd = [sys.executable, "-m", "cluster.cli", "sweep", str(cfg), "--store", str(store_dir),
+    cmd = [sys.executable, "-m", "priorlab.cluster.cli", "sweep", str(cfg), "--store", str(store_dir),
            "--address", ray_cluster.address]
     systemp = tmp_path / "systemp"  # the drivers' temp folder: a killed one must leave nothing there
     systemp.mkdir()
@@ -160,7 +160,7 @@ def test_second_process_reads_while_the_sweep_writes(ray_cluster, tmp_path):
     reader = subprocess.Popen(
         [sys.executable, "-c", textwrap.dedent(f"""
             import sys, time
-            from analysis.store import Store
+            from priorlab.analysis.store import Store
             s = Store({str(store_dir)!r}); reads = errors = 0; t = time.time()
             while time.time() - t < 25:
                 try:
@@ -181,7 +181,7 @@ def test_second_process_reads_while_the_sweep_writes(ray_cluster, tmp_path):
 
 
 def test_runs_cli_lists_and_exports(sweep_store, tmp_path):
-    from cluster.cli import main
+    from priorlab.cluster.cli import main
 
     assert main(["runs", "--store", str(sweep_store), "--format", "csv", "--out", str(tmp_path / "r.csv")]) == 0
     import pandas as pd
@@ -196,7 +196,7 @@ def test_runs_cli_lists_and_exports(sweep_store, tmp_path):
 def test_ctrl_c_marks_running_runs_interrupted_and_the_same_command_resumes(ray_cluster, tmp_path):
     cfg = write_config(tmp_path / "int.yaml", "ctrl-c", {"seed": list(range(8))}, fixed={"iterations": 60})
     store_dir = tmp_path / "store"
-    cmd = [sys.executable, "-m", "cluster.cli", "sweep", str(cfg), "--store", str(store_dir),
+    cmd = [sys.executable, "-m", "priorlab.cluster.cli", "sweep", str(cfg), "--store", str(store_dir),
            "--address", ray_cluster.address]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     deadline = time.time() + 180
@@ -241,7 +241,7 @@ def test_resources_no_node_can_hold_are_refused_before_anything_runs(ray_cluster
 
 
 def test_an_autoscaling_cluster_gets_a_note_instead_of_a_refusal():
-    from cluster.sweep import check_resources
+    from priorlab.cluster.sweep import check_resources
 
     nodes = [{"CPU": 2.0}, {"CPU": 2.0, "GPU": 1.0}]
     assert check_resources([("a", {"CPU": 2.0, "GPU": 1.0})], nodes, autoscaling=False) == (None, None)
@@ -276,7 +276,7 @@ def test_reusing_a_sweep_name_with_another_config_is_refused_unless_extended(ray
 
 
 def test_end_of_sweep_summary_is_per_kind_and_task_and_shows_stylegan_results(sweep_store):
-    from cluster.sweep import best_table
+    from priorlab.cluster.sweep import best_table
 
     table = best_table(Store(sweep_store), "tiny")
     heads = [l for l in table.splitlines() if not l.startswith("  ")]
@@ -318,7 +318,7 @@ def test_a_sweep_leaves_nothing_in_the_temp_folder_and_no_tune_resume_hint(ray_c
 
 
 def test_embedded_ray_prints_no_token_auth_warning_and_keeps_token_auth_on(tmp_path):
-    code = ("import os\nfrom cluster.runtime import connect\nprint(connect(num_cpus=1))\n"
+    code = ("import os\nfrom priorlab.cluster.runtime import connect\nprint(connect(num_cpus=1))\n"
             "print('auth mode', os.environ.get('RAY_AUTH_MODE'))\nimport ray; ray.shutdown()\n")
     env = {k: v for k, v in os.environ.items() if k not in ("RAY_ADDRESS", "RAY_AUTH_MODE")}
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, env=env,

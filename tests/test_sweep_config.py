@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from cluster.config import ConfigError, expand, load, parse, run_id
+from priorlab.cluster.config import ConfigError, expand, load, parse, run_id
 
 
 def _cfg(**over):
@@ -256,7 +256,7 @@ def test_non_image_corrupt_and_oversized_image_files_are_refused(tmp_path, monke
 
     from PIL import Image
 
-    import tasks.images as images
+    import priorlab.tasks.images as images
 
     text = tmp_path / "notes.png"
     text.write_text("this is not a png")
@@ -294,7 +294,7 @@ def test_good_image_files_pass_and_a_fixed_image_is_checked_too(tmp_path):
 
 
 def test_same_sweep_ignores_layout_and_operational_settings_but_not_the_runs():
-    from cluster.config import same_sweep
+    from priorlab.cluster.config import same_sweep
 
     base = "name: s\nkind: dip\nfixed: {size: 32, width: 4, iterations: 10}\ngrid: {seed: [0, 1]}\n"
     cfg = parse({"name": "s", "kind": "dip", "fixed": {"iterations": 10, "width": 4, "size": 32},

@@ -6,9 +6,9 @@ from __future__ import annotations
 import textwrap
 from pathlib import Path
 
-from analysis.store import Store
-from cluster.config import expand, load
-from cluster.sweep import EXIT_FAILED, EXIT_OK, run_sweep
+from priorlab.analysis.store import Store
+from priorlab.cluster.config import expand, load
+from priorlab.cluster.sweep import EXIT_FAILED, EXIT_OK, run_sweep
 
 TINY_DIP = textwrap.dedent("""
     name: {name}

@@ -38,8 +38,8 @@ def config(name: str, iterations: int, size: int, scheduler: dict | None) -> dic
 
 
 def sweep(body: dict) -> dict:
-    from analysis.store import Store
-    from cluster.sweep import run_sweep
+    from priorlab.analysis.store import Store
+    from priorlab.cluster.sweep import run_sweep
 
     tmp = Path(tempfile.mkdtemp(prefix="bench-asha-"))
     (tmp / "c.yaml").write_text(yaml.safe_dump(body))

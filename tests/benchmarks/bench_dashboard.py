@@ -29,7 +29,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
-APP = str(ROOT / "dashboard" / "app.py")
+APP = str(ROOT / "priorlab" / "dashboard" / "app.py")
 FIRST_RENDER_S, INTERACTION_S = 3.0, 1.0
 
 
@@ -41,7 +41,7 @@ def ensure_store(path: Path, n_runs: int, n_steps: int) -> Path:
         if n == n_runs:
             return path
         raise SystemExit(f"{path} holds a store of {n} runs, not {n_runs}: pass another --store")
-    from analysis.synthetic import make_synthetic_store
+    from priorlab.analysis.synthetic import make_synthetic_store
 
     t = time.perf_counter()
     make_synthetic_store(path, n_runs=n_runs, n_steps=n_steps)
@@ -169,12 +169,12 @@ def main() -> int:
     store = ensure_store(a.store, a.runs, a.steps)
     os.environ["PRIORLAB_STORE"] = str(store)
 
-    from analysis.store import Store
+    from priorlab.analysis.store import Store
 
     t = time.perf_counter()
-    import dashboard.computed  # noqa: F401
-    import dashboard.data  # noqa: F401
-    import dashboard.images  # noqa: F401
+    import priorlab.dashboard.computed  # noqa: F401
+    import priorlab.dashboard.data  # noqa: F401
+    import priorlab.dashboard.images  # noqa: F401
     print(f"import dashboard modules: {(time.perf_counter() - t) * 1e3:.0f} ms")
     runs_df = Store(store).runs()
     with sqlite3.connect(store / "priorlab.db") as c:

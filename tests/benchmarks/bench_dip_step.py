@@ -25,12 +25,12 @@ import time
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from tasks.dip import DipParams, run
-from tasks.dip.degrade import STREAM_INPUT, STREAM_WEIGHTS, corrupt, seeded
-from tasks.dip.fit import INPUT_SCALE, pick_device
-from tasks.dip.models import build_model, init_weights_
-from tasks.images import load_image
-from tasks.sink import NullSink
+from priorlab.tasks.dip import DipParams, run
+from priorlab.tasks.dip.degrade import STREAM_INPUT, STREAM_WEIGHTS, corrupt, seeded
+from priorlab.tasks.dip.fit import INPUT_SCALE, pick_device
+from priorlab.tasks.dip.models import build_model, init_weights_
+from priorlab.tasks.images import load_image
+from priorlab.tasks.sink import NullSink
 
 
 def sync(device: torch.device) -> None:

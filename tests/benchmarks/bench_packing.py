@@ -3,8 +3,8 @@
     .venv/bin/python tests/benchmarks/bench_packing.py [--steps 10] [--ks 1 2 4 8 16] [--repeats 2]
                                                        [--sweep-iterations 300] [--no-sweep] [--no-steps]
 
-1. Per-step throughput: K members fitted by `tasks.dip.pack.run_pack` vs the same K runs by
-   `tasks.dip.fit.run` one after another, single-threaded (a trial's `cpu: 1`), for the
+1. Per-step throughput: K members fitted by `priorlab.tasks.dip.pack.run_pack` vs the same K runs by
+   `priorlab.tasks.dip.fit.run` one after another, single-threaded (a trial's `cpu: 1`), for the
    smoke grid's networks (seed-double / seed-single, depth 2 / 4, width 16, 64 px) and the
    skip net at 64 px (depth 4, width 16). Packed and sequential are measured alternately
    (interleaved), so a shared machine's load hits both alike; the ratio is what counts.
@@ -44,9 +44,9 @@ def load() -> str:
 def step_table(steps: int, ks: list[int], repeats: int) -> None:
     import torch
 
-    from tasks.dip import DipParams, run
-    from tasks.dip.pack import run_pack
-    from tasks.sink import NullSink
+    from priorlab.tasks.dip import DipParams, run
+    from priorlab.tasks.dip.pack import run_pack
+    from priorlab.tasks.sink import NullSink
 
     torch.set_num_threads(1)
     print(f"\n## Per-step throughput, packed vs sequential ({steps} steps, best of {repeats}, 1 thread; {load()})\n")
@@ -86,15 +86,15 @@ def smoke(pack: int, iterations: int, tmp: Path) -> tuple[float, Path]:
     env["PYTHONPATH"] = str(ROOT)
     t0 = time.perf_counter()
     subprocess.run(
-        [sys.executable, "-m", "cluster.cli", "sweep", str(path), "--store", str(store), "--num-cpus", "2"],
+        [sys.executable, "-m", "priorlab.cluster.cli", "sweep", str(path), "--store", str(store), "--num-cpus", "2"],
         env=env, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=ROOT,
     )
     return time.perf_counter() - t0, store
 
 
 def sweep_table(iterations: int) -> None:
-    from analysis.findings import evaluate
-    from analysis.store import Store
+    from priorlab.analysis.findings import evaluate
+    from priorlab.analysis.store import Store
 
     tmp = Path(tempfile.mkdtemp(prefix="bench-packing-"))
     print(f"\n## Smoke sweep, {iterations} iterations, embedded Ray with 2 CPUs ({load()} before)\n")

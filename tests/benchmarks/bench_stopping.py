@@ -47,8 +47,8 @@ CONFIG = ROOT / "configs" / "dip_stopping.yaml"
 def _fit(params: dict) -> dict:
     import torch
 
-    from tasks.dip import DipParams, run
-    from tasks.sink import NullSink
+    from priorlab.tasks.dip import DipParams, run
+    from priorlab.tasks.sink import NullSink
 
     torch.set_num_threads(1)  # one core per run: runs in parallel, steadier on a shared machine
     summary = run(DipParams(**params), NullSink())
@@ -56,7 +56,7 @@ def _fit(params: dict) -> dict:
 
 
 def trials(args) -> list[dict]:
-    from cluster.config import expand, load
+    from priorlab.cluster.config import expand, load
 
     config, _ = load(args.config)
     runs = [t["params"] for t in expand(config)]
@@ -91,7 +91,7 @@ def run_all(runs: list[dict], jobs: int) -> list[dict]:
 
 
 def from_store(path: str, sweep: str | None) -> list[dict]:
-    from analysis.store import Store
+    from priorlab.analysis.store import Store
 
     df = Store(path, create=False).runs(sweep=sweep, kind="dip", status="done")
     return df.to_dict("records")
@@ -129,7 +129,7 @@ def table(rows: list[dict], title: str) -> None:
 
 def check_stop(rows: list[dict], n: int, jobs: int) -> None:
     """Real `stop` runs end where the full runs said the detector decides."""
-    from tasks.dip.detectors import DETECTORS
+    from priorlab.tasks.dip.detectors import DETECTORS
 
     picked = [r for r in rows if r.get("arch") == "skip"][:n] or rows[:n]
     params_keys = [k for k in _param_names()]
@@ -157,7 +157,7 @@ def check_stop(rows: list[dict], n: int, jobs: int) -> None:
 
 
 def _param_names() -> list[str]:
-    from tasks.dip import DipParams
+    from priorlab.tasks.dip import DipParams
 
     return [k for k in DipParams.model_fields if k != "stop"]
 
@@ -166,9 +166,9 @@ def overhead(reps: int) -> None:
     """CPU seconds of the same run with both detectors and with none, alternating."""
     import torch
 
-    from tasks.dip import DipParams, run
-    from tasks.dip.detectors import DETECTORS
-    from tasks.sink import NullSink
+    from priorlab.tasks.dip import DipParams, run
+    from priorlab.tasks.dip.detectors import DETECTORS
+    from priorlab.tasks.sink import NullSink
 
     torch.set_num_threads(1)
     base = dict(image="coffee", size=64, arch="skip", depth=3, width=16, iterations=200, log_every=10, sigma=0.1)

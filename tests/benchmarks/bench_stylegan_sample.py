@@ -21,7 +21,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from tasks.stylegan.networks import Generator, GeneratorConfig  # noqa: E402
+from priorlab.tasks.stylegan.networks import Generator, GeneratorConfig  # noqa: E402
 
 
 def bench(G: Generator, batch: int, fused: bool, min_seconds: float) -> float:

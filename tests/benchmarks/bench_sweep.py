@@ -26,8 +26,8 @@ sys.path.insert(0, str(ROOT))
 
 
 def sweep_once(iterations: int, cores: int) -> dict:
-    from analysis.store import Store
-    from cluster.sweep import run_sweep
+    from priorlab.analysis.store import Store
+    from priorlab.cluster.sweep import run_sweep
 
     cfg = yaml.safe_load((ROOT / "configs" / "dip_smoke.yaml").read_text())
     cfg["name"] = f"bench-{iterations}"
@@ -58,8 +58,8 @@ def ingest(n_batches: int = 200, rows_per_batch: int = 100, images_per_batch: in
     import ray
     import torch
 
-    from cluster.writer import start_writer
-    from tasks.images import png_bytes
+    from priorlab.cluster.writer import start_writer
+    from priorlab.tasks.images import png_bytes
 
     tmp = Path(tempfile.mkdtemp(prefix="bench-ingest-"))
     writer = start_writer(tmp / "store")
@@ -86,7 +86,7 @@ def main() -> None:
     args = ap.parse_args()
     import ray
 
-    from cluster.runtime import connect
+    from priorlab.cluster.runtime import connect
 
     cores = os.cpu_count() or 1
     print(connect(None, num_cpus=cores))

@@ -1,5 +1,0 @@
-"""The results store and the statistics over it. No torch, no Ray: the dashboard imports this."""
-
-from analysis.store import STATUSES, SchemaVersionError, Store
-
-__all__ = ["Store", "STATUSES", "SchemaVersionError"]

@@ -1,0 +1,5 @@
+"""The results store and the statistics over it. No torch, no Ray: the dashboard imports this."""
+
+from priorlab.analysis.store import STATUSES, SchemaVersionError, Store
+
+__all__ = ["Store", "STATUSES", "SchemaVersionError"]

@@ -1,0 +1,506 @@
+"""The `priorlab` command line.
+
+    priorlab dip --arch skip --task denoise --image astronaut --size 128 --out DIR
+    priorlab baseline --method nlm --sigma 0.1 --out DIR
+    priorlab sweep configs/dip_smoke.yaml [--store DIR] [--address ADDR] [--force] [--extend]
+    priorlab runs --store DIR [--sweep NAME] [--format table|csv|parquet] [--out FILE]
+    priorlab dashboard [--store DIR] [--port P] [--host 127.0.0.1]
+    priorlab check --store DIR [--repair]
+    priorlab stylegan convert IN OUT | generate --checkpoint PATH --seeds 0,1,2 --out DIR
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import types
+import typing
+from importlib.util import find_spec
+from pathlib import Path
+
+from pydantic import BaseModel, ValidationError
+
+DEFAULT_STORE = "results"
+
+
+# ---- flags generated from a task's parameter model: every engine parameter has a flag ----
+
+def _union_args(annotation) -> tuple:
+    """The members of `X | Y` / `Optional[X]` (either spelling), else (annotation,)."""
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
+        return tuple(a for a in typing.get_args(annotation) if a is not type(None))
+    return (annotation,)
+
+
+def _is_list(annotation) -> bool:
+    return any(typing.get_origin(a) in (list, tuple) for a in _union_args(annotation))
+
+
+def _is_bool(annotation) -> bool:
+    # `bool | None` is a types.UnionType, not a typing.Union: both must give --x/--no-x.
+    return any(a is bool for a in _union_args(annotation))
+
+
+def _choices(annotation) -> list[str]:
+    """The values of a `Literal[...]`, also inside `| None` and `list[...]`."""
+    out: list[str] = []
+    for a in _union_args(annotation):
+        if typing.get_origin(a) in (list, tuple):
+            out += [c for inner in typing.get_args(a) for c in _choices(inner)]
+        elif typing.get_origin(a) is typing.Literal:
+            out += [str(c) for c in typing.get_args(a)]
+    return out
+
+
+def _bounds(field) -> str:
+    """A number field's allowed range from its Field(ge=.., le=..) constraints, e.g. '16..4096'."""
+    lo = hi = None
+    for m in field.metadata:
+        for attr, side in (("ge", ">="), ("gt", ">"), ("le", "<="), ("lt", "<")):
+            value = getattr(m, attr, None)
+            if value is not None:
+                if side.startswith(">"):
+                    lo = (side, value)
+                else:
+                    hi = (side, value)
+    if lo and hi and lo[0] == ">=" and hi[0] == "<=":
+        return f"{lo[1]}..{hi[1]}"
+    return ", ".join(f"{bound[0]} {bound[1]}" for bound in (lo, hi) if bound)
+
+
+def field_help(field) -> str:
+    """What a parameter means, what is allowed and its default: one `--help` line."""
+    parts = [field.description or ""]
+    choices = _choices(field.annotation)
+    if choices and any(a is str for a in _union_args(field.annotation)):
+        choices.append("package.module:function")  # Literal[...] | str: a built-in name or a plug-in
+    allowed = " | ".join(choices) if choices else _bounds(field)
+    if allowed:
+        parts.append(f"(allowed: {allowed}{', comma-separated' if _is_list(field.annotation) else ''})")
+    elif _is_list(field.annotation):
+        parts.append("(comma-separated)")
+    default = field.get_default(call_default_factory=True)
+    if "default" in (field.description or ""):
+        pass  # the description says it (a default that depends on other fields)
+    elif default is not None and not _is_bool(field.annotation):
+        parts.append(f"(default: {','.join(map(str, default)) if isinstance(default, list) else default})")
+    elif _is_bool(field.annotation) and default is not None:
+        parts.append(f"(default: {'on' if default else 'off'})")
+    return " ".join(p for p in parts if p).replace("%", "%%")  # argparse %-formats help
+
+
+def add_model_flags(parser: argparse.ArgumentParser, model: type[BaseModel]) -> None:
+    group = parser.add_argument_group("task parameters")
+    for name, field in model.model_fields.items():
+        flag = "--" + name.replace("_", "-")
+        if _is_bool(field.annotation):
+            group.add_argument(flag, dest=name, action=argparse.BooleanOptionalAction, default=None,
+                               help=field_help(field))
+        else:
+            metavar = "A,B,..." if _is_list(field.annotation) else name.upper()
+            group.add_argument(flag, dest=name, default=None, metavar=metavar, help=field_help(field))
+
+
+def params_from_args(model: type[BaseModel], args: argparse.Namespace) -> BaseModel:
+    raw = {}
+    for name, field in model.model_fields.items():
+        value = getattr(args, name, None)
+        if value is None:
+            continue
+        if _is_list(field.annotation) and isinstance(value, str):
+            value = [v for v in value.split(",") if v.strip()]
+        raw[name] = value
+    return model(**raw)
+
+
+# ---- errors a user can make: one line, exit 2 ----
+
+class CliError(Exception):
+    """A bad command-line argument or input file: `main` prints it as one line and exits 2."""
+
+
+def one_line(e: BaseException) -> str:
+    """The first line of an exception's message (some libraries append paragraphs of advice)."""
+    text = str(e).strip()
+    return text.splitlines()[0] if text else type(e).__name__
+
+
+def check_out_folder(flag: str, value: str | None) -> None:
+    """An output folder may be missing (it is created) but must not be a file."""
+    if value and Path(value).exists() and not Path(value).is_dir():
+        raise CliError(f"{flag} {value!r} is a file; give a folder (it is created when missing)")
+    if value:
+        parent = next((p for p in Path(value).absolute().parents if p.exists()), None)
+        if parent is not None and not parent.is_dir():
+            raise CliError(f"{flag} {value!r}: {str(parent)!r} is a file, not a folder")
+
+
+# ---- commands ----
+
+def cmd_task(kind: str, args) -> int:
+    from priorlab.cluster.config import format_validation
+    from priorlab.cluster.local import LocalRunError, run_local
+    from priorlab.tasks.registry import KINDS
+
+    try:
+        params = params_from_args(KINDS[kind].params, args)
+    except ValidationError as e:
+        print(f"priorlab {args.command}: invalid parameters\n{format_validation(e, as_flags=True)}", file=sys.stderr)
+        return 2
+    check_out_folder("--out", args.out)
+    check_out_folder("--store", args.store)
+    if not args.out and not args.store:
+        args.out = str(Path("results") / "single" / kind)
+    try:
+        summary = run_local(kind, params, out=args.out, store_dir=args.store)
+    except LocalRunError as e:  # found before the run started: nothing was recorded
+        raise CliError(str(e)) from None
+    keys = ("best_psnr", "best_step", "final_psnr", "input_psnr", "ssim_at_best", "wall_s", "iters_per_s", "status")
+    print(json.dumps({k: summary[k] for k in keys if k in summary}, indent=2))
+    if args.out:
+        print(f"images, metrics.csv and summary.json in {Path(args.out).resolve()}")
+    if args.store:
+        print(f"stored as run {summary['run_id']} in {Path(args.store).resolve()}")
+    return 0 if summary.get("status", "done") == "done" else 1
+
+
+def cmd_sweep(args) -> int:
+    if args.plan:  # issue 11: print the trials, packs, resources and concurrency; run nothing
+        from priorlab.cluster.packing import plan
+
+        return plan(args.config, store_dir=args.store, address=args.address, num_cpus=args.num_cpus,
+                    max_concurrent=args.max_concurrent, force=args.force)
+    from priorlab.cluster.sweep import run_sweep
+
+    return run_sweep(
+        args.config, store_dir=args.store, address=args.address, force=args.force,
+        max_concurrent=args.max_concurrent, num_cpus=args.num_cpus, extend=args.extend,
+    )
+
+
+# Summary metrics worth a column in the terminal table (CSV/parquet keep every column).
+KEY_METRICS = ("best_psnr", "best_step", "final_psnr", "input_psnr", "ssim_at_best", "wall_s",
+               "z_val_accuracy", "w_val_accuracy", "z_lerp_flip_rate", "w_lerp_flip_rate")
+
+
+def _cell(value) -> str:
+    """How a value reads in the terminal table: 25.12, 100 (not 100.0), a,b for lists, - for none."""
+    if isinstance(value, list):
+        return ",".join(map(str, value))
+    if value is None or (isinstance(value, float) and value != value):
+        return "-"
+    if isinstance(value, float):
+        return str(int(value)) if value.is_integer() and abs(value) < 1e15 else f"{value:.2f}"
+    return str(value)
+
+
+def runs_table(runs) -> str:
+    """A terminal-width view of `Store.runs()`: short ids, minutes-resolution times, no node or
+    error text, only the columns whose values differ between runs, plus key metrics."""
+    import pandas as pd
+
+    if runs.empty:
+        return "(no runs)"
+    view = pd.DataFrame({"run": runs["run_id"].str[:8]})
+    for col in ("sweep", "kind"):
+        if runs[col].nunique(dropna=False) > 1:
+            view[col] = runs[col]
+    view["status"] = runs["status"]
+    view["finished"] = runs["finished_at"].dt.strftime("%Y-%m-%d %H:%M")
+    for col in runs.attrs.get("param_columns", []):
+        cells = runs[col].map(_cell)
+        if cells.nunique() > 1:
+            view[col] = cells
+    for col in KEY_METRICS:
+        if col in runs.columns and runs[col].notna().any():
+            view[col] = runs[col].map(_cell)
+    return view.astype(object).fillna("-").to_string(index=False)
+
+
+def cmd_runs(args) -> int:
+    """Like every Unix tool: to stdout unless --out names a file (`--out -` is stdout too)."""
+    import tempfile
+
+    from priorlab.analysis.store import Store
+
+    if not (Path(args.store) / "priorlab.db").exists():
+        raise CliError(f"no store at {args.store!r} (run a sweep first, or pass --store)")
+    to_stdout = args.out in (None, "-")
+    if args.format == "parquet" and to_stdout and sys.stdout.isatty():
+        raise CliError("parquet is binary and stdout is a terminal: give --out FILE, or pipe the output into a program")
+    if not to_stdout:
+        check_out_folder("--out", str(Path(args.out).parent))
+        if Path(args.out).is_dir():
+            raise CliError(f"--out {args.out!r} is a folder; give a file name")
+    store = Store(args.store, readonly=True)  # a reader: works on a store it cannot write
+    if args.format == "table":
+        text = runs_table(store.runs(sweep=args.sweep)) + "\n"
+        if to_stdout:
+            sys.stdout.write(text)
+        else:
+            Path(args.out).write_text(text)
+    elif not to_stdout:
+        store.export_runs(args.out, format=args.format, sweep=args.sweep)
+        print(f"wrote {args.out}", file=sys.stderr)
+    elif args.format == "csv":
+        sys.stdout.write(store.runs(sweep=args.sweep).to_csv(index=False))
+    else:
+        with tempfile.TemporaryDirectory() as tmp:  # export_runs makes mixed-type columns parquet-safe
+            data = store.export_runs(Path(tmp) / "runs.parquet", format="parquet", sweep=args.sweep).read_bytes()
+        sys.stdout.flush()
+        sys.stdout.buffer.write(data)
+        sys.stdout.buffer.flush()
+    return 0
+
+
+def port_in_use(host: str, port: int) -> str | None:
+    """Why Streamlit could not listen on host:port (a one-line reason), or None when it can."""
+    import socket
+
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except socket.gaierror as e:
+        return f"--host {host!r} is not an address of this machine ({e.strerror})"
+    family, kind, proto, _, addr = infos[0]
+    with socket.socket(family, kind, proto) as s:
+        # As Streamlit's server does: a port left in TIME_WAIT by a stopped server is free.
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind(addr)
+        except OSError as e:
+            if e.errno in (98, 48, 10048):  # EADDRINUSE on Linux, macOS, Windows
+                return (f"port {port} on {host} is already in use (another dashboard?); "
+                        f"pick another with --port, e.g. --port {port + 1}")
+            return f"cannot listen on {host}:{port}: {e.strerror} (try another --port or --host)"
+    return None
+
+
+def cmd_check(args) -> int:
+    """Verify a store's database and artifact files; exit 1 when anything is wrong."""
+    from priorlab.analysis.check import check_store
+
+    report = check_store(args.store, repair=args.repair)
+    print("\n".join(report.lines()))
+    return 0 if report.clean else 1
+
+
+def cmd_dashboard(args) -> int:
+    if not 1 <= args.port <= 65535:
+        raise CliError(f"--port {args.port} is not allowed (allowed: 1..65535)")
+    busy = port_in_use(args.host, args.port)
+    if busy:
+        raise CliError(busy)
+    app = Path(find_spec("priorlab.dashboard").origin).parent / "app.py"
+    env = {**os.environ, "PRIORLAB_STORE": str(Path(args.store).resolve())}
+    cmd = [
+        sys.executable, "-m", "streamlit", "run", str(app),
+        "--server.address", args.host, "--server.port", str(args.port),
+        "--server.headless", "true" if args.headless else "false",
+        "--browser.gatherUsageStats", "false", "--client.toolbarMode", "viewer",
+    ]
+    print(f"dashboard on http://{args.host}:{args.port} over {env['PRIORLAB_STORE']} (Ctrl-C stops)", flush=True)
+    # Become Streamlit (no child process), so Ctrl-C and SIGTERM reach the server itself.
+    os.execve(sys.executable, cmd, env)
+    return 0  # not reached
+
+
+def _checkpoint_errors() -> tuple[type[BaseException], ...]:
+    """What `convert`/`generate` raise for a user's mistake: CheckpointError (any checkpoint that
+    cannot be loaded, one line naming the file), ValueError (CUDA asked for but absent, a
+    conditional generator), OSError (an output that cannot be written)."""
+    from priorlab.tasks.stylegan.checkpoints import CheckpointError
+
+    return (CheckpointError, ValueError, OSError)
+
+
+def parse_seeds(text: str) -> list[int]:
+    """'0,1,2' or '0-3' ranges as NVIDIA's generate.py; each seed in 0..2**32-1 (numpy's RandomState)."""
+    seeds: list[int] = []
+    for part in (p.strip() for p in text.split(",")):
+        if not part:
+            continue
+        lo, sep, hi = part.partition("-")
+        try:
+            seeds += list(range(int(lo), int(hi) + 1)) if sep and lo else [int(part)]
+        except ValueError:
+            raise CliError(f"--seeds {text!r}: {part!r} is not a seed (allowed: integers 0..4294967295, "
+                           "comma-separated, or ranges like 0-7)") from None
+    if not seeds:
+        raise CliError(f"--seeds {text!r} names no seed (e.g. --seeds 0,1,2 or --seeds 0-7)")
+    bad = [s for s in seeds if not 0 <= s < 2**32]
+    if bad:
+        raise CliError(f"--seeds: {bad[0]} is out of range (allowed: 0..4294967295)")
+    return seeds
+
+
+# StyleGANParams fields that `stylegan generate` takes as flags of another name.
+_GENERATE_FLAGS = {"generator": "--checkpoint", "truncation_psi": "--truncation", "device": "--device",
+                   "noise_mode": "--noise-mode"}
+
+
+def cmd_stylegan(args) -> int:
+    from priorlab.tasks.stylegan import checkpoints
+    from priorlab.tasks.stylegan.jobs.common import StyleGANParams
+
+    if args.sg_command == "convert":
+        if not str(args.output).endswith((".pt", ".pth")):
+            raise CliError(f"output {args.output!r} must end in .pt or .pth (priorlab's format loads by suffix)")
+        if Path(args.output).is_dir():
+            raise CliError(f"output {args.output!r} is a folder; give a file name ending in .pt")
+        check_out_folder("output", str(Path(args.output).parent))
+        _validate_generate_flags(StyleGANParams, generator=args.input)
+        try:
+            checkpoints.convert(args.input, args.output)
+        except _checkpoint_errors() as e:
+            raise CliError(_naming(args.input, e)) from None
+        print(f"wrote {args.output}")
+        return 0
+    seeds = parse_seeds(args.seeds)
+    check_out_folder("--out", args.out)
+    _validate_generate_flags(StyleGANParams, generator=args.checkpoint, truncation_psi=args.truncation,
+                             device=args.device, noise_mode=args.noise_mode)
+    try:
+        checkpoints.generate(
+            args.checkpoint, seeds=seeds, truncation=args.truncation, noise_mode=args.noise_mode,
+            out_dir=args.out, raw=args.raw, device=args.device,
+        )
+    except _checkpoint_errors() as e:  # a bad or refused checkpoint, CUDA asked for but absent
+        raise CliError(_naming(args.checkpoint, e)) from None
+    print(f"wrote {len(seeds)} image{'s' if len(seeds) != 1 else ''} to {Path(args.out).resolve()}")
+    return 0
+
+
+def _naming(spec: str, e: BaseException) -> str:
+    """One line that names the checkpoint, even when the error itself does not ("Ran out of input")."""
+    msg = one_line(e)
+    path = spec.partition("#")[0]
+    return msg if path in msg or "device" in msg else f"checkpoint {path!r}: {msg}"
+
+
+def _validate_generate_flags(model: type[BaseModel], **values) -> None:
+    """The same checks a StyleGAN job's parameters get (a NaN truncation, a bogus device)."""
+    try:
+        model(**values)
+    except ValidationError as e:
+        first = e.errors()[0]
+        field = str(first["loc"][0]) if first["loc"] else ""
+        flag = _GENERATE_FLAGS.get(field, field)
+        msg = one_line(first["msg"]).removeprefix("Value error, ")
+        raise CliError(f"{flag} {values.get(field)!r}: {msg}") from None
+
+
+def build_parser(task_flags: bool = True) -> argparse.ArgumentParser:
+    """The whole CLI. `task_flags=False` leaves out the flags generated from the task models
+    (they import torch), so `priorlab runs` or `priorlab dashboard` start in a fraction of the time."""
+    p = argparse.ArgumentParser(prog="priorlab", description="Image-prior experiments at scale.")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    for command, kind, help_ in (("dip", "dip", "run one Deep Image Prior trial here"),
+                                 ("baseline", "dip-baseline", "run one classical baseline here")):
+        sp = sub.add_parser(command, help=help_, description=help_)
+        if task_flags:
+            from priorlab.tasks.registry import KINDS
+
+            add_model_flags(sp, KINDS[kind].params)
+        sp.add_argument("--out", help="folder for summary.json, metrics.csv and PNG snapshots (created when "
+                        "missing; default: results/single/KIND unless --store is given)")
+        sp.add_argument("--store", help="results store folder to record the run in (created when missing)")
+        sp.set_defaults(func=lambda a, k=kind: cmd_task(k, a))
+
+    sp = sub.add_parser("sweep", help="run a sweep config with Ray Tune",
+                        description="run a sweep config with Ray Tune")
+    sp.add_argument("config", help="a sweep YAML file, e.g. configs/dip_smoke.yaml")
+    sp.add_argument("--store", default=DEFAULT_STORE, help=f"results store folder (default: {DEFAULT_STORE})")
+    sp.add_argument("--address", help="join this Ray cluster (or 'auto'); default: RAY_ADDRESS, else start Ray here")
+    sp.add_argument("--force", action="store_true", help="rerun runs the store already holds as done")
+    sp.add_argument("--extend", action="store_true",
+                    help="the store holds this sweep name with another config: add these runs to it")
+    sp.add_argument("--max-concurrent", type=int, metavar="N",
+                    help="at most N trials at once (default: as many as fit)")
+    sp.add_argument("--num-cpus", type=int, metavar="N", help="CPUs for embedded Ray (default: all of this machine)")
+    sp.add_argument("--plan", action="store_true",
+                    help="print the trials, how they pack, what each asks for and how many run at once; run nothing")
+    sp.set_defaults(func=cmd_sweep)
+
+    sp = sub.add_parser("runs", help="list the runs in a store", description="list the runs in a store")
+    sp.add_argument("--store", default=DEFAULT_STORE, help=f"results store folder (default: {DEFAULT_STORE})")
+    sp.add_argument("--sweep", help="only this sweep's runs (default: every sweep)")
+    sp.add_argument("--format", choices=("table", "csv", "parquet"), default="table",
+                    help="table (short, for a terminal), csv or parquet (every column) (default: table)")
+    sp.add_argument("--out", metavar="FILE", help="write to this file; default or '-': standard output "
+                    "(parquet only into a pipe or a file)")
+    sp.set_defaults(func=cmd_runs)
+
+    sp = sub.add_parser("check", help="verify a store: database integrity, artifact hashes, orphans")
+    sp.add_argument("--store", default=DEFAULT_STORE, help=f"results store folder (default: {DEFAULT_STORE})")
+    sp.add_argument("--repair", action="store_true",
+                    help="migrate an older database and remove orphan files (never touches results)")
+    sp.set_defaults(func=cmd_check)
+
+    sp = sub.add_parser("dashboard", help="open the Streamlit dashboard on a store",
+                        description="open the Streamlit dashboard on a store")
+    sp.add_argument("--store", default=DEFAULT_STORE, help=f"results store folder (default: {DEFAULT_STORE})")
+    sp.add_argument("--port", type=int, default=8501, help="TCP port, 1..65535 (default: 8501)")
+    sp.add_argument("--host", default="127.0.0.1",
+                    help="bind address (default: 127.0.0.1, this machine only; 0.0.0.0 = every interface)")
+    sp.add_argument("--headless", action=argparse.BooleanOptionalAction, default=True,
+                    help="do not try to open a browser window (default: on)")
+    sp.set_defaults(func=cmd_dashboard)
+
+    sp = sub.add_parser("stylegan", help="StyleGAN2 checkpoints: convert, generate",
+                        description="StyleGAN2 checkpoints: convert, generate")
+    sg = sp.add_subparsers(dest="sg_command", required=True)
+    c = sg.add_parser("convert", help="write a checkpoint in priorlab's own format",
+                      description="write a checkpoint in priorlab's own format")
+    c.add_argument("input", help="NVIDIA .pkl (PATH.pkl[#KEY]), rosinality .pt, or random:RES")
+    c.add_argument("output", help="the priorlab checkpoint to write (.pt or .pth)")
+    g = sg.add_parser("generate", help="one PNG per seed", description="one PNG per seed, as NVIDIA's generate.py")
+    g.add_argument("--checkpoint", required=True,
+                   help="NVIDIA .pkl (PATH.pkl[#KEY]), rosinality .pt, priorlab .pt, or random:RES (RES = 4*2^k)")
+    g.add_argument("--seeds", required=True,
+                   help="comma-separated seeds or ranges, each 0..4294967295, e.g. 0,1,2 or 0-7")
+    g.add_argument("--truncation", type=float, default=1.0,
+                   help="truncation psi, -1..2 (1 = none, 0.7 = typical) (default: 1.0)")
+    g.add_argument("--noise-mode", choices=("const", "random", "none"), default="const",
+                   help="per-layer noise: const | random | none (default: const)")
+    g.add_argument("--out", required=True, help="folder for seedNNNN.png (created when missing)")
+    g.add_argument("--raw", action="store_true", help="also write raw.npy (N, 3, H, W) float32")
+    g.add_argument("--device", default="auto", help="auto (CUDA when available, else cpu), cpu, cuda, cuda:N or mps "
+                   "(default: auto)")
+    sp.set_defaults(func=cmd_stylegan)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    from priorlab.analysis.schema import StoreError  # (no pandas import for commands that need none)
+
+    argv = sys.argv[1:] if argv is None else list(argv)
+    args = build_parser(task_flags=bool(argv) and argv[0] in ("dip", "baseline")).parse_args(argv)
+    name = " ".join(filter(None, ("priorlab", args.command, getattr(args, "sg_command", None))))
+    try:
+        code = args.func(args)
+        sys.stdout.flush()  # a closed pipe shows here, inside the handler below
+        return code
+    except BrokenPipeError:
+        # `priorlab runs | head`: the reader left. Point stdout at devnull so the interpreter's
+        # final flush does not raise again, and end quietly as a SIGPIPE'd tool does.
+        try:
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        except (OSError, ValueError):  # stdout without a file descriptor (captured in-process)
+            pass
+        return 141
+    except CliError as e:
+        print(f"{name}: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:  # Ctrl-C is a choice, not a crash (a stored run is marked interrupted)
+        print(f"\n{name}: interrupted", file=sys.stderr)
+        return 130
+    except StoreError as e:  # a damaged, unreadable or too-new store: one line, no traceback
+        print(f"{name}: {one_line(e)}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

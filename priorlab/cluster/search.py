@@ -1,0 +1,491 @@
+"""Adaptive sweeps with Ray Tune's own machinery: random and Optuna search, ASHA pruning.
+
+A sweep config may say how to search and when to prune:
+
+    search: {type: random, num_samples: 8, seed: 0}        # or {type: grid} (the default)
+    search: {type: optuna, num_samples: 8, metric: best_psnr, mode: max}
+    scheduler: {type: asha, metric: psnr, mode: max, grace_period: 10, reduction_factor: 2}
+    grid:
+      lr: {loguniform: [1.0e-4, 1.0e-1]}    # a range is sampled (also uniform, randint, choice)
+      arch: [skip, seed-double]               # a list stays a grid axis
+
+How each search runs (and resumes):
+
+- `grid`: every combination, as always; ranges are not allowed.
+- `random`: Tune's variant generator (the one behind its BasicVariantGenerator) draws the
+  ranges with a seeded random state on the driver, before anything runs. As in Tune,
+  `num_samples` repeats the list axes' grid: N samples x the grid's combinations. The trials
+  are then ordinary concrete trials: validated by the task's model, given their run ids,
+  registered as pending. The same seed draws the same list again, so a resumed sweep skips
+  the stored runs like a grid sweep does.
+- `optuna`: Tune's OptunaSearch (TPE, seeded) suggests each trial as the sweep goes; list axes
+  become categorical dimensions (Optuna has no grid). A trial builds its parameters from the
+  fixed ones and the suggestion, validates them and registers its run (same run id as the
+  same parameters anywhere). On resume the searcher is seeded with the stored runs of this
+  sweep that lie in the current space: done ones through OptunaSearch's `points_to_evaluate`
+  + `evaluated_rewards`, pruned ones as pruned Optuna trials; they count toward
+  `num_samples`, so only the rest is run; the sampler's seed is offset by their number so
+  the resumed study does not redraw the first session's points. (Tune's own searcher checkpoint would need Tune's
+  scratch folder to outlive the sweep; the store is the record instead.)
+
+Pruning: Tune's ASHAScheduler decides on each per-step report (`time_attr="step"`, the
+task's logging step). When it says STOP, the driver tells the store writer to mark the run
+`pruned` if it is still running (`mark_unfinished`, an atomic check-and-set in the writer
+actor): the trial's rows already logged stay, the trial itself just ends at its next report
+(Tune ends a function trainable's session there). Deciding on the driver, from the
+scheduler's own decision, keeps a Ctrl-C (which stops trials the same way) from looking like
+a prune, and a trial that finishes while the stop is in flight stays `done` (its
+`finish_run` wins over the check-and-set either way round). Rungs lie strictly below
+`max_t` (default: the trials' largest `iterations`) and trials that pass the last rung run
+to their own end (`stop_last_trials=False`): a run that completes is done, not pruned.
+A pruned run is final: never an error, not rerun on resume.
+"""
+
+from __future__ import annotations
+
+import difflib
+import itertools
+import math
+import os
+import typing
+from dataclasses import dataclass, field
+from typing import Any, Callable, Literal
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+DISTRIBUTIONS = ("loguniform", "uniform", "randint", "choice")
+SKIP_STATUSES = ("done", "pruned")  # final results: a resumed sweep never reruns them
+SPENT_STATUSES = ("done", "pruned", "diverged")  # stored runs that count toward num_samples
+
+
+class Range(BaseModel):
+    """A sampled grid value: exactly one of `loguniform: [lo, hi]`, `uniform: [lo, hi]`,
+    `randint: [lo, hi]` (hi exclusive, as in Tune) or `choice: [a, b, ...]`."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    loguniform: tuple[float, float] | None = None
+    uniform: tuple[float, float] | None = None
+    randint: tuple[int, int] | None = None
+    choice: list[Any] | None = None
+
+    @model_validator(mode="after")
+    def _one_distribution(self) -> "Range":
+        given = [d for d in DISTRIBUTIONS if getattr(self, d) is not None]
+        if len(given) != 1:
+            raise ValueError(f"a range takes exactly one of {', '.join(DISTRIBUTIONS)}; got {given or 'none'}")
+        if self.choice is not None and not self.choice:
+            raise ValueError("choice needs at least one value")
+        bounds = self.loguniform or self.uniform or self.randint
+        if bounds is not None and not bounds[0] < bounds[1]:
+            raise ValueError(f"{self.dist}: lower bound {bounds[0]} must be below the upper bound {bounds[1]}")
+        if self.loguniform is not None and self.loguniform[0] <= 0:
+            raise ValueError(f"loguniform: bounds must be > 0; got {self.loguniform[0]}")
+        return self
+
+    @property
+    def dist(self) -> str:
+        return next(d for d in DISTRIBUTIONS if getattr(self, d) is not None)
+
+    def domain(self):
+        """The Tune search-space domain of this range."""
+        from ray import tune
+
+        return getattr(tune, self.dist)(self.choice) if self.dist == "choice" else getattr(tune, self.dist)(*getattr(self, self.dist))
+
+    def corners(self) -> list[Any]:
+        """Values that bound what the range can draw: validated up front."""
+        if self.choice is not None:
+            return list(self.choice)
+        lo, hi = getattr(self, self.dist)
+        if self.randint is not None:
+            return [lo, hi - 1]
+        mid = math.sqrt(lo * hi) if self.loguniform is not None else (lo + hi) / 2
+        return [lo, mid, hi]
+
+
+class Search(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    type: Literal["grid", "random", "optuna"] = "grid"
+    num_samples: int | None = Field(None, ge=1, description="random: samples (x the list axes' grid); optuna: trials")
+    seed: int = Field(0, ge=0, description="seed of the random draws / Optuna's sampler")
+    metric: str = Field("best_psnr", description="optuna: the result to optimise (a summary key)")
+    mode: Literal["max", "min"] = "max"
+
+    @model_validator(mode="after")
+    def _samples_given(self) -> "Search":
+        if self.type != "grid" and self.num_samples is None:
+            raise ValueError(f"search type {self.type!r} needs num_samples (how many trials to draw)")
+        if self.type == "grid" and self.num_samples is not None:
+            raise ValueError("num_samples needs search type random or optuna (a grid runs every combination)")
+        return self
+
+
+class Scheduler(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    type: Literal["asha"]
+    # psnr_ema (PSNR of the EMA of the outputs) is smoother than psnr, so early rungs rank
+    # trials closer to their final order (tests/benchmarks/bench_asha.py).
+    metric: str = Field("psnr_ema", description="a per-step metric the trials log (DIP: psnr_ema, psnr, ssim, loss)")
+    mode: Literal["max", "min"] = "max"
+    grace_period: int = Field(ge=1, description="steps a trial runs before it can be pruned")
+    reduction_factor: float = Field(2.0, gt=1)
+    max_t: int | None = Field(None, ge=2, description="rungs lie below it; default: the trials' largest iterations")
+
+
+def check_grid(grid: dict[str, Any]) -> dict[str, Any]:
+    """Grid values: a non-empty list (a grid axis) or a range mapping (sampled)."""
+    out: dict[str, Any] = {}
+    for axis, values in grid.items():
+        if isinstance(values, Range):
+            out[axis] = values
+        elif isinstance(values, dict):
+            unknown = [k for k in values if k not in DISTRIBUTIONS]
+            if unknown:
+                near = difflib.get_close_matches(str(unknown[0]), DISTRIBUTIONS, n=1)
+                hint = f" (did you mean {near[0]!r}?)" if near else ""
+                raise ValueError(f"grid axis {axis!r}: unknown range {unknown[0]!r}{hint}; "
+                                 f"allowed: {', '.join(DISTRIBUTIONS)}")
+            try:
+                out[axis] = Range(**values)
+            except ValidationError as e:
+                msg = "; ".join(f"{'.'.join(map(str, x['loc']))}: {x['msg']}" if x["loc"] else x["msg"]
+                                for x in e.errors()).replace("Value error, ", "")
+                raise ValueError(f"grid axis {axis!r}: {msg}; e.g. {{loguniform: [1.0e-4, 1.0e-1]}}") from None
+        elif isinstance(values, list):
+            if not values:
+                raise ValueError(f"grid axis {axis!r} has no values")
+            out[axis] = values
+        else:
+            raise ValueError(f"grid axis {axis!r}: expected a list of values or a range "
+                             f"({', '.join(DISTRIBUTIONS)}); got {values!r}")
+    return out
+
+
+def _is_int_field(model, name: str) -> bool:
+    f = model.model_fields.get(name)
+    if f is None:
+        return False
+    args = [a for a in typing.get_args(f.annotation) if a is not type(None)] or [f.annotation]
+    return all(a is int for a in args)
+
+
+def check_ranges(model, fixed: dict[str, Any], grid: dict[str, Any], search: Search, where: str) -> None:
+    """Ranges checked before anything runs: the search type allows them, a float range does
+    not feed an integer field, and each range's corners pass the task's model."""
+    from priorlab.cluster.config import ConfigError, format_validation
+
+    ranges = {a: v for a, v in grid.items() if isinstance(v, Range)}
+    if not ranges:
+        return
+    if search.type == "grid":
+        axis = next(iter(ranges))
+        raise ConfigError(f"{where}grid.{axis}: a range is sampled, which needs search type random or optuna "
+                          f"(search: {{type: random, num_samples: N}}); a list is a grid axis")
+    base = {**fixed, **{a: v[0] for a, v in grid.items() if isinstance(v, list)}}
+    for axis, r in ranges.items():
+        if r.dist in ("uniform", "loguniform") and _is_int_field(model, axis):
+            raise ConfigError(f"{where}grid.{axis}: {r.dist} draws floats but {axis} takes integers; use randint or choice")
+        for value in r.corners():
+            try:
+                model(**{**base, axis: value})
+            except ValidationError as e:
+                raise ConfigError(format_validation(e, f"{where}grid.{axis} ({r.dist} bound {value!r}): ")) from None
+
+
+def points(grid: dict[str, Any], search: Search, group_index: int = 0) -> list[dict[str, Any]]:
+    """The concrete grid points of one group: every combination for a grid search, the
+    seeded random draws (x the list axes) for a random search, none for Optuna (its trials
+    are suggested while the sweep runs)."""
+    if search.type == "optuna":
+        return []
+    if search.type == "grid":
+        axes = list(grid)
+        return [dict(zip(axes, combo)) for combo in itertools.product(*(grid[a] for a in axes))]
+    from ray import tune
+    from ray.tune.search.variant_generator import generate_variants
+
+    spec = {a: (v.domain() if isinstance(v, Range) else tune.grid_search(v)) for a, v in grid.items()}
+    rng = np.random.default_rng([search.seed, group_index])  # a group's draws do not depend on other groups
+    out = []
+    for _ in range(search.num_samples):
+        for _, variant in generate_variants(spec, random_state=rng):
+            out.append({a: _plain(variant[a]) for a in grid})
+    return out
+
+
+def _plain(value: Any) -> Any:
+    """numpy scalars from Tune's samplers as plain Python (JSON, run ids, pydantic)."""
+    return value.item() if isinstance(value, np.generic) else value
+
+
+# ---------------------------------------------------------------- Optuna: trials built at run time
+
+def optuna_space(cfg) -> dict[str, Any]:
+    """The Tune space Optuna searches: ranges as they are, list axes as categorical choices."""
+    from ray import tune
+
+    return {a: (v.domain() if isinstance(v, Range) else tune.choice(v)) for a, v in cfg.grid.items()}
+
+
+def check_optuna(cfg, where: str = "") -> None:
+    from priorlab.cluster.config import ConfigError
+
+    if cfg.search.type != "optuna":
+        return
+    if cfg.groups:
+        raise ConfigError(f"{where}search: type optuna searches one space; groups are not supported (use random or grid)")
+    for axis, v in cfg.grid.items():
+        bad = [x for x in (v if isinstance(v, list) else v.choice or []) if not isinstance(x, (str, int, float, bool, type(None)))]
+        if bad:
+            raise ConfigError(f"{where}grid.{axis}: Optuna chooses among plain values (str, int, float, bool); got {bad[0]!r}")
+
+
+def probe_trials(cfg) -> list[dict[str, Any]]:
+    """Optuna: one concrete trial per listed value (ranges at a corner), for what must be known
+    before any trial exists (the plug-in code to ship to the nodes). Other searches: none."""
+    if cfg.search.type != "optuna":
+        return []
+    base = _space_base(cfg)
+    first = {a: (v[0] if isinstance(v, list) else v.corners()[0]) for a, v in cfg.grid.items()}
+    out = []
+    for a, v in cfg.grid.items():
+        for value in (v if isinstance(v, list) else v.corners()):
+            try:
+                out.append(concrete_trial(base, {**first, a: value}))
+            except (ValidationError, ValueError):
+                pass  # check_ranges reports these
+    return out
+
+
+def concrete_trial(space_base: dict[str, Any], point: dict[str, Any]) -> dict[str, Any]:
+    """The trial record `{run_id, kind, params, resources}` of one suggested point."""
+    from priorlab.cluster.config import run_id
+    from priorlab.tasks.registry import KINDS
+
+    kind = space_base["kind"]
+    params = KINDS[kind].params(**{**space_base["fixed"], **point}).model_dump(mode="json")
+    return {"run_id": run_id(kind, params), "kind": kind, "params": params, "resources": space_base["resources"]}
+
+
+def run_point(config: dict[str, Any], writer=None, images: dict[str, bytes] | None = None) -> None:
+    """The Tune trainable of an Optuna trial: build the run from the suggestion, register it
+    with the sweep, then run it like any trial."""
+    import ray
+
+    from priorlab.cluster.trial import run_trial
+
+    trial = concrete_trial(config["trial"], config["point"])
+    ray.get(writer.register_runs.remote(config["trial"]["sweep"], [trial]))
+    run_trial({"trial": trial}, writer=writer, images=images)
+
+
+def run_id_of(config: dict[str, Any]) -> str | None:
+    """The run id of a Tune trial's config: given for grid/random trials, built from the
+    suggestion for Optuna ones; None when the suggestion is not a valid run."""
+    trial = config.get("trial") or config.get("shard") or {}
+    if trial.get("run_id"):
+        return trial["run_id"]
+    try:
+        return concrete_trial(trial, config["point"])["run_id"]
+    except (KeyError, ValidationError, ValueError, TypeError):
+        return None
+
+
+def _optuna_searcher(cfg, store, space: dict[str, Any]):
+    from ray.tune.search.optuna import OptunaSearch
+
+    class StoreSeededOptuna(OptunaSearch):
+        """OptunaSearch that (1) skips per-step results without its metric (a summary key
+        arrives only with a trial's final report; Optuna's pruner is off under Tune anyway),
+        (2) tells Optuna a trial Tune stopped before its final report was pruned, and
+        (3) adds the stored pruned runs as pruned trials next to the done ones."""
+
+        def __init__(self, *args, pruned_points=(), **kwargs):
+            self._pruned_points = list(pruned_points)
+            super().__init__(*args, **kwargs)
+
+        def _setup_study(self, mode):
+            super()._setup_study(mode)
+            for point in self._pruned_points:
+                self.add_evaluated_point(point, None, pruned=True)
+
+        def on_trial_result(self, trial_id, result):
+            if self.metric in result:
+                super().on_trial_result(trial_id, result)
+
+        def on_trial_complete(self, trial_id, result=None, error=False):
+            final = bool(result) and "status" in result  # run_trial's last report carries the summary
+            super().on_trial_complete(trial_id, result if final else None, error=error)
+
+    done, rewards, pruned = stored_points(cfg, store)
+    # The sampler's seed moves on with what is stored: the same seed would draw the first
+    # session's startup points again, i.e. rerun stored runs.
+    return StoreSeededOptuna(
+        metric=cfg.search.metric, mode=cfg.search.mode, seed=cfg.search.seed + len(done) + len(pruned),
+        points_to_evaluate=done or None, evaluated_rewards=rewards or None, pruned_points=pruned,
+    ), len(done) + len(pruned)
+
+
+def _space_base(cfg) -> dict[str, Any]:
+    from priorlab.cluster.config import ray_resources
+
+    return {"kind": cfg.kind, "sweep": cfg.name, "fixed": dict(cfg.fixed), "resources": ray_resources(cfg.resources)}
+
+
+def stored_points(cfg, store) -> tuple[list[dict], list[float], list[dict]]:
+    """This sweep's stored runs that lie in the current Optuna space: (done points, their
+    metric values, pruned points), as flattened Tune points (`point/<axis>`)."""
+    if store is None:
+        return [], [], []
+    runs = store.runs(sweep=cfg.name, status=list(SPENT_STATUSES))
+    base = _space_base(cfg)
+    done, rewards, pruned = [], [], []
+    for _, r in runs.iterrows():
+        point = {a: _plain(r.get(a)) for a in cfg.grid}
+        try:
+            same = concrete_trial(base, point)["run_id"] == r["run_id"]
+        except (ValidationError, TypeError, ValueError):
+            same = False
+        if not same or not _in_space(cfg.grid, point):
+            continue
+        flat = {f"point/{a}": v for a, v in point.items()}
+        value = r.get(cfg.search.metric)
+        if r["status"] == "pruned" or value is None or (isinstance(value, float) and math.isnan(value)):
+            pruned.append(flat)
+        else:
+            done.append(flat)
+            rewards.append(float(value))
+    return done, rewards, pruned
+
+
+def _in_space(grid: dict[str, Any], point: dict[str, Any]) -> bool:
+    for a, v in grid.items():
+        x = point[a]
+        if isinstance(v, list) or v.choice is not None:
+            if x not in (v if isinstance(v, list) else v.choice):
+                return False
+        else:
+            lo, hi = getattr(v, v.dist)
+            if not (lo <= x <= hi):
+                return False
+    return True
+
+
+# ---------------------------------------------------------------- ASHA
+
+def _asha(cfg, items: list[dict[str, Any]], writer):
+    from ray.tune.schedulers import ASHAScheduler
+
+    sched = cfg.scheduler
+
+    class PruningASHA(ASHAScheduler):
+        """Tune's ASHA; each STOP it decides marks the trial's run `pruned` in the store."""
+
+        def on_trial_result(self, tune_controller, trial, result):
+            decision = super().on_trial_result(tune_controller, trial, result)
+            if decision == self.STOP:
+                # Only a running run becomes pruned: one that finished meanwhile stays done.
+                run_id = run_id_of(trial.config)
+                if run_id:
+                    writer.mark_unfinished.remote([run_id], "pruned")
+            return decision
+
+    max_t = sched.max_t or max_iterations(cfg, items)
+    return PruningASHA(
+        time_attr="step", metric=sched.metric, mode=sched.mode,
+        max_t=max_t - 1,  # rungs strictly below the budget: a run that completes is done
+        grace_period=sched.grace_period, reduction_factor=sched.reduction_factor,
+        stop_last_trials=False,
+    )
+
+
+def max_iterations(cfg, items: list[dict[str, Any]]) -> int:
+    """The largest `iterations` of the sweep's trials (Optuna: the fixed value or the range's top)."""
+    found = [t["params"]["iterations"] for t in items if "iterations" in t["params"]]
+    v = cfg.grid.get("iterations", cfg.fixed.get("iterations"))
+    if isinstance(v, list):
+        found += v
+    elif isinstance(v, Range):
+        found += [max(v.corners())]
+    elif isinstance(v, int):
+        found.append(v)
+    if not found:
+        from priorlab.tasks.registry import KINDS
+
+        f = KINDS[cfg.kind].params.model_fields.get("iterations")
+        if f is not None and isinstance(f.default, int):
+            found.append(f.default)
+    return int(max(found)) if found else 0
+
+
+def check_scheduler(cfg, items: list[dict[str, Any]], where: str = "") -> None:
+    from priorlab.cluster.config import ConfigError
+
+    sched = cfg.scheduler
+    if sched is None:
+        return
+    max_t = sched.max_t or max_iterations(cfg, items)
+    if not max_t:
+        raise ConfigError(f"{where}scheduler.max_t: needed, the trials have no iterations to prune along")
+    if sched.grace_period >= max_t:
+        raise ConfigError(f"{where}scheduler.grace_period = {sched.grace_period}: must be below max_t ({max_t}), "
+                          "or no trial can ever be pruned")
+
+
+# ---------------------------------------------------------------- the hook for cluster/sweep.py::_fit
+
+@dataclass
+class TunePlan:
+    fn: Callable
+    param_space: dict[str, Any]
+    total: int
+    num_samples: int = 1
+    search_alg: Any = None
+    scheduler: Any = None
+    notes: list[str] = field(default_factory=list)
+
+
+def tune_plan(cfg, fn: Callable, key: str, items: list[dict[str, Any]], writer, store=None) -> TunePlan:
+    """What `_fit` hands Tune: the trainable, the space, the search algorithm and scheduler."""
+    from ray import tune
+
+    if key != "trial":  # shards (StyleGAN scoring) are plain work: no search, no pruning
+        return TunePlan(fn=fn, param_space={key: tune.grid_search(items)}, total=len(items))
+    if cfg.search.type != "grid" or cfg.scheduler is not None:
+        # Per-step reports carry the step's metrics and the final report the summary, so no
+        # single key is in every result; Tune's strict check would stop the sweep.
+        os.environ["TUNE_DISABLE_STRICT_METRIC_CHECKING"] = "1"
+    scheduler = _asha(cfg, items, writer) if cfg.scheduler is not None else None
+    if cfg.search.type == "optuna":
+        searcher, stored = _optuna_searcher(cfg, store, optuna_space(cfg))
+        left = max(0, cfg.search.num_samples - stored)
+        return TunePlan(
+            fn=run_point, param_space={"trial": _space_base(cfg), "point": optuna_space(cfg)}, total=left,
+            num_samples=left, search_alg=searcher, scheduler=scheduler,
+            notes=[f"optuna: {stored} of {cfg.search.num_samples} samples stored, {left} to run"],
+        )
+    return TunePlan(fn=fn, param_space={key: tune.grid_search(items)}, total=len(items), scheduler=scheduler)
+
+
+def remaining(cfg, store) -> int:
+    """Trials an Optuna search still has to run (0 for the other searches: their list is known);
+    `store=None` (--force) counts nothing as stored."""
+    if cfg.search.type != "optuna":
+        return 0
+    if store is None:
+        return cfg.search.num_samples
+    done, _, pruned = stored_points(cfg, store)
+    return max(0, cfg.search.num_samples - len(done) - len(pruned))
+
+
+def final_ids(store, run_ids: list[str]) -> set[str]:
+    """Those of `run_ids` that a resumed sweep skips: done and pruned."""
+    ids = set(run_ids)
+    if not ids:
+        return set()
+    runs = store.runs(status=list(SKIP_STATUSES))
+    return set(runs["run_id"]) & ids if not runs.empty else set()

@@ -1,0 +1,144 @@
+"""The one writer: a Ray actor pinned to the driver's node that owns the results store.
+
+Trials on any node send their rows and PNG bytes here through Ray, so no node needs a
+shared disk with the driver. Calls from one trial run in the order it made them, so a
+trial's final `finish_run` lands after all of its rows.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Any
+
+import ray
+from ray import tune
+from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+from priorlab.analysis.store import Store
+
+
+class StoreWriter:
+    def __init__(self, root: str):
+        self.store = Store(root)
+
+    def upsert_sweep(self, name: str, config_text: str, host: str) -> None:
+        self.store.upsert_sweep(name, config_text, host)
+
+    def set_sweep_status(self, name: str, status: str) -> None:
+        self.store.set_sweep_status(name, status)
+
+    def register_runs(self, sweep: str, runs: list[dict[str, Any]]) -> None:
+        self.store.register_runs(sweep, runs)
+
+    def start_run(self, run_id: str, node: str | None, force: bool = False) -> bool:
+        """Claim the run for a trial; False when it is done already (another sweep on this
+        store finished it) and `force` is off: the trial then skips it."""
+        return self.store.start_run(run_id, node=node, force=force)
+
+    def log(self, run_id: str, rows: list[tuple[int, str, float]], images: list[tuple[int, str, bytes]]) -> None:
+        """One batch from a trial: metric rows and PNG artifacts."""
+        with self.store.batch():
+            if images:
+                self.store.log_artifacts_many(run_id, images)
+            if rows:
+                self.store.log_metrics_many(run_id, rows)
+
+    def finish_run(self, run_id: str, status: str, summary: dict | None, error: str | None) -> None:
+        self.store.finish_run(run_id, status, summary=summary, error=error)
+        if status in ("done", "diverged"):  # a finished run's shards are never read again
+            shutil.rmtree(self.store.root / "shards" / run_id, ignore_errors=True)
+
+    def mark_unfinished(self, run_ids: list[str], status: str = "interrupted") -> None:
+        self.store.mark_unfinished(run_ids, status=status)
+
+    def fail_running(self, run_id: str, error: str) -> bool:
+        """`error` for a run still `running` whose trial can no longer record anything itself
+        (its worker process died); a run that finished or recorded its own error is kept."""
+        return self.store.mark_unfinished([run_id], status="error", error=error) > 0
+
+    def ping(self) -> bool:
+        return True
+
+    # Shard outputs of a sharded run (e.g. scored StyleGAN samples) wait here, beside the
+    # store, until the run's finishing trial collects them; kept on disk so a resumed sweep
+    # does not score a shard twice.
+    def _shard_path(self, run_id: str, index: int) -> Path:
+        return self.store.root / "shards" / run_id / f"{index:05d}.npz"
+
+    def put_shard(self, run_id: str, index: int, data: bytes) -> None:
+        path = self._shard_path(run_id, index)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        tmp.write_bytes(data)
+        tmp.replace(path)
+
+    def shards_present(self, run_id: str) -> list[int]:
+        folder = self.store.root / "shards" / run_id
+        return sorted(int(p.stem) for p in folder.glob("*.npz")) if folder.is_dir() else []
+
+    def get_shards(self, run_id: str, n_shards: int) -> list[bytes]:
+        missing = [i for i in range(n_shards) if not self._shard_path(run_id, i).is_file()]
+        if missing:
+            raise RuntimeError(f"run {run_id}: shards {missing} of {n_shards} were never scored")
+        return [self._shard_path(run_id, i).read_bytes() for i in range(n_shards)]
+
+
+def start_writer(root: str | Path) -> "ray.actor.ActorHandle":
+    """Start the writer on this (the driver's) node; it dies with the driver."""
+    # Open it here first: a damaged, unwritable or newer store is then a one-line StoreError
+    # on the driver, not an actor that died starting.
+    Store(root).close()
+    here = ray.get_runtime_context().get_node_id()
+    actor = (
+        ray.remote(StoreWriter)
+        .options(num_cpus=0, scheduling_strategy=NodeAffinitySchedulingStrategy(node_id=here, soft=False))
+        .remote(str(Path(root).resolve()))
+    )
+    ray.get(actor.ping.remote())  # surface a store error (bad path, newer schema) now
+    return actor
+
+
+class TrialDeathCallback(tune.Callback):
+    """Records a trial that failed for good without recording its own failure.
+
+    A trial that raises writes its traceback itself before Tune sees the failure. One whose
+    worker process died (a segfault, the kernel's OOM killer, a SIGKILL) cannot: its run
+    would stay `running` and later be called `interrupted`, as if the user had pressed
+    Ctrl-C. Tune calls `on_trial_error` once retries are exhausted; the run then becomes an
+    `error` carrying what Ray knows of the death (the actor-died message Tune stored).
+    """
+
+    def __init__(self, writer):
+        self.writer = writer
+
+    def on_trial_error(self, iteration, trials, trial, **info):
+        pack = trial.config.get("pack")
+        if pack is not None:  # a packed trial: every member it was still fitting died with it
+            ids = [m["run_id"] for m in pack.get("members", [pack])]
+        elif trial.config.get("trial"):
+            from priorlab.cluster.search import run_id_of  # an Optuna trial's run id comes from its suggestion
+
+            ids = [run_id_of(trial.config)]
+        else:  # a shard trial: its run fails in its finishing trial ("never scored")
+            return
+        text = death_text(trial)
+        ray.get([self.writer.fail_running.remote(run_id, text) for run_id in ids if run_id])
+
+
+def death_text(trial) -> str:
+    """Tune's record of a trial's failures, ending in one line a summary can show."""
+    text = ""
+    try:  # Tune writes it beside the trial's local state first (its storage copy comes later)
+        path = trial.error_file
+        if path and Path(path).is_file():
+            text = Path(path).read_text(errors="replace").strip()
+        if not text:
+            text = str(trial.get_error() or "").strip()
+    except Exception as e:  # the error file is Tune's bookkeeping; never lose the run over it
+        text = f"(Tune's error record could not be read: {e})"
+    lines = [line.strip() for line in text.splitlines() if line.strip() and not line.startswith("Failure #")]
+    # Ray's "Worker exit type: ..." line says how the process ended; keep it short.
+    why = next((line for line in lines if "exit type" in line), lines[0] if lines else "no error text from Ray")
+    why = why.split(" Some common causes")[0][:300]
+    return f"{text}\nthe trial's worker process died before recording a result: {why}"

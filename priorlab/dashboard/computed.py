@@ -1,0 +1,105 @@
+"""Cached statistics for the Analysis and Findings pages.
+
+Each function is keyed on (store path, change token, scope, arguments) and reads the runs
+through `data`'s own cache, so a rerun that changes nothing costs a dictionary lookup and a
+store that gains a run recomputes only what is shown. The statistics themselves are
+`priorlab.analysis.stats` / `priorlab.analysis.findings` (imported lazily: scipy is only needed for p-values).
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from priorlab.dashboard import data
+
+TTL = data.TTL_S
+SETTING_KEYS = ("image", "task", "sigma", "region", "region_place", "size", "seed")
+
+
+@st.cache_data(ttl=TTL, max_entries=32, show_spinner=False)
+def scope(root: str, token: tuple, kind: str | None, tasks: tuple = ()) -> pd.DataFrame:
+    """The runs one analysis is about: one kind, status done, optionally some tasks; parameter
+    columns with no value there are dropped."""
+    runs = data._runs(root, token)
+    if tasks and "task" in runs.columns:
+        runs = runs[runs["task"].isin(list(tasks))]
+    return data.scoped(runs, kind=kind, statuses=("done",))
+
+
+@st.cache_data(ttl=TTL, max_entries=64, show_spinner=False)
+def effects(root: str, token: tuple, kind, tasks: tuple, metric: str, factor: str) -> pd.DataFrame:
+    from priorlab.analysis import stats
+
+    return stats.factor_effects(scope(root, token, kind, tasks), metric, factor)
+
+
+@st.cache_data(ttl=TTL, max_entries=64, show_spinner=False)
+def interaction(root: str, token: tuple, kind, tasks: tuple, metric: str, f1: str, f2: str):
+    from priorlab.analysis import stats
+
+    runs = scope(root, token, kind, tasks)
+    mean = stats.interaction(runs, metric, f1, f2)
+    try:
+        n = stats.interaction(runs, metric, f1, f2, stat="n")
+    except TypeError:  # an older stats.interaction without `stat`
+        n = None
+    return mean, n
+
+
+@st.cache_data(ttl=TTL, max_entries=64, show_spinner=False)
+def paired(root: str, token: tuple, kind, tasks: tuple, metric: str, factor: str, a, b, higher: bool):
+    from priorlab.analysis import stats
+
+    return stats.paired(scope(root, token, kind, tasks), metric, factor, a, b, higher_is_better=higher)
+
+
+@st.cache_data(ttl=TTL, max_entries=64, show_spinner=False)
+def leaderboard(root: str, token: tuple, kind, tasks: tuple, metric: str, by: tuple, higher: bool):
+    from priorlab.analysis import stats
+
+    return stats.leaderboard(scope(root, token, kind, tasks), metric, list(by), higher_is_better=higher)
+
+
+@st.cache_data(ttl=TTL, max_entries=16, show_spinner=False)
+def findings(root: str, token: tuple) -> pd.DataFrame:
+    from priorlab.analysis import findings as f
+
+    return f.evaluate(data._runs(root, token))
+
+
+@st.cache_data(ttl=TTL, max_entries=16, show_spinner=False)
+def dip_vs_baselines(root: str, token: tuple, metric: str) -> pd.DataFrame:
+    """Per setting (image, task, sigma, region, …) where classical baselines ran: the metric of
+    each baseline method and the mean/best of each DIP architecture on the same setting.
+
+    Long format: `setting…, method, n, mean, best`, `method` is "nlm"/"tv"/… for baselines
+    and "dip:<arch>" for DIP.
+    """
+    runs = data._runs(root, token)
+    done = runs[(runs["status"] == "done") & runs[metric].notna()] if metric in runs.columns else runs.iloc[0:0]
+    base = done[done["kind"] == "dip-baseline"]
+    dip = done[done["kind"] == "dip"]
+    cols = ["method", "n", "mean", "best"]
+    if base.empty or dip.empty:
+        return pd.DataFrame(columns=cols)
+    # Match on the degradation: what both kinds have and that varies (a seed only counts
+    # when the baselines have more than one, since a baseline's seed is only its noise draw).
+    keys = [k for k in SETTING_KEYS if k in runs.columns and k in data.param_columns(runs)]
+    keys = [k for k in keys if k != "seed" or base["seed"].nunique() > 1]
+    out = []
+    for setting, group in base.groupby(keys, dropna=False, sort=True):
+        setting = setting if isinstance(setting, tuple) else (setting,)
+        m = pd.Series(True, index=dip.index)
+        for k, v in zip(keys, setting):
+            m &= dip[k].isna() if pd.isna(v) else dip[k] == v
+        row = dict(zip(keys, setting))
+        for method, g in group.groupby("method"):
+            out.append({**row, "method": str(method), "n": len(g), "mean": g[metric].mean(), "best": g[metric].max()})
+        same = dip[m]
+        arch_col = "arch" if "arch" in same.columns else None
+        for arch, g in (same.groupby(arch_col) if arch_col else [("dip", same)]):
+            if len(g):
+                out.append({**row, "method": f"dip:{arch}", "n": len(g), "mean": g[metric].mean(),
+                            "best": g[metric].max()})
+    return pd.DataFrame(out, columns=keys + cols)

@@ -1,0 +1,128 @@
+"""Early stopping on the dashboard: the Analysis page's "Stopping" section and the Compare
+page's detector marks and detector-statistic toggle.
+
+The numbers are `priorlab.analysis.stopping`'s; detector names come from the runs' columns. Every
+control is bound to the query string (`an_stop_by`, `cmp_det`, `cmp_det_name`), so a view
+can be shared as a link. The pages call these with one line each.
+"""
+
+from __future__ import annotations
+
+import altair as alt
+import pandas as pd
+import streamlit as st
+
+from priorlab.analysis import stopping
+from priorlab.dashboard import data
+
+NO_SPLIT = "(none)"
+
+
+def _bound_select(label: str, options: list, default, key: str, **kw):
+    if st.session_state.get(key, object()) not in options:
+        st.session_state.pop(key, None)
+    index = options.index(default) if default in options else 0
+    return st.selectbox(label, options, index=index, key=key, bind="query-params", **kw)
+
+
+def render_analysis_section(runs: pd.DataFrame, kind: str) -> None:
+    """Per detector: the gap to the oracle (median, p90, share within 0.5 dB) split by a
+    chosen factor, compute saved, and how many runs a scheduler pruned."""
+    st.subheader("Stopping", anchor=False)
+    mine = runs[runs["kind"] == kind] if "kind" in runs.columns else runs
+    n_pruned = int((mine["status"] == "pruned").sum()) if "status" in mine.columns else 0
+    if n_pruned:
+        st.caption(f"{n_pruned} {kind} run{'s' if n_pruned != 1 else ''} pruned by the sweep's scheduler (ASHA): "
+                   "stopped early with what they logged, shown as pruned and left out of these statistics.")
+    dets = stopping.detectors(mine)
+    if not dets:
+        st.caption("No finished run carries early-stopping detectors (stop_step_<d> / stop_gap_<d>) yet.")
+        return
+    factors = [NO_SPLIT, *stopping.split_factors(mine)]
+    by = _bound_select("Split by", factors, "arch" if "arch" in factors else NO_SPLIT, "an_stop_by")
+    by = None if by == NO_SPLIT else by
+    table = stopping.stop_table(mine, by=by)
+    long = stopping.long_stops(mine, by=by)
+    if table.empty:
+        st.info("No finished run has a detector's stop gap.")
+        return
+    st.caption(f"Gap = best PSNR (the oracle's, needs the clean image) − PSNR where the detector stops, in dB; "
+               f"within {stopping.WITHIN_DB} dB counts as as good as the oracle. Saved = the budget a real stop "
+               "there would not spend. Detectors: " + ", ".join(dets))
+    left, right = st.columns([3, 2])
+    with left:
+        shown = long.dropna(subset=["stop_gap"]).copy()
+        enc = {"x": alt.X("stop_gap:Q", title="stop gap (dB)"), "y": alt.Y("detector:N", title=None)}
+        if by:
+            shown[by] = shown[by].map(data.fmt)
+            enc.update(color=alt.Color(f"{by}:N", title=by), yOffset=alt.YOffset(f"{by}:N"))
+        box = alt.Chart(shown).mark_boxplot(extent="min-max").encode(**enc)
+        rule = alt.Chart(pd.DataFrame({"x": [stopping.WITHIN_DB]})).mark_rule(strokeDash=[4, 4], color="gray").encode(x="x:Q")
+        height = max(120, 36 * len(dets) * (shown[by].nunique() if by else 1))
+        st.altair_chart((box + rule).properties(height=min(height, 600)), width="stretch")
+    with right:
+        show = table.copy()
+        if by:
+            show[by] = show[by].map(data.fmt)
+        st.dataframe(show, hide_index=True, width="stretch", column_config={
+            "median_gap": st.column_config.NumberColumn("median gap (dB)", format="%.2f"),
+            "p90_gap": st.column_config.NumberColumn("p90 gap (dB)", format="%.2f"),
+            "share_within": st.column_config.NumberColumn(f"within {stopping.WITHIN_DB} dB", format="percent"),
+            "mean_stop_frac": st.column_config.NumberColumn("stop step / iterations", format="%.2f"),
+            "saved": st.column_config.NumberColumn("saved", format="percent"),
+        })
+    real = stopping.saved(mine)
+    if not real.empty:
+        st.caption("Runs a detector really ended (`--stop`): iterations done against the budget.")
+        st.dataframe(real, hide_index=True, width="stretch", column_config={
+            "mean_done_frac": st.column_config.NumberColumn("iterations done / budget", format="%.2f"),
+            "saved": st.column_config.NumberColumn("saved", format="percent"),
+            "median_gap": st.column_config.NumberColumn("median gap (dB)", format="%.2f")})
+
+
+def mark_stops(chart, name: str, sel: pd.DataFrame, names: dict) -> alt.Chart:
+    """The PSNR chart with a dashed rule at each run's stop step per detector (others unchanged)."""
+    if name != "psnr":
+        return chart
+    marks = stopping.stop_steps(sel)
+    if marks.empty:
+        return chart
+    marks = marks.assign(run=marks["run_id"].map(names))
+    rules = alt.Chart(marks).mark_rule(strokeWidth=1.5, opacity=0.8).encode(
+        x="stop_step:Q", color="run:N",
+        strokeDash=alt.StrokeDash("detector:N", title="detector stop",
+                                  legend=alt.Legend(orient="bottom", columns=4)),
+        tooltip=["run:N", "detector:N", alt.Tooltip("stop_step:Q", title="stops at")])
+    return chart + rules
+
+
+def render_detector_curves(d, chosen: list[str], sel: pd.DataFrame, names: dict) -> None:
+    """A toggle (`?cmp_det=`): one detector's own statistic (`det_<d>`) beside PSNR."""
+    dets = stopping.detectors(sel)
+    logged = d.metrics(chosen, names=None)
+    dets = sorted(set(dets) | {n[4:] for n in logged["name"].unique() if str(n).startswith("det_")})
+    if not dets:
+        return
+    on = st.toggle("Detector statistic beside PSNR", key="cmp_det", bind="query-params",
+                   help="Plot an early-stopping detector's own statistic next to the PSNR curve, "
+                        "its stop steps marked on both")
+    if not on:
+        return
+    det = _bound_select("Detector", dets, dets[0], "cmp_det_name")
+    m = logged[logged["name"].isin(["psnr", f"det_{det}"])].copy()
+    m["run"] = m["run_id"].map(names)
+    marks = stopping.stop_steps(sel)
+    marks = marks[marks["detector"] == det].assign(run=lambda x: x["run_id"].map(names))
+    cols = st.columns(2)
+    for col, metric, title in ((cols[0], "psnr", "psnr"), (cols[1], f"det_{det}", f"{det} statistic (det_{det})")):
+        part = m[m["name"] == metric]
+        with col:
+            if part.empty:
+                st.caption(f"No {metric} rows logged for these runs.")
+                continue
+            line = alt.Chart(part).mark_line().encode(
+                x=alt.X("step:Q"), y=alt.Y("value:Q", title=metric, scale=alt.Scale(zero=False)),
+                color=alt.Color("run:N", legend=alt.Legend(orient="bottom", columns=1, title=None, labelLimit=400)),
+                tooltip=["run:N", "step:Q", alt.Tooltip("value:Q", format=".4g")])
+            rules = alt.Chart(marks).mark_rule(strokeDash=[4, 4]).encode(x="stop_step:Q", color="run:N")
+            st.altair_chart((line + rules).properties(title=title, height=270 + 20 * len(chosen)), width="stretch")

@@ -1,0 +1,276 @@
+"""Compare: two to six runs side by side — images at one step, metric curves, differing parameters.
+
+The runs come from `?runs=id1,id2,...` (the Runs page's "Compare" button sets it); the step,
+smoothing and image options are bound to the query string too. Any kind compares: a run with
+`output` snapshots (DIP, baselines) shows clean / corrupted / output at the step; a StyleGAN
+run shows the images its job stored (`grid`, `strip/<space>/pair<k>`, `grid/<space>`,
+`extremes`, …), the kind's usual ones by default and any other picked by name.
+"""
+
+from __future__ import annotations
+
+import re
+
+import altair as alt
+import pandas as pd
+import streamlit as st
+
+from priorlab.dashboard import data, images, stopping
+from priorlab.dashboard.widgets import md, url_runs
+
+MAX_RUNS = 6
+DISPLAY_SIDE = 256  # small training images are enlarged (crisp pixels) to at least this
+# The images a kind's job stores that show its result best (the rest can be picked by name).
+PREFERRED = {
+    "stylegan-sample": [r"grid"],
+    "stylegan-interpolate": [r"strip/[^/]+/pair0"],
+    "stylegan-direction": [r"extremes"],
+    "stylegan-traverse": [r"grid/[^/]+"],
+}
+
+st.title("Compare")
+st.caption("Two to six runs side by side: images at one training step, metric curves, and only "
+           "the parameters that differ.")
+
+d = data.Data()
+runs = data.guard(d)
+labels = data.labels(d)
+known = set(runs["run_id"])
+
+# ------------------------------------------------------------------ which runs (?runs=...)
+
+wanted = url_runs()
+unknown = [r for r in wanted if r not in known]
+if unknown:
+    st.warning("Not in this store: " + md(", ".join(unknown)))
+if "cmp_runs" not in st.session_state or st.session_state.get("_cmp_url") != wanted:
+    st.session_state["cmp_runs"] = [r for r in wanted if r in known][:MAX_RUNS]
+chosen = st.multiselect("Runs", runs["run_id"].tolist(), key="cmp_runs", max_selections=MAX_RUNS,
+                        format_func=lambda r: labels.get(r, r),
+                        placeholder="pick runs here, or select rows on the Runs page")
+if chosen != wanted:
+    if chosen:
+        st.query_params["runs"] = ",".join(chosen)
+    else:
+        del st.query_params["runs"]
+st.session_state["_cmp_url"] = chosen
+
+if not chosen:
+    st.info("Pick two to six runs above, or select them on the **Runs** page and press *Compare*.")
+    st.page_link("views/runs.py", label="Go to Runs", icon=":material/table_rows:")
+    st.stop()
+if len(chosen) == 1:
+    st.caption("One run picked: add at least one more to compare.")
+
+sel = runs.set_index("run_id").loc[chosen].reset_index()
+params = data.param_columns(runs)
+differ = data.varying(sel, params) if len(sel) > 1 else []
+short = {r: r[:8] for r in chosen}
+if len(set(short.values())) < len(chosen):
+    short = {r: r for r in chosen}
+# Labels name what differs among runs that both have the parameter (comparing across kinds,
+# a parameter only one run has is in the table below, not in every label).
+shared = [c for c in differ if sel[c].dropna().map(data._hashable).nunique() > 1]
+names = {}
+for _, r in sel.iterrows():
+    text = data.settings_text(r, shared)
+    names[r["run_id"]] = f"{short[r['run_id']]} · {text}" if text else short[r["run_id"]]
+if len(set(names.values())) < len(names):
+    names = short
+# One distinct hue per run, the same in every chart on this page.
+hue = {names[r]: data.PALETTE[i % len(data.PALETTE)] for i, r in enumerate(chosen)}
+
+
+def run_color(shown) -> alt.Scale:
+    """The colour scale over the runs a chart shows (its legend lists only those)."""
+    domain = [n for n in hue if n in set(shown)]
+    return alt.Scale(domain=domain, range=[hue[n] for n in domain])
+
+# ------------------------------------------------------------------ images at one step
+
+arts = d.artifacts(chosen)
+has_output = set(arts.loc[arts["name"] == "output", "run_id"])
+steps = sorted(int(s) for s in arts.loc[arts["name"] == "output", "step"].unique())
+st.subheader("Images", anchor=False)
+step = None
+if steps:
+    if len(steps) > 1:
+        if st.session_state.get("step") not in steps:
+            st.session_state.pop("step", None)
+        step = st.select_slider("Step (snapshot)", options=steps, value=steps[-1], key="step",
+                                bind="query-params")
+    else:
+        step = steps[0]
+        st.caption(f"One snapshot step: {step}")
+
+# Runs without `output` snapshots (StyleGAN kinds): their stored images by name.
+other = [r for r in chosen if r not in has_output]
+other_names = sorted(set(arts.loc[arts["run_id"].isin(other), "name"]),
+                     key=lambda n: [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", n)])
+picked_names: list[str] = []
+if other_names:
+    kinds_of = dict(zip(sel["run_id"], sel["kind"]))
+    default = [n for n in other_names
+               if any(re.fullmatch(p, n) for r in other for p in PREFERRED.get(kinds_of[r], []))]
+    default = default or other_names[:3]
+    if "cmp_images" in st.session_state and not set(st.session_state["cmp_images"]) <= set(other_names):
+        st.session_state.pop("cmp_images")
+    picked_names = st.multiselect("Stored images to show (runs without output snapshots)", other_names,
+                                  default=default, key="cmp_images", bind="query-params")
+
+opts = st.columns([1, 1, 1, 1])
+if has_output:
+    show_diff = opts[0].toggle("Difference |output − clean|", key="diff", bind="query-params")
+    gain = opts[1].slider("Amplify difference", 1, 10, 4, key="gain", bind="query-params",
+                          disabled=not show_diff)
+    show_ba = opts[2].toggle("Before / after", key="ba", bind="query-params",
+                             help="Corrupted on the left of the split, output on the right")
+    split = opts[3].slider("Split (%)", 0, 100, 50, key="split", bind="query-params", disabled=not show_ba)
+else:
+    show_diff = show_ba = False
+    gain, split = 4, 50
+
+
+def _image(run_id: str, name: str, at: int | None):
+    a = data.latest_artifacts(arts[arts["run_id"] == run_id], name, at)
+    if a.empty and at is not None:  # nothing at or before the step: the earliest one
+        a = data.latest_artifacts(arts[(arts["run_id"] == run_id)], name, None)
+    if a.empty:
+        return None, None
+    row = a.iloc[0]
+    return d.image(row["sha256"], (int(row["width"]), int(row["height"]))), int(row["step"])
+
+
+img_width = "stretch" if len(chosen) > 3 else 240
+cols = st.columns(len(chosen))
+for col, (_, run) in zip(cols, sel.iterrows()):
+    rid = run["run_id"]
+    with col:
+        st.markdown(f"**{md(short[rid])}** · {md(run['kind'])} · {md(run['status'])}")
+        text = data.settings_text(run, shared)
+        if text:
+            st.caption(md(text))
+
+        def show(img, caption, size=(64, 64), width=img_width):
+            img = img if img is not None else images.placeholder(*size, "missing")
+            st.image(images.enlarge(img, DISPLAY_SIDE), caption=caption, width=width)
+
+        if rid in has_output:
+            clean, _ = _image(rid, "clean", None)
+            corrupted, _ = _image(rid, "corrupted", None)
+            output, out_step = _image(rid, "output", step)
+            ref = next((i for i in (clean, corrupted, output) if i is not None), None)
+            size = ref.size if ref is not None else (64, 64)
+            if clean is not None or run["kind"] == "dip":
+                show(clean, "clean", size)
+            show(corrupted, "corrupted", size)
+            show(output, "output" + (f" @ {out_step}" if out_step is not None else " (none)"), size)
+            if show_diff:
+                if output is not None and clean is not None:
+                    show(images.difference(output, clean, gain), f"|output − clean| × {gain}", size)
+                else:
+                    show(None, "difference (needs clean and output)", size)
+            if show_ba:
+                if output is not None and corrupted is not None:
+                    show(images.before_after(corrupted, output, split / 100), f"corrupted | output at {split}%",
+                         size)
+                else:
+                    show(None, "before/after (needs corrupted and output)", size)
+        else:
+            mine = [n for n in picked_names if ((arts["run_id"] == rid) & (arts["name"] == n)).any()]
+            if not mine:
+                stored = int((arts["run_id"] == rid).sum())
+                st.caption("No stored images picked for this run." if stored else
+                           ("No images stored yet." if run["status"] in ("pending", "running")
+                            else "This run stored no images."))
+            for n in mine:
+                img, _ = _image(rid, n, None)
+                show(img, md(n), width="stretch")
+        if isinstance(run.get("error"), str) and run["error"]:
+            with st.expander("error"):
+                st.code(run["error"], language="python")
+
+# ------------------------------------------------------------------ metric curves
+
+st.subheader("Metric curves", anchor=False)
+m = d.metrics(chosen, names=data.CURVE_METRICS)
+sg_ids = [r for r in chosen if str(dict(zip(sel["run_id"], sel["kind"]))[r]).startswith("stylegan")]
+if m.empty and not sg_ids:
+    st.info("No metric curves recorded for these runs.")
+elif not m.empty:
+    smooth = st.slider("Smoothing (EMA weight)", 0.0, 0.99, 0.0, 0.01, key="smooth", bind="query-params",
+                       help="Exponential moving average over logged steps, as in TensorBoard; 0 = raw")
+    m = m.sort_values(["run_id", "name", "step"]).copy()
+    m["run"] = m["run_id"].map(names)
+    if smooth > 0:
+        m["smoothed"] = (m.groupby(["run_id", "name"], sort=False)["value"]
+                         .transform(lambda v: v.ewm(alpha=1 - smooth, adjust=True, ignore_na=True).mean()))
+    else:
+        m["smoothed"] = m["value"]
+    present = [n for n in data.CURVE_METRICS if n in set(m["name"])]
+    chart_cols = st.columns(2)
+    for i, name in enumerate(present):
+        part = m[m["name"] == name]
+        base = alt.Chart(part).encode(
+            x=alt.X("step:Q", title="step"),
+            color=alt.Color("run:N", scale=run_color(part["run"]),
+                            legend=alt.Legend(orient="bottom", columns=1, title=None, labelLimit=400)),
+        )
+        line = base.mark_line().encode(
+            y=alt.Y("smoothed:Q", title=name, scale=alt.Scale(zero=False)),
+            tooltip=["run:N", "step:Q", alt.Tooltip("value:Q", format=".4g"),
+                     alt.Tooltip("smoothed:Q", format=".4g")])
+        chart = (base.mark_line(opacity=0.25).encode(y="value:Q") + line) if smooth > 0 else line
+        chart = stopping.mark_stops(chart, name, sel, names)  # detectors' stop steps on the PSNR curve
+        with chart_cols[i % 2]:
+            # Streamlit fits the whole chart (title, axes, legend) into `height`: leave the
+            # plot about 200 px whatever the number of runs in the legend.
+            height = 270 + 20 * part["run_id"].nunique()
+            st.altair_chart(chart.properties(title=name, height=height), width="stretch")
+if sg_ids:
+    # StyleGAN runs log the classifier's probability per frame (interpolations: per pair,
+    # traversals: per latent and their mean, samples: per image): one curve per run and space.
+    pm = d.metrics(sg_ids)
+    parts = pm["name"].str.extract(r"^prob/([^/]+)(?:/(pair\d+|latent\d+|mean))?$")
+    pm = pm.assign(space=parts[0], who=parts[1]).dropna(subset=["space"])
+    pm = pm[pm["who"].isna() | pm["who"].str.startswith(("pair", "mean"))]
+    if pm.empty:
+        st.caption("The StyleGAN runs here log no per-frame probabilities (a direction run stores its SVM "
+                   "accuracy: see the summary metrics below).")
+    else:
+        per = pm.groupby(["run_id", "space", "step"], as_index=False)["value"].mean()
+        per["run"] = per["run_id"].map(names)
+        chart = alt.Chart(per).mark_line(point=True).encode(
+            x=alt.X("step:Q", title="frame (sample index for sample runs)", axis=alt.Axis(tickMinStep=1)),
+            y=alt.Y("value:Q", title="classifier probability", scale=alt.Scale(domain=[0, 1])),
+            color=alt.Color("run:N", scale=run_color(per["run"]),
+                            legend=alt.Legend(orient="bottom", columns=1, title=None, labelLimit=400)),
+            strokeDash=alt.StrokeDash("space:N", title="space"),
+            tooltip=["run:N", "space:N", "step:Q", alt.Tooltip("value:Q", format=".3f")])
+        st.altair_chart(chart.properties(title="classifier probability per frame (mean over pairs/latents)",
+                                         height=270 + 20 * len(sg_ids)), width="stretch")
+
+stopping.render_detector_curves(d, chosen, sel, names)  # toggle: a detector's statistic beside PSNR
+
+# ------------------------------------------------------------------ parameters and summaries
+
+st.subheader("Parameters that differ", anchor=False)
+if len(chosen) < 2:
+    st.caption("Pick a second run to see differences.")
+elif not differ:
+    st.success("These runs have identical parameters.")
+else:
+    diff = sel.set_index("run_id")[differ].T.map(lambda v: "—" if data._missing(v) else data.fmt(v))
+    diff.columns = [short[r] for r in diff.columns]
+    st.dataframe(diff, width="stretch")
+    same = [c for c in params if c not in differ and sel[c].notna().any()]
+    if same:
+        st.caption("Same in all: " + md(", ".join(f"{c}={data.fmt(sel[c].iloc[0])}" for c in same)))
+
+summary = data.numeric_summary_columns(sel)
+if summary:
+    st.subheader("Summary metrics", anchor=False)
+    table = sel.set_index("run_id")[summary].T
+    table.columns = [short[r] for r in table.columns]
+    st.dataframe(table, width="stretch", column_config={short[r]: st.column_config.NumberColumn(format="%.4g")
+                                                         for r in chosen})

@@ -1,0 +1,106 @@
+"""Sweeps: how far each sweep has got, what went wrong in the runs that failed, and — when a
+sweep name was run with more than one config (an extended sweep) — every config it ran with."""
+
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from priorlab.analysis.store import STATUSES
+from priorlab.dashboard import data
+from priorlab.dashboard.widgets import md
+
+FAILED_PER_PAGE = 10
+STATUS_COLOR = {"running": "blue", "done": "green", "error": "red", "interrupted": "orange",
+                "diverged": "violet", "pending": "gray"}
+
+st.title("Sweeps")
+st.caption("Progress of every sweep in the store; failed runs with their errors.")
+
+d0 = data.Data()
+data.guard(d0, need_runs=False)
+
+
+def _when(ts) -> str:
+    return "—" if ts is None or pd.isna(ts) else pd.Timestamp(ts).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+@st.fragment
+def live() -> None:
+    d = data.Data()
+    sweeps = d.sweeps()
+    runs = d.runs()
+    if sweeps.empty and runs.empty:
+        st.info(data.EMPTY_MESSAGE, icon=":material/inbox:")
+        return
+
+    counts = runs["status"].value_counts()
+    cols = st.columns(len(STATUSES) + 1)
+    cols[0].metric("runs", f"{len(runs):,}")
+    for col, status in zip(cols[1:], STATUSES):
+        col.metric(status, f"{int(counts.get(status, 0)):,}")
+
+    for _, sw in sweeps.iterrows():
+        name = sw["name"]
+        total = int(sw["n_runs"])
+        n = {s: int(sw.get(f"n_{s}", 0)) for s in STATUSES}
+        finished = sum(n[s] for s in data.FINISHED)
+        with st.container(border=True):
+            head = st.columns([4, 1])
+            head[0].subheader(md(name), anchor=False)
+            with head[1]:
+                st.badge(sw["status"], color=STATUS_COLOR.get(sw["status"], "gray"))
+            st.progress(finished / total if total else 0.0,
+                        text=f"{finished} of {total} runs finished · {n['done']} done · "
+                             f"{n['running']} running · {n['pending']} pending")
+            table = pd.DataFrame([{"status": s, "runs": n[s]} for s in STATUSES if n[s]])
+            c1, c2 = st.columns([2, 3])
+            with c1:
+                st.dataframe(table, hide_index=True, width="stretch")
+            with c2:
+                st.markdown(f"**host** {md(sw.get('host') or '—')}  \n**started** {_when(sw.get('created_at'))}  \n"
+                            f"**updated** {_when(sw.get('updated_at'))}  \n"
+                            f"**finished** {_when(sw.get('finished_at'))}")
+                history = d.sweep_configs(name)
+                if len(history) > 1:
+                    with st.expander(f"config history: {len(history)} configs under this name"):
+                        st.caption("This sweep name was run (extended) with each of these configs, oldest "
+                                   "first; its runs come from all of them.")
+                        for i, text in enumerate(history, start=1):
+                            st.markdown(f"**config {i}**" + (" (latest)" if i == len(history) else ""))
+                            st.code(text, language="yaml")
+                elif isinstance(sw.get("config"), str) and sw["config"].strip():
+                    with st.expander("config"):
+                        st.code(sw["config"], language="yaml")
+            failed_runs(d, runs, name)
+
+
+def failed_runs(d: data.Data, runs: pd.DataFrame, sweep: str) -> None:
+    in_sweep = runs["sweep"].fillna("").str.split(",").map(lambda names: sweep in names)
+    failed = runs[in_sweep & runs["status"].isin(data.FAILED)]
+    if failed.empty:
+        return
+    st.markdown(f"**Failed runs** ({len(failed)})")
+    pages = -(-len(failed) // FAILED_PER_PAGE)
+    page = 1
+    if pages > 1:
+        page = st.pagination(pages, key=f"failed_page_{sweep}")
+    labels = data.run_labels(failed)
+    params = data.param_columns(runs)
+    for _, run in failed.iloc[(page - 1) * FAILED_PER_PAGE: page * FAILED_PER_PAGE].iterrows():
+        error = run["error"] if isinstance(run["error"], str) else ""
+        first = error.strip().splitlines()
+        summary = first[-1] if first else "no traceback recorded"
+        with st.expander(md(f"{run['status']} · {labels[run['run_id']]} — {summary[:120]}"),
+                         icon=":material/error:"):
+            st.caption(f"run {md(run['run_id'])} on {md(run.get('node') or '—')}, "
+                       f"finished {_when(run.get('finished_at'))}")
+            if error:
+                st.code(error, language="python")
+            else:
+                st.write("No traceback was recorded (a diverged or interrupted run ends without one).")
+            shown = {c: data.fmt(run[c]) for c in params if pd.notna(run[c])}
+            st.json(shown, expanded=False)
+
+
+live()

@@ -1,0 +1,94 @@
+"""Corrupting the clean image: the inputs of both DIP and the classical baselines.
+
+Both draw from the same seeded stream, so a `dip` run and a `dip-baseline` run with equal
+(image, size, task, noise, sigma, region, region_place, seed) see the very same corrupted image.
+
+Noise types (`sigma` is the one strength knob; images in [0, 1]; every result is clipped to
+[0, 1] like the DIP paper's Gaussian noise):
+    gaussian  x + sigma * N(0, 1)                     sigma = the noise std
+    poisson   Poisson(peak * x) / peak, peak = 0.5 / sigma**2
+              (shot noise; the std at mid-gray, sqrt(0.5 / peak), equals sigma)
+    impulse   salt and pepper: each value is replaced, with probability sigma, by 0 or 1
+              (equally likely); sigma = the corrupted fraction
+    speckle   x + x * sigma * N(0, 1)                 sigma = the multiplicative std
+"""
+
+from __future__ import annotations
+
+import torch
+
+from priorlab.tasks.images import load_image
+from priorlab.tasks.sink import Sink
+
+
+def seeded(seed: int, stream: int, device: torch.device | str = "cpu") -> torch.Generator:
+    """An independent generator per purpose, so e.g. changing sigma leaves the weights alone."""
+    return torch.Generator(device).manual_seed(seed * 1000 + stream)
+
+
+STREAM_CORRUPT, STREAM_WEIGHTS, STREAM_INPUT, STREAM_REG_NOISE, STREAM_DETECTORS = 0, 1, 2, 3, 4
+NOISES = ("gaussian", "poisson", "impulse", "speckle")
+
+
+def poisson_peak(sigma: float) -> float:
+    """The Poisson peak (photons at white) whose noise std at mid-gray is `sigma`."""
+    return 0.5 / sigma**2
+
+
+def add_noise(clean: torch.Tensor, sigma: float, g: torch.Generator, noise: str = "gaussian") -> torch.Tensor:
+    """`clean` corrupted by noise of type `noise` and strength `sigma` (module doc), clipped
+    to [0, 1]. Drawn with `g` on `clean`'s device; the Gaussian draw is the historic one."""
+    if sigma == 0:
+        return clean.clone()
+    shape, dev = clean.shape, clean.device
+    if noise == "gaussian":
+        return (clean + sigma * torch.randn(shape, generator=g, device=dev)).clamp_(0, 1)
+    if noise == "poisson":
+        peak = poisson_peak(sigma)
+        return (torch.poisson(clean.clamp(0, 1) * peak, generator=g) / peak).clamp_(0, 1)
+    if noise == "impulse":
+        hit = torch.rand(shape, generator=g, device=dev) < sigma
+        salt = (torch.rand(shape, generator=g, device=dev) < 0.5).to(clean.dtype)
+        return torch.where(hit, salt, clean)
+    if noise == "speckle":
+        return (clean + clean * sigma * torch.randn(shape, generator=g, device=dev)).clamp_(0, 1)
+    raise ValueError(f"noise: {noise!r} is not one of {', '.join(NOISES)}")
+
+
+def hole_mask(size: int, region: int, place: str, g: torch.Generator) -> torch.Tensor:
+    """(1, 1, size, size): 1 on known pixels, 0 in a `region`x`region` hole."""
+    if place == "centre":
+        top = left = (size - region) // 2
+    else:  # "random": anywhere the whole square fits
+        top, left = torch.randint(0, size - region + 1, (2,), generator=g).tolist()
+    mask = torch.ones(1, 1, size, size)
+    mask[..., top : top + region, left : left + region] = 0
+    return mask
+
+
+def corrupt(
+    clean: torch.Tensor, task: str, sigma: float, region: int | None, place: str | None, seed: int,
+    noise: str = "gaussian",
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """(1, 3, H, W) clean -> (corrupted (1, 3, H, W), mask (1, 1, H, W) or None for denoising).
+
+    Inpainting adds the noise first, then blanks the hole to 0 (the report's black_out_region).
+    """
+    g = seeded(seed, STREAM_CORRUPT)
+    corrupted = add_noise(clean, sigma, g, noise)
+    if task == "denoise":
+        return corrupted, None
+    mask = hole_mask(clean.shape[-1], region, place, g)
+    return corrupted * mask, mask
+
+
+def prepare(p, sink: Sink) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+    """Load and corrupt the image of a run's parameters (`BaseParams`), and report the
+    clean, corrupted and mask images once: (clean, corrupted, mask), all on the CPU."""
+    clean = load_image(p.image, p.size)  # (1, 3, H, W)
+    corrupted, mask = corrupt(clean, p.task, p.sigma, p.region, p.region_place, p.seed, p.noise)
+    sink.artifact(0, "clean", clean)
+    sink.artifact(0, "corrupted", corrupted)
+    if mask is not None:
+        sink.artifact(0, "mask", mask.expand(1, 3, -1, -1))
+    return clean, corrupted, mask

@@ -1,0 +1,118 @@
+"""The Deep Image Prior fit: a randomly initialised network, fed fixed noise, is fitted to the
+corrupted image; early in training it reproduces the image before the corruption.
+
+Step s (1..iterations) is the s-th forward/backward/Adam update; its metrics describe the
+output of that forward pass (DIP's own convention, no extra forward). Metrics and pictures
+use the output clamped to [0, 1] (the report's head is unbounded).
+
+Metrics at logging steps (every `log_every`, each snapshot step, and the last step):
+    loss         the training loss
+    psnr, ssim   output vs the clean image
+    psnr_target  output vs the corrupted target, over the pixels the loss sees
+    psnr_ema     an exponential moving average (0.99) of the outputs vs the clean image
+    psnr_hole, psnr_known   inpainting: psnr inside / outside the hole
+Artifacts: "clean", "corrupted" (and "mask" when inpainting) at step 0, "output" at each
+snapshot step.
+
+Summary: input_psnr, input_ssim, status ("done" | "diverged", then diverged_at), final_psnr,
+final_ssim, final_loss, best_psnr, best_step, ssim_at_best (best over logging steps),
+best_psnr_ema, iterations_done, iters_per_s (the loop, logging included), wall_s (the whole
+run), n_params, device; inpainting adds input_psnr_hole, final_psnr_hole, best_psnr_hole,
+final_psnr_known.
+
+The GPU is synced only at logging steps: a NaN/inf loss sets a flag on the device, noticed
+at the next logging step, which ends the run with status "diverged".
+
+Early-stopping detectors (`detectors`, see tasks.dip.detectors) each record where they would
+stop, without changing the fit: metrics det_<d> (the detector's statistic), summary
+stop_step_<d>, stop_psnr_<d>, stop_ssim_<d>, stop_gap_<d> (best_psnr - stop_psnr_<d>) and
+stopped_by. With `stop`, that detector ends the run at the logging step where it decides
+(iterations_done says where). The bookkeeping lives in tasks.dip.record.Recorder, shared with
+packed fits.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+
+import torch
+
+from priorlab.tasks.sink import Sink
+from priorlab.tasks.dip import losses
+from priorlab.tasks.dip.degrade import STREAM_INPUT, STREAM_REG_NOISE, STREAM_WEIGHTS, prepare, seeded
+from priorlab.tasks.dip.models import build_model, init_weights_
+from priorlab.tasks.dip.params import DipParams
+from priorlab.tasks.dip.record import EMA_DECAY, Recorder  # noqa: F401  (EMA_DECAY: re-exported)
+
+INPUT_SCALE = 0.1  # DIP's get_noise: uniform noise times 1/10
+
+
+def pick_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+def run(params: DipParams, sink: Sink) -> dict:
+    """Fit one DIP and report through `sink`; returns the summary (see module doc)."""
+    t_start = time.perf_counter()
+    p = params
+    device = pick_device(p.device)
+    cuda = device.type == "cuda"
+
+    # Data, all drawn on the CPU so the numbers do not depend on the device.
+    clean, corrupted, mask = prepare(p, sink)  # (1, 3, H, W) each; mask (1, 1, H, W) or None
+    noise = torch.rand(1, p.input_depth, p.size, p.size, generator=seeded(p.seed, STREAM_INPUT)) * INPUT_SCALE
+
+    model = init_weights_(build_model(p.arch, p.depth, p.width, p.input_depth, p.head), seeded(p.seed, STREAM_WEIGHTS))
+    memory_format = torch.channels_last if (cuda and p.channels_last) else torch.contiguous_format
+    model = model.to(device, memory_format=memory_format)
+    clean, corrupted, noise = (t.to(device, memory_format=memory_format) for t in (clean, corrupted, noise))
+    optimizer = torch.optim.Adam(model.parameters(), lr=p.lr)
+    loss_fn = losses.get(p.loss)  # looked up per run, so tests can patch the table
+    autocast = torch.autocast("cuda", dtype=torch.bfloat16) if (cuda and p.amp) else contextlib.nullcontext()
+    reg_gen = None
+    if p.reg_noise_std > 0:
+        reg_gen = seeded(p.seed, STREAM_REG_NOISE, device)  # drawn where it is used: no copies
+
+    # The loss sees (1, 3, P) pixels: all of them, or the known ones picked by a fixed index.
+    known_idx = None
+    if mask is not None:
+        mask = mask.to(device)
+        if p.masked_loss:
+            known_idx = mask.flatten().nonzero().squeeze(1)  # one sync, before the loop
+
+    def pixels(x: torch.Tensor) -> torch.Tensor:
+        x = x.flatten(2)  # (1, 3, H*W)
+        return x if known_idx is None else x.index_select(2, known_idx)
+
+    target = pixels(corrupted)
+    rec = Recorder(p, clean, corrupted, mask, sink, device)  # metrics, best, EMA, detectors
+
+    model.train()
+    t_loop = time.perf_counter()
+    for step in range(1, p.iterations + 1):
+        x = noise
+        if reg_gen is not None:
+            x = noise + p.reg_noise_std * torch.randn(noise.shape, generator=reg_gen, device=device)
+        with autocast:
+            out = model(x)  # (1, 3, H, W)
+        out = out.float()
+        loss = loss_fn(pixels(out), target)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+
+        rec.observe(step, out, loss)
+        if rec.is_log_step(step) and rec.log(step, out, loss):  # the one sync per logging step
+            break
+    t_end = time.perf_counter()
+
+    summary = rec.summary(
+        loop_s=t_end - t_loop,
+        wall_s=t_end - t_start,
+        n_params=sum(q.numel() for q in model.parameters()),
+        device=str(device),
+    )
+    return summary

@@ -1,0 +1,272 @@
+"""Packed DIP: K same-shaped fits trained together as one batched model.
+
+A seed grid is many small networks of the same shape (arch, depth, width, head, input depth,
+size, iterations, logging steps). Fitting them one after another pays every kernel launch,
+every Python dispatch and every small, badly-parallelised convolution K times. Here the K
+members are fitted in one loop as one batched model, each member keeping its own mathematics.
+
+How the batch is built
+    Each member's network is built and initialised exactly as `fit.run` builds it
+    (`init_weights_` from the member's own seeded generator), then the K parameter sets are
+    stacked into one `(K, ...)` tensor per parameter. The forward pass is
+    `torch.func.vmap(functional_call(base, params, x))` over a weightless ("meta") copy of the
+    network: vmap turns each convolution into one grouped convolution whose K groups are the
+    K members, and every other layer into one batched call. BatchNorm normalises per channel
+    with the statistics of its own input, so it stays per member; its running statistics are
+    switched off (`replace_all_batch_norm_modules_`), which changes nothing since a DIP fit is
+    always in train mode and never reads them (the equivalence test checks the outputs).
+
+The loss
+    The loss of the pack is the sum of the members' own losses, each computed by the
+    member's own loss function on its own pixels (denoise, or the known pixels of its own
+    hole). The gradient of a sum w.r.t. member k's parameters is member k's gradient alone,
+    so members with different losses, images, holes and sigmas share one backward pass.
+
+Adam with a learning rate per member
+    Adam is elementwise: m, v and the update lr * m_hat / (sqrt(v_hat) + eps) of an element
+    depend only on that element's gradients. Stacked parameters therefore get exactly each
+    member's own Adam. A per-member lr cannot be had by scaling each member's loss (Adam is
+    invariant to the gradient's scale, up to eps), and torch's param groups cannot split one
+    stacked tensor. So this module runs Adam's update itself (torch's single-tensor
+    algorithm, the one `torch.optim.Adam` runs on CPU, operation for operation) with `lr`
+    as a `(K, 1, ..., 1)` tensor that broadcasts over each member's slice. When all members
+    share one lr the scalar path is used, bit-for-bit torch's own arithmetic.
+
+Members that stop
+    A member whose loss turns NaN/inf is noticed at the next logging step (the only GPU sync,
+    as in `fit.run`) and finished as `diverged`; a member whose `stop` detector fires is
+    finished there too. Either way it leaves the pack: its rows are cut out of the stacked
+    parameters, Adam state and inputs, so the rest go on unchanged (their elements never met
+    the NaNs: every operation is per member) and faster.
+
+Reporting
+    Each member has its own `priorlab.tasks.dip.record.Recorder`, the bookkeeping `fit.run` uses, so it
+    reports through its own sink exactly what the unpacked run would (metrics and detector
+    statistics at the same logging steps, the clean/corrupted/mask/output images, the same
+    summary keys), plus `pack_id` and `pack_size`. All members' metrics of a logging step
+    are copied to the host in one sync. `iters_per_s` is the pack's steps per second (each
+    member advances one step per pack step) and `wall_s` the pack's time until that member
+    ended. A pack of one runs `fit.run` itself.
+
+`channels_last` is ignored inside a pack (the stacked tensors are 5-D); `amp` and `device`
+work as in `fit.run`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import math
+import time
+from dataclasses import dataclass
+
+import torch
+from torch.func import functional_call, replace_all_batch_norm_modules_, vmap
+
+from priorlab.tasks.sink import Sink
+from priorlab.tasks.dip import fit, losses
+from priorlab.tasks.dip.degrade import STREAM_INPUT, STREAM_REG_NOISE, STREAM_WEIGHTS, prepare, seeded
+from priorlab.tasks.dip.models import build_model, init_weights_
+from priorlab.tasks.dip.params import DipParams
+from priorlab.tasks.dip.record import Recorder
+
+# What must be equal for runs to share one batched network and one loop. Everything else
+# (seed, sigma, noise, loss, image, task, region, lr, reg_noise_std, ...) may differ.
+SHAPE_FIELDS = (
+    "arch", "depth", "width", "head", "input_depth", "size",
+    "iterations", "log_every", "snapshots",
+    "device", "amp", "channels_last",
+)
+BETAS, EPS = (0.9, 0.999), 1e-8  # torch.optim.Adam's defaults, which fit.run uses
+
+
+def shape_key(params: DipParams | dict) -> tuple:
+    """Runs with equal keys can be packed together."""
+    get = params.get if isinstance(params, dict) else lambda k: getattr(params, k)
+    return tuple((k, tuple(v) if isinstance(v, list) else v) for k in SHAPE_FIELDS for v in [get(k)])
+
+
+@dataclass
+class Member:
+    """One run of the pack: its loss inputs on the device, and its Recorder (the same per-run
+    bookkeeping as `fit.run`: metrics, snapshots, best, EMA, divergence, detectors, summary)."""
+
+    p: DipParams
+    rec: Recorder
+    known_idx: torch.Tensor | None  # flat indices of the pixels the loss sees; None: all
+    target: torch.Tensor  # (1, 3, P)
+    reg_gen: torch.Generator | None
+    t_end: float | None = None  # when the member stopped fitting
+
+    def pixels(self, x: torch.Tensor) -> torch.Tensor:
+        x = x.flatten(2)  # (1, 3, H*W)
+        return x if self.known_idx is None else x.index_select(2, self.known_idx)
+
+
+def _member(p: DipParams, sink: Sink, device: torch.device) -> Member:
+    """Data of one run, drawn on the CPU exactly as `fit.run` draws it, then moved."""
+    clean, corrupted, mask = prepare(p, sink)  # (1, 3, H, W) each; mask (1, 1, H, W) or None
+    clean, corrupted = clean.to(device), corrupted.to(device)
+    known_idx = None
+    if mask is not None:
+        mask = mask.to(device)
+        if p.masked_loss:
+            known_idx = mask.flatten().nonzero().squeeze(1)
+    m = Member(
+        p=p, rec=Recorder(p, clean, corrupted, mask, sink, device), known_idx=known_idx, target=corrupted,
+        reg_gen=seeded(p.seed, STREAM_REG_NOISE, device) if p.reg_noise_std > 0 else None,
+    )
+    m.target = m.pixels(corrupted)
+    return m
+
+
+class StackedAdam:
+    """torch.optim.Adam's single-tensor update on stacked `(K, ...)` parameters, with one
+    learning rate per member (see the module doc for why not torch's own optimiser)."""
+
+    def __init__(self, params: dict[str, torch.Tensor], lrs: list[float]):
+        self.exp_avg = {k: torch.zeros_like(v) for k, v in params.items()}
+        self.exp_avg_sq = {k: torch.zeros_like(v) for k, v in params.items()}
+        self.lrs = list(lrs)
+        self.step_count = 0
+
+    def keep(self, idx: torch.Tensor, rows: list[int]) -> None:
+        """Keep only the members at `idx` (rows: the same as a list)."""
+        self.exp_avg = {k: v.index_select(0, idx) for k, v in self.exp_avg.items()}
+        self.exp_avg_sq = {k: v.index_select(0, idx) for k, v in self.exp_avg_sq.items()}
+        self.lrs = [self.lrs[i] for i in rows]
+
+    @torch.no_grad()
+    def step(self, params: dict[str, torch.Tensor]) -> None:
+        self.step_count += 1
+        (b1, b2), n = BETAS, self.step_count
+        bias_correction1 = 1 - b1**n
+        bias_correction2_sqrt = (1 - b2**n) ** 0.5
+        same_lr = all(lr == self.lrs[0] for lr in self.lrs)
+        if not same_lr:
+            any_p = next(iter(params.values()))
+            sizes = [-lr / bias_correction1 for lr in self.lrs]
+            step_sizes = torch.tensor(sizes, dtype=any_p.dtype, device=any_p.device)  # (K,)
+        for k, param in params.items():
+            grad, exp_avg, exp_avg_sq = param.grad, self.exp_avg[k], self.exp_avg_sq[k]
+            exp_avg.lerp_(grad, 1 - b1)
+            exp_avg_sq.mul_(b2).addcmul_(grad, grad, value=1 - b2)
+            denom = (exp_avg_sq.sqrt() / bias_correction2_sqrt).add_(EPS)
+            if same_lr:
+                param.addcdiv_(exp_avg, denom, value=-self.lrs[0] / bias_correction1)
+            else:  # the same product, (value * m) / denom, with value per member
+                value = step_sizes.view(-1, *[1] * (param.dim() - 1))  # (K, 1, ..., 1)
+                param.add_(exp_avg * value / denom)
+
+
+def build_network(p: DipParams) -> torch.nn.Module:
+    """A run's network, built and seeded exactly as `fit.run` builds it."""
+    return init_weights_(build_model(p.arch, p.depth, p.width, p.input_depth, p.head), seeded(p.seed, STREAM_WEIGHTS))
+
+
+def stack_networks(
+    params: list[DipParams], device: torch.device | str = "cpu"
+) -> tuple[torch.nn.Module, dict[str, torch.Tensor]]:
+    """Each member's network exactly as `fit.run` builds and seeds it, stacked.
+
+    Returns the weightless architecture (on the meta device, BatchNorm without running
+    statistics, in train mode) and `{name: (K, ...) leaf tensor}` of the members' parameters.
+    """
+    nets = [build_network(p) for p in params]
+    named = [dict(net.named_parameters()) for net in nets]
+    stacked = {n: torch.stack([d[n].detach() for d in named]).to(device).requires_grad_() for n in named[0]}
+    base = copy.deepcopy(nets[0]).to("meta")  # the architecture only; the weights live in `stacked`
+    replace_all_batch_norm_modules_(base)  # batch statistics always (train mode), no running stats
+    return base.train(), stacked
+
+
+def run_pack(params: list[DipParams], sinks: list[Sink], pack_id: str = "") -> list[dict]:
+    """Fit every run of `params` together, reporting run i through `sinks[i]`; returns the
+    summaries in the same order (see the module doc). All runs must share `shape_key`."""
+    if len(params) != len(sinks) or not params:
+        raise ValueError(f"run_pack: {len(params)} params for {len(sinks)} sinks (need one sink per run, at least one)")
+    keys = {shape_key(p) for p in params}
+    if len(keys) > 1:
+        fields_differ = sorted({k for key in keys for k, v in key if v != dict(next(iter(keys)))[k]})
+        raise ValueError(
+            f"run_pack: runs differ in {', '.join(fields_differ)}; a pack needs equal {', '.join(SHAPE_FIELDS)}"
+        )
+    K = len(params)
+    if K == 1:  # nothing to batch: the plain fit is the same computation, without vmap's reshapes
+        summary = fit.run(params[0], sinks[0])
+        return [{**summary, "pack_id": pack_id, "pack_size": 1}]
+
+    t_start = time.perf_counter()
+    p0 = params[0]
+    device = fit.pick_device(p0.device)
+    cuda = device.type == "cuda"
+    members = [_member(p, s, device) for p, s in zip(params, sinks)]
+
+    base, stacked = stack_networks(params, device)
+    n_params = sum(q[0].numel() for q in stacked.values())
+    forward = vmap(lambda ps, x: functional_call(base, ps, (x,)))
+
+    # (K, 1, C, H, W): each member's fixed input noise, drawn as fit.run draws it.
+    noise = torch.stack([
+        torch.rand(1, p.input_depth, p.size, p.size, generator=seeded(p.seed, STREAM_INPUT)) * fit.INPUT_SCALE
+        for p in params
+    ]).to(device)
+    optimizer = StackedAdam(stacked, [p.lr for p in params])
+    loss_fns = [losses.get(p.loss) for p in params]  # looked up per run (built-in or plug-in), as fit.run does
+    autocast = torch.autocast("cuda", dtype=torch.bfloat16) if (cuda and p0.amp) else contextlib.nullcontext()
+
+    log_steps = members[0].rec.log_steps  # equal for all: logging steps are part of the shape
+    active = list(range(K))  # indices into members/loss_fns of the members still fitting
+
+    t_loop = time.perf_counter()
+    for step in range(1, p0.iterations + 1):
+        x = noise
+        if any(members[i].reg_gen is not None for i in active):
+            x = torch.stack([
+                noise[j] + members[i].p.reg_noise_std
+                * torch.randn(noise[j].shape, generator=members[i].reg_gen, device=device)
+                if members[i].reg_gen is not None else noise[j]
+                for j, i in enumerate(active)
+            ])
+        with autocast:
+            out = forward(stacked, x)  # (A, 1, 3, H, W)
+        out = out.float()
+        step_losses = [loss_fns[i](members[i].pixels(out[j]), members[i].target) for j, i in enumerate(active)]
+        for q in stacked.values():
+            q.grad = None
+        torch.stack(step_losses).sum().backward()  # member j's gradient is that of its own loss alone
+        optimizer.step(stacked)
+
+        for j, i in enumerate(active):
+            members[i].rec.observe(step, out[j], step_losses[j])  # EMA, NaN flag, detectors; no sync
+        if step not in log_steps:
+            continue
+        recs = [members[i].rec for i in active]
+        flat = [rec.measure(step, out[j], step_losses[j]) for j, rec in enumerate(recs)]
+        numbers = torch.cat(flat).tolist()  # the one sync of this logging step, for all members
+        now = time.perf_counter()
+        keep: list[int] = []
+        offset = 0
+        for j, rec in enumerate(recs):
+            ended = rec.record(step, numbers[offset : offset + len(flat[j])])
+            offset += len(flat[j])
+            if ended:  # diverged, or its `stop` detector fired
+                members[active[j]].t_end = now
+            else:
+                keep.append(j)
+        if len(keep) < len(active):
+            if not keep:
+                break
+            rows = torch.tensor(keep, device=device)
+            stacked = {n: q.detach().index_select(0, rows).requires_grad_() for n, q in stacked.items()}
+            optimizer.keep(rows, keep)
+            noise = noise.index_select(0, rows)
+            active = [active[j] for j in keep]
+    t_end = time.perf_counter()
+
+    summaries = []
+    for m in members:
+        end = m.t_end or t_end
+        summary = m.rec.summary(loop_s=end - t_loop, wall_s=end - t_start, n_params=n_params, device=str(device))
+        summaries.append({**summary, "pack_id": pack_id, "pack_size": K})
+    return summaries

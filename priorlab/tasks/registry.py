@@ -1,0 +1,46 @@
+"""Every sweep kind: its name, its parameter model and its run function.
+
+A kind is added by appending one `TaskKind(...)` line to `_KINDS`. A kind whose work splits
+into independent shards (scoring many StyleGAN samples) also names a `Sharding`: the sweep
+runs each shard as its own trial, then `finish` once on the gathered shard outputs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from pydantic import BaseModel
+
+from priorlab.tasks.sink import Sink
+from priorlab.tasks.dip import BaselineParams, DipParams, run, run_baseline
+from priorlab.tasks.stylegan import TASK_KINDS as STYLEGAN_KINDS
+from priorlab.tasks.stylegan.jobs import direction
+
+
+@dataclass(frozen=True)
+class Sharding:
+    count: Callable[[BaseModel], int]  # how many shards one run has
+    score: Callable[[BaseModel, int, int], dict[str, Any]]  # (params, shard, n_shards) -> arrays
+    finish: Callable[[BaseModel, list[dict[str, Any]], Sink], dict]  # all shards -> summary
+
+
+@dataclass(frozen=True)
+class TaskKind:
+    name: str
+    params: type[BaseModel]  # pydantic model, extra="forbid", validated at construction
+    run: Callable[[BaseModel, Sink], dict]  # run(params, sink) -> flat JSON-able summary
+    sharding: Sharding | None = None
+
+
+_SHARDED = {
+    "stylegan-direction": Sharding(lambda p: p.n_shards, direction.score_shard, direction.finish),
+}
+
+_KINDS = [
+    TaskKind("dip", DipParams, run),
+    TaskKind("dip-baseline", BaselineParams, run_baseline),
+    *(TaskKind(name, model, fn, _SHARDED.get(name)) for name, model, fn in STYLEGAN_KINDS),
+]
+
+KINDS: dict[str, TaskKind] = {k.name: k for k in _KINDS}
