@@ -41,7 +41,8 @@ def ensure_store(path: Path, n_runs: int, n_steps: int) -> Path:
         if n == n_runs:
             return path
         raise SystemExit(f"{path} holds a store of {n} runs, not {n_runs}: pass another --store")
-    from priorlab.analysis.synthetic import make_synthetic_store
+    sys.path.insert(0, str(ROOT / "tests"))
+    from synthetic import make_synthetic_store
 
     t = time.perf_counter()
     make_synthetic_store(path, n_runs=n_runs, n_steps=n_steps)

@@ -202,7 +202,7 @@ def test_mutated_nvidia_pickles_load_or_fail_in_one_line(tmp_path, monkeypatch):
     valid = write_nvidia_pickles(inputs, monkeypatch)
     for path in valid:  # the seeds themselves load
         assert ck.load_generator(str(path)).cfg.img_resolution == 8
-    root = str(Path(__file__).resolve().parents[1])
+    root = str(Path(__file__).resolve().parents[2])
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")])),
            "OMP_NUM_THREADS": "1"}
     proc = subprocess.run([sys.executable, "-c", CHILD, str(FUZZ_SECONDS), str(work), *map(str, valid)],

@@ -7,7 +7,7 @@ depth 4 is worse than depth 2, skip connections soften that, L2 > L1 >> KL), PSN
 that rise and (for denoising) fall again as the network starts fitting the noise, and a
 handful of small PNG artifacts shared by content.
 
-    python -m analysis.synthetic /tmp/synth --runs 10000 --steps 25     # ~1M metric rows
+    python tests/synthetic.py /tmp/synth --runs 10000 --steps 25     # ~1M metric rows
 """
 
 from __future__ import annotations

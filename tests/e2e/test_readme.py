@@ -16,7 +16,7 @@ import pytest
 
 from priorlab.cluster.cli import build_parser, main
 
-README = Path(__file__).resolve().parents[1] / "README.md"
+README = Path(__file__).resolve().parents[2] / "README.md"
 
 # Placeholders in the README and what stands in for them in the test.
 PLACEHOLDERS = {"FILE": "runs-export.csv", "N": "2", "ADDR": "auto"}

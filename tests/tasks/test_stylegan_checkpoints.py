@@ -285,7 +285,7 @@ for path in sys.argv[1:]:
 
 def load_in_child(paths, timeout=120) -> tuple[dict, int]:
     """Load each file in a fresh process (2 GB memory cap); {path: report}, the exit code."""
-    root = str(Path(__file__).resolve().parents[1])
+    root = str(Path(__file__).resolve().parents[2])
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")]))}
     try:
         proc = subprocess.run([sys.executable, "-c", CHILD, *map(str, paths)], capture_output=True, text=True,

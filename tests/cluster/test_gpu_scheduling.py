@@ -23,7 +23,7 @@ import pytest
 
 from priorlab.analysis.store import Store
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 SWEEP = """
 name: {name}

@@ -20,10 +20,10 @@ import pytest
 from priorlab.analysis import schema
 from priorlab.analysis.check import GRACE_S, check_store
 from priorlab.analysis.store import ArtifactCorrupt, Store, StoreError
-from priorlab.analysis.synthetic import encode_png
+from synthetic import encode_png
 from priorlab.cluster.cli import main
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def png(seed: int = 0) -> bytes:

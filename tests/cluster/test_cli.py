@@ -22,7 +22,7 @@ import torch
 
 from priorlab.cluster.cli import build_parser, main
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 ENV = {**os.environ, "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")}
 TINY_DIP = ["--size", "32", "--width", "8", "--iterations", "4", "--log-every", "2"]
 

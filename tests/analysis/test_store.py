@@ -19,9 +19,9 @@ import pytest
 from priorlab.analysis import schema
 from priorlab.analysis.schema import SCHEMA_VERSION, SchemaVersionError
 from priorlab.analysis.store import STATUSES, Store, png_size
-from priorlab.analysis.synthetic import encode_png, make_synthetic_store
+from synthetic import encode_png, make_synthetic_store
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def png(seed: int = 0, h: int = 8, w: int = 12) -> bytes:
@@ -361,7 +361,7 @@ WRITER = """
 import sys, time
 import numpy as np
 from priorlab.analysis.store import Store
-from priorlab.analysis.synthetic import encode_png
+from synthetic import encode_png
 store = Store(sys.argv[1])
 store.upsert_sweep("live", "", "writer")
 deadline = time.time() + float(sys.argv[2])
@@ -552,7 +552,7 @@ def test_synthetic_store_is_plausible(tmp_path):
 
 
 def test_analysis_imports_no_torch_or_ray():
-    code = "import sys, priorlab.analysis, priorlab.analysis.store, priorlab.analysis.synthetic; " \
+    code = "import sys, priorlab.analysis, priorlab.analysis.store; " \
            "print(sorted(m for m in ('torch', 'ray', 'PIL', 'streamlit') if m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True)
     assert out.stdout.strip() == "[]"

@@ -14,7 +14,7 @@ from pydantic import ValidationError
 
 from priorlab.tasks.dip.params import DipParams
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "configs" / "examples"
 
 USER_CODE = textwrap.dedent(
