@@ -39,6 +39,7 @@ class CheckReport:
     notes: list[str] = field(default_factory=list)  # what was fine, what was migrated
     corrupt: dict[str, list[str]] = field(default_factory=dict)  # path -> run ids
     missing: dict[str, list[str]] = field(default_factory=dict)  # sha256 -> run ids
+    short: dict[str, str] = field(default_factory=dict)  # run id -> what its rows lack
     orphans: list[Path] = field(default_factory=list)  # unreferenced PNGs and temp files
     stale_shards: list[Path] = field(default_factory=list)
     removed: list[Path] = field(default_factory=list)
@@ -48,7 +49,7 @@ class CheckReport:
     def clean(self) -> bool:
         """Nothing wrong is left (orphans that --repair removed do not count)."""
         left = [p for p in self.orphans + self.stale_shards if p not in self.removed]
-        return not (self.database or self.corrupt or self.missing or left)
+        return not (self.database or self.corrupt or self.missing or self.short or left)
 
     def lines(self) -> list[str]:
         out = [f"store {self.root}"]
@@ -56,7 +57,8 @@ class CheckReport:
         out += [f"  database: {d}" for d in self.database]
         out += _listed("corrupted artifact", [f"{p} (runs {', '.join(r)})" for p, r in self.corrupt.items()])
         out += _listed("missing artifact", [f"{s} (runs {', '.join(r)})" for s, r in self.missing.items()])
-        if self.corrupt or self.missing:
+        out += _listed("finished run with missing rows", [f"{r}: {w}" for r, w in self.short.items()])
+        if self.corrupt or self.missing or self.short:
             out.append("  (rerun the affected runs with `priorlab sweep CONFIG --force`)")
         removed = set(self.removed)
         out += _listed("orphan file", [str(p) for p in self.orphans if p not in removed])
@@ -101,6 +103,8 @@ def check_store(root: str | Path, repair: bool = False, now: float | None = None
             for sha, run_id in c.execute("SELECT sha256, run_id FROM artifacts ORDER BY sha256, run_id"):
                 refs.setdefault(sha, []).append(run_id)
             status = dict(c.execute("SELECT run_id, status FROM runs").fetchall())
+            if "sent_metrics" in {r[1] for r in c.execute("PRAGMA table_info(runs)")}:  # schema v3+
+                _check_rows(c, report)
     except StoreError as e:
         report.database.append(str(e))
         return report
@@ -115,6 +119,19 @@ def check_store(root: str | Path, repair: bool = False, now: float | None = None
                 path.unlink(missing_ok=True)
             report.removed.append(path)
     return report
+
+
+def _check_rows(c, report: CheckReport) -> None:
+    """Finished runs that hold fewer metric rows or artifacts than their trial sent."""
+    rows = c.execute(f"""
+        SELECT run_id, sent_metrics, sent_artifacts,
+               (SELECT COUNT(*) FROM metrics m WHERE m.run_id = r.run_id),
+               (SELECT COUNT(*) FROM artifacts a WHERE a.run_id = r.run_id)
+        FROM runs r WHERE status IN ({', '.join(f"'{s}'" for s in FINISHED)})
+          AND (sent_metrics IS NOT NULL OR sent_artifacts IS NOT NULL)""")
+    for run_id, sent_m, sent_a, n_m, n_a in rows:
+        if n_m < (sent_m or 0) or n_a < (sent_a or 0):
+            report.short[run_id] = f"{n_m} of {sent_m or 0} metric rows, {n_a} of {sent_a or 0} artifacts"
 
 
 def _open(root: Path, repair: bool, report: CheckReport) -> Store:

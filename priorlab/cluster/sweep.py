@@ -14,6 +14,7 @@ from typing import Any, Callable
 import ray
 from ray import tune
 
+from priorlab.analysis import claims
 from priorlab.analysis.store import Store, StoreError
 from priorlab.cluster import config as sweep_config
 from priorlab.cluster import search
@@ -196,7 +197,7 @@ def run_sweep(
         return EXIT_CONFIG
     if note:
         echo(note)
-    writer = start_writer(store_dir)
+    writer = start_writer(store_dir, owner=claims.new_owner())
     ray.get(writer.upsert_sweep.remote(cfg.name, text, socket.gethostname()))
     ray.get(writer.register_runs.remote(cfg.name, trials))
 
@@ -231,6 +232,13 @@ def run_sweep(
     unfinished = [r for r, s in statuses.items() if s not in FINAL and (r in todo_ids or s == "running")]
     if unfinished:
         ray.get(writer.mark_unfinished.remote(unfinished, "interrupted"))
+        # Still `running` now: another live sweep holds the claim (only this sweep's are marked).
+        elsewhere = {r for r, s in store.run_status(unfinished).items() if s == "running"}
+        if elsewhere:
+            echo(f"sweep {cfg.name}: {len(elsewhere)} runs are being run by another sweep on this store; "
+                 "their results land in the store when it finishes them")
+        unfinished = [r for r in unfinished if r not in elsewhere]
+    if unfinished:
         status = EXIT_INTERRUPTED
     sweep_status = "interrupted" if unfinished else ("error" if failed else "done")
     ray.get(writer.set_sweep_status.remote(cfg.name, sweep_status))

@@ -15,12 +15,18 @@ import ray
 from ray import tune
 from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
+from priorlab.analysis import claims
 from priorlab.analysis.store import Store
 
 
 class StoreWriter:
-    def __init__(self, root: str):
+    """`owner`: the driver's claim identity (`claims.new_owner()` on the driver, so its
+    process id is the one a later sweep checks); this writer renews its claims while it lives."""
+
+    def __init__(self, root: str, owner: str | None = None):
         self.store = Store(root)
+        self.owner = owner or claims.new_owner()
+        self.lease = claims.Lease(self.store, self.owner)
 
     def upsert_sweep(self, name: str, config_text: str, host: str) -> None:
         self.store.upsert_sweep(name, config_text, host)
@@ -34,7 +40,10 @@ class StoreWriter:
     def start_run(self, run_id: str, node: str | None, force: bool = False) -> bool:
         """Claim the run for a trial; False when it is done already (another sweep on this
         store finished it) and `force` is off: the trial then skips it."""
-        return self.store.start_run(run_id, node=node, force=force)
+        return self.store.start_run(run_id, node=node, force=force, owner=self.owner)
+
+    def statuses(self, run_ids: list[str]) -> dict[str, str]:
+        return self.store.run_status(run_ids)
 
     def log(self, run_id: str, rows: list[tuple[int, str, float]], images: list[tuple[int, str, bytes]]) -> None:
         """One batch from a trial: metric rows and PNG artifacts."""
@@ -44,18 +53,21 @@ class StoreWriter:
             if rows:
                 self.store.log_metrics_many(run_id, rows)
 
-    def finish_run(self, run_id: str, status: str, summary: dict | None, error: str | None) -> None:
-        self.store.finish_run(run_id, status, summary=summary, error=error)
-        if status in ("done", "diverged"):  # a finished run's shards are never read again
+    def finish_run(self, run_id: str, status: str, summary: dict | None, error: str | None,
+                   sent: tuple[int, int] | None = None) -> None:
+        """`sent`: the (metric rows, artifacts) the trial sent; fewer stored makes the run an error."""
+        written = self.store.finish_run(run_id, status, summary=summary, error=error, owner=self.owner, sent=sent)
+        final = self.store.run_status([run_id]).get(run_id) if written else None  # short rows: error
+        if final in ("done", "diverged"):  # a finished run's shards are never read again
             shutil.rmtree(self.store.root / "shards" / run_id, ignore_errors=True)
 
     def mark_unfinished(self, run_ids: list[str], status: str = "interrupted") -> None:
-        self.store.mark_unfinished(run_ids, status=status)
+        self.store.mark_unfinished(run_ids, status=status, owner=self.owner)
 
     def fail_running(self, run_id: str, error: str) -> bool:
         """`error` for a run still `running` whose trial can no longer record anything itself
         (its worker process died); a run that finished or recorded its own error is kept."""
-        return self.store.mark_unfinished([run_id], status="error", error=error) > 0
+        return self.store.mark_unfinished([run_id], status="error", error=error, owner=self.owner) > 0
 
     def ping(self) -> bool:
         return True
@@ -84,7 +96,7 @@ class StoreWriter:
         return [self._shard_path(run_id, i).read_bytes() for i in range(n_shards)]
 
 
-def start_writer(root: str | Path) -> "ray.actor.ActorHandle":
+def start_writer(root: str | Path, owner: str | None = None) -> "ray.actor.ActorHandle":
     """Start the writer on this (the driver's) node; it dies with the driver."""
     # Open it here first: a damaged, unwritable or newer store is then a one-line StoreError
     # on the driver, not an actor that died starting.
@@ -93,7 +105,7 @@ def start_writer(root: str | Path) -> "ray.actor.ActorHandle":
     actor = (
         ray.remote(StoreWriter)
         .options(num_cpus=0, scheduling_strategy=NodeAffinitySchedulingStrategy(node_id=here, soft=False))
-        .remote(str(Path(root).resolve()))
+        .remote(str(Path(root).resolve()), owner or claims.new_owner())
     )
     ray.get(actor.ping.remote())  # surface a store error (bad path, newer schema) now
     return actor
