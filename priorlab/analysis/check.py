@@ -14,6 +14,11 @@ What is checked, and what `--repair` does about it:
   know. Files changed in the last `GRACE_S` seconds are left alone: a sweep writing right now
   puts an artifact's file in place before its row.
 
+`--repair` never removes anything when the database fails its integrity check (its rows decide
+what is an orphan), never follows or removes a symbolic link (a linked `artifacts/`, `shards/`
+or file inside them is listed as skipped: it may lead out of the store), and reports as removed
+only what is gone.
+
 Reads use a read-only connection; only `--repair` writes.
 """
 
@@ -42,6 +47,8 @@ class CheckReport:
     orphans: list[Path] = field(default_factory=list)  # unreferenced PNGs and temp files
     stale_shards: list[Path] = field(default_factory=list)
     removed: list[Path] = field(default_factory=list)
+    kept: list[Path] = field(default_factory=list)  # orphans --repair found it must not remove
+    skipped: list[Path] = field(default_factory=list)  # links and other non-regular entries
     n_files: int = 0
 
     @property
@@ -65,6 +72,9 @@ class CheckReport:
         if any(p not in removed for p in self.orphans + self.stale_shards):
             out.append("  (`priorlab check --repair` removes orphans)")
         out += _listed("removed", [str(p) for p in self.removed])
+        out += _listed("not removed (a link, or it leads out of the store)", [str(p) for p in self.kept])
+        out += _listed("skipped (a symbolic link or special file: check never follows links out of the "
+                       "store, nor removes them)", [_link_text(p) for p in self.skipped])
         out.append("clean" if self.clean else "problems found")
         return out
 
@@ -99,7 +109,8 @@ def check_store(root: str | Path, repair: bool = False, now: float | None = None
                 report.database.append(f"{len(dangling)} rows refer to missing rows "
                                        f"(first: table {dangling[0][0]}, row {dangling[0][1]})")
             refs: dict[str, list[str]] = {}
-            for sha, run_id in c.execute("SELECT sha256, run_id FROM artifacts ORDER BY sha256, run_id"):
+            # NOT INDEXED: the table itself, not an index a damaged file may have lost rows from.
+            for sha, run_id in sorted(c.execute("SELECT sha256, run_id FROM artifacts NOT INDEXED")):
                 refs.setdefault(sha, []).append(run_id)
             status = dict(c.execute("SELECT run_id, status FROM runs").fetchall())
             if "sent_metrics" in {r[1] for r in c.execute("PRAGMA table_info(runs)")}:  # schema v3+
@@ -110,11 +121,24 @@ def check_store(root: str | Path, repair: bool = False, now: float | None = None
 
     _check_artifacts(store, refs, report, now)
     _check_shards(store, status, report, now)
-    if repair:
+    report.skipped = store.files.links()
+    if repair and report.database and (report.orphans or report.stale_shards):
+        # Which files the runs reference comes from this database: once it fails its own
+        # checks, a file it does not list may still be a result's.
+        report.notes.append("repair removed nothing: the database failed its integrity check, so the "
+                            "files it does not reference may still belong to results; restore it from a "
+                            "backup, then repair")
+    elif repair:
         for path in report.orphans + report.stale_shards:
-            store.files.remove(path)
-            report.removed.append(path)
+            (report.removed if store.files.remove(path) else report.kept).append(path)
     return report
+
+
+def _link_text(path: Path) -> str:
+    try:
+        return f"{path} -> {path.readlink()}" if path.is_symlink() else f"{path} (not a regular file)"
+    except OSError:
+        return str(path)
 
 
 def _check_rows(c, report: CheckReport) -> None:

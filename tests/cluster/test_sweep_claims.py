@@ -11,7 +11,8 @@ from pathlib import Path
 from priorlab.analysis import claims
 from priorlab.analysis.check import check_store
 from priorlab.analysis.store import Store
-from priorlab.cluster.config import expand, load
+from priorlab.cluster.config import load
+from priorlab.cluster.expand import expand
 from priorlab.cluster.sweep import EXIT_FAILED, EXIT_OK, run_sweep
 
 TINY_DIP = textwrap.dedent("""
