@@ -131,7 +131,10 @@ def plan(
     from priorlab.cluster import config as sweep_config
     from priorlab.cluster.errors import ConfigError
     from priorlab.cluster.expand import expand
+    from priorlab.cluster.terminal import printable
 
+    shown = echo
+    echo = lambda message: shown(printable(message, keep_lines=True))  # noqa: E731
     try:
         cfg, _ = sweep_config.load(config_path)
         trials = expand(cfg)
@@ -142,7 +145,8 @@ def plan(
     if not force and (Path(store_dir) / "priorlab.db").exists():
         from priorlab.analysis.store import Store
 
-        done = Store(store_dir, create=False).done_ids([t["run_id"] for t in trials])
+        # A plan runs nothing and writes nothing: read the store as it is (no migration).
+        done = Store(store_dir, readonly=True, any_version=True).done_ids([t["run_id"] for t in trials])
     todo = [t for t in trials if t["run_id"] not in done]
     k = getattr(cfg, "pack", 1) or 1
     items = pack_trials(todo, k)

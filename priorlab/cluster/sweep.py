@@ -21,6 +21,7 @@ from priorlab.cluster.errors import ConfigError
 from priorlab.cluster.expand import expand
 from priorlab.cluster import search
 from priorlab.cluster.progress import ProgressCallback
+from priorlab.cluster.terminal import printable
 from priorlab.cluster.runtime import connect, plugin_modules
 from priorlab.cluster.trial import run_shard, run_trial
 from priorlab.cluster import packing
@@ -174,7 +175,11 @@ def run_sweep(
     """Run one sweep to the end; returns the exit status (see EXIT_*).
 
     `extend`: the store may already hold this sweep name with another config; add to it.
+    Every message goes through `printable`: names, parameters and errors from the config or
+    the store never reach the terminal with their control characters.
     """
+    shown = echo
+    echo = lambda message: shown(printable(message, keep_lines=True))  # noqa: E731
     try:
         cfg, text = sweep_config.load(config_path)
         trials = expand(cfg)
@@ -330,7 +335,7 @@ def _fit(cfg, fn, key, items, writer, images, max_concurrent, echo, desc, store=
     for note in plan.notes:
         echo(f"sweep {cfg.name}: {note}")
     trainable = tune.with_resources(tune.with_parameters(plan.fn, writer=writer, **extra), _trial_resources)
-    progress = ProgressCallback(total=plan.total, desc=desc)
+    progress = ProgressCallback(total=plan.total, desc=printable(desc))
     scratch = _scratch_dir(store_dir)
     tuner = tune.Tuner(
         trainable,
