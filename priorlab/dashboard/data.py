@@ -109,7 +109,7 @@ def _artifacts(root: str, token: tuple, run_ids: tuple | None, names: tuple | No
 def _artifact_png(root: str, sha256: str) -> bytes | None:
     try:
         return _store(root).artifact_bytes(sha256)
-    except (ValueError, OSError):
+    except (ValueError, OSError, StoreError):  # missing, unreadable or refused (a link, a FIFO)
         return None
 
 

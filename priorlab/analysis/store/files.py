@@ -29,8 +29,48 @@ _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 _SHA_RE = re.compile(r"^[0-9a-f]{64}$")
 
 
+# No image priorlab writes comes near this (a 4096² RGB PNG is under 50 MB); a larger "artifact"
+# is not one, and a reader (the dashboard) must not spend its memory on it.
+MAX_ARTIFACT_BYTES = 64 << 20
+
+
 class ArtifactCorrupt(StoreError):
     """An artifact file whose bytes no longer hash to the name it is stored under."""
+
+
+class ArtifactRefused(ArtifactCorrupt):
+    """Where an artifact should be there is something no reader should read: a symbolic link,
+    a device or FIFO, or a file larger than `MAX_ARTIFACT_BYTES`."""
+
+
+def read_regular(path: Path, limit: int) -> bytes | None:
+    """The bytes of the regular file `path` (None when missing). A symbolic link at `path`, a
+    device (`/dev/zero` reads forever), a FIFO (blocks a reader forever) or a file over `limit`
+    bytes is `ArtifactRefused`, found before reading a byte."""
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0))
+    except FileNotFoundError:
+        return None
+    except OSError as e:
+        if os.path.islink(path):
+            raise ArtifactRefused(f"{path}: a symbolic link where an artifact file belongs; not read "
+                                  "(`priorlab check` lists it)") from None
+        raise
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise ArtifactRefused(f"{path}: not a regular file (a device, FIFO or socket) where an "
+                                  "artifact belongs; not read")
+        if st.st_size > limit:
+            raise ArtifactRefused(f"{path}: {st.st_size} bytes, more than any artifact "
+                                  f"({limit} bytes at most); not read")
+        with os.fdopen(fd, "rb", closefd=False) as f:
+            data = f.read(limit + 1)
+        if len(data) > limit:  # it grew while being read
+            raise ArtifactRefused(f"{path}: more than {limit} bytes; not read")
+        return data
+    finally:
+        os.close(fd)
 
 
 def file_sha256(path: Path) -> str:
@@ -96,9 +136,8 @@ class LocalFiles:
         """The bytes of `sha256`, or None when the file is missing; `verify`: `ArtifactCorrupt`
         when they do not hash to `sha256` (`hint` names the store for the fix)."""
         path = self.artifact_path(sha256)
-        try:
-            data = path.read_bytes()
-        except FileNotFoundError:
+        data = read_regular(path, MAX_ARTIFACT_BYTES)
+        if data is None:
             return None
         if verify and hashlib.sha256(data).hexdigest() != sha256:
             raise ArtifactCorrupt(f"{path}: corrupted artifact (its bytes do not match its sha256; "
