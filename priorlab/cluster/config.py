@@ -19,10 +19,12 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
 
+from priorlab.cluster import inputs as input_files
 from priorlab.cluster import search
 from priorlab.cluster.search import Scheduler, Search
+from priorlab.tasks import inputs as task_inputs
 from priorlab.tasks.registry import KINDS
 
 
@@ -80,6 +82,13 @@ class SweepConfig(BaseModel):
     pack: int = Field(
         1, ge=1, le=256, description="DIP runs of one network shape fitted together per trial (1: no packing)"
     )
+    # The config file's folder: relative input file names resolve against it (set by `load`;
+    # None for a config built in code: the current folder).
+    _folder: Path | None = PrivateAttr(None)
+
+    @property
+    def folder(self) -> Path | None:
+        return self._folder
 
     @field_validator("kind")
     @classmethod
@@ -251,8 +260,20 @@ def expand(config: SweepConfig) -> list[dict[str, Any]]:
 
     Axes that a task ignores for a given combination (a region for denoising) are
     normalised away by the task's model, so the duplicates they would create collapse here.
-    Every user image file is checked once (it decodes, within the size limits).
+    Every input file the trials name (images, checkpoints, classifiers, normals) is checked
+    once (cluster/inputs.py); relative names resolve against the config file's folder.
     """
+    with task_inputs.relative_to(config.folder):
+        trials = _trials(config)
+        probes = search.probe_trials(config)  # Optuna: the files its runs will name
+    try:
+        input_files.gather([*trials, *probes], config.folder)
+    except ValueError as e:
+        raise ConfigError(str(e)) from None
+    return trials
+
+
+def _trials(config: SweepConfig) -> list[dict[str, Any]]:
     groups = config.groups or [Group()]
     _check_keys(config, groups)
     trials: dict[str, dict[str, Any]] = {}
@@ -293,7 +314,6 @@ def expand(config: SweepConfig) -> list[dict[str, Any]]:
             dumped = params.model_dump(mode="json")
             rid = run_id(kind, dumped)
             trials.setdefault(rid, {"run_id": rid, "kind": kind, "params": dumped, "resources": resources})
-    _check_image_files(trials.values())
     search.check_optuna(config)
     search.check_scheduler(config, list(trials.values()))
     return list(trials.values())
@@ -306,17 +326,6 @@ def _trial_error(err: ValidationError, where: str, origin: dict[str, str], model
         return origin.get(key, "") if isinstance(key, str) else ""
 
     return "\n".join(format_errors([e], where, model=model, block=block(e)) for e in err.errors())
-
-
-def _check_image_files(trials) -> None:
-    from priorlab.tasks.images import BUNDLED, check_image_file
-
-    names = {t["params"].get("image") for t in trials}
-    for name in sorted(n for n in names if isinstance(n, str) and n not in BUNDLED):
-        try:
-            check_image_file(name)
-        except ValueError as e:
-            raise ConfigError(str(e)) from None
 
 
 class _StrictLoader(yaml.SafeLoader):
@@ -431,7 +440,9 @@ def load(path: str | Path) -> tuple[SweepConfig, str]:
     data, text = read_yaml(path)
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: expected a mapping with name, kind, fixed, grid, resources")
-    return parse(data, where=f"{path}: "), text
+    cfg = parse(data, where=f"{path}: ")
+    cfg._folder = path.parent.absolute()
+    return cfg, text
 
 
 def parse(data: dict[str, Any], where: str = "") -> SweepConfig:

@@ -129,11 +129,14 @@ def plan(
 ) -> int:
     """`priorlab sweep CONFIG --plan`: print what the sweep would run, and exit (0, or 2 for a config error)."""
     from priorlab.cluster import config as sweep_config
+    from priorlab.cluster import inputs as input_files
+    from priorlab.cluster import search
 
     try:
         cfg, _ = sweep_config.load(config_path)
-        trials = sweep_config.expand(cfg)
-    except (sweep_config.ConfigError, OSError) as e:
+        trials = sweep_config.expand(cfg)  # checks every input file once
+        files = input_files.gather([*trials, *search.probe_trials(cfg)], cfg.folder)
+    except (sweep_config.ConfigError, OSError, ValueError) as e:
         echo(f"config error: {e}")
         return 2
     done: set[str] = set()
@@ -159,6 +162,12 @@ def plan(
         asks = _fmt_resources(item["resources"])
         echo(f"  {name:<{width}}  {item['kind']:<13} {n:>4}  {asks:<16} {shared}  {varying}".rstrip())
 
+    if files:
+        total = sum(f.size for f in files)
+        echo(f"input files: {len(files)}, {input_files.describe_size(total)} in all, checked here and shipped to the "
+             "trials through Ray's object store (relative paths are read from the config file's folder)")
+        for line in input_files.describe(files):
+            echo(line)
     where, nodes = capacity(address, num_cpus)
     echo(f"cluster: {where}")
     limit = max_concurrent or cfg.max_concurrent

@@ -22,12 +22,12 @@ from __future__ import annotations
 
 import difflib
 import importlib.util
-from pathlib import Path
 from typing import Any, Literal
 
 import torch
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
+from priorlab.tasks import inputs
 from priorlab.tasks.images import BUNDLED, image_available
 from priorlab.tasks.dip import losses
 from priorlab.tasks.dip.detectors import DETECTORS
@@ -40,9 +40,9 @@ INPAINT_DEFAULTS = {"region": 32, "region_place": "centre", "masked_loss": True}
 
 
 def check_image(name: str) -> str:
-    if image_available(name):  # bundled, a file here, or bytes the sweep driver handed over
+    if image_available(name):  # bundled, a file here, or the driver's file copied to this node
         return name
-    path = Path(name).expanduser()
+    path = inputs.resolve(name)
     if path.is_dir():
         raise ValueError(f"{name!r} is a folder: a run takes one image (the sweep expands folders)")
     if not path.is_file():
@@ -135,6 +135,10 @@ class BaseParams(BaseModel):
     @classmethod
     def _image_exists(cls, name: str) -> str:
         return check_image(name)
+
+    def input_files(self) -> list[inputs.InputFile]:
+        """The files this run reads (tasks/inputs.py): the image unless it is a bundled one."""
+        return [] if self.image in BUNDLED else [inputs.InputFile("image", self.image, "image")]
 
     @field_validator("region")
     @classmethod
