@@ -120,7 +120,10 @@ class SweepConfig(BaseModel):
 
 
 def run_id(kind: str, params: dict[str, Any]) -> str:
-    """Deterministic id of one trial: the same kind and parameters always give the same id."""
+    """Deterministic id of one trial: the same kind and parameters always give the same id.
+    Execution-only switches a model lists in `RUN_ID_EXCLUDES` (DIP's `compile`) do not count."""
+    skip = getattr(KINDS[kind].params, "RUN_ID_EXCLUDES", ()) if kind in KINDS else ()
+    params = {k: v for k, v in params.items() if k not in skip}
     text = json.dumps({"kind": kind, "params": params}, sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 

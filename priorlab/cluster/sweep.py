@@ -18,6 +18,7 @@ from priorlab.analysis.store import Store, StoreError
 from priorlab.cluster import config as sweep_config
 from priorlab.cluster import inputs as input_files
 from priorlab.cluster import search
+from priorlab.cluster.interrupt import CtrlC
 from priorlab.cluster.progress import ProgressCallback
 from priorlab.cluster.runtime import connect, plugin_modules
 from priorlab.cluster.trial import run_shard, run_trial
@@ -165,7 +166,13 @@ def run_sweep(
     """Run one sweep to the end; returns the exit status (see EXIT_*).
 
     `extend`: the store may already hold this sweep name with another config; add to it.
+    One Ctrl-C in any phase stops it (cluster/interrupt.py): exit 130, rerun to resume.
     """
+    with CtrlC() as ctrl_c:
+        return _run_sweep(config_path, store_dir, address, force, max_concurrent, num_cpus, echo, extend, ctrl_c)
+
+
+def _run_sweep(config_path, store_dir, address, force, max_concurrent, num_cpus, echo, extend, ctrl_c: CtrlC) -> int:
     try:
         cfg, text = sweep_config.load(config_path)
         trials = sweep_config.expand(cfg)  # checks every input file once
@@ -201,6 +208,7 @@ def run_sweep(
         echo(f"config error: {e}")
         return EXIT_CONFIG
     writer = start_writer(store_dir)
+    ctrl_c.arm()  # from here a Ctrl-C stops the sweep and keeps what finished
     ray.get(writer.upsert_sweep.remote(cfg.name, text, socket.gethostname()))
     ray.get(writer.register_runs.remote(cfg.name, trials))
 
@@ -217,16 +225,16 @@ def run_sweep(
     if shards:
         echo(f"sweep {cfg.name}: scoring {len(shards)} shards first")
         status = _fit(cfg, run_shard, "shard", shards, writer, shipped, max_concurrent, echo, f"{cfg.name} shards",
-                      store_dir=store_dir)
+                      store_dir=store_dir, ctrl_c=ctrl_c)
     stored = None if force else store  # optuna counts (and learns from) stored runs unless --force
     if todo and status == EXIT_OK and cfg.pack > 1:  # issue 11: same-shaped DIP runs fit as packs
         packs = packing.pack_trials(todo, cfg.pack)
         echo(f"sweep {cfg.name}: {len(todo)} runs packed into {len(packs)} trials (pack: {cfg.pack})")
         status = _fit(cfg, run_pack_trial, "pack", packs, writer, shipped, max_concurrent, echo, f"{cfg.name} trials",
-                      store_dir=store_dir)
+                      store_dir=store_dir, ctrl_c=ctrl_c)
     elif (todo or search.remaining(cfg, stored)) and status == EXIT_OK:  # optuna: trials come from the searcher
         status = _fit(cfg, run_trial, "trial", todo, writer, shipped, max_concurrent, echo, cfg.name, store=stored,
-                      store_dir=store_dir)
+                      store_dir=store_dir, ctrl_c=ctrl_c)
 
     counts = store.counts(cfg.name)
     failed = sum(counts.get(s, 0) for s in ("error", "diverged"))
@@ -235,6 +243,8 @@ def run_sweep(
     unfinished = [r for r, s in statuses.items() if s not in FINAL and (r in todo_ids or s == "running")]
     if unfinished:
         ray.get(writer.mark_unfinished.remote(unfinished, "interrupted"))
+        status = EXIT_INTERRUPTED
+    if ctrl_c.requested.is_set():  # even when every run happened to finish as the user pressed it
         status = EXIT_INTERRUPTED
     sweep_status = "interrupted" if unfinished else ("error" if failed else "done")
     ray.get(writer.set_sweep_status.remote(cfg.name, sweep_status))
@@ -310,12 +320,16 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def _fit(cfg, fn, key, items, writer, shipped, max_concurrent, echo, desc, store=None, store_dir: str = "") -> int:
+def _fit(cfg, fn, key, items, writer, shipped, max_concurrent, echo, desc, store=None, store_dir: str = "",
+         ctrl_c: CtrlC | None = None) -> int:
     """One Tune run over `items`, each passed to `fn` as `config[key]`; the config's search
     and scheduler (cluster/search.py) decide the space and pruning. `shipped`: the input
     files in the object store (cluster/inputs.py). Tune's scratch folder goes inside `store_dir`."""
     # Tune's own console output (experiment boxes, trial tables) would bury our progress line.
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
+    ctrl_c = ctrl_c or CtrlC()
+    if ctrl_c.requested.is_set():  # Ctrl-C between two phases: the next one does not start
+        return EXIT_INTERRUPTED
     # Tune warns about every trial it stopped on Ctrl-C; the store already says which.
     logging.getLogger("ray.tune.analysis.experiment_analysis").setLevel(logging.ERROR)
     logging.getLogger("ray.tune.tune").addFilter(_TUNE_HINT_FILTER)
@@ -342,6 +356,7 @@ def _fit(cfg, fn, key, items, writer, shipped, max_concurrent, echo, desc, store
             # Tune's own bookkeeping only; results travel to the store through the writer.
             storage_path=scratch,
             failure_config=tune.FailureConfig(max_failures=cfg.retries),
+            stop=ctrl_c.stopper(),  # one Ctrl-C stops every trial (cluster/interrupt.py)
             callbacks=[progress, TrialDeathCallback(writer)],
             verbose=0,
             progress_reporter=None,
@@ -349,9 +364,8 @@ def _fit(cfg, fn, key, items, writer, shipped, max_concurrent, echo, desc, store
     )
     try:
         tuner.fit()
-    except KeyboardInterrupt:
-        echo("\nstopping: marking unfinished runs interrupted")
-        return EXIT_INTERRUPTED
+    except KeyboardInterrupt:  # a second Ctrl-C: no waiting for Tune to stop its trials
+        ctrl_c.requested.set()
     finally:
         progress.close()
         shutil.rmtree(scratch, ignore_errors=True)
@@ -360,4 +374,7 @@ def _fit(cfg, fn, key, items, writer, shipped, max_concurrent, echo, desc, store
         except OSError:
             pass  # another sweep on this store is running
         sys.stderr.flush()
+    if ctrl_c.requested.is_set():
+        echo("\nstopping: marking unfinished runs interrupted")
+        return EXIT_INTERRUPTED
     return EXIT_OK

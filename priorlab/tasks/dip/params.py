@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import difflib
 import importlib.util
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import torch
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
@@ -149,6 +149,10 @@ class BaseParams(BaseModel):
 class DipParams(BaseParams):
     """One Deep Image Prior fit. Field order matters: validators see earlier fields."""
 
+    # How a run executes, not what it computes: left out of its run id (cluster/config.py), so
+    # switching it on keeps a sweep's runs and the runs stored before the field existed.
+    RUN_ID_EXCLUDES: ClassVar[tuple[str, ...]] = ("compile",)
+
     arch: Literal["seed-double", "seed-single", "skip"] | str = Field(
         "seed-double", description="the network: the report's two encoder-decoders (seed-double doubles "
         "channels per level, seed-single has one conv per level), the DIP paper's skip net, or your own "
@@ -175,6 +179,9 @@ class DipParams(BaseParams):
     device: str = Field("auto", description="auto (CUDA when available, else cpu), cpu, cuda, cuda:N or mps")
     amp: bool = Field(False, description="bf16 autocast; CUDA only (ignored on CPU)")
     channels_last: bool = Field(False, description="channels-last memory format; CUDA only (ignored on CPU)")
+    compile: bool = Field(False, description="torch.compile the network for the fixed-shape training step (CUDA: "
+                          "mode reduce-overhead, i.e. CUDA graphs); same results in distribution; unpacked runs only; "
+                          "off by default (tests/benchmarks/bench_compile.py measures it)")
     detectors: list[str] | None = Field(
         None,
         validate_default=True,  # None becomes the full list, so a run's params say what it carried
