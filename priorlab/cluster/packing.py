@@ -143,7 +143,12 @@ def plan(
     if not force and (Path(store_dir) / "priorlab.db").exists():
         from priorlab.analysis.store import Store
 
-        done = Store(store_dir, create=False).done_ids([t["run_id"] for t in trials])
+        store = Store(store_dir, create=False)
+        moved = input_files.changed(store, trials, files)  # the sweep would refuse to resume: say so now
+        if moved:
+            echo(f"config error: {moved}")
+            return 2
+        done = store.done_ids([t["run_id"] for t in trials])
     todo = [t for t in trials if t["run_id"] not in done]
     k = getattr(cfg, "pack", 1) or 1
     items = pack_trials(todo, k)

@@ -114,4 +114,5 @@ def test_a_file_changed_between_a_run_and_its_resume_is_noticed(ray_cluster, tmp
     said: list[str] = []
     assert run_sweep(str(cfg), store_dir=str(store), echo=said.append) == EXIT_CONFIG
     assert any("generator 'g.pt' changed since run" in s and "--force" in s for s in said), said
+    assert main(["sweep", str(cfg), "--store", str(store), "--plan"]) == EXIT_CONFIG  # the plan says so too
     assert run_sweep(str(cfg), store_dir=str(store), echo=lambda s: None, force=True) == EXIT_OK
