@@ -69,6 +69,14 @@ class _Stop(tune.Stopper):
     def __init__(self, event: threading.Event) -> None:
         self.event = event
 
+    # Tune pickles its run config (for Tuner.restore, which priorlab never uses); an Event does not
+    # pickle, and a copy in another process would never hear this process's Ctrl-C anyway.
+    def __getstate__(self) -> dict:
+        return {}
+
+    def __setstate__(self, state: dict) -> None:
+        self.event = threading.Event()
+
     def __call__(self, trial_id: str, result: dict) -> bool:
         return self.event.is_set()
 
