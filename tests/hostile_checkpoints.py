@@ -200,7 +200,7 @@ def pkl_reparse(path: Path, size: int = 260_000) -> Path:
     ~25,000 times: the old loader parsed it again on every reference."""
     payload = _sys_info_payload(3000)
     head = (b"\x80\x02]" + pickle.GLOBAL + b"torch.storage\n_load_from_bytes\nq\x00"
-            + b"B" + struct.pack("<I", len(payload)) + payload + b"q\x010(")
+            + b"B" + struct.pack("<I", len(payload)) + payload + b"q\x0100(")
     ref = b"h\x00h\x01\x85R"  # BINGET 0, BINGET 1, TUPLE1, REDUCE
     n = max(1, (size - len(head)) // len(ref))
     path.write_bytes(head + ref * n + b"e.")

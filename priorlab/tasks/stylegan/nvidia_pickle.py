@@ -149,7 +149,7 @@ class _Budget:
       tensor and storage at a fixed size, at most `HEAP_PER_FILE_BYTE` per file byte: an
       EMPTY_SET per byte (216 bytes of heap each) or a flood of 11-byte view records stops early.
 
-    A storage payload is parsed once however often the file references it (`storages`).
+    A storage payload is parsed once however often the file references it (`storages`, `encoded`).
     """
 
     def __init__(self, file_size: int) -> None:
@@ -158,6 +158,7 @@ class _Budget:
         self.tensor_left = file_size + SLACK_BYTES
         self.heap_left = HEAP_PER_FILE_BYTE * file_size + HEAP_SLACK
         self.storages: dict[int, tuple[bytes, Storage]] = {}  # id(payload) -> (payload, its storage)
+        self.encoded: dict[int, tuple[str, bytes]] = {}  # id(text) -> (text, its bytes): protocol 2's bytes
 
     def take(self, n: int, what: str) -> None:
         self.left -= n
@@ -672,8 +673,15 @@ def _bytes(data=b"") -> bytes:  # protocol 2 writes b"" as bytes()
 def _codecs_encode(text=None, encoding="utf-8", *, budget: _Budget):
     if type(text) is not str or encoding not in ("latin1", "latin-1"):
         raise UnsafePickleError("_codecs.encode: only latin1 text (protocol-2 bytes) is allowed")
-    budget.take(len(text), "_codecs.encode")  # a new bytes object per call, from one memoized str
-    return text.encode("latin1")
+    # Protocol 2 writes every bytes object (each storage payload) this way. One memoized str may be
+    # encoded many times: each str is encoded once, so its payload is also parsed once.
+    done = budget.encoded.get(id(text))
+    if done is not None and done[0] is text:
+        return done[1]
+    budget.heap(len(text))
+    data = text.encode("latin1")
+    budget.encoded[id(text)] = (text, data)
+    return data
 
 
 # --- numpy without numpy's pickle hooks -----------------------------------------------------------
