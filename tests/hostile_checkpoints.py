@@ -28,6 +28,13 @@ import torch
 from priorlab.tasks.stylegan.networks import Generator, GeneratorConfig
 
 
+class Config(GeneratorConfig):
+    """A config as a hostile file declares it: priorlab's bounds are not checked on the writer side."""
+
+    def __post_init__(self) -> None:
+        pass
+
+
 def _reconstruct_persistent_obj(meta):  # NVIDIA's name; pickled by reference, never called here
     raise AssertionError("never called on the writer side")
 
@@ -156,9 +163,9 @@ def shared_views(shape_limit: int):
 
 
 def pkl_shared_views(path: Path) -> Path:
-    """Item 6: ~1.7 MB; 5000 mapping layers of 512x512 all viewing one 1 MB storage: a 5 GB network."""
-    cfg = GeneratorConfig(img_resolution=4, z_dim=512, w_dim=512, channel_base=32, channel_max=8,
-                          mapping_layers=5000)
+    """Item 6: ~2.7 MB; 5000 mapping layers of 512x512 all viewing one 1 MB storage: a 5 GB network."""
+    cfg = Config(img_resolution=4, z_dim=512, w_dim=512, channel_base=32, channel_max=8,
+                 mapping_layers=5000)
     path.write_bytes(nvidia_pickle(cfg, shared_views(512 * 512)))
     return path
 
@@ -166,8 +173,8 @@ def pkl_shared_views(path: Path) -> Path:
 def pkl_many_layers(path: Path) -> Path:
     """Item 6: 6000 mapping layers of 256x256 over one storage and no w_avg: minutes of CPU to build
     and estimate w_avg through (4096 x 6000 layers), 1.5 GB."""
-    cfg = GeneratorConfig(img_resolution=4, z_dim=256, w_dim=256, channel_base=32, channel_max=8,
-                          mapping_layers=6000)
+    cfg = Config(img_resolution=4, z_dim=256, w_dim=256, channel_base=32, channel_max=8,
+                 mapping_layers=6000)
     path.write_bytes(nvidia_pickle(cfg, shared_views(256 * 256), drop={"mapping.w_avg"}))
     return path
 
@@ -208,10 +215,10 @@ def pkl_reparse(path: Path, size: int = 260_000) -> Path:
 
 
 def pkl_huge_resolution(path: Path) -> Path:
-    """Item 9: ~20 KB; a valid generator declaring img_resolution 2**15 (no noise buffers): `generate`
+    """Item 9: ~100 KB; a valid generator declaring img_resolution 2**15 (no noise buffers): `generate`
     ran out of memory in a traceback."""
-    cfg = GeneratorConfig(img_resolution=2 ** 15, z_dim=4, w_dim=4, channel_base=2 ** 15, channel_max=1,
-                          mapping_layers=1, use_noise=False)
+    cfg = Config(img_resolution=2 ** 15, z_dim=4, w_dim=4, channel_base=2 ** 15, channel_max=1,
+                 mapping_layers=1, use_noise=False)
     path.write_bytes(nvidia_pickle(cfg, lambda name, shape: storage_tensor(shape)))
     return path
 
@@ -267,8 +274,8 @@ def _meta_shapes(cfg: GeneratorConfig) -> dict[str, tuple]:
 
 def pt_meta(path: Path) -> Path:
     """Item 8: ~3 KB .pt; priorlab's format with meta tensors (no storage) for a >8 GiB network."""
-    cfg = GeneratorConfig(img_resolution=4, z_dim=512, w_dim=512, channel_base=2 ** 16, channel_max=8192,
-                          mapping_layers=2)
+    cfg = Config(img_resolution=4, z_dim=512, w_dim=512, channel_base=2 ** 17, channel_max=16384,
+                 mapping_layers=2)
     sd = {k: torch.empty(s, device="meta") for k, s in _meta_shapes(cfg).items()}
     torch.save(_priorlab_record(cfg, sd), path)
     return path
@@ -276,8 +283,8 @@ def pt_meta(path: Path) -> Path:
 
 def pt_shared_views(path: Path) -> Path:
     """Item 8: ~1.3 MB .pt; 4800 mapping layers viewing one 1 MB storage (torch.save keeps the sharing)."""
-    cfg = GeneratorConfig(img_resolution=4, z_dim=512, w_dim=512, channel_base=32, channel_max=8,
-                          mapping_layers=4800)
+    cfg = Config(img_resolution=4, z_dim=512, w_dim=512, channel_base=32, channel_max=8,
+                 mapping_layers=4800)
     base = torch.zeros(512 * 512)
     sd = {k: base[: math.prod(s)].view(s) for k, s in _meta_shapes(cfg).items()}
     torch.save(_priorlab_record(cfg, sd), path)
@@ -303,7 +310,7 @@ class _RepeatedZeros:
 def pt_zip_bomb(path: Path, inflated: int = 2 << 30) -> Path:
     """Item 8: a ~2 MB zip whose one storage record deflates to `inflated` bytes (2 GiB); every
     tensor of a small priorlab-format generator views it."""
-    cfg = GeneratorConfig(img_resolution=4, z_dim=8, w_dim=8, channel_base=32, channel_max=8, mapping_layers=1)
+    cfg = Config(img_resolution=4, z_dim=8, w_dim=8, channel_base=32, channel_max=8, mapping_layers=1)
     big = StorageRef("0", inflated // 4)
     sd = {k: view(big, s) for k, s in _meta_shapes(cfg).items()}
     buf = io.BytesIO()
