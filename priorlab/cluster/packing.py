@@ -129,14 +129,16 @@ def plan(
 ) -> int:
     """`priorlab sweep CONFIG --plan`: print what the sweep would run, and exit (0, or 2 for a config error)."""
     from priorlab.cluster import config as sweep_config
+    from priorlab.cluster.errors import ConfigError
     from priorlab.cluster import inputs as input_files
     from priorlab.cluster import search
+    from priorlab.cluster.expand import expand
 
     try:
         cfg, _ = sweep_config.load(config_path)
-        trials = sweep_config.expand(cfg)  # checks every input file once
+        trials = expand(cfg)  # checks every input file once
         files = input_files.gather([*trials, *search.probe_trials(cfg)], cfg.folder)
-    except (sweep_config.ConfigError, OSError, ValueError) as e:
+    except (ConfigError, OSError, ValueError) as e:
         echo(f"config error: {e}")
         return 2
     done: set[str] = set()

@@ -16,6 +16,8 @@ from ray import tune
 
 from priorlab.analysis.store import Store, StoreError
 from priorlab.cluster import config as sweep_config
+from priorlab.cluster.errors import ConfigError
+from priorlab.cluster.expand import expand
 from priorlab.cluster import inputs as input_files
 from priorlab.cluster import search
 from priorlab.cluster.interrupt import CtrlC
@@ -175,9 +177,9 @@ def run_sweep(
 def _run_sweep(config_path, store_dir, address, force, max_concurrent, num_cpus, echo, extend, ctrl_c: CtrlC) -> int:
     try:
         cfg, text = sweep_config.load(config_path)
-        trials = sweep_config.expand(cfg)  # checks every input file once
+        trials = expand(cfg)  # checks every input file once
         files = input_files.gather([*trials, *search.probe_trials(cfg)], cfg.folder)  # (already checked)
-    except (sweep_config.ConfigError, OSError, ValueError) as e:
+    except (ConfigError, OSError, ValueError) as e:
         echo(f"config error: {e}")
         return EXIT_CONFIG
 
