@@ -21,7 +21,7 @@ from ray import tune
 
 from priorlab.cluster.trial import CLAIM_POLL_S, RaySink, _tune_scalars, claim_runs, finish_failed, run_trial
 from priorlab.tasks.dip.pack import run_pack
-from priorlab.tasks.images import provide_image_bytes
+from priorlab.cluster import inputs as input_files
 from priorlab.tasks.registry import KINDS
 
 
@@ -39,14 +39,13 @@ def gpu_ids() -> str | None:
     return ",".join(str(i) for i in ids) if ids else None
 
 
-def run_pack_trial(config: dict[str, Any], writer=None, images: dict[str, bytes] | None = None) -> None:
+def run_pack_trial(config: dict[str, Any], writer=None, inputs: dict[str, dict] | None = None) -> None:
     """The Tune trainable of a packed sweep. `config["pack"]` is an item of `packing.pack_trials`."""
     item = config["pack"]
     if "members" not in item:  # a run that does not pack: an ordinary trial
-        return run_trial({"trial": item}, writer=writer, images=images)
+        return run_trial({"trial": item}, writer=writer, inputs=inputs)
     torch.set_num_threads(max(1, int(item["resources"].get("CPU", 1))))
-    for name, data in (images or {}).items():
-        provide_image_bytes(name, data)
+    input_files.materialize(inputs)
 
     node = ray.get_runtime_context().get_node_id()
     # Claim each member as run_trial claims its run: one that another sweep on this store
@@ -61,7 +60,7 @@ def run_pack_trial(config: dict[str, Any], writer=None, images: dict[str, bytes]
         members = [by_id[r] for r in claimed]
         waiting = [by_id[r] for r in busy]
         if members:
-            summaries = _fit_pack(item, members, writer)
+            summaries = _fit_pack(item, members, writer, inputs)
             fitted += len(members)
             statuses += [s.get("status", "done") for s in summaries]
             best += [s["best_psnr"] for s in summaries if s.get("best_psnr") is not None]
@@ -78,7 +77,8 @@ def run_pack_trial(config: dict[str, Any], writer=None, images: dict[str, bytes]
     })
 
 
-def _fit_pack(item: dict[str, Any], members: list[dict[str, Any]], writer) -> list[dict[str, Any]]:
+def _fit_pack(item: dict[str, Any], members: list[dict[str, Any]], writer,
+              inputs: dict[str, dict] | None) -> list[dict[str, Any]]:
     """Fit the claimed `members` as one pack and finish each; their summaries."""
     params = [KINDS[m["kind"]].params(**m["params"]) for m in members]
     sinks = [MemberSink(writer, m["run_id"]) for m in members]
@@ -92,9 +92,10 @@ def _fit_pack(item: dict[str, Any], members: list[dict[str, Any]], writer) -> li
             finish_failed(writer, sink, m["run_id"], error)
         raise
     assigned = gpu_ids()
-    for summary in summaries:
+    for summary, member_params in zip(summaries, params):
         if assigned is not None:
             summary["gpu_ids"] = assigned
+        summary.update(input_files.run_hashes(member_params, inputs))
     ray.get([writer.finish_run.remote(m["run_id"], s.get("status", "done"), s, None, sink.sent())
              for m, sink, s in zip(members, sinks, summaries)])
     return summaries
