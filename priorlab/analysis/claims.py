@@ -55,6 +55,12 @@ RENEW_SQL = "UPDATE runs SET lease_until = :lease_until WHERE owner = :owner AND
 # claim, or a claim-less run (written by a process that claims nothing, e.g. an old tool).
 FENCE = "(:owner IS NULL OR owner IS NULL OR owner = :owner)"
 
+# Runs `:owner` may mark unfinished: its own, claim-less ones, and stale claims (a lapsed lease,
+# or an owner in the JSON list `:dead`): a killed driver's runs are this sweep's to call
+# interrupted, a live sweep's are not.
+STALE_OR_OWN = (f"({FENCE[1:-1]} OR lease_until < :now "
+                "OR owner IN (SELECT value FROM json_each(:dead)))")
+
 
 def owner_id(token: str | None = None) -> str:
     """This process as a claim owner: "host:pid", plus ":token" to tell apart two sweeps one
@@ -93,6 +99,13 @@ def claim_params(run_id: str, node: str | None, owner: str, force: bool, holder:
     now = time.time() if now is None else now
     return {"run_id": run_id, "node": node, "owner": owner, "now": now, "lease_until": now + LEASE_S,
             "force": int(bool(force)), "dead": holder if is_dead(holder) else None}
+
+
+def dead_owners(owners) -> str:
+    """The JSON list of those of `owners` that `is_dead` (the `:dead` parameter of STALE_OR_OWN)."""
+    import json
+
+    return json.dumps(sorted({o for o in owners if is_dead(o)}))
 
 
 class Lease:

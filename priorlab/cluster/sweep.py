@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import shutil
@@ -104,12 +105,17 @@ def name_reuse_error(store_dir: str | Path, cfg, text: str, extend: bool) -> str
 
     Configs are compared by what they mean (the validated config), so an edited comment,
     reordered keys, other resources or a larger search budget is the same sweep; every text
-    a sweep ran with stays in `sweep_configs`.
+    a sweep ran with stays in `sweep_configs`. A sweep that never started a run (it failed
+    before, e.g. on a value now fixed) holds nothing its name could mix, so its name is free.
     """
     if extend or not (Path(store_dir) / "priorlab.db").exists():
         return None
-    stored = Store(store_dir, readonly=True).sweep_configs(cfg.name)
+    store = Store(store_dir, readonly=True)
+    stored = store.sweep_configs(cfg.name)
     if not stored or text in stored:
+        return None
+    counts = store.counts(cfg.name)
+    if sum(counts.values()) == counts["pending"]:  # it failed before running anything: nothing to mix
         return None
     if any(sweep_config.same_sweep(cfg, old) for old in stored):
         return None
@@ -177,7 +183,32 @@ def run_sweep(
     shown = echo
     echo = lambda message: shown(printable(message, keep_lines=True))  # noqa: E731
     with CtrlC() as ctrl_c:
-        return _run_sweep(config_path, store_dir, address, force, max_concurrent, num_cpus, echo, extend, ctrl_c)
+        try:
+            return _run_sweep(config_path, store_dir, address, force, max_concurrent, num_cpus, echo, extend, ctrl_c)
+        except Exception as e:
+            if not disk_full(e):
+                raise
+            echo(f"store error: the disk holding {Path(store_dir).resolve()} is full ({disk_full(e)}); free "
+                 "some space and run the same command again: finished runs are kept, the others resume")
+            return EXIT_CONFIG
+
+
+_FULL = ("No space left on device", "database or disk is full", "Disk quota exceeded")
+
+
+def disk_full(e: BaseException) -> str | None:
+    """What says the disk is full, anywhere in `e`'s chain (Tune wraps its own writes' OSError
+    in a TuneError, Ray a writer actor's in a RayTaskError), else None."""
+    seen = set()
+    while e is not None and id(e) not in seen:
+        seen.add(id(e))
+        if isinstance(e, OSError) and e.errno in (errno.ENOSPC, errno.EDQUOT):
+            return e.strerror or _FULL[0]
+        said = next((f for f in _FULL if f in str(e)), None)
+        if said:
+            return said
+        e = e.__cause__ or e.__context__
+    return None
 
 
 def _run_sweep(config_path, store_dir, address, force, max_concurrent, num_cpus, echo, extend, ctrl_c: CtrlC) -> int:
@@ -222,7 +253,7 @@ def _run_sweep(config_path, store_dir, address, force, max_concurrent, num_cpus,
 
     store = Store(store_dir, readonly=True)  # the writer owns all writes
     ids = [t["run_id"] for t in trials]
-    done = set() if force else search.final_ids(store, ids)  # done and pruned runs are not rerun
+    done = set() if force else search.final_ids(store, ids)  # done, pruned and diverged runs are not rerun
     todo = [t for t in trials if t["run_id"] not in done]
     if force:  # the trial may then reset a run another sweep finished meanwhile
         todo = [{**t, "force": True} for t in todo]
@@ -245,7 +276,7 @@ def _run_sweep(config_path, store_dir, address, force, max_concurrent, num_cpus,
                       store_dir=store_dir, ctrl_c=ctrl_c)
 
     counts = store.counts(cfg.name)
-    failed = sum(counts.get(s, 0) for s in ("error", "diverged"))
+    failed = counts.get("error", 0)  # diverged and pruned runs are results, not failures
     statuses = store.runs(sweep=cfg.name).set_index("run_id")["status"]
     todo_ids = {t["run_id"] for t in todo}
     unfinished = [r for r, s in statuses.items() if s not in FINAL and (r in todo_ids or s == "running")]

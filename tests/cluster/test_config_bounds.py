@@ -50,3 +50,22 @@ def test_refused_in_one_line_before_ray_starts(case, tmp_path, capfd, monkeypatc
     assert len(said) == 1 and expected in said[0], said
     assert "Zen of Python" not in out + err
     assert not (tmp_path / "s").exists()  # nothing started, nothing written
+
+
+def test_a_sweep_that_failed_before_running_anything_frees_its_name(tmp_path):
+    from priorlab.analysis.store import Store
+    from priorlab.cluster.config import load
+    from priorlab.cluster.sweep import name_reuse_error
+
+    old = BASE.replace("log_every: 2}", "log_every: 2, seed: 99999999999999999999}")
+    fixed_text = BASE.replace("log_every: 2}", "log_every: 2, seed: 5}")
+    cfg_path = tmp_path / "c.yaml"
+    cfg_path.write_text(fixed_text)
+    cfg, text = load(cfg_path)
+    store = Store(tmp_path / "s")
+    store.upsert_sweep("p", old, "host")  # the failed first attempt recorded its config, ran nothing
+    assert name_reuse_error(tmp_path / "s", cfg, text, extend=False) is None
+    store.register_runs("p", [{"run_id": "r", "kind": "dip", "params": {}}])
+    store.start_run("r")
+    store.finish_run("r", "done", {})
+    assert "different config" in name_reuse_error(tmp_path / "s", cfg, text, extend=False)

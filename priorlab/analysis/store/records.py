@@ -284,17 +284,20 @@ class Writes:
                         error: str | None = None, *, owner: str | None = None) -> int:
         """Set `status` (and `error`, when given) on those of `run_ids` that are `running`
         (after Ctrl-C, a crash, or a trial whose process died); pending and finished runs are
-        left alone, and with `owner` so are runs another owner claimed (another sweep is
-        running them). Returns how many changed."""
+        left alone, and with `owner` so are runs another live owner claimed (another sweep is
+        running them; a dead or lapsed claim is marked). Returns how many changed."""
         _check_status(status)
         if status in ("done", "running"):
             raise ValueError(f"mark_unfinished cannot set {status!r}")
         ids = json.dumps([str(r) for r in _as_list(run_ids)])
         with self.batch() as c:
+            holders = [r[0] for r in c.execute("""SELECT DISTINCT owner FROM runs WHERE status = 'running'
+                                                 AND run_id IN (SELECT value FROM json_each(?))""", (ids,))]
             cur = c.execute(
                 f"""UPDATE runs SET status = :status, finished_at = :now, error = COALESCE(:error, error),
                                     lease_until = NULL
                     WHERE status = 'running' AND run_id IN (SELECT value FROM json_each(:ids))
-                      AND {claims.FENCE}""",
-                {"status": status, "now": _now(), "error": error, "ids": ids, "owner": owner})
+                      AND {claims.STALE_OR_OWN}""",
+                {"status": status, "now": _now(), "error": error, "ids": ids, "owner": owner,
+                 "dead": claims.dead_owners(holders)})
             return cur.rowcount
