@@ -88,14 +88,8 @@ def check_store(root: str | Path, repair: bool = False, now: float | None = None
         raise StoreError(f"no priorlab store at {root} (expected {root / DB_NAME})")
     try:
         store = _open(root, repair, report)
+        report.database += store.db.integrity_problems()
         with store._reader() as c:
-            problems = [r[0] for r in c.execute("PRAGMA integrity_check").fetchall()]
-            if problems != ["ok"]:
-                report.database += [f"integrity check: {p}" for p in problems[:SHOW]]
-            dangling = c.execute("PRAGMA foreign_key_check").fetchall()
-            if dangling:
-                report.database.append(f"{len(dangling)} rows refer to missing rows "
-                                       f"(first: table {dangling[0][0]}, row {dangling[0][1]})")
             refs: dict[str, list[str]] = {}
             for sha, run_id in c.execute("SELECT sha256, run_id FROM artifacts ORDER BY sha256, run_id"):
                 refs.setdefault(sha, []).append(run_id)
@@ -142,7 +136,7 @@ def _check_artifacts(store: Store, refs: dict[str, list[str]], report: CheckRepo
             continue
         if not recent:  # unreferenced PNGs, interrupted writes' temp files, anything else
             report.orphans.append(path)
-    if report.n_files or store.files.artifact_dir.is_dir():
+    if report.n_files or store.files.has_artifact_dir():
         report.notes.append(f"{report.n_files} artifact files, {len(refs)} referenced by the database")
 
 
