@@ -25,7 +25,7 @@ import json
 import os
 import re
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
@@ -47,17 +47,24 @@ def safe_url(url: str) -> str:
 
 
 _TRANSLATIONS = [
-    (re.compile(r"json_each\(\?\)"), "jsonb_array_elements_text(?::jsonb)"),
+    (re.compile(r"json_each\((\?|:\w+)\)"), r"jsonb_array_elements_text(\1::jsonb)"),
     (re.compile(r"\bgroup_concat\("), "string_agg("),
     (re.compile(r"ORDER BY r\.rowid"), "ORDER BY r.created_at, r.run_id"),  # registration order
 ]
 
 
-def postgres_sql(sql: str, with_args: bool = True) -> str:
-    """The store's SQLite statement as PostgreSQL says it (the few forms the store uses)."""
+_NAMED = re.compile(r"(?<![:\w]):([A-Za-z_]\w*)")
+
+
+def postgres_sql(sql: str, with_args: bool = True, named: bool = False) -> str:
+    """The store's SQLite statement as PostgreSQL says it (the few forms the store uses):
+    `?` or `:name` parameters become psycopg's `%s` or `%(name)s`."""
     for pattern, repl in _TRANSLATIONS:
         sql = pattern.sub(repl, sql)
-    return sql.replace("%", "%%").replace("?", "%s") if with_args else sql
+    if not with_args:
+        return sql
+    sql = sql.replace("%", "%%")
+    return _NAMED.sub(r"%(\1)s", sql) if named else sql.replace("?", "%s")
 
 
 class PgConn:
@@ -72,14 +79,15 @@ class PgConn:
     def execute(self, sql: str, args: Any = None):
         cur = self.raw.cursor()
         if args:
-            cur.execute(postgres_sql(sql), args)
+            cur.execute(postgres_sql(sql, named=isinstance(args, Mapping)), args)
         else:  # no parameters: psycopg runs it as a script (several statements allowed)
             cur.execute(postgres_sql(sql, with_args=False))
         return cur
 
     def executemany(self, sql: str, rows):
         cur = self.raw.cursor()
-        cur.executemany(postgres_sql(sql), rows)
+        rows = list(rows)
+        cur.executemany(postgres_sql(sql, named=bool(rows) and isinstance(rows[0], Mapping)), rows)
         return cur
 
 
