@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
 from priorlab.analysis.schema import SCHEMA_VERSION, StoreError
-from priorlab.analysis.store import DB_NAME, Store, is_db_url
+from priorlab.analysis.store import DB_NAME, Store, is_db_url, require_artifacts
 from priorlab.analysis.store.postgres import safe_url
 
 GRACE_S = 600.0
@@ -87,6 +87,7 @@ def check_store(root: str | Path, repair: bool = False, now: float | None = None
     root = str(root) if is_db_url(str(root)) else Path(root)
     report = CheckReport(root=safe_url(root) if isinstance(root, str) else root)
     now = time.time() if now is None else now
+    require_artifacts(root, artifacts)  # bad input, not a finding: one line, exit 2
     if isinstance(root, Path) and not (root / DB_NAME).is_file():
         raise StoreError(f"no priorlab store at {root} (expected {root / DB_NAME})")
     try:

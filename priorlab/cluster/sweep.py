@@ -14,7 +14,7 @@ from typing import Any, Callable
 import ray
 from ray import tune
 
-from priorlab.analysis.store import Store, StoreError
+from priorlab.analysis.store import Store, StoreError, is_db_url, store_exists
 from priorlab.cluster import config as sweep_config
 from priorlab.cluster import search
 from priorlab.cluster.progress import ProgressCallback
@@ -99,7 +99,7 @@ def best_table(store: Store, sweep: str, metric: str = "best_psnr", top: int = 5
     return "\n".join(parts)
 
 
-def name_reuse_error(store_dir: str | Path, cfg, text: str, extend: bool) -> str | None:
+def name_reuse_error(store_dir: str | Path, cfg, text: str, extend: bool, artifacts: str | None = None) -> str | None:
     """A message when the store holds `cfg.name` with a config of another meaning (and the user
     did not ask to extend that sweep), else None. Two sweeps are never mixed silently.
 
@@ -107,9 +107,9 @@ def name_reuse_error(store_dir: str | Path, cfg, text: str, extend: bool) -> str
     reordered keys, other resources or a larger search budget is the same sweep; every text
     a sweep ran with stays in `sweep_configs`.
     """
-    if extend or not (Path(store_dir) / "priorlab.db").exists():
+    if extend or not store_exists(store_dir):
         return None
-    stored = Store(store_dir, readonly=True).sweep_configs(cfg.name)
+    stored = Store(store_dir, readonly=True, artifacts=artifacts).sweep_configs(cfg.name)
     if not stored or text in stored:
         return None
     if any(sweep_config.same_sweep(cfg, old) for old in stored):
@@ -167,6 +167,7 @@ def run_sweep(
     num_cpus: int | None = None,
     echo: Callable[[str], None] = print,
     extend: bool = False,
+    artifacts: str | None = None,
 ) -> int:
     """Run one sweep to the end; returns the exit status (see EXIT_*).
 
@@ -180,9 +181,9 @@ def run_sweep(
         echo(f"config error: {e}")
         return EXIT_CONFIG
 
-    store_dir = str(Path(store_dir).resolve())
+    store_dir = str(store_dir) if is_db_url(str(store_dir)) else str(Path(store_dir).resolve())
     try:
-        reuse = name_reuse_error(store_dir, cfg, text, extend)
+        reuse = name_reuse_error(store_dir, cfg, text, extend, artifacts)
     except StoreError as e:
         echo(f"store error: {e}")
         return EXIT_CONFIG
@@ -196,11 +197,11 @@ def run_sweep(
         return EXIT_CONFIG
     if note:
         echo(note)
-    writer = start_writer(store_dir)
+    writer = start_writer(store_dir, artifacts)
     ray.get(writer.upsert_sweep.remote(cfg.name, text, socket.gethostname()))
     ray.get(writer.register_runs.remote(cfg.name, trials))
 
-    store = Store(store_dir, readonly=True)  # the writer owns all writes
+    store = Store(store_dir, readonly=True, artifacts=artifacts)  # the writer owns all writes
     ids = [t["run_id"] for t in trials]
     done = set() if force else search.final_ids(store, ids)  # done and pruned runs are not rerun
     todo = [t for t in trials if t["run_id"] not in done]
@@ -247,7 +248,8 @@ def run_sweep(
             last = (r.get("error") or "").strip().splitlines()[-1:] or [""]
             echo(f"  error in {r['run_id']}: {last[0]}")
         status = EXIT_FAILED
-    echo(f"open the dashboard: priorlab dashboard --store {store_dir}")
+    echo(f"open the dashboard: priorlab dashboard --store {store.where}"
+         + (f" --artifacts {artifacts}" if artifacts and is_db_url(store_dir) else ""))
     return status
 
 
@@ -287,7 +289,9 @@ SCRATCH = ".tune-scratch"
 
 
 def _scratch_dir(store_dir: str) -> str:
-    root = Path(store_dir) / SCRATCH
+    # A server store has no folder here: Tune's bookkeeping goes to this machine's temp folder.
+    base = Path(tempfile.gettempdir()) / "priorlab" if is_db_url(store_dir) else Path(store_dir)
+    root = base / SCRATCH
     root.mkdir(parents=True, exist_ok=True)
     for old in root.iterdir():
         pid = old.name.split("-")[1] if old.name.count("-") >= 2 else ""

@@ -142,3 +142,36 @@ def test_two_drivers_share_runs_without_losing_or_redoing_any(pg_url, s3_url):
     assert sorted(ran[0] + ran[1]) == sorted(runs["run_id"])  # 0 duplicated: each ran by exactly one
     assert set(runs["attempts"]) == {1}  # 0 redone
     assert set(runs["sweep"]) == {"sweep-1,sweep-2"}
+
+
+def test_store_copy_round_trips_folder_to_postgres_s3_and_back(tmp_path, pg_url, s3_url):
+    from priorlab.analysis.store.copy import copy_store
+
+    fill(Store(tmp_path / "a"))
+    assert copy_store(tmp_path / "a", pg_url, artifacts=s3_url).clean
+    lines = []
+    assert copy_store(tmp_path / "a", pg_url, artifacts=s3_url, echo=lines.append).clean  # again: nothing to do
+    assert "0 to copy" in lines[0]
+    assert copy_store(pg_url, tmp_path / "b", src_artifacts=s3_url).clean
+    a, b = comparable(Store(tmp_path / "a")), comparable(Store(tmp_path / "b"))
+    shared = comparable(Store(pg_url, artifacts=s3_url, readonly=True))
+    for name in a:
+        pd.testing.assert_frame_equal(a[name], shared[name], check_dtype=False, obj=name)
+        pd.testing.assert_frame_equal(a[name], b[name], check_dtype=False, obj=name)
+
+
+def test_cli_names_a_server_store_with_flags_or_environment(tmp_path, pg_url, s3_url, s3_server):
+    import os
+
+    fill(Store(tmp_path / "a"))
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
+    cli = [sys.executable, "-m", "priorlab.cluster.cli"]
+    out = subprocess.run(cli + ["store", "copy", str(tmp_path / "a"), pg_url, "--artifacts", s3_url],
+                         capture_output=True, text=True, env=env, cwd=ROOT)
+    assert out.returncode == 0 and out.stdout.strip().endswith("clean"), out.stderr
+    out = subprocess.run(cli + ["runs", "--format", "csv"], capture_output=True, text=True, cwd=ROOT,
+                         env={**env, "PRIORLAB_STORE": pg_url, "PRIORLAB_ARTIFACTS": s3_url})
+    assert out.returncode == 0 and sorted(pd.read_csv(__import__("io").StringIO(out.stdout))["run_id"]) == \
+        ["r1", "r2", "r3"], out.stderr
+    out = subprocess.run(cli + ["check", "--store", pg_url], capture_output=True, text=True, env=env, cwd=ROOT)
+    assert out.returncode == 2 and out.stderr.count("\n") == 1 and "--artifacts" in out.stderr

@@ -53,7 +53,7 @@ from priorlab.analysis.store.sqlite import BUSY_TIMEOUT_S, DB_NAME, SqliteDataba
 
 __all__ = ["Store", "StoreError", "ArtifactCorrupt", "STATUSES", "SchemaVersionError", "png_size",
            "DB_NAME", "RUN_COLUMNS", "BUSY_TIMEOUT_S", "file_sha256", "_dumps", "is_db_url",
-           "open_files", "resolve_store"]
+           "open_files", "require_artifacts", "resolve_store", "store_exists"]
 
 
 class Store(Writes, Reads):
@@ -82,9 +82,7 @@ class Store(Writes, Reads):
         self.artifacts_url = None if artifacts is None else str(artifacts)
         if is_db_url(str(root)):
             self.root, self.db_path = str(root), None
-            if artifacts is None:
-                raise StoreError(f"{safe_url(self.root)}: a PostgreSQL store keeps its images elsewhere; name "
-                                 "where with --artifacts URL (or PRIORLAB_ARTIFACTS), e.g. s3://bucket/prefix")
+            require_artifacts(self.root, artifacts)
             self.files = open_files(artifacts, fsync=fsync)
             self.db = PostgresDatabase(self.root, readonly=readonly, any_version=any_version)
             return
@@ -153,6 +151,19 @@ def open_files(where: str | os.PathLike, *, fsync: bool = True) -> LocalFiles | 
     if is_files_url(where):
         return FsspecFiles(where)
     return LocalFiles(where.removeprefix("file://"), fsync=fsync)
+
+
+def require_artifacts(root: str | os.PathLike, artifacts: str | os.PathLike | None) -> None:
+    """A PostgreSQL store must be told where its files live: one line when it is not."""
+    if artifacts is None and is_db_url(str(root)):
+        raise StoreError(f"{safe_url(str(root))}: a PostgreSQL store keeps its images elsewhere; name where "
+                         "with --artifacts URL (or PRIORLAB_ARTIFACTS), e.g. s3://bucket/prefix")
+
+
+def store_exists(root: str | os.PathLike) -> bool:
+    """Whether a store is there to read: a folder once its database exists; a server store is
+    assumed there (opening it says otherwise, in one line)."""
+    return is_db_url(str(root)) or (Path(root) / DB_NAME).is_file()
 
 
 def resolve_store(store: str | os.PathLike | None = None, artifacts: str | os.PathLike | None = None,
