@@ -66,8 +66,11 @@ def has_db(root: str) -> bool:
 
 def change_token(root: str) -> tuple:
     """Cheap fingerprint of the store's committed state (see the module docstring)."""
-    if is_db_url(root):
-        return (_store(root).db.change_token(),)
+    if is_db_url(root):  # never raises: the page watcher calls it while the server is away too
+        try:
+            return (_store(root).db.change_token(),)
+        except Exception:
+            return ("unreachable",)
     out = []
     for name in (DB_NAME, DB_NAME + "-wal"):
         try:
@@ -132,12 +135,11 @@ class Data:
     def __init__(self, root: str | None = None):
         self.root = root or store_root()
         self.exists = has_db(self.root)
-        self.token: tuple = ()
+        self.token = change_token(self.root) if self.exists else ()
         self.error: str | None = None
         if self.exists:
             try:
                 _store(self.root)
-                self.token = change_token(self.root)
             except Exception as e:  # a corrupt or unreadable file, a server away: say so, don't crash
                 self.error = failure_line(e, self.root)
 

@@ -175,3 +175,34 @@ def test_cli_names_a_server_store_with_flags_or_environment(tmp_path, pg_url, s3
         ["r1", "r2", "r3"], out.stderr
     out = subprocess.run(cli + ["check", "--store", pg_url], capture_output=True, text=True, env=env, cwd=ROOT)
     assert out.returncode == 2 and out.stderr.count("\n") == 1 and "--artifacts" in out.stderr
+
+
+def test_servers_that_go_away_are_one_line_naming_which_and_writes_resume(pg_server, s3_server, pg_url, s3_url):
+    store = Store(pg_url, artifacts=s3_url)
+    store.register_runs("s", [{"run_id": "r1", "kind": "dip", "params": {}}])
+    assert store.start_run("r1")
+    pg_server.stop()
+    try:
+        with pytest.raises(StoreError) as e:
+            with store.batch():  # a writer's batch: rows and the finish together, or nothing
+                store.log_metrics("r1", 0, {"psnr": 1.0})
+                store.finish_run("r1", "done")
+        assert "\n" not in str(e.value) and "PostgreSQL store" in str(e.value) and "resumes" in str(e.value)
+        with pytest.raises(StoreError, match="PostgreSQL store"):
+            store.runs()
+    finally:
+        pg_server.start()
+    assert store.runs()["status"].tolist() == ["running"]  # nothing half-written
+    with store.batch():  # the same writes, once the server is back
+        store.log_metrics("r1", 0, {"psnr": 1.0})
+        store.finish_run("r1", "done")
+    assert store.done_ids(["r1"]) == {"r1"}
+
+    s3_server.stop()
+    try:
+        with pytest.raises(StoreError) as e:
+            store.log_artifact("r1", 0, "output", png(1))
+        assert "\n" not in str(e.value) and str(e.value).startswith(f"artifacts {s3_url}: cannot write")
+    finally:
+        s3_server.start()  # moto keeps nothing across a restart: later tests make their own buckets
+    assert store.artifacts().empty  # the row is written only after its file
