@@ -109,7 +109,8 @@ def name_reuse_error(store_dir: str | Path, cfg, text: str, extend: bool, artifa
     """
     if extend or not store_exists(store_dir):
         return None
-    stored = Store(store_dir, readonly=True, artifacts=artifacts).sweep_configs(cfg.name)
+    # A server store may be a fresh database: open it as the sweep will (creating the schema).
+    stored = Store(store_dir, readonly=not is_db_url(store_dir), artifacts=artifacts).sweep_configs(cfg.name)
     if not stored or text in stored:
         return None
     if any(sweep_config.same_sweep(cfg, old) for old in stored):
