@@ -15,7 +15,7 @@ import ray
 from ray import tune
 from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
-from priorlab.analysis.store import Store, is_db_url
+from priorlab.analysis.store import Store, StoreError, is_db_url
 
 
 # The environment the store's libraries read their endpoints and credentials from (libpq,
@@ -124,7 +124,10 @@ class TrialDeathCallback(tune.Callback):
         else:  # a shard trial: its run fails in its finishing trial ("never scored")
             return
         text = death_text(trial)
-        ray.get([self.writer.fail_running.remote(run_id, text) for run_id in ids if run_id])
+        try:
+            ray.get([self.writer.fail_running.remote(run_id, text) for run_id in ids if run_id])
+        except StoreError:  # the store itself is away: the run stays `running`, a resume reruns it
+            pass
 
 
 def death_text(trial) -> str:
