@@ -206,3 +206,13 @@ def test_servers_that_go_away_are_one_line_naming_which_and_writes_resume(pg_ser
     finally:
         s3_server.start()  # moto keeps nothing across a restart: later tests make their own buckets
     assert store.artifacts().empty  # the row is written only after its file
+
+
+def test_a_notebook_opens_the_store_the_environment_names(monkeypatch, pg_url, s3_url):
+    from priorlab.analysis import open_store
+
+    fill(Store(pg_url, artifacts=s3_url))
+    monkeypatch.setenv("PRIORLAB_STORE", pg_url)
+    monkeypatch.setenv("PRIORLAB_ARTIFACTS", s3_url)
+    store = open_store()
+    assert store.readonly and sorted(store.runs()["run_id"]) == ["r1", "r2", "r3"]

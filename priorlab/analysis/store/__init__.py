@@ -53,7 +53,7 @@ from priorlab.analysis.store.sqlite import BUSY_TIMEOUT_S, DB_NAME, SqliteDataba
 
 __all__ = ["Store", "StoreError", "ArtifactCorrupt", "STATUSES", "SchemaVersionError", "png_size",
            "DB_NAME", "RUN_COLUMNS", "BUSY_TIMEOUT_S", "file_sha256", "_dumps", "is_db_url",
-           "open_files", "require_artifacts", "resolve_store", "store_exists"]
+           "open_files", "open_store", "require_artifacts", "resolve_store", "store_exists"]
 
 
 class Store(Writes, Reads):
@@ -158,6 +158,14 @@ def require_artifacts(root: str | os.PathLike, artifacts: str | os.PathLike | No
     if artifacts is None and is_db_url(str(root)):
         raise StoreError(f"{safe_url(str(root))}: a PostgreSQL store keeps its images elsewhere; name where "
                          "with --artifacts URL (or PRIORLAB_ARTIFACTS), e.g. s3://bucket/prefix")
+
+
+def open_store(store: str | os.PathLike | None = None, artifacts: str | os.PathLike | None = None,
+               *, readonly: bool = True) -> Store:
+    """A notebook's way in: the store named, else `PRIORLAB_STORE` / `PRIORLAB_ARTIFACTS`, else
+    `results`; read-only unless asked (`open_store()` sees what the dashboard sees)."""
+    store, artifacts = resolve_store(store, artifacts, default="results")
+    return Store(store, artifacts=artifacts, readonly=readonly)
 
 
 def store_exists(root: str | os.PathLike) -> bool:

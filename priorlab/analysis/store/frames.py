@@ -2,7 +2,7 @@
 
 Every read opens its own short-lived connection (`db.reader()`) and runs one SELECT, so it
 sees one committed snapshot, from any process or thread at any time. `Reads` is a part of
-`Store`: it needs `self.db`, `self.files` and `self.root`.
+`Store`: it needs `self.db`, `self.files` and `self.where`.
 """
 
 from __future__ import annotations

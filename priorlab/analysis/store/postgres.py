@@ -25,6 +25,7 @@ import json
 import os
 import re
 import threading
+import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
@@ -231,8 +232,6 @@ class PostgresDatabase:
 
     def _migrate(self) -> int:
         """Bring the database to the newest version in one transaction; return the version it was at."""
-        import time
-
         import priorlab.analysis.schema as schema  # read at call time: tests append migrations
 
         migrations = schema.MIGRATIONS

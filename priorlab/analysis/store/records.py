@@ -2,7 +2,7 @@
 
 Each write method is one transaction (`batch()`) and idempotent, keyed by (run, step, name),
 so a retried trial or a resumed sweep never duplicates rows. `Writes` is a part of `Store`:
-it needs `self.db` (a database with `batch()` and `reader()`), `self.files` and `self.root`.
+it needs `self.db` (a database with `batch()` and `reader()`), `self.files` and `self.where`.
 The JSON helpers here are the one spelling of how parameters and summaries are stored.
 """
 
