@@ -19,11 +19,14 @@ or `positive_index`. The label of an image is `p >= threshold`.
 from __future__ import annotations
 
 import importlib
+from pathlib import Path
 from typing import Any, Callable, Literal
 
 import torch
 import torch.nn.functional as F
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from .checkpoints.torch_file import torch_load
 
 BUILTINS = ("brightness", "contrast", "redness", "greenness", "blueness", "saturation")
 SCHEMES = ("builtin", "torchscript", "torchvision", "python")
@@ -242,7 +245,7 @@ def _torchvision_model(arch: str, cfg: ClassifierConfig) -> torch.nn.Module:
         raise ValueError(f"source: torchvision architecture {arch!r} is not allowed (e.g. {', '.join(allowed[:8])}, ...)")
     labels = cfg.labels or []
     net = torchvision.models.get_model(arch, weights=None, num_classes=max(len(labels), 1))
-    state = torch.load(cfg.weights, map_location="cpu", weights_only=True)
+    state = torch_load(Path(cfg.weights))  # weights_only, bounded by the file's size like a generator checkpoint
     if isinstance(state, dict) and "state_dict" in state:
         state = state["state_dict"]
     state = {k.removeprefix("module."): v for k, v in state.items()}
