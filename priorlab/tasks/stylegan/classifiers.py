@@ -19,12 +19,13 @@ or `positive_index`. The label of an image is `p >= threshold`.
 from __future__ import annotations
 
 import importlib
-from pathlib import Path
 from typing import Any, Callable, Literal
 
 import torch
 import torch.nn.functional as F
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from priorlab.tasks.inputs import resolve  # the driver's file, or its copy on this node
 
 from .checkpoints.torch_file import torch_load
 
@@ -99,6 +100,16 @@ class ClassifierConfig(BaseModel):
     @property
     def needs_calibration(self) -> bool:
         return self.scheme == "builtin" and (self.center == "auto" or self.scale == "auto")
+
+    def input_files(self, field: str) -> list:
+        """The files this classifier reads (tasks/inputs.py), under the parameter `field`."""
+        from priorlab.tasks.inputs import InputFile
+
+        if self.scheme == "torchscript":
+            return [InputFile(f"{field}.source", self.source.partition(":")[2], "torchscript")]
+        if self.scheme == "torchvision" and self.weights:
+            return [InputFile(f"{field}.weights", self.weights, "state_dict")]
+        return []
 
 
 def image_statistic(name: str, images: torch.Tensor) -> torch.Tensor:
@@ -222,7 +233,7 @@ def load_classifier(cfg: ClassifierConfig | dict | str, device: torch.device | s
     if scheme == "builtin":
         model = None
     elif scheme == "torchscript":
-        model = torch.jit.load(rest, map_location=device).eval()
+        model = torch.jit.load(str(resolve(rest)), map_location=device).eval()
     elif scheme == "torchvision":
         model = _torchvision_model(rest, cfg).to(device).eval()
     else:
@@ -245,7 +256,7 @@ def _torchvision_model(arch: str, cfg: ClassifierConfig) -> torch.nn.Module:
         raise ValueError(f"source: torchvision architecture {arch!r} is not allowed (e.g. {', '.join(allowed[:8])}, ...)")
     labels = cfg.labels or []
     net = torchvision.models.get_model(arch, weights=None, num_classes=max(len(labels), 1))
-    state = torch_load(Path(cfg.weights))  # weights_only, bounded by the file's size like a generator checkpoint
+    state = torch_load(resolve(cfg.weights))  # weights_only, bounded by the file like a generator checkpoint
     if isinstance(state, dict) and "state_dict" in state:
         state = state["state_dict"]
     state = {k.removeprefix("module."): v for k, v in state.items()}
