@@ -41,11 +41,11 @@ CLAIM_SQL = """
 UPDATE runs SET status = 'running', node = :node, owner = :owner, lease_until = :lease_until,
                 started_at = :now, finished_at = NULL, error = NULL, summary = NULL,
                 sent_metrics = NULL, sent_artifacts = NULL, attempts = attempts + 1
-WHERE run_id = :run_id AND CASE status
-    WHEN 'done' THEN :force
-    WHEN 'running' THEN (owner IS NULL OR owner = :owner OR owner = :dead
-                         OR lease_until IS NULL OR lease_until < :now)
-    ELSE 1 END
+WHERE run_id = :run_id AND (
+    status NOT IN ('done', 'running')
+    OR (status = 'done' AND :force = 1)
+    OR (status = 'running' AND (owner IS NULL OR owner = :owner OR owner = CAST(:dead AS TEXT)
+                                OR lease_until IS NULL OR lease_until < :now)))
 """
 
 # Renew every claim of one owner: params owner, lease_until.
@@ -53,7 +53,7 @@ RENEW_SQL = "UPDATE runs SET lease_until = :lease_until WHERE owner = :owner AND
 
 # A condition on `runs` that holds when `:owner` may still write the run's final status: its own
 # claim, or a claim-less run (written by a process that claims nothing, e.g. an old tool).
-FENCE = "(:owner IS NULL OR owner IS NULL OR owner = :owner)"
+FENCE = "(CAST(:owner AS TEXT) IS NULL OR owner IS NULL OR owner = :owner)"  # typed: PostgreSQL's NULL
 
 # Runs `:owner` may mark unfinished: its own, claim-less ones, and stale claims (a lapsed lease,
 # or an owner in the JSON list `:dead`): a killed driver's runs are this sweep's to call

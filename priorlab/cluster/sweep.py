@@ -16,7 +16,7 @@ import ray
 from ray import tune
 
 from priorlab.analysis import claims
-from priorlab.analysis.store import Store, StoreError
+from priorlab.analysis.store import Store, StoreError, is_db_url, store_exists
 from priorlab.cluster import config as sweep_config
 from priorlab.cluster.errors import ConfigError
 from priorlab.cluster.expand import expand
@@ -99,7 +99,7 @@ def best_table(store: Store, sweep: str, metric: str = "best_psnr", top: int = 5
     return "\n".join(parts)
 
 
-def name_reuse_error(store_dir: str | Path, cfg, text: str, extend: bool) -> str | None:
+def name_reuse_error(store_dir: str | Path, cfg, text: str, extend: bool, artifacts: str | None = None) -> str | None:
     """A message when the store holds `cfg.name` with a config of another meaning (and the user
     did not ask to extend that sweep), else None. Two sweeps are never mixed silently.
 
@@ -108,9 +108,9 @@ def name_reuse_error(store_dir: str | Path, cfg, text: str, extend: bool) -> str
     a sweep ran with stays in `sweep_configs`. A sweep that never started a run (it failed
     before, e.g. on a value now fixed) holds nothing its name could mix, so its name is free.
     """
-    if extend or not (Path(store_dir) / "priorlab.db").exists():
+    if extend or not store_exists(store_dir):
         return None
-    store = Store(store_dir, readonly=True)
+    store = Store(store_dir, readonly=True, artifacts=artifacts)
     stored = store.sweep_configs(cfg.name)
     if not stored or text in stored:
         return None
@@ -172,6 +172,7 @@ def run_sweep(
     num_cpus: int | None = None,
     echo: Callable[[str], None] = print,
     extend: bool = False,
+    artifacts: str | None = None,
 ) -> int:
     """Run one sweep to the end; returns the exit status (see EXIT_*).
 
@@ -184,12 +185,13 @@ def run_sweep(
     echo = lambda message: shown(printable(message, keep_lines=True))  # noqa: E731
     with CtrlC() as ctrl_c:
         try:
-            return _run_sweep(config_path, store_dir, address, force, max_concurrent, num_cpus, echo, extend, ctrl_c)
+            return _run_sweep(config_path, store_dir, address, force, max_concurrent, num_cpus, echo, extend,
+                              ctrl_c, artifacts)
         except Exception as e:
             if not disk_full(e):
                 raise
-            echo(f"store error: the disk holding {Path(store_dir).resolve()} is full ({disk_full(e)}); free "
-                 "some space and run the same command again: finished runs are kept, the others resume")
+            echo(f"store error: the disk holding {store_dir} is full ({disk_full(e)}); free some space and "
+                 "run the same command again: finished runs are kept, the others resume")
             return EXIT_CONFIG
 
 
@@ -211,7 +213,8 @@ def disk_full(e: BaseException) -> str | None:
     return None
 
 
-def _run_sweep(config_path, store_dir, address, force, max_concurrent, num_cpus, echo, extend, ctrl_c: CtrlC) -> int:
+def _run_sweep(config_path, store_dir, address, force, max_concurrent, num_cpus, echo, extend, ctrl_c: CtrlC,
+               artifacts: str | None = None) -> int:
     try:
         cfg, text = sweep_config.load(config_path)
         trials = expand(cfg)  # checks every input file once
@@ -220,17 +223,19 @@ def _run_sweep(config_path, store_dir, address, force, max_concurrent, num_cpus,
         echo(f"config error: {e}")
         return EXIT_CONFIG
 
-    store_dir = str(Path(store_dir).resolve())
+    store_dir = str(store_dir) if is_db_url(str(store_dir)) else str(Path(store_dir).resolve())
     try:
-        reuse = name_reuse_error(store_dir, cfg, text, extend)
+        if is_db_url(store_dir):  # a fresh database gets its schema (and --artifacts is checked) now
+            Store(store_dir, artifacts=artifacts).close()
+        reuse = name_reuse_error(store_dir, cfg, text, extend, artifacts)
     except StoreError as e:
         echo(f"store error: {e}")
         return EXIT_CONFIG
     if reuse:
         echo(f"config error: {reuse}")
         return EXIT_CONFIG
-    if not force and (Path(store_dir) / "priorlab.db").exists():
-        moved = input_files.changed(Store(store_dir, readonly=True), trials, files)
+    if not force and store_exists(store_dir):
+        moved = input_files.changed(Store(store_dir, readonly=True, artifacts=artifacts), trials, files)
         if moved:
             echo(f"config error: {moved}")
             return EXIT_CONFIG
@@ -246,12 +251,12 @@ def _run_sweep(config_path, store_dir, address, force, max_concurrent, num_cpus,
     except ValueError as e:
         echo(f"config error: {e}")
         return EXIT_CONFIG
-    writer = start_writer(store_dir, owner=claims.new_owner())
+    writer = start_writer(store_dir, artifacts, owner=claims.new_owner())
     ctrl_c.arm()  # from here a Ctrl-C stops the sweep and keeps what finished
     ray.get(writer.upsert_sweep.remote(cfg.name, text, socket.gethostname()))
     ray.get(writer.register_runs.remote(cfg.name, trials))
 
-    store = Store(store_dir, readonly=True)  # the writer owns all writes
+    store = Store(store_dir, readonly=True, artifacts=artifacts)  # the writer owns all writes
     ids = [t["run_id"] for t in trials]
     done = set() if force else search.final_ids(store, ids)  # done, pruned and diverged runs are not rerun
     todo = [t for t in trials if t["run_id"] not in done]
@@ -307,7 +312,8 @@ def _run_sweep(config_path, store_dir, address, force, max_concurrent, num_cpus,
             last = (r.get("error") or "").strip().splitlines()[-1:] or [""]
             echo(f"  error in {r['run_id']}: {last[0]}")
         status = EXIT_FAILED
-    echo(f"open the dashboard: priorlab dashboard --store {store_dir}")
+    echo(f"open the dashboard: priorlab dashboard --store {store.where}"
+         + (f" --artifacts {artifacts}" if artifacts and is_db_url(store_dir) else ""))
     return status
 
 
@@ -347,7 +353,9 @@ SCRATCH = ".tune-scratch"
 
 
 def _scratch_dir(store_dir: str) -> str:
-    root = Path(store_dir) / SCRATCH
+    # A server store has no folder here: Tune's bookkeeping goes to this machine's temp folder.
+    base = Path(tempfile.gettempdir()) / "priorlab" if is_db_url(store_dir) else Path(store_dir)
+    root = base / SCRATCH
     root.mkdir(parents=True, exist_ok=True)
     for old in root.iterdir():
         pid = old.name.split("-")[1] if old.name.count("-") >= 2 else ""

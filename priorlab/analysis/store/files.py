@@ -151,6 +151,9 @@ class LocalFiles:
             return None
         return file_sha256(path) == sha256
 
+    def has_artifact_dir(self) -> bool:
+        return self.artifact_dir.is_dir()
+
     def artifact_files(self) -> Iterator[tuple[Path, float]]:
         """Every regular file under the artifact folder (temporary files included), with its
         mtime. Symbolic links are never followed nor listed (`links()` names them): a link may
