@@ -120,7 +120,7 @@ def check_store(root: str | Path, repair: bool = False, now: float | None = None
 
     _check_artifacts(store, refs, report, now)
     _check_shards(store, status, report, now)
-    report.skipped = store.files.links()
+    report.skipped = store.files.links() if hasattr(store.files, "links") else []  # object stores have none
     if repair and report.database and (report.orphans or report.stale_shards):
         # Which files the runs reference comes from this database: once it fails its own
         # checks, a file it does not list may still be a result's.
@@ -129,7 +129,8 @@ def check_store(root: str | Path, repair: bool = False, now: float | None = None
                             "backup, then repair")
     elif repair:
         for path in report.orphans + report.stale_shards:
-            (report.removed if store.files.remove(path) else report.kept).append(path)
+            gone = store.files.remove(path)
+            (report.kept if gone is False else report.removed).append(path)  # False: a link, left alone
     return report
 
 
