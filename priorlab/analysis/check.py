@@ -25,11 +25,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from priorlab.analysis.schema import SCHEMA_VERSION, StoreError, user_version
-from priorlab.analysis.store import DB_NAME, Store, file_sha256
+from priorlab.analysis.store import Store, file_sha256
+from priorlab import vocab
 
 GRACE_S = 600.0
 SHOW = 10  # at most this many paths per kind of problem in the report
-FINISHED = ("done", "diverged")
 
 
 @dataclass
@@ -85,8 +85,8 @@ def check_store(root: str | Path, repair: bool = False, now: float | None = None
     root = Path(root)
     report = CheckReport(root=root)
     now = time.time() if now is None else now
-    if not (root / DB_NAME).is_file():
-        raise StoreError(f"no priorlab store at {root} (expected {root / DB_NAME})")
+    if not (root / vocab.DB_NAME).is_file():
+        raise StoreError(f"no priorlab store at {root} (expected {root / vocab.DB_NAME})")
     try:
         store = _open(root, repair, report)
         with store._reader() as c:
@@ -160,5 +160,5 @@ def _check_shards(root: Path, status: dict[str, str], report: CheckReport, now: 
     for folder in sorted(shards.iterdir()):
         if not folder.is_dir() or now - folder.stat().st_mtime < GRACE_S:
             continue
-        if status.get(folder.name) in FINISHED or folder.name not in status:
+        if status.get(folder.name) in vocab.COMPLETED or folder.name not in status:
             report.stale_shards.append(folder)

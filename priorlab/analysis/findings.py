@@ -17,13 +17,15 @@ was not significant.
 from __future__ import annotations
 
 import dataclasses
-import re
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 
+from priorlab import vocab
+from priorlab.analysis.columns import summary as summary_value
+from priorlab.vocab import INTERP_SPACES, LATENT_SPACES, TRAVERSE_KEYS, W_INTERP, Z_INTERP, space_key
 from priorlab.analysis.stats import PairedResult, bootstrap_ci, is_level, paired, usable, wilcoxon_p
 
 SUPPORTED, CONTRADICTED, NOT_ENOUGH = "supported", "contradicted", "not enough data"
@@ -82,7 +84,7 @@ def _stop_after_1000(claim: Claim, runs: pd.DataFrame) -> dict:
     short = REPORT_BUDGETS[0]
     metric = "stop_step"
     comparison = f"stop step − {short} per run (detectors' median; positive = stop after {short})"
-    done = runs[runs["status"] == "done"] if "status" in runs.columns else runs
+    done = runs[runs["status"] == vocab.DONE] if "status" in runs.columns else runs
     iters = pd.to_numeric(done.get("iterations", pd.Series(np.nan, index=done.index)), errors="coerce")
     long_runs = done[(iters > short).to_numpy()]
     if long_runs.empty:
@@ -127,27 +129,11 @@ def _stop_after_1000(claim: Claim, runs: pd.DataFrame) -> dict:
 # one-sample claims. `stylegan_flips` / `stylegan_traversals` give the same tables to the
 # dashboard's StyleGAN page.
 
-INTERP_SPACES = ("z_lerp", "z_slerp", "w_lerp")
-Z_INTERP = ("z_lerp", "z_slerp")
-LATENT_SPACES = ("z", "w")
 # SSIM to the alpha = 0 image at or above this counts as "the same face"; below it identity
 # is lost. 0.9 is where SSIM differences become plainly visible (a slight blur of a face
 # already costs ~0.05); the report's "looks very different" is far below it.
 IDENTITY_SSIM = 0.9
 MIN_MONOTONE = 0.5  # the attribute must rise monotonically along at least this share of traversals
-TRAVERSE_KEYS = ("prob_delta", "prob_monotone_frac", "mean_prob_monotone", "prob_spearman", "success_rate",
-                 "ssim_at_max", "pixel_dist_at_max", "embed_dist_at_max", "ssim_loss_per_dprob",
-                 "pixel_dist_per_dprob", "embed_dist_per_dprob", "alpha_unit")
-_FLIP_KEY = re.compile(r"^(z_lerp|z_slerp|w_lerp)_flip_step_pair(\d+)$")
-
-
-def summary_value(runs: pd.DataFrame, key: str) -> pd.Series:
-    """A summary key as a column: `summary_<key>` when a parameter took the name (the store
-    renames it so; stylegan-interpolate's `steps`, `pairs`), else `key`; NaN when neither exists."""
-    for col in (f"summary_{key}", key):
-        if col in runs.columns:
-            return runs[col]
-    return pd.Series(np.nan, index=runs.index)
 
 
 def _done(runs: pd.DataFrame, kind: str) -> pd.DataFrame:
@@ -155,7 +141,7 @@ def _done(runs: pd.DataFrame, kind: str) -> pd.DataFrame:
         return runs.iloc[0:0]
     keep = runs["kind"] == kind
     if "status" in runs.columns:
-        keep &= runs["status"] == "done"
+        keep &= runs["status"] == vocab.DONE
     return runs[keep]
 
 
@@ -164,15 +150,15 @@ def stylegan_flips(runs: pd.DataFrame) -> pd.DataFrame:
     flip_step, flip_frac` — the frame where the label first differs from frame 0's and that
     frame over (steps - 1); both NaN when the label never flips."""
     cols = ["run_id", "pair", "space", "steps", "flip_step", "flip_frac"]
-    d = _done(runs, "stylegan-interpolate")
+    d = _done(runs, vocab.SG_INTERPOLATE)
     rows = []
     if not d.empty:
         steps = pd.to_numeric(summary_value(d, "steps"), errors="coerce")
         if "steps" in d.columns:  # the parameter, when the summary lacks it
             steps = steps.fillna(pd.to_numeric(d["steps"], errors="coerce"))
-        keys = [(c, m.group(1), int(m.group(2))) for c in d.columns if (m := _FLIP_KEY.match(str(c)))]
+        keys = [(c, *k) for c in d.columns if (k := vocab.parse_flip_step_key(c))]
         for col, space, pair in keys:
-            ran = pd.to_numeric(summary_value(d, f"{space}_flip_rate"), errors="coerce").notna()
+            ran = pd.to_numeric(summary_value(d, space_key(space, "flip_rate")), errors="coerce").notna()
             for idx in d.index[ran.to_numpy()]:
                 k = steps.loc[idx]
                 f = pd.to_numeric(pd.Series([d.at[idx, col]]), errors="coerce").iloc[0]
@@ -184,15 +170,15 @@ def stylegan_flips(runs: pd.DataFrame) -> pd.DataFrame:
 
 def stylegan_traversals(runs: pd.DataFrame) -> pd.DataFrame:
     """One row per (done stylegan-traverse run, space) with `TRAVERSE_KEYS` (NaN where absent)."""
-    d = _done(runs, "stylegan-traverse")
+    d = _done(runs, vocab.SG_TRAVERSE)
     rows = []
     for space in LATENT_SPACES:
-        has = pd.to_numeric(summary_value(d, f"{space}_prob_delta"), errors="coerce").notna()
+        has = pd.to_numeric(summary_value(d, space_key(space, "prob_delta")), errors="coerce").notna()
         part = d[has.to_numpy()] if len(d) else d
         for idx in part.index:
             row = {"run_id": part.at[idx, "run_id"], "space": space}
             for key in TRAVERSE_KEYS:
-                v = summary_value(part, f"{space}_{key}").loc[idx]
+                v = summary_value(part, space_key(space, key)).loc[idx]
                 row[key] = pd.to_numeric(pd.Series([v]), errors="coerce").iloc[0]
             rows.append(row)
     return pd.DataFrame(rows, columns=["run_id", "space", *TRAVERSE_KEYS])

@@ -49,13 +49,11 @@ from typing import Any
 import pandas as pd
 
 from priorlab.analysis.schema import SCHEMA_VERSION, STATUSES, SchemaVersionError, StoreError, migrate, user_version
+from priorlab.vocab import DB_NAME, DONE, PARAM_PREFIX, RUN_COLUMNS, RUNNING, SUMMARY_PREFIX
 
 __all__ = ["Store", "StoreError", "ArtifactCorrupt", "STATUSES", "SchemaVersionError", "png_size"]
 
-DB_NAME = "priorlab.db"
 BUSY_TIMEOUT_S = 30.0
-RUN_COLUMNS = ["run_id", "sweep", "kind", "status", "error", "node", "attempts",
-               "created_at", "started_at", "finished_at"]
 _TIME_COLUMNS = ("created_at", "started_at", "finished_at")
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 _SHA_RE = re.compile(r"^[0-9a-f]{64}$")
@@ -557,7 +555,7 @@ class Store:
         (after Ctrl-C, a crash, or a trial whose process died); pending and finished runs are
         left alone. Returns how many changed."""
         _check_status(status)
-        if status in ("done", "running"):
+        if status in (DONE, RUNNING):
             raise ValueError(f"mark_unfinished cannot set {status!r}")
         ids = json.dumps([str(r) for r in _as_list(run_ids)])
         with self.batch() as c:
@@ -742,7 +740,7 @@ def _reopen(cls: type, root: str, fsync: bool, readonly: bool) -> Store:
 
 def _runs_frame(rows: list[tuple]) -> pd.DataFrame:
     n_base = len(RUN_COLUMNS)
-    base = pd.DataFrame.from_records([r[:n_base] for r in rows], columns=RUN_COLUMNS)
+    base = pd.DataFrame.from_records([r[:n_base] for r in rows], columns=list(RUN_COLUMNS))
     # One json.loads over a joined array is several times faster than one call per run.
     params = pd.DataFrame.from_records(
         json.loads("[" + ",".join(r[n_base] or "{}" for r in rows) + "]"), index=base.index)
@@ -752,9 +750,9 @@ def _runs_frame(rows: list[tuple]) -> pd.DataFrame:
         base[col] = pd.to_datetime(base[col].astype("float64"), unit="s", utc=True)
     base["attempts"] = base["attempts"].astype("int64")
     taken = set(RUN_COLUMNS)
-    params.columns = [f"param_{c}" if c in taken else c for c in params.columns]
+    params.columns = [PARAM_PREFIX + c if c in taken else c for c in params.columns]
     taken |= set(params.columns)
-    summary.columns = [f"summary_{c}" if c in taken else c for c in summary.columns]
+    summary.columns = [SUMMARY_PREFIX + c if c in taken else c for c in summary.columns]
     df = pd.concat([base, params, summary], axis=1) if rows else base
     df.attrs["param_columns"] = list(params.columns) if rows else []
     df.attrs["summary_columns"] = list(summary.columns) if rows else []

@@ -21,6 +21,7 @@ from importlib.util import find_spec
 from pathlib import Path
 
 from pydantic import BaseModel, ValidationError
+from priorlab import vocab
 
 DEFAULT_STORE = "results"
 
@@ -225,7 +226,7 @@ def cmd_runs(args) -> int:
 
     from priorlab.analysis.store import Store
 
-    if not (Path(args.store) / "priorlab.db").exists():
+    if not (Path(args.store) / vocab.DB_NAME).exists():
         raise CliError(f"no store at {args.store!r} (run a sweep first, or pass --store)")
     to_stdout = args.out in (None, "-")
     if args.format == "parquet" and to_stdout and sys.stdout.isatty():

@@ -10,8 +10,6 @@ impossible combination is an error that names the field, the value and what is a
 from __future__ import annotations
 
 import difflib
-import hashlib
-import json
 import reprlib
 import types
 import typing
@@ -24,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from priorlab.cluster import search
 from priorlab.cluster.search import Scheduler, Search
 from priorlab.tasks.registry import KINDS
+from priorlab.vocab import run_id  # noqa: F401 - expand's ids; importers of config.run_id keep working
 
 
 class ConfigError(ValueError):
@@ -108,12 +107,6 @@ class SweepConfig(BaseModel):
             if g.kind is not None and g.kind not in KINDS:
                 raise ValueError(f"groups[{i}].kind: unknown kind {g.kind!r}; allowed: {', '.join(sorted(KINDS))}")
         return self
-
-
-def run_id(kind: str, params: dict[str, Any]) -> str:
-    """Deterministic id of one trial: the same kind and parameters always give the same id."""
-    text = json.dumps({"kind": kind, "params": params}, sort_keys=True, separators=(",", ":"), default=str)
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 def ray_resources(res: Resources) -> dict[str, float]:

@@ -25,6 +25,7 @@ from typing import Any, Callable
 
 from priorlab.tasks.dip.pack import SHAPE_FIELDS, shape_key
 from priorlab.tasks.plugins import is_plugin
+from priorlab import vocab
 
 PACKABLE = ("dip",)
 
@@ -137,7 +138,7 @@ def plan(
         echo(f"config error: {e}")
         return 2
     done: set[str] = set()
-    if not force and (Path(store_dir) / "priorlab.db").exists():
+    if not force and (Path(store_dir) / vocab.DB_NAME).exists():
         from priorlab.analysis.store import Store
 
         done = Store(store_dir, create=False).done_ids([t["run_id"] for t in trials])

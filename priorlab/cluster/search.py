@@ -54,9 +54,10 @@ from typing import Any, Callable, Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from priorlab import vocab
+from priorlab.vocab import run_id
+
 DISTRIBUTIONS = ("loguniform", "uniform", "randint", "choice")
-SKIP_STATUSES = ("done", "pruned")  # final results: a resumed sweep never reruns them
-SPENT_STATUSES = ("done", "pruned", "diverged")  # stored runs that count toward num_samples
 
 
 class Range(BaseModel):
@@ -263,7 +264,6 @@ def probe_trials(cfg) -> list[dict[str, Any]]:
 
 def concrete_trial(space_base: dict[str, Any], point: dict[str, Any]) -> dict[str, Any]:
     """The trial record `{run_id, kind, params, resources}` of one suggested point."""
-    from priorlab.cluster.config import run_id
     from priorlab.tasks.registry import KINDS
 
     kind = space_base["kind"]
@@ -341,7 +341,7 @@ def stored_points(cfg, store) -> tuple[list[dict], list[float], list[dict]]:
     metric values, pruned points), as flattened Tune points (`point/<axis>`)."""
     if store is None:
         return [], [], []
-    runs = store.runs(sweep=cfg.name, status=list(SPENT_STATUSES))
+    runs = store.runs(sweep=cfg.name, status=list(vocab.SPENT))
     base = _space_base(cfg)
     done, rewards, pruned = [], [], []
     for _, r in runs.iterrows():
@@ -487,5 +487,5 @@ def final_ids(store, run_ids: list[str]) -> set[str]:
     ids = set(run_ids)
     if not ids:
         return set()
-    runs = store.runs(status=list(SKIP_STATUSES))
+    runs = store.runs(status=list(vocab.RESULTS))
     return set(runs["run_id"]) & ids if not runs.empty else set()

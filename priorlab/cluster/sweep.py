@@ -24,8 +24,8 @@ from priorlab.cluster import packing
 from priorlab.cluster.pack_trial import run_pack_trial
 from priorlab.cluster.writer import TrialDeathCallback, start_writer
 from priorlab.tasks.images import BUNDLED
+from priorlab import vocab
 
-FINAL = ("done", "error", "diverged", "pruned")  # pruned: a scheduler's early stop, a result
 
 # Exit statuses of `priorlab sweep`.
 EXIT_OK, EXIT_FAILED, EXIT_CONFIG, EXIT_INTERRUPTED = 0, 1, 2, 130
@@ -107,7 +107,7 @@ def name_reuse_error(store_dir: str | Path, cfg, text: str, extend: bool) -> str
     reordered keys, other resources or a larger search budget is the same sweep; every text
     a sweep ran with stays in `sweep_configs`.
     """
-    if extend or not (Path(store_dir) / "priorlab.db").exists():
+    if extend or not (Path(store_dir) / vocab.DB_NAME).exists():
         return None
     stored = Store(store_dir, readonly=True).sweep_configs(cfg.name)
     if not stored or text in stored:
@@ -225,10 +225,10 @@ def run_sweep(
                       store_dir=store_dir)
 
     counts = store.counts(cfg.name)
-    failed = sum(counts.get(s, 0) for s in ("error", "diverged"))
+    failed = sum(counts.get(s, 0) for s in vocab.FAILED if s in vocab.FINAL)
     statuses = store.runs(sweep=cfg.name).set_index("run_id")["status"]
     todo_ids = {t["run_id"] for t in todo}
-    unfinished = [r for r, s in statuses.items() if s not in FINAL and (r in todo_ids or s == "running")]
+    unfinished = [r for r, s in statuses.items() if s not in vocab.FINAL and (r in todo_ids or s == "running")]
     if unfinished:
         ray.get(writer.mark_unfinished.remote(unfinished, "interrupted"))
         status = EXIT_INTERRUPTED

@@ -16,6 +16,7 @@ from ray import tune
 from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
 from priorlab.analysis.store import Store
+from priorlab import vocab
 
 
 class StoreWriter:
@@ -46,7 +47,7 @@ class StoreWriter:
 
     def finish_run(self, run_id: str, status: str, summary: dict | None, error: str | None) -> None:
         self.store.finish_run(run_id, status, summary=summary, error=error)
-        if status in ("done", "diverged"):  # a finished run's shards are never read again
+        if status in vocab.COMPLETED:  # a finished run's shards are never read again
             shutil.rmtree(self.store.root / "shards" / run_id, ignore_errors=True)
 
     def mark_unfinished(self, run_ids: list[str], status: str = "interrupted") -> None:

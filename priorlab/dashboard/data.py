@@ -29,18 +29,14 @@ import streamlit as st
 
 from priorlab.analysis.store import SchemaVersionError, Store, StoreError
 from priorlab.dashboard import images
+from priorlab.vocab import DB_NAME, DONE, RUN_COLUMNS
 from priorlab.dashboard.widgets import md
 
 STORE_ENV = "PRIORLAB_STORE"
 DEFAULT_STORE = "results"
-DB_NAME = "priorlab.db"
 TTL_S = 120
 DEFAULT_POLL_S = 2  # seconds between two looks at the change token (two `stat` calls)
 EMPTY_MESSAGE = "No runs yet: run `priorlab sweep configs/dip_smoke.yaml`"
-BASE_COLUMNS = ["run_id", "sweep", "kind", "status", "error", "node", "attempts",
-                "created_at", "started_at", "finished_at"]
-FINISHED = ("done", "error", "interrupted", "diverged", "pruned")  # pruned: a scheduler stopped it, a result
-FAILED = ("error", "interrupted", "diverged")
 # The metrics the engine logs per step that the Compare page overlays, in this order.
 CURVE_METRICS = ("psnr", "ssim", "loss", "psnr_ema")
 # Distinct hues for up to six runs (Okabe–Ito, colour-blind safe): Streamlit's own theme
@@ -183,7 +179,7 @@ class Data:
 
 
 def _empty_runs() -> pd.DataFrame:
-    df = pd.DataFrame(columns=BASE_COLUMNS)
+    df = pd.DataFrame(columns=list(RUN_COLUMNS))
     df.attrs["param_columns"] = []
     df.attrs["summary_columns"] = []
     return df
@@ -291,7 +287,7 @@ def fmt(v) -> str:
 
 
 def scoped(runs: pd.DataFrame, *, kind: str | None = None,
-           statuses: Iterable[str] | None = ("done",)) -> pd.DataFrame:
+           statuses: Iterable[str] | None = (DONE,)) -> pd.DataFrame:
     """Runs of one kind and some statuses, with parameter columns that are all missing there
     dropped (and `attrs` updated) so the statistics see only that kind's axes."""
     df = runs

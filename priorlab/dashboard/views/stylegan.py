@@ -118,7 +118,7 @@ def pick_run(kind: str, key: str, label: str) -> pd.Series | None:
     done = pool[pool["status"] == "done"].sort_values("finished_at", ascending=False, na_position="last")
     if done.empty:
         notes = []
-        if n := int(pool["status"].isin(data.FAILED).sum()):
+        if n := int(pool["status"].isin(vocab.FAILED).sum()):
             notes.append(f"{n} failed, see above")
         if n := int(pool["status"].isin(["pending", "running"]).sum()):
             notes.append(f"{n} pending or running")
@@ -167,7 +167,7 @@ if len(sweeps) > 1:
     if chosen != "all":
         scope = sg[sg["sweep"].fillna("").map(lambda v: chosen in str(v).split(","))]
 
-failed = scope[scope["status"].isin(data.FAILED)]
+failed = scope[scope["status"].isin(vocab.FAILED)]
 if not failed.empty:
     st.warning(f"{len(failed)} StyleGAN run{'s' if len(failed) != 1 else ''} did not finish "
                f"({', '.join(f'{k}: {n}' for k, n in failed['kind'].value_counts().items())}).")

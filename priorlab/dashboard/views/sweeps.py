@@ -44,7 +44,7 @@ def live() -> None:
         name = sw["name"]
         total = int(sw["n_runs"])
         n = {s: int(sw.get(f"n_{s}", 0)) for s in STATUSES}
-        finished = sum(n[s] for s in data.FINISHED)
+        finished = sum(n[s] for s in vocab.ENDED)
         with st.container(border=True):
             head = st.columns([4, 1])
             head[0].subheader(md(name), anchor=False)
@@ -77,7 +77,7 @@ def live() -> None:
 
 def failed_runs(d: data.Data, runs: pd.DataFrame, sweep: str) -> None:
     in_sweep = runs["sweep"].fillna("").str.split(",").map(lambda names: sweep in names)
-    failed = runs[in_sweep & runs["status"].isin(data.FAILED)]
+    failed = runs[in_sweep & runs["status"].isin(vocab.FAILED)]
     if failed.empty:
         return
     st.markdown(f"**Failed runs** ({len(failed)})")

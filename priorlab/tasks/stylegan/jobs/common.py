@@ -12,6 +12,8 @@ import torch
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from torchvision.utils import make_grid
 
+from priorlab import vocab
+
 from ..checkpoints import load_generator
 from ..classifiers import Classifier, ClassifierConfig, load_classifier
 from ..networks import Generator, to_unit
@@ -166,5 +168,5 @@ def strip(images: torch.Tensor, nrow: int | None = None) -> torch.Tensor:
 
 def summary_base(params: StyleGANParams, renderer: Renderer) -> dict:
     G = renderer.G
-    return {"status": "done", "resolution": G.img_resolution, "z_dim": G.z_dim, "w_dim": G.w_dim,
+    return {"status": vocab.DONE, "resolution": G.img_resolution, "z_dim": G.z_dim, "w_dim": G.w_dim,
             "device": str(renderer.device)}
