@@ -22,7 +22,7 @@ DB_NAME = "priorlab.db"
 RUN_COLUMNS = ("run_id", "sweep", "kind", "status", "error", "node", "attempts",
                "created_at", "started_at", "finished_at")
 # `Store.runs()` is one wide frame: a summary key whose name a run column or a parameter already
-# took (stylegan-interpolate's `steps`) gets this prefix; read through `analysis.frame`.
+# took (stylegan-interpolate's `steps`) gets this prefix; read through `analysis.runframe`.
 SUMMARY_PREFIX = "summary_"
 PARAM_PREFIX = "param_"  # likewise a parameter named like a run column
 SWEEP_SEP = ","  # `Store.runs()`: the sweeps a run belongs to, joined
@@ -143,6 +143,15 @@ def parse_flip_step_key(name: str) -> tuple[str, int] | None:
     """`(space, pair)` of a flip-step summary key, None for any other name."""
     m = _FLIP_KEY.match(str(name))
     return (m.group(1), int(m.group(2))) if m else None
+
+
+def flip_step(labels: list[int]) -> int | None:
+    """What a flip step means: the first frame whose label differs from frame 0's; None if it never
+    changes. The job stores it per pair (`flip_step_key`); readers of per-frame labels use this."""
+    for k, lab in enumerate(labels):
+        if lab != labels[0]:
+            return k
+    return None
 
 
 def flips_before_key(space: str) -> str:

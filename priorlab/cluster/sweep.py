@@ -43,23 +43,21 @@ def _trial_resources(config: dict[str, Any]) -> tune.PlacementGroupFactory:
     return tune.PlacementGroupFactory([item["resources"]])
 
 
-# What the end-of-sweep summary shows per StyleGAN kind (see tasks/stylegan/jobs/*.py): summary
-# keys by name, or "*_<suffix>" for one column per latent space / path (z, w, z_lerp, w_lerp, ...).
+# What the end-of-sweep summary shows per StyleGAN kind (see priorlab.vocab): summary keys by
+# name, and per-space keys (`vocab.space_key`) with one column per latent space / path present.
 STYLEGAN_SUMMARY = {
-    "stylegan-direction": ("*_val_accuracy",),  # SVM accuracy of the attribute per latent space
-    "stylegan-interpolate": ("*_flip_step_mean",),  # the frame where the label flips, per path
-    "stylegan-sample": ("n", "z_diversity", "w_diversity", "z_prob_mean", "w_prob_mean"),
-    "stylegan-traverse": ("*_prob_delta", "*_ssim_at_max"),  # attribute change, identity at +-alpha
+    vocab.SG_DIRECTION: ((), ("val_accuracy",)),  # SVM accuracy of the attribute per latent space
+    vocab.SG_INTERPOLATE: ((), ("flip_step_mean",)),  # the frame where the label flips, per path
+    vocab.SG_SAMPLE: (("n",), ("diversity", "prob_mean")),
+    vocab.SG_TRAVERSE: ((), ("prob_delta", "ssim_at_max")),  # attribute change, identity at +-alpha
 }
 
 
 def _summary_columns(runs, kind: str) -> list[str]:
-    cols = []
-    for key in STYLEGAN_SUMMARY.get(kind, ()):
-        if key.startswith("*_"):
-            cols += [c for c in runs.columns if c.endswith(key[1:]) and not c.startswith("direction_")]
-        elif key in runs.columns:
-            cols.append(key)
+    plain, per_space = STYLEGAN_SUMMARY.get(kind, ((), ()))
+    cols = [c for c in plain if c in runs.columns]
+    for key in per_space:
+        cols += [c for c in runs.columns if (k := vocab.parse_space_key(c)) and k[1] == key]
     return [c for c in dict.fromkeys(cols) if runs[c].notna().any()]
 
 

@@ -21,7 +21,7 @@ SETTING_KEYS = ("image", "task", "sigma", "region", "region_place", "size", "see
 def scope(root: str, token: tuple, kind: str | None, tasks: tuple = ()) -> pd.DataFrame:
     """The runs one analysis is about: one kind, status done, optionally some tasks; parameter
     columns with no value there are dropped."""
-    runs = data._runs(root, token)
+    runs = data.cached_runs(root, token)
     if tasks and "task" in runs.columns:
         runs = runs[runs["task"].isin(list(tasks))]
     return data.scoped(runs, kind=kind, statuses=("done",))
@@ -65,7 +65,7 @@ def leaderboard(root: str, token: tuple, kind, tasks: tuple, metric: str, by: tu
 def findings(root: str, token: tuple) -> pd.DataFrame:
     from priorlab.analysis import findings as f
 
-    return f.evaluate(data._runs(root, token))
+    return f.evaluate(data.cached_runs(root, token))
 
 
 @st.cache_data(ttl=TTL, max_entries=16, show_spinner=False)
@@ -76,7 +76,7 @@ def dip_vs_baselines(root: str, token: tuple, metric: str) -> pd.DataFrame:
     Long format: `setting…, method, n, mean, best`, `method` is "nlm"/"tv"/… for baselines
     and "dip:<arch>" for DIP.
     """
-    runs = data._runs(root, token)
+    runs = data.cached_runs(root, token)
     done = runs[(runs["status"] == "done") & runs[metric].notna()] if metric in runs.columns else runs.iloc[0:0]
     base = done[done["kind"] == "dip-baseline"]
     dip = done[done["kind"] == "dip"]

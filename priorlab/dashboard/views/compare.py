@@ -12,10 +12,10 @@ from __future__ import annotations
 import re
 
 import altair as alt
-import pandas as pd
 import streamlit as st
 
 from priorlab import vocab
+from priorlab.analysis import runframe
 from priorlab.dashboard import data, images, stopping
 from priorlab.dashboard.widgets import md, url_runs
 
@@ -75,7 +75,7 @@ if len(set(short.values())) < len(chosen):
     short = {r: r for r in chosen}
 # Labels name what differs among runs that both have the parameter (comparing across kinds,
 # a parameter only one run has is in the table below, not in every label).
-shared = [c for c in differ if sel[c].dropna().map(data._hashable).nunique() > 1]
+shared = [c for c in differ if sel[c].dropna().map(data.hashable).nunique() > 1]
 names = {}
 for _, r in sel.iterrows():
     text = data.settings_text(r, shared)
@@ -263,7 +263,7 @@ if len(chosen) < 2:
 elif not differ:
     st.success("These runs have identical parameters.")
 else:
-    diff = sel.set_index("run_id")[differ].T.map(lambda v: "—" if data._missing(v) else data.fmt(v))
+    diff = sel.set_index("run_id")[differ].T.map(lambda v: "—" if runframe.missing(v) else data.fmt(v))
     diff.columns = [short[r] for r in diff.columns]
     st.dataframe(diff, width="stretch")
     same = [c for c in params if c not in differ and sel[c].notna().any()]

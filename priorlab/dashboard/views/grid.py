@@ -20,7 +20,7 @@ import pandas as pd
 import streamlit as st
 
 from priorlab import vocab
-from priorlab.analysis import columns
+from priorlab.analysis import runframe
 from priorlab.dashboard import data, images, strips
 from priorlab.dashboard.widgets import keep, md, restore, url_pick
 
@@ -131,7 +131,7 @@ def stylegan_grid() -> None:
     m = d.metrics([rid])
 
     def num(col: str, default: int) -> int:
-        return int(columns.param_of(run, col, columns.summary_of(run, col, default)))
+        return int(runframe.param_of(run, col, runframe.summary_of(run, col, default)))
 
     per_page = ROWS_PER_PAGE
     rows: list = []  # (label, run, (artifact name, frame row, frames per row, rows in the image))

@@ -17,13 +17,15 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from priorlab.analysis import findings
+from priorlab import vocab
+from priorlab.analysis import findings, runframe
+from priorlab.analysis import stylegan as sgt
 from priorlab.dashboard import computed, data, images, strips
 from priorlab.dashboard.widgets import md, url_pick
 
 KINDS = ("stylegan-sample", "stylegan-interpolate", "stylegan-direction", "stylegan-traverse")
 HINT = "No StyleGAN runs yet: run `priorlab sweep configs/stylegan_smoke.yaml`"
-INTERP = findings.INTERP_SPACES
+INTERP = vocab.INTERP_SPACES
 COLORS = {"z_lerp": "#d62728", "z_slerp": "#ff7f0e", "w_lerp": "#1f77b4"}
 LATENT_COLOR = alt.Scale(domain=["z", "w"], range=["#d62728", "#1f77b4"])
 SG_CLAIMS = [c.id for c in findings.CLAIMS if str(c.kind).startswith("stylegan")]
@@ -93,7 +95,7 @@ def classifier_of(run: pd.Series) -> tuple[float, str, str]:
 def frames_of(root: str, sha: str | None, cols: int, rows: int = 1):
     """The frames of a stored strip or grid (shrunk to at most 160 px), None if it is missing
     or does not have that layout."""
-    png = data._artifact_png(root, sha) if sha else None
+    png = data.artifact_png(root, sha) if sha else None
     if png is not None and not images.verified(png, sha):  # bytes changed since they were stored
         tile = images.placeholder(64, 64, "corrupted")
         return [[tile] * cols for _ in range(rows)]
@@ -360,7 +362,7 @@ if run is not None:
     if len(others) > 1:
         with st.expander(f"All {len(others)} direction runs"):
             st.dataframe(pd.DataFrame({"run": others["run_id"].map(lambda r: labels.get(r, r)),
-                                       **{f"{s} {k}": pd.to_numeric(findings.summary_value(others, f"{s}_{k}"),
+                                       **{f"{s} {k}": pd.to_numeric(runframe.summary(others, f"{s}_{k}"),
                                                                     errors="coerce")
                                           for s in ("z", "w") for k in ("val_accuracy", "train_accuracy")}}),
                          hide_index=True, width="stretch")
@@ -470,7 +472,7 @@ st.caption("Over every finished StyleGAN run in " + ("this sweep" if len(sweeps)
            "the store") + ": " + ", ".join(f"{n} {k.removeprefix('stylegan-')}" for k, n in n_runs.items()) + ".")
 answers = []
 
-fl = findings.stylegan_flips(done)
+fl = sgt.flips(done)
 if fl.empty:
     answers.append("**Where does the classifier flip?** No finished interpolation runs yet.")
 else:
@@ -487,14 +489,14 @@ else:
             + "; ".join(parts) + ".")
     wide = fl.pivot_table(index=["run_id", "pair"], columns="space", values="flip_frac", aggfunc="first")
     if "w_lerp" in wide.columns:
-        for zs in [s for s in findings.Z_INTERP if s in wide.columns]:
+        for zs in [s for s in vocab.Z_INTERP if s in wide.columns]:
             both = wide[[zs, "w_lerp"]].dropna()
             if len(both):
                 diff = both[zs] - both["w_lerp"]
                 text += (f" Against w lerp on the same endpoints, {zs.replace('_', ' ')} flips sooner in "
                          f"{int((diff < 0).sum())}, later in {int((diff > 0).sum())} and at the same frame in "
                          f"{int((diff == 0).sum())} of {len(both)} pairs.")
-        z_mean = fl[fl["space"].isin(findings.Z_INTERP)]["flip_frac"].mean()
+        z_mean = fl[fl["space"].isin(vocab.Z_INTERP)]["flip_frac"].mean()
         w_mean = fl[fl["space"] == "w_lerp"]["flip_frac"].mean()
         if not (math.isnan(z_mean) or math.isnan(w_mean)):
             tol = 0.5 / max(ks[-1] - 1, 1) if ks else 0.05
@@ -504,7 +506,7 @@ else:
                      "five in w).")
     answers.append(text)
 
-tr = findings.stylegan_traversals(done)
+tr = sgt.traversals(done)
 by_space = tr.groupby("space").mean(numeric_only=True) if not tr.empty else pd.DataFrame()
 sp = [s for s in ("z", "w") if s in by_space.index]
 if not sp:
@@ -514,7 +516,7 @@ else:
     def per(col: str, spec: str = ".2f") -> str:
         return " and ".join(f"**{fmt(by_space.loc[s, col], spec)}** in {s}" for s in sp)
 
-    thr = findings.IDENTITY_SSIM
+    thr = sgt.IDENTITY_SSIM
     kept = [s for s in sp if num(by_space.loc[s, "ssim_at_max"]) >= thr]
     lost = [s for s in sp if num(by_space.loc[s, "ssim_at_max"]) < thr]
     verdict = ("not preserved" + (f" in {' or '.join(lost)}" if len(lost) < len(sp) else "")) if lost else "preserved"
@@ -536,8 +538,8 @@ else:
     text += "."
     dirs = done[done["kind"] == "stylegan-direction"]
     if len(dirs):
-        vz = pd.to_numeric(findings.summary_value(dirs, "z_val_accuracy"), errors="coerce").mean()
-        vw = pd.to_numeric(findings.summary_value(dirs, "w_val_accuracy"), errors="coerce").mean()
+        vz = pd.to_numeric(runframe.summary(dirs, "z_val_accuracy"), errors="coerce").mean()
+        vw = pd.to_numeric(runframe.summary(dirs, "w_val_accuracy"), errors="coerce").mean()
         text += f" The SVM finds the attribute with validation accuracy **{fmt(vz)}** in z and **{fmt(vw)}** in w."
     answers.append(text)
     answers.append(

@@ -22,7 +22,7 @@ import numpy as np
 import torch
 from pydantic import Field
 
-from priorlab.vocab import INTERP_SPACES, W_INTERP, Z_INTERP, flip_step_key, flips_before_key, frame_metric, pair, space_key, strip_artifact
+from priorlab.vocab import INTERP_SPACES, W_INTERP, Z_INTERP, flip_step, flip_step_key, flips_before_key, frame_metric, pair, space_key, strip_artifact
 
 from ...sink import Sink
 from ..latents import lerp, pixel_distance, slerp
@@ -52,14 +52,6 @@ def _endpoints(params: InterpolateParams, r: Renderer, clf) -> tuple[torch.Tenso
     starts = neg[:k].tolist() + rest[: params.pairs - k]
     ends = pos[:k].tolist() + rest[params.pairs - k: 2 * (params.pairs - k)]
     return pool[starts], pool[ends], k
-
-
-def flip_step(labels: list[int]) -> int | None:
-    """The first index whose label differs from the first one's; None if it never changes."""
-    for k, lab in enumerate(labels):
-        if lab != labels[0]:
-            return k
-    return None
 
 
 def run(params: InterpolateParams, sink: Sink) -> dict:
