@@ -11,6 +11,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
+from priorlab import vocab
 from priorlab.dashboard import data
 
 TTL = data.TTL_S
@@ -24,7 +25,7 @@ def scope(root: str, token: tuple, kind: str | None, tasks: tuple = ()) -> pd.Da
     runs = data.cached_runs(root, token)
     if tasks and "task" in runs.columns:
         runs = runs[runs["task"].isin(list(tasks))]
-    return data.scoped(runs, kind=kind, statuses=("done",))
+    return data.scoped(runs, kind=kind, statuses=(vocab.DONE,))
 
 
 @st.cache_data(ttl=TTL, max_entries=64, show_spinner=False)
