@@ -202,6 +202,16 @@ def stat_tail(r: PairedResult) -> str:
     return f"; difference {r.mean_diff:+.3g}{ci}, Wilcoxon p={p}"
 
 
+def explain(r: PairedResult, j: Judgement, seen: str, supported: str, contradicted: str,
+            not_enough: str | None = None) -> str:
+    """A custom check's explanation from its parts: the head for the verdict (the claim's own words
+    for a clear one; the judgement's reason, or `not_enough`, otherwise), what the check saw, and the
+    statistics (left out when there were too few values to test)."""
+    if j.verdict == NOT_ENOUGH:
+        return f"{not_enough or j.reason}: {seen}" + (stat_tail(r) if r.n_pairs >= MIN_PAIRS else "")
+    return f"{supported if j.verdict == SUPPORTED else contradicted}: {seen}{stat_tail(r)}"
+
+
 def min_rank_pairs(alpha: float = ALPHA) -> int:
     """The fewest nonzero differences with which a two-sided signed-rank test can reach p < alpha
     (the exact p is at least 2 / 2**n): 6 at alpha 0.05."""

@@ -14,8 +14,7 @@ import pandas as pd
 from priorlab import vocab
 from priorlab.analysis import stopping
 from priorlab.analysis.findings.claims import (
-    CONTRADICTED, MIN_PAIRS, NOT_ENOUGH, SUPPORTED, Claim, assess, claim_row, evaluate_paired, fmt_value, from_diffs, make_row,
-    resolve_metric, stat_tail,
+    NOT_ENOUGH, Claim, assess, claim_row, evaluate_paired, explain, fmt_value, from_diffs, make_row, resolve_metric,
 )
 from priorlab.analysis.stats import usable
 
@@ -69,15 +68,10 @@ def _stop_after_1000(claim: Claim, runs: pd.DataFrame) -> dict:
         parts.append(f"{d} median {fmt_value(float(s.median()), '.0f')} ({int((s < short).sum())} of {len(s)} before {short})")
     seen = f"{source} against {short}: " + "; ".join(parts)
     j = assess(r)
-    verdict, why = j.verdict, j.explanation
-    if verdict == SUPPORTED:
-        why = f"the best stop lies past {short}, so {REPORT_BUDGETS[1]} iterations can help: {seen}{stat_tail(r)}"
-    elif verdict == CONTRADICTED:
-        why = (f"the runs should stop before {short}, the opposite of the claim: past it they fit the noise, "
-               f"so {REPORT_BUDGETS[1]} iterations cannot help: {seen}{stat_tail(r)}")
-    else:
-        why = f"{j.reason}: {seen}" + (stat_tail(r) if r.n_pairs >= MIN_PAIRS else "")
-    return claim_row(claim, metric, r, verdict, why, comparison)
+    why = explain(r, j, seen, f"the best stop lies past {short}, so {REPORT_BUDGETS[1]} iterations can help",
+                  f"the runs should stop before {short}, the opposite of the claim: past it they fit the noise, "
+                  f"so {REPORT_BUDGETS[1]} iterations cannot help")
+    return claim_row(claim, metric, r, j.verdict, why, comparison)
 
 
 DIP_CLAIMS: list[Claim] = [

@@ -14,8 +14,7 @@ import pandas as pd
 
 from priorlab import vocab
 from priorlab.analysis.findings.claims import (
-    MIN_PAIRS, NOT_ENOUGH, SUPPORTED, Claim, assess, claim_row, fmt_value, from_diffs, mean_of,
-    stat_tail,
+    MIN_PAIRS, NOT_ENOUGH, SUPPORTED, Claim, Judgement, assess, claim_row, explain, fmt_value, from_diffs, mean_of,
 )
 from priorlab.analysis import stylegan as tables
 from priorlab.analysis.stylegan import IDENTITY_SSIM, MIN_MONOTONE
@@ -57,14 +56,8 @@ def _z_flips_sooner(claim: Claim, runs: pd.DataFrame) -> dict:
               f"same frame in {int((pairs['diff'] == 0).sum())} of {len(pairs)} pairs")
     extra = f"; {dropped} pair{'s' if dropped != 1 else ''} left out (no flip in one space)" if dropped else ""
     j = assess(r)
-    verdict = j.verdict
-    if verdict == NOT_ENOUGH:
-        tail = stat_tail(r) if r.n_pairs >= MIN_PAIRS else ""
-        why = f"{j.reason}: {seen}; {counts}{extra}{tail}"
-    else:
-        head = "z flips sooner" if verdict == SUPPORTED else "w flips sooner, the opposite of the claim"
-        why = f"{head}: {seen}; {counts}{extra}{stat_tail(r)}"
-    return claim_row(claim, metric, r, verdict, why, comparison)
+    why = explain(r, j, f"{seen}; {counts}{extra}", "z flips sooner", "w flips sooner, the opposite of the claim")
+    return claim_row(claim, metric, r, j.verdict, why, comparison)
 
 
 _IDENTITY_METRICS = ("embed_dist_per_dprob", "ssim_loss_per_dprob", "pixel_dist_per_dprob")
@@ -95,14 +88,8 @@ def _w_keeps_features(claim: Claim, runs: pd.DataFrame) -> dict:
         seen += (f"; SSIM at ±alpha_max w {fmt_value(mean_of(ssim['w']))} vs z {fmt_value(mean_of(ssim['z']))} "
                  "(alpha in std units, the same move in both)")
     j = assess(r, counted="traverse run")
-    verdict = j.verdict
-    if verdict == NOT_ENOUGH:
-        tail = stat_tail(r) if r.n_pairs >= MIN_PAIRS else ""
-        why = f"{j.reason}: {seen}{tail}"
-    else:
-        head = "w keeps more" if verdict == SUPPORTED else "z keeps more, the opposite of the claim"
-        why = f"{head}: {seen}{stat_tail(r)}"
-    return claim_row(claim, metric, r, verdict, why, comparison)
+    why = explain(r, j, seen, "w keeps more", "z keeps more, the opposite of the claim")
+    return claim_row(claim, metric, r, j.verdict, why, comparison)
 
 
 def _one_sample_counts(n: int) -> str:
@@ -127,14 +114,9 @@ def _identity_lost(claim: Claim, runs: pd.DataFrame) -> dict:
     if r.n_pairs < MIN_PAIRS:
         return claim_row(claim, metric, r, NOT_ENOUGH, f"{_one_sample_counts(r.n_pairs)}: {seen}", comparison)
     j = assess(r)
-    verdict, why = j.verdict, j.explanation
-    if verdict == NOT_ENOUGH:
-        why = f"not clearly below or above {IDENTITY_SSIM}: {seen}{stat_tail(r)}"
-    elif verdict == SUPPORTED:
-        why = f"identity not preserved: {seen}{stat_tail(r)}"
-    else:
-        why = f"identity preserved, the opposite of the claim: {seen}{stat_tail(r)}"
-    return claim_row(claim, metric, r, verdict, why, comparison)
+    why = explain(r, j, seen, "identity not preserved", "identity preserved, the opposite of the claim",
+                  not_enough=f"not clearly below or above {IDENTITY_SSIM}")
+    return claim_row(claim, metric, r, j.verdict, why, comparison)
 
 
 def _traversals_work(claim: Claim, runs: pd.DataFrame) -> dict:
@@ -156,16 +138,12 @@ def _traversals_work(claim: Claim, runs: pd.DataFrame) -> dict:
     if r.n_pairs < MIN_PAIRS:
         return claim_row(claim, metric, r, NOT_ENOUGH, f"{_one_sample_counts(r.n_pairs)}: {seen}", comparison)
     j = assess(r)
-    verdict, why = j.verdict, j.explanation
-    if verdict == SUPPORTED and not (np.isfinite(mono) and mono >= MIN_MONOTONE):
-        verdict, why = NOT_ENOUGH, f"the attribute moves on average but not steadily: {seen}{stat_tail(r)}"
-    elif verdict == NOT_ENOUGH:
-        why = f"no significant change over {r.n_pairs} run × space values: {seen}{stat_tail(r)}"
-    elif verdict == SUPPORTED:
-        why = f"the traversals change the attribute: {seen}{stat_tail(r)}"
-    else:
-        why = f"the attribute moves against the direction, the opposite of the claim: {seen}{stat_tail(r)}"
-    return claim_row(claim, metric, r, verdict, why, comparison)
+    not_enough = f"no significant change over {r.n_pairs} run × space values"
+    if j.verdict == SUPPORTED and not (np.isfinite(mono) and mono >= MIN_MONOTONE):
+        j, not_enough = Judgement(NOT_ENOUGH, j.reason, j.numbers), "the attribute moves on average but not steadily"
+    why = explain(r, j, seen, "the traversals change the attribute",
+                  "the attribute moves against the direction, the opposite of the claim", not_enough=not_enough)
+    return claim_row(claim, metric, r, j.verdict, why, comparison)
 
 
 STYLEGAN_CLAIMS: list[Claim] = [
