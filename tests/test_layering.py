@@ -50,11 +50,6 @@ def imports(path: Path) -> set[str]:
     return out
 
 
-# Circles another change is cutting right now; each entry goes when its fix lands.
-KNOWN_CIRCLES = {
-    ("priorlab.cluster.config", "priorlab.cluster.search"),  # issue 17 §3 (r-cluster)
-}
-
 SOURCES = {module_name(p): p for p in sorted(PACKAGE.rglob("*.py"))}
 IMPORTS = {name: imports(path) for name, path in SOURCES.items()}
 
@@ -114,5 +109,4 @@ def test_no_import_circle_across_the_package():
     for n in graph:
         if n not in state:
             visit(n)
-    cycles = [c for c in cycles if tuple(sorted(set(c))) not in KNOWN_CIRCLES]
     assert cycles == [], "\n".join(" -> ".join(c) for c in cycles)
