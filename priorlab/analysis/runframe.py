@@ -30,6 +30,11 @@ def summary_number(runs: pd.DataFrame, key: str) -> pd.Series:
     return pd.to_numeric(summary(runs, key), errors="coerce").astype(float)
 
 
+def summary_key(column: str) -> str:
+    """The summary key a column of `runs()` holds (its prefix, if the store gave it one, dropped)."""
+    return column.removeprefix(vocab.SUMMARY_PREFIX)
+
+
 def summary_of(run: pd.Series, key: str, default: Any = None) -> Any:
     """One run's summary value, `default` when it is absent or missing."""
     for col in (vocab.SUMMARY_PREFIX + key, key):
@@ -45,7 +50,8 @@ def param_of(run: pd.Series, key: str, default: Any = None) -> Any:
 
 
 def missing(v: Any) -> bool:
-    """None or a float NaN (what pandas puts where a run has no value)."""
+    """None or a float NaN (what pandas puts where a run has no value). Asks about the value itself,
+    so a list or dict (StyleGAN `spaces`, a classifier spec) is present, unlike `pd.isna`."""
     return v is None or (isinstance(v, float) and math.isnan(v))
 
 

@@ -285,7 +285,7 @@ def is_in(series: pd.Series, values: Iterable) -> np.ndarray:
 
 def fmt(v) -> str:
     """A parameter value as shown in labels and options."""
-    if v is None or (isinstance(v, float) and v != v):
+    if missing(v):
         return "none"
     if isinstance(v, float) and v.is_integer() and abs(v) < 1e15:
         return str(int(v))

@@ -18,6 +18,7 @@ import pandas as pd
 import streamlit as st
 
 from priorlab import vocab
+from priorlab.analysis import runframe
 from priorlab.dashboard import computed, data, stopping
 from priorlab.dashboard.widgets import bound_select, fmt_number, md
 
@@ -44,7 +45,7 @@ def per_space(frame: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
     flip steps and cross-space ratios are left out."""
     out = []
     for c in columns:
-        name = c.removeprefix(vocab.SUMMARY_PREFIX)
+        name = runframe.summary_key(c)
         key = vocab.parse_space_key(name)
         if key is None or vocab.parse_flip_step_key(name) or name == vocab.flips_before_key(key[0]):
             continue

@@ -130,20 +130,20 @@ def stylegan_grid() -> None:
     arts = d.artifacts([rid])
     m = d.metrics([rid])
 
-    def num(col: str, default: int) -> int:
+    def run_int(col: str, default: int) -> int:
         return int(runframe.param_of(run, col, runframe.summary_of(run, col, default)))
 
     per_page = ROWS_PER_PAGE
     rows: list = []  # (label, run, (artifact name, frame row, frames per row, rows in the image))
     parsed = [(n, *vocab.parse_artifact(n)) for n in arts["name"]]  # (name, what, space, who)
     if kind == vocab.SG_SAMPLE:
-        n = num("n", 0)
+        n = run_int("n", 0)
         rows = [(s, run, (vocab.samples_artifact(s), 0, n, 1)) for s in vocab.LATENT_SPACES]
         col_labels = [f"sample {k}" for k in range(n)]
         rows_text = "z (G(z), z ~ N(0, I)), w (style vectors fed to synthesis)"
     elif kind == vocab.SG_INTERPOLATE:
         label_steps = m.loc[m["name"].map(lambda n: (vocab.parse_frame_metric(n) or ("",))[0] == "label"), "step"]
-        k = int(label_steps.max() + 1) if len(label_steps) else num("steps", 0)
+        k = int(label_steps.max() + 1) if len(label_steps) else run_int("steps", 0)
         strips_ = [(space, w[1]) for _, what, space, who in parsed
                    if what == "strip" and (w := vocab.parse_who(who)) and w[0] == "pair"]
         spaces = [s for s in vocab.INTERP_SPACES if s in {s for s, _ in strips_}]
@@ -154,11 +154,11 @@ def stylegan_grid() -> None:
         per_page = max(len(spaces), 1) * max(ROWS_PER_PAGE // max(len(spaces), 1), 1)
     else:  # stylegan-traverse
         alpha = m[m["name"] == "alpha"].set_index("step")["value"].sort_index()
-        k = len(alpha) or num("steps", 0)
+        k = len(alpha) or run_int("steps", 0)
         stored = {space for _, what, space, _ in parsed if what in ("strip", vocab.GRID)}
         spaces = [s for s in vocab.LATENT_SPACES if s in stored]
         n_strips = sum(1 for _, what, _, who in parsed if what == "strip" and (vocab.parse_who(who) or ("",))[0] == "latent")
-        n_lat = num("n_latents", 0) or n_strips // max(len(spaces), 1)
+        n_lat = run_int("n_latents", 0) or n_strips // max(len(spaces), 1)
         rows = [(f"latent {i}\n{s}", run, (vocab.strip_artifact(s, vocab.latent(i)), 0, k, 1))
                 for s in spaces for i in range(n_lat)]
         col_labels = [f"a={a:+.2g}" for a in alpha] if len(alpha) else [f"frame {i}" for i in range(k)]
