@@ -100,7 +100,7 @@ def test_run_id_is_stable_and_the_same_everywhere():
     params = {"arch": "skip", "depth": 2, "sigma": 0.1, "seed": 0}
     assert vocab.run_id("dip", params) == vocab.run_id("dip", dict(reversed(list(params.items()))))
     assert vocab.run_id("dip", params) != vocab.run_id("dip-baseline", params)
-    assert expand.run_id is vocab.run_id
+    assert expand.run_id("dip", params) == vocab.run_id("dip", params)  # the sweep's ids are the vocabulary's
     # Pinned: a change here would make every stored run look new to a resumed sweep.
     assert vocab.run_id("dip", params) == "6b36832742b991a5"
 
