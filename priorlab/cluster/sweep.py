@@ -190,7 +190,7 @@ def _run_sweep(config_path, store_dir, address, force, max_concurrent, num_cpus,
     if reuse:
         echo(f"config error: {reuse}")
         return EXIT_CONFIG
-    if not force and (Path(store_dir) / "priorlab.db").exists():
+    if not force and (Path(store_dir) / vocab.DB_NAME).exists():
         moved = input_files.changed(Store(store_dir, readonly=True), trials, files)
         if moved:
             echo(f"config error: {moved}")
