@@ -15,7 +15,7 @@ import ray
 from ray import tune
 
 from priorlab import vocab
-from priorlab.analysis.store import Store, StoreError
+from priorlab.analysis.store import Store, StoreError, is_db_url, store_exists
 from priorlab.cluster import config as sweep_config
 from priorlab.cluster.errors import ConfigError
 from priorlab.cluster.expand import expand
@@ -94,7 +94,7 @@ def best_table(store: Store, sweep: str, metric: str = "best_psnr", top: int = 5
     return "\n".join(parts)
 
 
-def name_reuse_error(store_dir: str | Path, cfg, text: str, extend: bool) -> str | None:
+def name_reuse_error(store_dir: str | Path, cfg, text: str, extend: bool, artifacts: str | None = None) -> str | None:
     """A message when the store holds `cfg.name` with a config of another meaning (and the user
     did not ask to extend that sweep), else None. Two sweeps are never mixed silently.
 
@@ -102,9 +102,9 @@ def name_reuse_error(store_dir: str | Path, cfg, text: str, extend: bool) -> str
     reordered keys, other resources or a larger search budget is the same sweep; every text
     a sweep ran with stays in `sweep_configs`.
     """
-    if extend or not (Path(store_dir) / vocab.DB_NAME).exists():
+    if extend or not store_exists(store_dir):
         return None
-    stored = Store(store_dir, readonly=True).sweep_configs(cfg.name)
+    stored = Store(store_dir, readonly=True, artifacts=artifacts).sweep_configs(cfg.name)
     if not stored or text in stored:
         return None
     if any(sweep_config.same_sweep(cfg, old) for old in stored):
@@ -162,6 +162,7 @@ def run_sweep(
     num_cpus: int | None = None,
     echo: Callable[[str], None] = print,
     extend: bool = False,
+    artifacts: str | None = None,
 ) -> int:
     """Run one sweep to the end; returns the exit status (see EXIT_*).
 
@@ -169,10 +170,12 @@ def run_sweep(
     One Ctrl-C in any phase stops it (cluster/interrupt.py): exit 130, rerun to resume.
     """
     with CtrlC() as ctrl_c:
-        return _run_sweep(config_path, store_dir, address, force, max_concurrent, num_cpus, echo, extend, ctrl_c)
+        return _run_sweep(config_path, store_dir, address, force, max_concurrent, num_cpus, echo, extend, ctrl_c,
+                          artifacts)
 
 
-def _run_sweep(config_path, store_dir, address, force, max_concurrent, num_cpus, echo, extend, ctrl_c: CtrlC) -> int:
+def _run_sweep(config_path, store_dir, address, force, max_concurrent, num_cpus, echo, extend, ctrl_c: CtrlC,
+               artifacts: str | None = None) -> int:
     try:
         cfg, text = sweep_config.load(config_path)
         trials = expand(cfg)  # checks every input file once
@@ -181,17 +184,19 @@ def _run_sweep(config_path, store_dir, address, force, max_concurrent, num_cpus,
         echo(f"config error: {e}")
         return EXIT_CONFIG
 
-    store_dir = str(Path(store_dir).resolve())
+    store_dir = str(store_dir) if is_db_url(str(store_dir)) else str(Path(store_dir).resolve())
     try:
-        reuse = name_reuse_error(store_dir, cfg, text, extend)
+        if is_db_url(store_dir):  # a fresh database gets its schema (and --artifacts is checked) now
+            Store(store_dir, artifacts=artifacts).close()
+        reuse = name_reuse_error(store_dir, cfg, text, extend, artifacts)
     except StoreError as e:
         echo(f"store error: {e}")
         return EXIT_CONFIG
     if reuse:
         echo(f"config error: {reuse}")
         return EXIT_CONFIG
-    if not force and (Path(store_dir) / vocab.DB_NAME).exists():
-        moved = input_files.changed(Store(store_dir, readonly=True), trials, files)
+    if not force and store_exists(store_dir):
+        moved = input_files.changed(Store(store_dir, readonly=True, artifacts=artifacts), trials, files)
         if moved:
             echo(f"config error: {moved}")
             return EXIT_CONFIG
@@ -207,12 +212,12 @@ def _run_sweep(config_path, store_dir, address, force, max_concurrent, num_cpus,
     except ValueError as e:
         echo(f"config error: {e}")
         return EXIT_CONFIG
-    writer = start_writer(store_dir)
+    writer = start_writer(store_dir, artifacts)
     ctrl_c.arm()  # from here a Ctrl-C stops the sweep and keeps what finished
     ray.get(writer.upsert_sweep.remote(cfg.name, text, socket.gethostname()))
     ray.get(writer.register_runs.remote(cfg.name, trials))
 
-    store = Store(store_dir, readonly=True)  # the writer owns all writes
+    store = Store(store_dir, readonly=True, artifacts=artifacts)  # the writer owns all writes
     ids = [t["run_id"] for t in trials]
     done = set() if force else search.final_ids(store, ids)  # done and pruned runs are not rerun
     todo = [t for t in trials if t["run_id"] not in done]
@@ -261,7 +266,8 @@ def _run_sweep(config_path, store_dir, address, force, max_concurrent, num_cpus,
             last = (r.get("error") or "").strip().splitlines()[-1:] or [""]
             echo(f"  error in {r['run_id']}: {last[0]}")
         status = EXIT_FAILED
-    echo(f"open the dashboard: priorlab dashboard --store {store_dir}")
+    echo(f"open the dashboard: priorlab dashboard --store {store.where}"
+         + (f" --artifacts {artifacts}" if artifacts and is_db_url(store_dir) else ""))
     return status
 
 
@@ -301,7 +307,9 @@ SCRATCH = ".tune-scratch"
 
 
 def _scratch_dir(store_dir: str) -> str:
-    root = Path(store_dir) / SCRATCH
+    # A server store has no folder here: Tune's bookkeeping goes to this machine's temp folder.
+    base = Path(tempfile.gettempdir()) / "priorlab" if is_db_url(store_dir) else Path(store_dir)
+    root = base / SCRATCH
     root.mkdir(parents=True, exist_ok=True)
     for old in root.iterdir():
         pid = old.name.split("-")[1] if old.name.count("-") >= 2 else ""
