@@ -28,13 +28,13 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
+from priorlab import vocab
 from priorlab.analysis.schema import SCHEMA_VERSION, StoreError
-from priorlab.analysis.store import DB_NAME, Store, is_db_url, require_artifacts
+from priorlab.analysis.store import Store, is_db_url, require_artifacts
 from priorlab.analysis.store.postgres import safe_url
 
 GRACE_S = 600.0
 SHOW = 10  # at most this many paths per kind of problem in the report
-FINISHED = ("done", "diverged")
 
 
 @dataclass
@@ -100,8 +100,8 @@ def check_store(root: str | Path, repair: bool = False, now: float | None = None
     report = CheckReport(root=safe_url(root) if isinstance(root, str) else root)
     now = time.time() if now is None else now
     require_artifacts(root, artifacts)  # bad input, not a finding: one line, exit 2
-    if isinstance(root, Path) and not (root / DB_NAME).is_file():
-        raise StoreError(f"no priorlab store at {root} (expected {root / DB_NAME})")
+    if isinstance(root, Path) and not (root / vocab.DB_NAME).is_file():
+        raise StoreError(f"no priorlab store at {root} (expected {root / vocab.DB_NAME})")
     try:
         store = _open(root, repair, report, artifacts)
         report.database += store.db.integrity_problems()
@@ -147,7 +147,7 @@ def _check_rows(c, report: CheckReport) -> None:
         SELECT run_id, sent_metrics, sent_artifacts,
                (SELECT COUNT(*) FROM metrics m WHERE m.run_id = r.run_id),
                (SELECT COUNT(*) FROM artifacts a WHERE a.run_id = r.run_id)
-        FROM runs r WHERE status IN ({', '.join(f"'{s}'" for s in FINISHED)})
+        FROM runs r WHERE status IN ({', '.join(f"'{s}'" for s in vocab.COMPLETED)})
           AND (sent_metrics IS NOT NULL OR sent_artifacts IS NOT NULL)""")
     for run_id, sent_m, sent_a, n_m, n_a in rows:
         if n_m < (sent_m or 0) or n_a < (sent_a or 0):
@@ -191,5 +191,5 @@ def _check_shards(store: Store, status: dict[str, str], report: CheckReport, now
     for run_id, folder, mtime in store.files.shard_runs():
         if now - mtime < GRACE_S:
             continue
-        if status.get(run_id) in FINISHED or run_id not in status:
+        if status.get(run_id) in vocab.COMPLETED or run_id not in status:
             report.stale_shards.append(folder)

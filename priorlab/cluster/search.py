@@ -47,16 +47,11 @@ from typing import Any, Callable
 
 from pydantic import ValidationError
 
+from priorlab import vocab
 from priorlab.cluster.config import ray_resources
 from priorlab.cluster.expand import run_id
 from priorlab.cluster.space import Range, in_space, max_iterations, plain
 from priorlab.tasks.registry import KINDS
-
-# Final results: a resumed sweep never reruns them (only --force does). A diverged run is one:
-# the same parameters and seed diverge again, so rerunning it would only spend the time again.
-SKIP_STATUSES = ("done", "pruned", "diverged")
-SPENT_STATUSES = ("done", "pruned", "diverged")  # stored runs that count toward num_samples
-UNFINISHED_STATUSES = ("running", "interrupted")  # a killed or stopped session's: rerun first
 
 
 # ---------------------------------------------------------------- Optuna: trials built at run time
@@ -148,7 +143,7 @@ def _optuna_searcher(cfg, store, space: dict[str, Any]):
             super().on_trial_complete(trial_id, result if final else None, error=error)
 
     done, rewards, pruned = stored_points(cfg, store)
-    retry = stored_points(cfg, store, UNFINISHED_STATUSES)[2]
+    retry = stored_points(cfg, store, vocab.UNFINISHED)[2]
     # The sampler's seed moves on with what is stored: the same seed would draw the first
     # session's startup points again, i.e. rerun stored runs.
     return StoreSeededOptuna(
@@ -162,7 +157,7 @@ def _space_base(cfg) -> dict[str, Any]:
     return {"kind": cfg.kind, "sweep": cfg.name, "fixed": dict(cfg.fixed), "resources": ray_resources(cfg.resources)}
 
 
-def stored_points(cfg, store, statuses=SPENT_STATUSES) -> tuple[list[dict], list[float], list[dict]]:
+def stored_points(cfg, store, statuses=vocab.SPENT) -> tuple[list[dict], list[float], list[dict]]:
     """This sweep's stored runs of `statuses` that lie in the current Optuna space: (done
     points, their metric values, other points: pruned, or with no metric value), as flattened
     Tune points (`point/<axis>`)."""
@@ -182,7 +177,7 @@ def stored_points(cfg, store, statuses=SPENT_STATUSES) -> tuple[list[dict], list
         flat = {f"point/{a}": v for a, v in point.items()}
         value = r.get(cfg.search.metric)
         unscored = value is None or (isinstance(value, float) and math.isnan(value))
-        if r["status"] in ("pruned", *UNFINISHED_STATUSES) or unscored:
+        if r["status"] in (vocab.PRUNED, *vocab.UNFINISHED) or unscored:
             pruned.append(flat)
         else:
             done.append(flat)
@@ -269,5 +264,5 @@ def final_ids(store, run_ids: list[str]) -> set[str]:
     ids = set(run_ids)
     if not ids:
         return set()
-    runs = store.runs(status=list(SKIP_STATUSES))
+    runs = store.runs(status=list(vocab.RESULTS))
     return set(runs["run_id"]) & ids if not runs.empty else set()

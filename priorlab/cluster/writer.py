@@ -15,6 +15,7 @@ import ray
 from ray import tune
 from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
+from priorlab import vocab
 from priorlab.analysis import claims
 from priorlab.analysis.store import Store, StoreError, is_db_url
 
@@ -71,7 +72,7 @@ class StoreWriter:
         """`sent`: the (metric rows, artifacts) the trial sent; fewer stored makes the run an error."""
         written = self.store.finish_run(run_id, status, summary=summary, error=error, owner=self.owner, sent=sent)
         final = self.store.run_status([run_id]).get(run_id) if written else None  # short rows: error
-        if final in ("done", "diverged"):  # a finished run's shards are never read again
+        if final in vocab.COMPLETED:  # a finished run's shards are never read again
             self.store.files.drop_shards(run_id)
 
     def mark_unfinished(self, run_ids: list[str], status: str = "interrupted") -> None:

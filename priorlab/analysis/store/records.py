@@ -17,6 +17,7 @@ from typing import Any
 
 from priorlab.analysis import claims
 from priorlab.analysis.schema import STATUSES
+from priorlab.vocab import DONE, RUNNING
 
 
 def _now() -> float:
@@ -292,7 +293,7 @@ class Writes:
         left alone, and with `owner` so are runs another live owner claimed (another sweep is
         running them; a dead or lapsed claim is marked). Returns how many changed."""
         _check_status(status)
-        if status in ("done", "running"):
+        if status in (DONE, RUNNING):
             raise ValueError(f"mark_unfinished cannot set {status!r}")
         ids = json.dumps([str(r) for r in _as_list(run_ids)])
         with self.batch() as c:
