@@ -147,7 +147,8 @@ def _optuna_searcher(cfg, store, space: dict[str, Any]):
     # The sampler's seed moves on with what is stored: the same seed would draw the first
     # session's startup points again, i.e. rerun stored runs.
     return StoreSeededOptuna(
-        metric=cfg.search.metric, mode=cfg.search.mode, seed=cfg.search.seed + len(done) + len(pruned),
+        metric=cfg.search.metric, mode=cfg.search.mode,
+        seed=cfg.search.seed + len(done) + len(pruned) + len(retry),  # retried points were drawn too
         points_to_evaluate=done or None, evaluated_rewards=rewards or None, pruned_points=pruned,
         retry_points=retry,
     ), len(done) + len(pruned)
