@@ -2,7 +2,7 @@
 
     priorlab dip --arch skip --task denoise --image astronaut --size 128 --out DIR
     priorlab baseline --method nlm --sigma 0.1 --out DIR
-    priorlab sweep configs/dip_smoke.yaml [--store DIR] [--address ADDR] [--force] [--extend]
+    priorlab sweep configs/dip_smoke.yaml [--store DIR] [--address ADDR] [--force] [--extend] [--only RUN_ID,...]
     priorlab runs --store DIR [--sweep NAME] [--format table|csv|parquet] [--out FILE]
     priorlab dashboard [--store DIR] [--port P] [--host 127.0.0.1]
     priorlab check --store DIR [--repair]
@@ -167,16 +167,19 @@ def cmd_task(kind: str, args) -> int:
 
 
 def cmd_sweep(args) -> int:
+    from priorlab.cluster.work import parse_only
+
+    only = parse_only(args.only)
     if args.plan:  # issue 11: print the trials, packs, resources and concurrency; run nothing
-        from priorlab.cluster.packing import plan
+        from priorlab.cluster.plan import plan
 
         return plan(args.config, store_dir=args.store, address=args.address, num_cpus=args.num_cpus,
-                    max_concurrent=args.max_concurrent, force=args.force)
+                    max_concurrent=args.max_concurrent, force=args.force, extend=args.extend, only=only)
     from priorlab.cluster.sweep import run_sweep
 
     return run_sweep(
         args.config, store_dir=args.store, address=args.address, force=args.force,
-        max_concurrent=args.max_concurrent, num_cpus=args.num_cpus, extend=args.extend,
+        max_concurrent=args.max_concurrent, num_cpus=args.num_cpus, extend=args.extend, only=only,
     )
 
 
@@ -415,6 +418,9 @@ def build_parser(task_flags: bool = True) -> argparse.ArgumentParser:
     sp.add_argument("--store", default=DEFAULT_STORE, help=f"results store folder (default: {DEFAULT_STORE})")
     sp.add_argument("--address", help="join this Ray cluster (or 'auto'); default: RAY_ADDRESS, else start Ray here")
     sp.add_argument("--force", action="store_true", help="rerun runs the store already holds as done")
+    sp.add_argument("--only", metavar="RUN_ID,...",
+                    help="rerun just these runs of the sweep (run ids or unique prefixes, comma-separated), "
+                    "whatever the store holds, e.g. the runs `priorlab check` lists")
     sp.add_argument("--extend", action="store_true",
                     help="the store holds this sweep name with another config: add these runs to it")
     sp.add_argument("--max-concurrent", type=int, metavar="N",

@@ -20,8 +20,8 @@ from priorlab.cluster import search
 from priorlab.cluster.progress import ProgressCallback
 from priorlab.cluster.runtime import connect, plugin_modules
 from priorlab.cluster.trial import run_shard, run_trial
-from priorlab.cluster import packing
 from priorlab.cluster.pack_trial import run_pack_trial
+from priorlab.cluster.work import decide, name_reuse_error  # noqa: F401 (name_reuse_error: tests import it here)
 from priorlab.cluster.writer import TrialDeathCallback, start_writer
 from priorlab.tasks.images import BUNDLED
 
@@ -99,25 +99,6 @@ def best_table(store: Store, sweep: str, metric: str = "best_psnr", top: int = 5
     return "\n".join(parts)
 
 
-def name_reuse_error(store_dir: str | Path, cfg, text: str, extend: bool) -> str | None:
-    """A message when the store holds `cfg.name` with a config of another meaning (and the user
-    did not ask to extend that sweep), else None. Two sweeps are never mixed silently.
-
-    Configs are compared by what they mean (the validated config), so an edited comment,
-    reordered keys, other resources or a larger search budget is the same sweep; every text
-    a sweep ran with stays in `sweep_configs`.
-    """
-    if extend or not (Path(store_dir) / "priorlab.db").exists():
-        return None
-    stored = Store(store_dir, readonly=True).sweep_configs(cfg.name)
-    if not stored or text in stored:
-        return None
-    if any(sweep_config.same_sweep(cfg, old) for old in stored):
-        return None
-    return (f"sweep {cfg.name!r} is already in {store_dir} with a different config; give this one a new "
-            f"`name:`, or pass --extend to add its runs to {cfg.name!r} (its config history keeps both)")
-
-
 def check_resources(groups: list[tuple[str, dict[str, float]]], nodes: list[dict[str, float]],
                     autoscaling: bool) -> tuple[str | None, str | None]:
     """(error, note) for trial requests no alive node can hold. A trial's placement group is one
@@ -167,28 +148,28 @@ def run_sweep(
     num_cpus: int | None = None,
     echo: Callable[[str], None] = print,
     extend: bool = False,
+    only: list[str] | None = None,
 ) -> int:
     """Run one sweep to the end; returns the exit status (see EXIT_*).
 
     `extend`: the store may already hold this sweep name with another config; add to it.
+    `only`: rerun just these run ids (or unique prefixes) of the sweep, e.g. after `priorlab check`.
+    What runs is decided by `work.decide`, which `--plan` prints; with nothing to run, Ray is
+    never started.
     """
+    store_dir = str(Path(store_dir).resolve())
     try:
-        cfg, text = sweep_config.load(config_path)
-        trials = sweep_config.expand(cfg)
-        images = _user_images(trials)
+        work = decide(config_path, store_dir, force=force, extend=extend, only=only)
+        images = _user_images(work.todo)
     except (sweep_config.ConfigError, OSError) as e:
         echo(f"config error: {e}")
         return EXIT_CONFIG
-
-    store_dir = str(Path(store_dir).resolve())
-    try:
-        reuse = name_reuse_error(store_dir, cfg, text, extend)
     except StoreError as e:
         echo(f"store error: {e}")
         return EXIT_CONFIG
-    if reuse:
-        echo(f"config error: {reuse}")
-        return EXIT_CONFIG
+    cfg, trials, todo, done = work.cfg, work.trials, work.todo, work.done
+    if work.nothing_to_run:
+        return _nothing_to_run(work, store_dir, echo)
     echo(connect(address, num_cpus=num_cpus, py_modules=plugin_modules(trials + search.probe_trials(cfg))))
     error, note = _cluster_check(cfg)
     if error:
@@ -197,30 +178,25 @@ def run_sweep(
     if note:
         echo(note)
     writer = start_writer(store_dir)
-    ray.get(writer.upsert_sweep.remote(cfg.name, text, socket.gethostname()))
+    ray.get(writer.upsert_sweep.remote(cfg.name, work.text, socket.gethostname()))
     ray.get(writer.register_runs.remote(cfg.name, trials))
 
     store = Store(store_dir, readonly=True)  # the writer owns all writes
-    ids = [t["run_id"] for t in trials]
-    done = set() if force else search.final_ids(store, ids)  # done and pruned runs are not rerun
-    todo = [t for t in trials if t["run_id"] not in done]
-    if force:  # the trial may then reset a run another sweep finished meanwhile
-        todo = [{**t, "force": True} for t in todo]
     echo(f"sweep {cfg.name}: {len(trials)} runs, {len(done)} already done, {len(todo)} to run -> {store_dir}")
 
     status = EXIT_OK
-    shards = _pending_shards(todo, writer)
+    shards = work.shards(store_dir)
     if shards:
         echo(f"sweep {cfg.name}: scoring {len(shards)} shards first")
         status = _fit(cfg, run_shard, "shard", shards, writer, {}, max_concurrent, echo, f"{cfg.name} shards",
                       store_dir=store_dir)
     stored = None if force else store  # optuna counts (and learns from) stored runs unless --force
     if todo and status == EXIT_OK and cfg.pack > 1:  # issue 11: same-shaped DIP runs fit as packs
-        packs = packing.pack_trials(todo, cfg.pack)
+        packs = work.items()
         echo(f"sweep {cfg.name}: {len(todo)} runs packed into {len(packs)} trials (pack: {cfg.pack})")
         status = _fit(cfg, run_pack_trial, "pack", packs, writer, images, max_concurrent, echo, f"{cfg.name} trials",
                       store_dir=store_dir)
-    elif (todo or search.remaining(cfg, stored)) and status == EXIT_OK:  # optuna: trials come from the searcher
+    elif (todo or work.optuna_left) and status == EXIT_OK:  # optuna: trials come from the searcher
         status = _fit(cfg, run_trial, "trial", todo, writer, images, max_concurrent, echo, cfg.name, store=stored,
                       store_dir=store_dir)
 
@@ -234,35 +210,44 @@ def run_sweep(
         status = EXIT_INTERRUPTED
     sweep_status = "interrupted" if unfinished else ("error" if failed else "done")
     ray.get(writer.set_sweep_status.remote(cfg.name, sweep_status))
+    return _report(store, cfg.name, store_dir, status, unfinished, failed, echo)
 
-    echo(f"sweep {cfg.name}: " + ", ".join(f"{k} {v}" for k, v in sorted(store.counts(cfg.name).items()) if v))
-    table = best_table(store, cfg.name)
+
+def _nothing_to_run(work, store_dir: str, echo: Callable[[str], None]) -> int:
+    """Every run is final in the store: record the sweep (name, config, links) directly, with
+    no Ray and no writer actor (nothing of this sweep runs), and print its results."""
+    cfg = work.cfg
+    store = Store(store_dir)
+    try:
+        store.upsert_sweep(cfg.name, work.text, socket.gethostname())
+        store.register_runs(cfg.name, work.trials)
+        counts = store.counts(cfg.name)
+        failed = sum(counts.get(s, 0) for s in ("error", "diverged"))
+        store.set_sweep_status(cfg.name, "error" if failed else "done")
+    finally:
+        store.close()
+    echo(f"sweep {cfg.name}: {sum(counts.values())} runs, all already done in the store: nothing to run, "
+         f"Ray not started (--force reruns all, --only RUN_ID reruns one) -> {store_dir}")
+    return _report(Store(store_dir, readonly=True), cfg.name, store_dir, EXIT_OK, [], failed, echo)
+
+
+def _report(store: Store, name: str, store_dir: str, status: int, unfinished: list[str], failed: int,
+            echo: Callable[[str], None]) -> int:
+    """The end of a sweep: its counts, best settings, what failed, and where to look."""
+    echo(f"sweep {name}: " + ", ".join(f"{k} {v}" for k, v in sorted(store.counts(name).items()) if v))
+    table = best_table(store, name)
     if table:
         echo("best settings:\n" + table)
     if unfinished:
         echo(f"interrupted: {len(unfinished)} runs unfinished; run the same command again to resume")
     elif failed:
-        errors = store.runs(sweep=cfg.name, status="error")
+        errors = store.runs(sweep=name, status="error")
         for _, r in errors.head(3).iterrows():
             last = (r.get("error") or "").strip().splitlines()[-1:] or [""]
             echo(f"  error in {r['run_id']}: {last[0]}")
         status = EXIT_FAILED
     echo(f"open the dashboard: priorlab dashboard --store {store_dir}")
     return status
-
-
-def _pending_shards(todo: list[dict[str, Any]], writer) -> list[dict[str, Any]]:
-    """The shard trials of sharded runs that are not scored yet (a resumed sweep keeps its shards)."""
-    from priorlab.tasks.registry import KINDS
-
-    shards = []
-    for t in todo:
-        kind = KINDS[t["kind"]]
-        n = kind.sharding.count(kind.params(**t["params"])) if kind.sharding else 1
-        if n > 1:
-            have = set(ray.get(writer.shards_present.remote(t["run_id"])))
-            shards += [{**t, "index": i, "n": n, "name": f"{t['run_id']}-s{i}"} for i in range(n) if i not in have]
-    return shards
 
 
 def _trial_name(t) -> str:

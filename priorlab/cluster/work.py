@@ -1,0 +1,126 @@
+"""What a sweep runs: one decision for `priorlab sweep` and `priorlab sweep --plan`.
+
+`decide(config_path, store_dir, ...)` loads and expands the config, refuses a changed config
+under a name the store already holds (unless `--extend`), skips the runs the store holds as
+final (done and pruned; `--force` reruns them), narrows to `--only RUN_ID,...` when given, and
+says which StyleGAN shard trials are still unscored and how many trials an Optuna search still
+has to draw. The sweep runs exactly this; the plan prints exactly this, so the two cannot
+disagree. Nothing here starts or joins Ray: a sweep with nothing to run never needs it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from priorlab.cluster import config as sweep_config
+from priorlab.cluster import packing, search
+from priorlab.cluster.config import ConfigError
+
+DB_NAME = "priorlab.db"
+
+
+@dataclass
+class Work:
+    cfg: Any  # the validated SweepConfig
+    text: str  # the config file's text (stored with the sweep)
+    trials: list[dict[str, Any]]  # every expanded trial of the config (Optuna: none, its searcher draws them)
+    done: set[str]  # run ids the store holds as final (skipped)
+    todo: list[dict[str, Any]]  # the trials to run, `force` set where a final run is rerun
+    optuna_left: int = 0  # trials an Optuna search still draws
+    only: list[str] = field(default_factory=list)  # the run ids --only asked for
+
+    @property
+    def nothing_to_run(self) -> bool:
+        return not self.todo and not self.optuna_left
+
+    def items(self) -> list[dict[str, Any]]:
+        """The Tune items of the trials to run: packs of same-shaped DIP runs with `pack: K`."""
+        k = self.cfg.pack or 1
+        return packing.pack_trials(self.todo, k) if k > 1 else list(self.todo)
+
+    def shards(self, store_dir: str | Path) -> list[dict[str, Any]]:
+        """The shard trials of sharded runs not scored yet (a resumed sweep keeps its shards).
+        The writer keeps shards under `<store>/shards/<run_id>/<i>.npz` on the driver's node,
+        which is where this runs."""
+        from priorlab.tasks.registry import KINDS
+
+        out = []
+        for t in self.todo:
+            kind = KINDS[t["kind"]]
+            n = kind.sharding.count(kind.params(**t["params"])) if kind.sharding else 1
+            if n > 1:
+                folder = Path(store_dir) / "shards" / t["run_id"]
+                have = {int(p.stem) for p in folder.glob("*.npz") if p.stem.isdigit()} if folder.is_dir() else set()
+                out += [{**t, "index": i, "n": n, "name": f"{t['run_id']}-s{i}"} for i in range(n) if i not in have]
+        return out
+
+
+def name_reuse_error(store_dir: str | Path, cfg, text: str, extend: bool) -> str | None:
+    """A message when the store holds `cfg.name` with a config of another meaning (and the user
+    did not ask to extend that sweep), else None. Two sweeps are never mixed silently.
+
+    Configs are compared by what they mean (the validated config), so an edited comment,
+    reordered keys, other resources or a larger search budget is the same sweep; every text
+    a sweep ran with stays in `sweep_configs`.
+    """
+    from priorlab.analysis.store import Store
+
+    if extend or not (Path(store_dir) / DB_NAME).exists():
+        return None
+    stored = Store(store_dir, readonly=True).sweep_configs(cfg.name)
+    if not stored or text in stored:
+        return None
+    if any(sweep_config.same_sweep(cfg, old) for old in stored):
+        return None
+    return (f"sweep {cfg.name!r} is already in {store_dir} with a different config; give this one a new "
+            f"`name:`, or pass --extend to add its runs to {cfg.name!r} (its config history keeps both)")
+
+
+def parse_only(text: str | None) -> list[str]:
+    """`--only a1b2,c3d4` (run ids or unique prefixes, comma- or space-separated)."""
+    if not text:
+        return []
+    return list(dict.fromkeys(p for p in text.replace(" ", ",").split(",") if p.strip()))
+
+
+def _select_only(cfg, trials: list[dict[str, Any]], wanted: list[str]) -> list[dict[str, Any]]:
+    if cfg.search.type == "optuna":
+        raise ConfigError(f"--only {','.join(wanted)}: an Optuna sweep draws its runs as it goes, so it cannot rerun "
+                          "chosen ones (allowed: grid and random sweeps)")
+    out = []
+    for w in wanted:
+        hits = [t for t in trials if t["run_id"].startswith(w)]
+        if len(hits) != 1:
+            some = ", ".join(t["run_id"][:8] for t in trials[:5]) + (", ..." if len(trials) > 5 else "")
+            why = "matches no run" if not hits else f"matches {len(hits)} runs"
+            raise ConfigError(f"--only {w!r} {why} of sweep {cfg.name!r} (allowed: one of its {len(trials)} run ids "
+                              f"or a unique prefix: {some})")
+        out.append(hits[0])
+    return list({t["run_id"]: t for t in out}.values())
+
+
+def decide(config_path: str | Path, store_dir: str | Path, *, force: bool = False, extend: bool = False,
+           only: list[str] | None = None) -> Work:
+    """What `priorlab sweep` runs for this config and store. Raises ConfigError (a config that
+    cannot run, also a changed config under a stored name), OSError (an unreadable file) and
+    StoreError (an unreadable store)."""
+    from priorlab.analysis.store import Store
+
+    cfg, text = sweep_config.load(config_path)
+    trials = sweep_config.expand(cfg)
+    reuse = name_reuse_error(store_dir, cfg, text, extend)
+    if reuse:
+        raise ConfigError(reuse)
+    wanted = list(only or [])
+    picked = _select_only(cfg, trials, wanted) if wanted else trials
+    store = Store(store_dir, readonly=True) if (Path(store_dir) / DB_NAME).exists() else None
+    # --only reruns exactly the runs it names, whatever the store holds (a repaired artifact's run is done).
+    skip = wanted or force or store is None
+    done = set() if skip else search.final_ids(store, [t["run_id"] for t in trials])
+    todo = [t for t in picked if t["run_id"] not in done]
+    if force or wanted:  # the trial may then reset a run another sweep finished
+        todo = [{**t, "force": True} for t in todo]
+    left = 0 if wanted else search.remaining(cfg, None if force else store)
+    return Work(cfg=cfg, text=text, trials=trials, done=done, todo=todo, optuna_left=left, only=wanted)
