@@ -183,45 +183,6 @@ def cmd_sweep(args) -> int:
     )
 
 
-# Summary metrics worth a column in the terminal table (CSV/parquet keep every column).
-KEY_METRICS = ("best_psnr", "best_step", "final_psnr", "input_psnr", "ssim_at_best", "wall_s",
-               "z_val_accuracy", "w_val_accuracy", "z_lerp_flip_rate", "w_lerp_flip_rate")
-
-
-def _cell(value) -> str:
-    """How a value reads in the terminal table: 25.12, 100 (not 100.0), a,b for lists, - for none."""
-    if isinstance(value, list):
-        return ",".join(map(str, value))
-    if value is None or (isinstance(value, float) and value != value):
-        return "-"
-    if isinstance(value, float):
-        return str(int(value)) if value.is_integer() and abs(value) < 1e15 else f"{value:.2f}"
-    return str(value)
-
-
-def runs_table(runs) -> str:
-    """A terminal-width view of `Store.runs()`: short ids, minutes-resolution times, no node or
-    error text, only the columns whose values differ between runs, plus key metrics."""
-    import pandas as pd
-
-    if runs.empty:
-        return "(no runs)"
-    view = pd.DataFrame({"run": runs["run_id"].str[:8]})
-    for col in ("sweep", "kind"):
-        if runs[col].nunique(dropna=False) > 1:
-            view[col] = runs[col]
-    view["status"] = runs["status"]
-    view["finished"] = runs["finished_at"].dt.strftime("%Y-%m-%d %H:%M")
-    for col in runs.attrs.get("param_columns", []):
-        cells = runs[col].map(_cell)
-        if cells.nunique() > 1:
-            view[col] = cells
-    for col in KEY_METRICS:
-        if col in runs.columns and runs[col].notna().any():
-            view[col] = runs[col].map(_cell)
-    return view.astype(object).fillna("-").to_string(index=False)
-
-
 def cmd_runs(args) -> int:
     """Like every Unix tool: to stdout unless --out names a file (`--out -` is stdout too)."""
     import tempfile
@@ -237,18 +198,29 @@ def cmd_runs(args) -> int:
         check_out_folder("--out", str(Path(args.out).parent))
         if Path(args.out).is_dir():
             raise CliError(f"--out {args.out!r} is a folder; give a file name")
+    from priorlab.cluster.tables import export_frame, runs_table
+
     store = Store(args.store, readonly=True)  # a reader: works on a store it cannot write
+    if args.sweep is not None:
+        names = list(store.sweeps()["name"])
+        if args.sweep not in names:
+            raise CliError(f"--sweep {args.sweep!r}: no such sweep in {args.store} (allowed: {', '.join(names) or 'none yet'})")
     if args.format == "table":
         text = runs_table(store.runs(sweep=args.sweep)) + "\n"
         if to_stdout:
             sys.stdout.write(text)
         else:
             Path(args.out).write_text(text)
+    elif args.format == "csv":
+        text = export_frame(store.runs(sweep=args.sweep)).to_csv(index=False)
+        if to_stdout:
+            sys.stdout.write(text)
+        else:
+            Path(args.out).write_text(text)
+            print(f"wrote {args.out}", file=sys.stderr)
     elif not to_stdout:
         store.export_runs(args.out, format=args.format, sweep=args.sweep)
         print(f"wrote {args.out}", file=sys.stderr)
-    elif args.format == "csv":
-        sys.stdout.write(store.runs(sweep=args.sweep).to_csv(index=False))
     else:
         with tempfile.TemporaryDirectory() as tmp:  # export_runs makes mixed-type columns parquet-safe
             data = store.export_runs(Path(tmp) / "runs.parquet", format="parquet", sweep=args.sweep).read_bytes()

@@ -14,20 +14,19 @@ from typing import Any, Callable
 
 from priorlab.cluster import packing
 from priorlab.cluster.config import ConfigError, ray_resources
+from priorlab.cluster.tables import num_text
 from priorlab.cluster.work import Work, decide
 
 
 def value_text(v: Any) -> str:
-    """A value with its significant digits (1e-4 stays 0.0001, not 0.00)."""
-    if isinstance(v, bool) or v is None:
-        return str(v).lower()
-    if isinstance(v, float):
-        return str(int(v)) if v.is_integer() and abs(v) < 1e15 else f"{v:.4g}"
+    """A value with its significant digits (1e-4 stays 0.0001, not 0.00), never clipped."""
     if isinstance(v, list):
         return ",".join(value_text(x) for x in v)
     if isinstance(v, dict):
         return "{" + ",".join(f"{k}:{value_text(x)}" for k, x in v.items()) + "}"
-    return str(v)
+    if v is None:
+        return "none"
+    return num_text(v) if isinstance(v, (int, float)) else str(v)
 
 
 def _axes(trials: list[dict[str, Any]]) -> dict[str, list[str]]:

@@ -21,6 +21,7 @@ from priorlab.cluster.progress import ProgressCallback
 from priorlab.cluster.runtime import connect, plugin_modules
 from priorlab.cluster.trial import run_shard, run_trial
 from priorlab.cluster.pack_trial import run_pack_trial
+from priorlab.cluster.tables import best_table
 from priorlab.cluster.work import decide, name_reuse_error  # noqa: F401 (name_reuse_error: tests import it here)
 from priorlab.cluster.writer import TrialDeathCallback, start_writer
 from priorlab.tasks.images import BUNDLED
@@ -41,62 +42,6 @@ def _trial_resources(config: dict[str, Any]) -> tune.PlacementGroupFactory:
     """Each trial asks for its own group's resources (set by the config expansion)."""
     item = config.get("trial") or config.get("pack") or config["shard"]
     return tune.PlacementGroupFactory([item["resources"]])
-
-
-# What the end-of-sweep summary shows per StyleGAN kind (see tasks/stylegan/jobs/*.py): summary
-# keys by name, or "*_<suffix>" for one column per latent space / path (z, w, z_lerp, w_lerp, ...).
-STYLEGAN_SUMMARY = {
-    "stylegan-direction": ("*_val_accuracy",),  # SVM accuracy of the attribute per latent space
-    "stylegan-interpolate": ("*_flip_step_mean",),  # the frame where the label flips, per path
-    "stylegan-sample": ("n", "z_diversity", "w_diversity", "z_prob_mean", "w_prob_mean"),
-    "stylegan-traverse": ("*_prob_delta", "*_ssim_at_max"),  # attribute change, identity at +-alpha
-}
-
-
-def _summary_columns(runs, kind: str) -> list[str]:
-    cols = []
-    for key in STYLEGAN_SUMMARY.get(kind, ()):
-        if key.startswith("*_"):
-            cols += [c for c in runs.columns if c.endswith(key[1:]) and not c.startswith("direction_")]
-        elif key in runs.columns:
-            cols.append(key)
-    return [c for c in dict.fromkeys(cols) if runs[c].notna().any()]
-
-
-def _varying(runs, columns: list[str]) -> list[str]:
-    """Parameters that take more than one value within these runs (all-empty ones dropped)."""
-    return [c for c in columns if runs[c].notna().any() and runs[c].astype(str).nunique() > 1]
-
-
-def best_table(store: Store, sweep: str, metric: str = "best_psnr", top: int = 5) -> str:
-    """The best settings of a sweep, for the end of a run: one small table per kind and task,
-    showing only the parameters that vary within it; StyleGAN kinds show their own results."""
-    runs = store.runs(sweep=sweep, status="done")
-    if runs.empty:
-        return ""
-    params = runs.attrs.get("param_columns", [])
-    parts = []
-    for kind, of_kind in runs.groupby("kind", sort=True):
-        tasks = of_kind.groupby("task", dropna=False) if "task" in of_kind.columns and of_kind["task"].notna().any() \
-            else [(None, of_kind)]
-        for task, group in tasks:
-            title = kind if task is None or task != task else f"{kind} {task}"
-            varying = _varying(group, params)
-            if metric in group.columns and group[metric].notna().any():
-                best = group.sort_values(metric, ascending=False).head(top)
-                shown = [*varying, metric, *(["input_psnr"] if "input_psnr" in group.columns else [])]
-                head = f"{title}: best {len(best)} of {len(group)} by {metric}"
-            elif kind in STYLEGAN_SUMMARY:
-                best = group.head(top)
-                shown = [*varying, *_summary_columns(group, kind)]
-                head = f"{title}: {len(group)} run{'s' if len(group) != 1 else ''}"
-            else:
-                continue
-            if not shown:
-                continue
-            table = best[shown].to_string(index=False, float_format=lambda x: f"{x:.4g}")
-            parts.append(head + "\n" + "\n".join("  " + line for line in table.splitlines()))
-    return "\n".join(parts)
 
 
 def check_resources(groups: list[tuple[str, dict[str, float]]], nodes: list[dict[str, float]],
@@ -226,8 +171,9 @@ def _nothing_to_run(work, store_dir: str, echo: Callable[[str], None]) -> int:
         store.set_sweep_status(cfg.name, "error" if failed else "done")
     finally:
         store.close()
-    echo(f"sweep {cfg.name}: {sum(counts.values())} runs, all already done in the store: nothing to run, "
-         f"Ray not started (--force reruns all, --only RUN_ID reruns one) -> {store_dir}")
+    n = len(work.trials) or sum(counts.values())
+    echo(f"sweep {cfg.name}: {n} runs, {len(work.done) or n} already done, 0 to run: Ray not started "
+         f"(--force reruns all, --only RUN_ID reruns one) -> {store_dir}")
     return _report(Store(store_dir, readonly=True), cfg.name, store_dir, EXIT_OK, [], failed, echo)
 
 

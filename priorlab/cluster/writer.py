@@ -8,6 +8,7 @@ trial's final `finish_run` lands after all of its rows.
 from __future__ import annotations
 
 import shutil
+import time
 from pathlib import Path
 from typing import Any
 
@@ -15,12 +16,14 @@ import ray
 from ray import tune
 from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
+from priorlab.analysis.partial import summary_from_metrics
 from priorlab.analysis.store import Store
 
 
 class StoreWriter:
     def __init__(self, root: str):
         self.store = Store(root)
+        self.pruned: set[str] = set()  # runs this writer marked pruned (their summary follows their rows)
 
     def upsert_sweep(self, name: str, config_text: str, host: str) -> None:
         self.store.upsert_sweep(name, config_text, host)
@@ -43,6 +46,8 @@ class StoreWriter:
                 self.store.log_artifacts_many(run_id, images)
             if rows:
                 self.store.log_metrics_many(run_id, rows)
+        if rows and run_id in self.pruned:  # a stopped trial's last step lands after the prune
+            self._summarize_pruned(run_id)
 
     def finish_run(self, run_id: str, status: str, summary: dict | None, error: str | None) -> None:
         self.store.finish_run(run_id, status, summary=summary, error=error)
@@ -50,7 +55,23 @@ class StoreWriter:
             shutil.rmtree(self.store.root / "shards" / run_id, ignore_errors=True)
 
     def mark_unfinished(self, run_ids: list[str], status: str = "interrupted") -> None:
-        self.store.mark_unfinished(run_ids, status=status)
+        changed = self.store.mark_unfinished(run_ids, status=status)
+        if status == "pruned" and changed:
+            for run_id in run_ids:
+                self.pruned.add(run_id)
+                self._summarize_pruned(run_id)
+
+    def _summarize_pruned(self, run_id: str) -> None:
+        """Give a pruned run the summary of what it ran (analysis/partial.py); a run that
+        finished meanwhile keeps its own."""
+        with self.store._reader() as c:
+            row = c.execute("SELECT status, started_at FROM runs WHERE run_id = ?", (run_id,)).fetchone()
+        if row is None or row[0] != "pruned":
+            self.pruned.discard(run_id)
+            return
+        wall = time.time() - row[1] if row[1] is not None else None
+        summary = summary_from_metrics(self.store.metrics(run_ids=[run_id]), wall_s=wall)
+        self.store.finish_run(run_id, "pruned", summary or None)
 
     def fail_running(self, run_id: str, error: str) -> bool:
         """`error` for a run still `running` whose trial can no longer record anything itself

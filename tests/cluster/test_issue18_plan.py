@@ -106,7 +106,7 @@ def test_a_sweep_with_nothing_to_run_never_starts_ray(tmp_path, monkeypatch):
     said: list[str] = []
     assert sweep_mod.run_sweep(str(cfg_path), store_dir=str(tmp_path / "s"), echo=said.append) == 0
     text = "\n".join(said)
-    assert "nothing to run" in text and "best settings" in text, text
+    assert "0 to run: Ray not started" in text and "best settings" in text, text
 
 
 def test_only_names_unknown_run_ids_in_one_line(tmp_path, capsys):
