@@ -41,18 +41,18 @@ class Work:
         return packing.pack_trials(self.todo, k) if k > 1 else list(self.todo)
 
     def shards(self, store_dir: str | Path) -> list[dict[str, Any]]:
-        """The shard trials of sharded runs not scored yet (a resumed sweep keeps its shards).
-        The writer keeps shards under `<store>/shards/<run_id>/<i>.npz` on the driver's node,
-        which is where this runs."""
+        """The shard trials of sharded runs not scored yet (a resumed sweep keeps its shards,
+        which the store keeps among its files)."""
+        from priorlab.analysis.store import Store
         from priorlab.tasks.registry import KINDS
 
+        store = Store(store_dir, readonly=True) if (Path(store_dir) / DB_NAME).exists() else None
         out = []
         for t in self.todo:
             kind = KINDS[t["kind"]]
             n = kind.sharding.count(kind.params(**t["params"])) if kind.sharding else 1
             if n > 1:
-                folder = Path(store_dir) / "shards" / t["run_id"]
-                have = {int(p.stem) for p in folder.glob("*.npz") if p.stem.isdigit()} if folder.is_dir() else set()
+                have = set(store.files.shards_present(t["run_id"])) if store is not None else set()
                 out += [{**t, "index": i, "n": n, "name": f"{t['run_id']}-s{i}"} for i in range(n) if i not in have]
         return out
 
