@@ -13,7 +13,8 @@ from __future__ import annotations
 from typing import Any, Callable
 
 from priorlab.cluster import packing
-from priorlab.cluster.config import ConfigError, ray_resources
+from priorlab.cluster.config import ray_resources
+from priorlab.cluster.errors import ConfigError
 from priorlab.cluster.tables import num_text
 from priorlab.cluster.work import Work, decide
 

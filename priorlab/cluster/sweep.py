@@ -16,6 +16,7 @@ from ray import tune
 
 from priorlab.analysis.store import Store, StoreError
 from priorlab.cluster import config as sweep_config
+from priorlab.cluster.errors import ConfigError
 from priorlab.cluster import search
 from priorlab.cluster.progress import ProgressCallback
 from priorlab.cluster.runtime import connect, plugin_modules
@@ -106,7 +107,7 @@ def run_sweep(
     try:
         work = decide(config_path, store_dir, force=force, extend=extend, only=only)
         images = _user_images(work.todo)
-    except (sweep_config.ConfigError, OSError) as e:
+    except (ConfigError, OSError) as e:
         echo(f"config error: {e}")
         return EXIT_CONFIG
     except StoreError as e:

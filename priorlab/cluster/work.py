@@ -16,7 +16,8 @@ from typing import Any
 
 from priorlab.cluster import config as sweep_config
 from priorlab.cluster import packing, search
-from priorlab.cluster.config import ConfigError
+from priorlab.cluster.errors import ConfigError
+from priorlab.cluster.expand import expand
 
 DB_NAME = "priorlab.db"
 
@@ -109,7 +110,7 @@ def decide(config_path: str | Path, store_dir: str | Path, *, force: bool = Fals
     from priorlab.analysis.store import Store
 
     cfg, text = sweep_config.load(config_path)
-    trials = sweep_config.expand(cfg)
+    trials = expand(cfg)
     reuse = name_reuse_error(store_dir, cfg, text, extend)
     if reuse:
         raise ConfigError(reuse)

@@ -14,6 +14,7 @@ import pytest
 
 from priorlab.analysis.store import Store
 from priorlab.cluster import config as sweep_config
+from priorlab.cluster.expand import expand
 from priorlab.cluster.cli import main
 
 RANDOM_ASHA = textwrap.dedent("""
@@ -37,7 +38,7 @@ def write(tmp_path: Path, text: str, name: str = "sweep.yaml") -> Path:
 def stored(cfg_path: Path, store_dir: Path, statuses: dict[int, str] | None = None, default: str = "done") -> list:
     """The store a finished sweep of `cfg_path` leaves: every run final (`statuses` by index)."""
     cfg, text = sweep_config.load(cfg_path)
-    trials = sweep_config.expand(cfg)
+    trials = expand(cfg)
     store = Store(store_dir)
     store.upsert_sweep(cfg.name, text, "host", status="done")
     store.register_runs(cfg.name, trials)
@@ -73,7 +74,7 @@ def test_plan_refuses_a_changed_config_under_a_stored_name_as_the_sweep_does(tmp
 
 def test_plan_lists_every_sampled_value_with_its_significant_digits(tmp_path, capsys):
     cfg_path = write(tmp_path, RANDOM_ASHA)
-    trials = sweep_config.expand(sweep_config.load(cfg_path)[0])
+    trials = expand(sweep_config.load(cfg_path)[0])
     assert main(["sweep", str(cfg_path), "--plan", "--store", str(tmp_path / "none")]) == 0
     out = capsys.readouterr().out
     for t in trials:
