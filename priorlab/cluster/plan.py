@@ -95,7 +95,7 @@ def plan(
 
     try:
         work = decide(config_path, store_dir, force=force, extend=extend, only=only)
-    except (ConfigError, OSError) as e:
+    except (ConfigError, OSError, ValueError) as e:
         echo(f"config error: {e}")
         return 2
     except StoreError as e:
@@ -118,6 +118,14 @@ def plan(
     echo(head)
     for line in _search_lines(work):
         echo("  " + line)
+    if work.files:
+        from priorlab.cluster import inputs as input_files
+
+        total = sum(f.size for f in work.files)
+        echo(f"input files: {len(work.files)}, {input_files.describe_size(total)} in all, checked here and shipped to "
+             "the trials through Ray's object store (relative paths are read from the config file's folder)")
+        for line in input_files.describe(work.files):
+            echo(line)
     if work.nothing_to_run:
         echo("nothing to run: every run is final in the store (the sweep would not start Ray); "
              "--force reruns all, --only RUN_ID reruns one")

@@ -17,7 +17,9 @@ from ray import tune
 from priorlab.analysis.store import Store, StoreError
 from priorlab.cluster import config as sweep_config
 from priorlab.cluster.errors import ConfigError
+from priorlab.cluster import inputs as input_files
 from priorlab.cluster import search
+from priorlab.cluster.interrupt import CtrlC
 from priorlab.cluster.progress import ProgressCallback
 from priorlab.cluster.runtime import connect, plugin_modules
 from priorlab.cluster.trial import run_shard, run_trial
@@ -25,18 +27,11 @@ from priorlab.cluster.pack_trial import run_pack_trial
 from priorlab.cluster.tables import best_table
 from priorlab.cluster.work import decide, name_reuse_error  # noqa: F401 (name_reuse_error: tests import it here)
 from priorlab.cluster.writer import TrialDeathCallback, start_writer
-from priorlab.tasks.images import BUNDLED
 
 FINAL = ("done", "error", "diverged", "pruned")  # pruned: a scheduler's early stop, a result
 
 # Exit statuses of `priorlab sweep`.
 EXIT_OK, EXIT_FAILED, EXIT_CONFIG, EXIT_INTERRUPTED = 0, 1, 2, 130
-
-
-def _user_images(trials: list[dict[str, Any]]) -> dict[str, bytes]:
-    """Bytes of every user image file the trials name, read once here on the driver."""
-    names = {t["params"].get("image") for t in trials}
-    return {n: Path(n).expanduser().read_bytes() for n in names if isinstance(n, str) and n not in BUNDLED}
 
 
 def _trial_resources(config: dict[str, Any]) -> tune.PlacementGroupFactory:
@@ -102,18 +97,25 @@ def run_sweep(
     `only`: rerun just these run ids (or unique prefixes) of the sweep, e.g. after `priorlab check`.
     What runs is decided by `work.decide`, which `--plan` prints; with nothing to run, Ray is
     never started.
+    One Ctrl-C in any phase stops it (cluster/interrupt.py): exit 130, rerun to resume.
     """
+    with CtrlC() as ctrl_c:
+        return _run_sweep(config_path, store_dir, address, force, max_concurrent, num_cpus, echo, extend, ctrl_c,
+                          only)
+
+
+def _run_sweep(config_path, store_dir, address, force, max_concurrent, num_cpus, echo, extend, ctrl_c: CtrlC,
+               only: list[str] | None = None) -> int:
     store_dir = str(Path(store_dir).resolve())
     try:
         work = decide(config_path, store_dir, force=force, extend=extend, only=only)
-        images = _user_images(work.todo)
-    except (ConfigError, OSError) as e:
+    except (ConfigError, OSError, ValueError) as e:
         echo(f"config error: {e}")
         return EXIT_CONFIG
     except StoreError as e:
         echo(f"store error: {e}")
         return EXIT_CONFIG
-    cfg, trials, todo, done = work.cfg, work.trials, work.todo, work.done
+    cfg, trials, todo, done, files = work.cfg, work.trials, work.todo, work.done, work.files
     if work.nothing_to_run:
         return _nothing_to_run(work, store_dir, echo)
     echo(connect(address, num_cpus=num_cpus, py_modules=plugin_modules(trials + search.probe_trials(cfg))))
@@ -123,7 +125,13 @@ def run_sweep(
         return EXIT_CONFIG
     if note:
         echo(note)
+    try:
+        shipped = input_files.ship(files)  # into the object store: trials on any node read them
+    except ValueError as e:
+        echo(f"config error: {e}")
+        return EXIT_CONFIG
     writer = start_writer(store_dir)
+    ctrl_c.arm()  # from here a Ctrl-C stops the sweep and keeps what finished
     ray.get(writer.upsert_sweep.remote(cfg.name, work.text, socket.gethostname()))
     ray.get(writer.register_runs.remote(cfg.name, trials))
 
@@ -134,17 +142,17 @@ def run_sweep(
     shards = work.shards(store_dir)
     if shards:
         echo(f"sweep {cfg.name}: scoring {len(shards)} shards first")
-        status = _fit(cfg, run_shard, "shard", shards, writer, {}, max_concurrent, echo, f"{cfg.name} shards",
-                      store_dir=store_dir)
+        status = _fit(cfg, run_shard, "shard", shards, writer, shipped, max_concurrent, echo, f"{cfg.name} shards",
+                      store_dir=store_dir, ctrl_c=ctrl_c)
     stored = None if force else store  # optuna counts (and learns from) stored runs unless --force
     if todo and status == EXIT_OK and cfg.pack > 1:  # issue 11: same-shaped DIP runs fit as packs
         packs = work.items()
         echo(f"sweep {cfg.name}: {len(todo)} runs packed into {len(packs)} trials (pack: {cfg.pack})")
-        status = _fit(cfg, run_pack_trial, "pack", packs, writer, images, max_concurrent, echo, f"{cfg.name} trials",
-                      store_dir=store_dir)
+        status = _fit(cfg, run_pack_trial, "pack", packs, writer, shipped, max_concurrent, echo, f"{cfg.name} trials",
+                      store_dir=store_dir, ctrl_c=ctrl_c)
     elif (todo or work.optuna_left) and status == EXIT_OK:  # optuna: trials come from the searcher
-        status = _fit(cfg, run_trial, "trial", todo, writer, images, max_concurrent, echo, cfg.name, store=stored,
-                      store_dir=store_dir)
+        status = _fit(cfg, run_trial, "trial", todo, writer, shipped, max_concurrent, echo, cfg.name, store=stored,
+                      store_dir=store_dir, ctrl_c=ctrl_c)
 
     counts = store.counts(cfg.name)
     failed = sum(counts.get(s, 0) for s in ("error", "diverged"))
@@ -154,8 +162,11 @@ def run_sweep(
     if unfinished:
         ray.get(writer.mark_unfinished.remote(unfinished, "interrupted"))
         status = EXIT_INTERRUPTED
+    if ctrl_c.requested.is_set():  # even when every run happened to finish as the user pressed it
+        status = EXIT_INTERRUPTED
     sweep_status = "interrupted" if unfinished else ("error" if failed else "done")
     ray.get(writer.set_sweep_status.remote(cfg.name, sweep_status))
+
     return _report(store, cfg.name, store_dir, status, unfinished, failed, echo)
 
 
@@ -172,9 +183,8 @@ def _nothing_to_run(work, store_dir: str, echo: Callable[[str], None]) -> int:
         store.set_sweep_status(cfg.name, "error" if failed else "done")
     finally:
         store.close()
-    n = len(work.trials) or sum(counts.values())
-    echo(f"sweep {cfg.name}: {n} runs, {len(work.done) or n} already done, 0 to run: Ray not started "
-         f"(--force reruns all, --only RUN_ID reruns one) -> {store_dir}")
+    echo(f"sweep {cfg.name}: {sum(counts.values())} runs, all already done in the store: nothing to run, "
+         f"Ray not started (--force reruns all, --only RUN_ID reruns one) -> {store_dir}")
     return _report(Store(store_dir, readonly=True), cfg.name, store_dir, EXIT_OK, [], failed, echo)
 
 
@@ -238,20 +248,23 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def _fit(cfg, fn, key, items, writer, images, max_concurrent, echo, desc, store=None, store_dir: str = "") -> int:
+def _fit(cfg, fn, key, items, writer, shipped, max_concurrent, echo, desc, store=None, store_dir: str = "",
+         ctrl_c: CtrlC | None = None) -> int:
     """One Tune run over `items`, each passed to `fn` as `config[key]`; the config's search
-    and scheduler (cluster/search.py) decide the space and pruning. Tune's scratch folder goes
-    inside `store_dir`."""
+    and scheduler (cluster/search.py) decide the space and pruning. `shipped`: the input
+    files in the object store (cluster/inputs.py). Tune's scratch folder goes inside `store_dir`."""
     # Tune's own console output (experiment boxes, trial tables) would bury our progress line.
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
+    ctrl_c = ctrl_c or CtrlC()
+    if ctrl_c.requested.is_set():  # Ctrl-C between two phases: the next one does not start
+        return EXIT_INTERRUPTED
     # Tune warns about every trial it stopped on Ctrl-C; the store already says which.
     logging.getLogger("ray.tune.analysis.experiment_analysis").setLevel(logging.ERROR)
     logging.getLogger("ray.tune.tune").addFilter(_TUNE_HINT_FILTER)
-    extra = {"images": images} if key in ("trial", "pack") else {}
     plan = search.tune_plan(cfg, fn, key, items, writer, store)
     for note in plan.notes:
         echo(f"sweep {cfg.name}: {note}")
-    trainable = tune.with_resources(tune.with_parameters(plan.fn, writer=writer, **extra), _trial_resources)
+    trainable = tune.with_resources(tune.with_parameters(plan.fn, writer=writer, inputs=shipped), _trial_resources)
     progress = ProgressCallback(total=plan.total, desc=desc)
     scratch = _scratch_dir(store_dir)
     tuner = tune.Tuner(
@@ -271,6 +284,7 @@ def _fit(cfg, fn, key, items, writer, images, max_concurrent, echo, desc, store=
             # Tune's own bookkeeping only; results travel to the store through the writer.
             storage_path=scratch,
             failure_config=tune.FailureConfig(max_failures=cfg.retries),
+            stop=ctrl_c.stopper(),  # one Ctrl-C stops every trial (cluster/interrupt.py)
             callbacks=[progress, TrialDeathCallback(writer)],
             verbose=0,
             progress_reporter=None,
@@ -278,9 +292,8 @@ def _fit(cfg, fn, key, items, writer, images, max_concurrent, echo, desc, store=
     )
     try:
         tuner.fit()
-    except KeyboardInterrupt:
-        echo("\nstopping: marking unfinished runs interrupted")
-        return EXIT_INTERRUPTED
+    except KeyboardInterrupt:  # a second Ctrl-C: no waiting for Tune to stop its trials
+        ctrl_c.requested.set()
     finally:
         progress.close()
         shutil.rmtree(scratch, ignore_errors=True)
@@ -289,4 +302,7 @@ def _fit(cfg, fn, key, items, writer, images, max_concurrent, echo, desc, store=
         except OSError:
             pass  # another sweep on this store is running
         sys.stderr.flush()
+    if ctrl_c.requested.is_set():
+        echo("\nstopping: marking unfinished runs interrupted")
+        return EXIT_INTERRUPTED
     return EXIT_OK

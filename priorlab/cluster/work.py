@@ -30,6 +30,7 @@ class Work:
     done: set[str]  # run ids the store holds as final (skipped)
     todo: list[dict[str, Any]]  # the trials to run, `force` set where a final run is rerun
     optuna_left: int = 0  # trials an Optuna search still draws
+    files: list = field(default_factory=list)  # the input files the trials name (cluster/inputs.py), checked
     only: list[str] = field(default_factory=list)  # the run ids --only asked for
 
     @property
@@ -106,14 +107,21 @@ def decide(config_path: str | Path, store_dir: str | Path, *, force: bool = Fals
            only: list[str] | None = None) -> Work:
     """What `priorlab sweep` runs for this config and store. Raises ConfigError (a config that
     cannot run, also a changed config under a stored name), OSError (an unreadable file) and
-    StoreError (an unreadable store)."""
+    StoreError (an unreadable store), ValueError (an input file that cannot be used)."""
     from priorlab.analysis.store import Store
 
+    from priorlab.cluster import inputs as input_files
+
     cfg, text = sweep_config.load(config_path)
-    trials = expand(cfg)
+    trials = expand(cfg)  # checks every input file once
+    files = input_files.gather([*trials, *search.probe_trials(cfg)], cfg.folder)  # (already checked)
     reuse = name_reuse_error(store_dir, cfg, text, extend)
     if reuse:
         raise ConfigError(reuse)
+    if not force and (Path(store_dir) / DB_NAME).exists():
+        moved = input_files.changed(Store(store_dir, readonly=True), trials, files)
+        if moved:  # an input file changed under the same name: the stored runs no longer match it
+            raise ConfigError(moved)
     wanted = list(only or [])
     picked = _select_only(cfg, trials, wanted) if wanted else trials
     store = Store(store_dir, readonly=True) if (Path(store_dir) / DB_NAME).exists() else None
@@ -124,4 +132,4 @@ def decide(config_path: str | Path, store_dir: str | Path, *, force: bool = Fals
     if force or wanted:  # the trial may then reset a run another sweep finished
         todo = [{**t, "force": True} for t in todo]
     left = 0 if wanted else search.remaining(cfg, None if force else store)
-    return Work(cfg=cfg, text=text, trials=trials, done=done, todo=todo, optuna_left=left, only=wanted)
+    return Work(cfg=cfg, text=text, trials=trials, done=done, todo=todo, optuna_left=left, only=wanted, files=files)

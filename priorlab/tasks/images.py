@@ -9,6 +9,8 @@ import numpy as np
 import torch
 from PIL import Image
 
+from priorlab.tasks import inputs
+
 # scikit-image's bundled images that ship inside the wheel (no download needed).
 BUNDLED = (
     "astronaut", "brick", "camera", "cat", "chelsea", "coffee", "coins", "grass", "gravel",
@@ -50,10 +52,7 @@ def read_array(name: str) -> np.ndarray:
         import skimage.data
 
         return _to_rgb(getattr(skimage.data, name)())
-    if name in _PROVIDED:
-        with Image.open(io.BytesIO(_PROVIDED[name])) as im:
-            return _pil_to_rgb(im)
-    path = Path(name).expanduser()
+    path = inputs.resolve(name)  # the driver's file, or its copy on this node
     if not path.is_file():
         raise ValueError(
             f"image: {name!r} is neither a bundled scikit-image name ({', '.join(BUNDLED)}) "
@@ -81,7 +80,7 @@ def check_image_file(name: str) -> None:
     The size on disk and the pixel count (from the header, before decoding) are checked first,
     so a bomb is refused without ever being decoded.
     """
-    path = Path(name).expanduser()
+    path = inputs.resolve(name)
     if not path.is_file():
         raise ValueError(f"image {name!r}: no such file")
     size = path.stat().st_size
@@ -106,10 +105,11 @@ def _pil_to_rgb(im: Image.Image) -> np.ndarray:
 
 
 def expand_images(spec: str) -> list[str]:
-    """A folder expands to its image files (sorted); anything else names one image."""
-    path = Path(spec).expanduser()
+    """A folder expands to its image files (sorted, named as the folder was: a relative folder
+    gives relative names); anything else names one image."""
+    path = inputs.resolve(spec)
     if spec not in BUNDLED and path.is_dir():
-        files = sorted(str(p) for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+        files = sorted(str(Path(spec) / p.name) for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
         if not files:
             raise ValueError(f"image: folder {spec!r} holds no image files ({', '.join(IMAGE_SUFFIXES)})")
         return files
@@ -145,15 +145,6 @@ def png_bytes(image: torch.Tensor) -> bytes:
     return buf.getvalue()
 
 
-# Bytes of user image files handed over by the sweep driver, so a trial on another node
-# reads the driver's file without a shared disk. Keyed by the name in the parameters.
-_PROVIDED: dict[str, bytes] = {}
-
-
-def provide_image_bytes(name: str, data: bytes) -> None:
-    _PROVIDED[name] = data
-
-
 def image_available(name: str) -> bool:
-    """True when `load_image(name, ...)` can find the image on this node."""
-    return name in BUNDLED or name in _PROVIDED or Path(name).expanduser().is_file()
+    """True when `load_image(name, ...)` can find the image in this process."""
+    return name in BUNDLED or inputs.exists(name)
