@@ -183,8 +183,9 @@ def _nothing_to_run(work, store_dir: str, echo: Callable[[str], None]) -> int:
         store.set_sweep_status(cfg.name, "error" if failed else "done")
     finally:
         store.close()
-    echo(f"sweep {cfg.name}: {sum(counts.values())} runs, all already done in the store: nothing to run, "
-         f"Ray not started (--force reruns all, --only RUN_ID reruns one) -> {store_dir}")
+    n = len(work.trials) or sum(counts.values())
+    echo(f"sweep {cfg.name}: {n} runs, {len(work.done) or n} already done, 0 to run: Ray not started "
+         f"(--force reruns all, --only RUN_ID reruns one) -> {store_dir}")
     return _report(Store(store_dir, readonly=True), cfg.name, store_dir, EXIT_OK, [], failed, echo)
 
 
