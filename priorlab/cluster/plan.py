@@ -89,12 +89,13 @@ def plan(
     echo: Callable[[str], None] = print,
     extend: bool = False,
     only: list[str] | None = None,
+    artifacts: str | None = None,
 ) -> int:
     """Print what `priorlab sweep` would run with the same arguments; 0, or 2 for a config error."""
     from priorlab.analysis.store import StoreError
 
     try:
-        work = decide(config_path, store_dir, force=force, extend=extend, only=only)
+        work = decide(config_path, store_dir, force=force, extend=extend, only=only, artifacts=artifacts)
     except (ConfigError, OSError, ValueError) as e:
         echo(f"config error: {e}")
         return 2
@@ -102,7 +103,7 @@ def plan(
         echo(f"store error: {e}")
         return 2
     cfg = work.cfg
-    shards = work.shards(store_dir)
+    shards = work.shards(store_dir, artifacts)
     items = shards + work.items()
     packs = [i for i in items if "members" in i]
     k = cfg.pack or 1

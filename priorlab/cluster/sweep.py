@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import shutil
@@ -14,13 +15,17 @@ from typing import Any, Callable
 import ray
 from ray import tune
 
-from priorlab.analysis.store import Store, StoreError
+from priorlab import vocab
+from priorlab.analysis import claims
+from priorlab.analysis.store import Store, StoreError, is_db_url, store_exists
 from priorlab.cluster import config as sweep_config
 from priorlab.cluster.errors import ConfigError
+from priorlab.cluster.expand import expand
 from priorlab.cluster import inputs as input_files
 from priorlab.cluster import search
 from priorlab.cluster.interrupt import CtrlC
 from priorlab.cluster.progress import ProgressCallback
+from priorlab.cluster.terminal import printable
 from priorlab.cluster.runtime import connect, plugin_modules
 from priorlab.cluster.trial import run_shard, run_trial
 from priorlab.cluster.pack_trial import run_pack_trial
@@ -28,7 +33,6 @@ from priorlab.cluster.tables import best_table
 from priorlab.cluster.work import decide, name_reuse_error  # noqa: F401 (name_reuse_error: tests import it here)
 from priorlab.cluster.writer import TrialDeathCallback, start_writer
 
-FINAL = ("done", "error", "diverged", "pruned")  # pruned: a scheduler's early stop, a result
 
 # Exit statuses of `priorlab sweep`.
 EXIT_OK, EXIT_FAILED, EXIT_CONFIG, EXIT_INTERRUPTED = 0, 1, 2, 130
@@ -89,6 +93,7 @@ def run_sweep(
     num_cpus: int | None = None,
     echo: Callable[[str], None] = print,
     extend: bool = False,
+    artifacts: str | None = None,
     only: list[str] | None = None,
 ) -> int:
     """Run one sweep to the end; returns the exit status (see EXIT_*).
@@ -98,26 +103,57 @@ def run_sweep(
     What runs is decided by `work.decide`, which `--plan` prints; with nothing to run, Ray is
     never started.
     One Ctrl-C in any phase stops it (cluster/interrupt.py): exit 130, rerun to resume.
+    Every message goes through `printable`: names, parameters and errors from the config or
+    the store never reach the terminal with their control characters.
     """
+    shown = echo
+    echo = lambda message: shown(printable(message, keep_lines=True))  # noqa: E731
     with CtrlC() as ctrl_c:
-        return _run_sweep(config_path, store_dir, address, force, max_concurrent, num_cpus, echo, extend, ctrl_c,
-                          only)
+        try:
+            return _run_sweep(config_path, store_dir, address, force, max_concurrent, num_cpus, echo, extend,
+                              ctrl_c, artifacts, only)
+        except Exception as e:
+            if not disk_full(e):
+                raise
+            echo(f"store error: the disk holding {store_dir} is full ({disk_full(e)}); free some space and "
+                 "run the same command again: finished runs are kept, the others resume")
+            return EXIT_CONFIG
+
+
+_FULL = ("No space left on device", "database or disk is full", "Disk quota exceeded")
+
+
+def disk_full(e: BaseException) -> str | None:
+    """What says the disk is full, anywhere in `e`'s chain (Tune wraps its own writes' OSError
+    in a TuneError, Ray a writer actor's in a RayTaskError), else None."""
+    seen = set()
+    while e is not None and id(e) not in seen:
+        seen.add(id(e))
+        if isinstance(e, OSError) and e.errno in (errno.ENOSPC, errno.EDQUOT):
+            return e.strerror or _FULL[0]
+        said = next((f for f in _FULL if f in str(e)), None)
+        if said:
+            return said
+        e = e.__cause__ or e.__context__
+    return None
 
 
 def _run_sweep(config_path, store_dir, address, force, max_concurrent, num_cpus, echo, extend, ctrl_c: CtrlC,
-               only: list[str] | None = None) -> int:
-    store_dir = str(Path(store_dir).resolve())
+               artifacts: str | None = None, only: list[str] | None = None) -> int:
+    store_dir = str(store_dir) if is_db_url(str(store_dir)) else str(Path(store_dir).resolve())
     try:
-        work = decide(config_path, store_dir, force=force, extend=extend, only=only)
-    except (ConfigError, OSError, ValueError) as e:
-        echo(f"config error: {e}")
-        return EXIT_CONFIG
+        if is_db_url(store_dir):  # a fresh database gets its schema (and --artifacts is checked) now
+            Store(store_dir, artifacts=artifacts).close()
+        work = decide(config_path, store_dir, force=force, extend=extend, only=only, artifacts=artifacts)
     except StoreError as e:
         echo(f"store error: {e}")
         return EXIT_CONFIG
-    cfg, trials, todo, done, files = work.cfg, work.trials, work.todo, work.done, work.files
+    except (ConfigError, OSError, ValueError) as e:
+        echo(f"config error: {e}")
+        return EXIT_CONFIG
+    cfg, text, trials, todo, done, files = work.cfg, work.text, work.trials, work.todo, work.done, work.files
     if work.nothing_to_run:
-        return _nothing_to_run(work, store_dir, echo)
+        return _nothing_to_run(work, store_dir, artifacts, echo)
     echo(connect(address, num_cpus=num_cpus, py_modules=plugin_modules(trials + search.probe_trials(cfg))))
     error, note = _cluster_check(cfg)
     if error:
@@ -130,16 +166,16 @@ def _run_sweep(config_path, store_dir, address, force, max_concurrent, num_cpus,
     except ValueError as e:
         echo(f"config error: {e}")
         return EXIT_CONFIG
-    writer = start_writer(store_dir)
+    writer = start_writer(store_dir, artifacts, owner=claims.new_owner())
     ctrl_c.arm()  # from here a Ctrl-C stops the sweep and keeps what finished
-    ray.get(writer.upsert_sweep.remote(cfg.name, work.text, socket.gethostname()))
+    ray.get(writer.upsert_sweep.remote(cfg.name, text, socket.gethostname()))
     ray.get(writer.register_runs.remote(cfg.name, trials))
 
-    store = Store(store_dir, readonly=True)  # the writer owns all writes
+    store = Store(store_dir, readonly=True, artifacts=artifacts)  # the writer owns all writes
     echo(f"sweep {cfg.name}: {len(trials)} runs, {len(done)} already done, {len(todo)} to run -> {store_dir}")
 
     status = EXIT_OK
-    shards = work.shards(store_dir)
+    shards = work.shards(store_dir, artifacts)
     if shards:
         echo(f"sweep {cfg.name}: scoring {len(shards)} shards first")
         status = _fit(cfg, run_shard, "shard", shards, writer, shipped, max_concurrent, echo, f"{cfg.name} shards",
@@ -155,57 +191,65 @@ def _run_sweep(config_path, store_dir, address, force, max_concurrent, num_cpus,
                       store_dir=store_dir, ctrl_c=ctrl_c)
 
     counts = store.counts(cfg.name)
-    failed = sum(counts.get(s, 0) for s in ("error", "diverged"))
+    failed = counts.get(vocab.ERROR, 0)  # diverged and pruned runs are results (vocab.RESULTS), not failures
     statuses = store.runs(sweep=cfg.name).set_index("run_id")["status"]
     todo_ids = {t["run_id"] for t in todo}
-    unfinished = [r for r, s in statuses.items() if s not in FINAL and (r in todo_ids or s == "running")]
+    unfinished = [r for r, s in statuses.items() if s not in vocab.FINAL and (r in todo_ids or s == "running")]
     if unfinished:
         ray.get(writer.mark_unfinished.remote(unfinished, "interrupted"))
+        # Still `running` now: another live sweep holds the claim (only this sweep's are marked).
+        elsewhere = {r for r, s in store.run_status(unfinished).items() if s == "running"}
+        if elsewhere:
+            echo(f"sweep {cfg.name}: {len(elsewhere)} runs are being run by another sweep on this store; "
+                 "their results land in the store when it finishes them")
+        unfinished = [r for r in unfinished if r not in elsewhere]
+    if unfinished:
         status = EXIT_INTERRUPTED
     if ctrl_c.requested.is_set():  # even when every run happened to finish as the user pressed it
         status = EXIT_INTERRUPTED
     sweep_status = "interrupted" if unfinished else ("error" if failed else "done")
     ray.get(writer.set_sweep_status.remote(cfg.name, sweep_status))
 
-    return _report(store, cfg.name, store_dir, status, unfinished, failed, echo)
-
-
-def _nothing_to_run(work, store_dir: str, echo: Callable[[str], None]) -> int:
-    """Every run is final in the store: record the sweep (name, config, links) directly, with
-    no Ray and no writer actor (nothing of this sweep runs), and print its results."""
-    cfg = work.cfg
-    store = Store(store_dir)
-    try:
-        store.upsert_sweep(cfg.name, work.text, socket.gethostname())
-        store.register_runs(cfg.name, work.trials)
-        counts = store.counts(cfg.name)
-        failed = sum(counts.get(s, 0) for s in ("error", "diverged"))
-        store.set_sweep_status(cfg.name, "error" if failed else "done")
-    finally:
-        store.close()
-    n = len(work.trials) or sum(counts.values())
-    echo(f"sweep {cfg.name}: {n} runs, {len(work.done) or n} already done, 0 to run: Ray not started "
-         f"(--force reruns all, --only RUN_ID reruns one) -> {store_dir}")
-    return _report(Store(store_dir, readonly=True), cfg.name, store_dir, EXIT_OK, [], failed, echo)
-
-
-def _report(store: Store, name: str, store_dir: str, status: int, unfinished: list[str], failed: int,
-            echo: Callable[[str], None]) -> int:
-    """The end of a sweep: its counts, best settings, what failed, and where to look."""
-    echo(f"sweep {name}: " + ", ".join(f"{k} {v}" for k, v in sorted(store.counts(name).items()) if v))
-    table = best_table(store, name)
+    echo(f"sweep {cfg.name}: " + ", ".join(f"{k} {v}" for k, v in sorted(store.counts(cfg.name).items()) if v))
+    table = best_table(store, cfg.name)
     if table:
         echo("best settings:\n" + table)
     if unfinished:
         echo(f"interrupted: {len(unfinished)} runs unfinished; run the same command again to resume")
     elif failed:
-        errors = store.runs(sweep=name, status="error")
+        errors = store.runs(sweep=cfg.name, status="error")
         for _, r in errors.head(3).iterrows():
             last = (r.get("error") or "").strip().splitlines()[-1:] or [""]
             echo(f"  error in {r['run_id']}: {last[0]}")
         status = EXIT_FAILED
-    echo(f"open the dashboard: priorlab dashboard --store {store_dir}")
+    echo(f"open the dashboard: priorlab dashboard --store {store.where}"
+         + (f" --artifacts {artifacts}" if artifacts and is_db_url(store_dir) else ""))
     return status
+
+
+def _nothing_to_run(work, store_dir: str, artifacts: str | None, echo: Callable[[str], None]) -> int:
+    """Every run is final in the store: record the sweep (name, config, links) directly, with
+    no Ray and no writer actor (nothing of this sweep runs), and print its results."""
+    cfg = work.cfg
+    store = Store(store_dir, artifacts=artifacts)
+    try:
+        store.upsert_sweep(cfg.name, work.text, socket.gethostname())
+        store.register_runs(cfg.name, work.trials)
+        failed = store.counts(cfg.name).get(vocab.ERROR, 0)
+        store.set_sweep_status(cfg.name, "error" if failed else "done")
+    finally:
+        store.close()
+    n = len(work.trials)
+    echo(f"sweep {cfg.name}: {n} runs, {len(work.done) or n} already done, 0 to run: Ray not started "
+         f"(--force reruns all, --only RUN_ID reruns one) -> {store_dir}")
+    store = Store(store_dir, readonly=True, artifacts=artifacts)
+    echo(f"sweep {cfg.name}: " + ", ".join(f"{k} {v}" for k, v in sorted(store.counts(cfg.name).items()) if v))
+    table = best_table(store, cfg.name)
+    if table:
+        echo("best settings:\n" + table)
+    echo(f"open the dashboard: priorlab dashboard --store {store.where}"
+         + (f" --artifacts {artifacts}" if artifacts and is_db_url(store_dir) else ""))
+    return EXIT_FAILED if failed else EXIT_OK
 
 
 def _trial_name(t) -> str:
@@ -230,7 +274,9 @@ SCRATCH = ".tune-scratch"
 
 
 def _scratch_dir(store_dir: str) -> str:
-    root = Path(store_dir) / SCRATCH
+    # A server store has no folder here: Tune's bookkeeping goes to this machine's temp folder.
+    base = Path(tempfile.gettempdir()) / "priorlab" if is_db_url(store_dir) else Path(store_dir)
+    root = base / SCRATCH
     root.mkdir(parents=True, exist_ok=True)
     for old in root.iterdir():
         pid = old.name.split("-")[1] if old.name.count("-") >= 2 else ""
@@ -266,7 +312,7 @@ def _fit(cfg, fn, key, items, writer, shipped, max_concurrent, echo, desc, store
     for note in plan.notes:
         echo(f"sweep {cfg.name}: {note}")
     trainable = tune.with_resources(tune.with_parameters(plan.fn, writer=writer, inputs=shipped), _trial_resources)
-    progress = ProgressCallback(total=plan.total, desc=desc)
+    progress = ProgressCallback(total=plan.total, desc=printable(desc))
     scratch = _scratch_dir(store_dir)
     tuner = tune.Tuner(
         trainable,

@@ -42,13 +42,13 @@ class Work:
         k = self.cfg.pack or 1
         return packing.pack_trials(self.todo, k) if k > 1 else list(self.todo)
 
-    def shards(self, store_dir: str | Path) -> list[dict[str, Any]]:
+    def shards(self, store_dir: str | Path, artifacts: str | None = None) -> list[dict[str, Any]]:
         """The shard trials of sharded runs not scored yet (a resumed sweep keeps its shards,
         which the store keeps among its files)."""
-        from priorlab.analysis.store import Store
+        from priorlab.analysis.store import Store, store_exists
         from priorlab.tasks.registry import KINDS
 
-        store = Store(store_dir, readonly=True) if (Path(store_dir) / DB_NAME).exists() else None
+        store = Store(store_dir, readonly=True, artifacts=artifacts) if store_exists(store_dir) else None
         out = []
         for t in self.todo:
             kind = KINDS[t["kind"]]
@@ -59,20 +59,25 @@ class Work:
         return out
 
 
-def name_reuse_error(store_dir: str | Path, cfg, text: str, extend: bool) -> str | None:
+def name_reuse_error(store_dir: str | Path, cfg, text: str, extend: bool, artifacts: str | None = None) -> str | None:
     """A message when the store holds `cfg.name` with a config of another meaning (and the user
     did not ask to extend that sweep), else None. Two sweeps are never mixed silently.
 
     Configs are compared by what they mean (the validated config), so an edited comment,
     reordered keys, other resources or a larger search budget is the same sweep; every text
-    a sweep ran with stays in `sweep_configs`.
+    a sweep ran with stays in `sweep_configs`. A sweep that never started a run (it failed
+    before, e.g. on a value now fixed) holds nothing its name could mix, so its name is free.
     """
-    from priorlab.analysis.store import Store
+    from priorlab.analysis.store import Store, store_exists
 
-    if extend or not (Path(store_dir) / DB_NAME).exists():
+    if extend or not store_exists(store_dir):
         return None
-    stored = Store(store_dir, readonly=True).sweep_configs(cfg.name)
+    store = Store(store_dir, readonly=True, artifacts=artifacts)
+    stored = store.sweep_configs(cfg.name)
     if not stored or text in stored:
+        return None
+    counts = store.counts(cfg.name)
+    if sum(counts.values()) == counts["pending"]:  # it failed before running anything: nothing to mix
         return None
     if any(sweep_config.same_sweep(cfg, old) for old in stored):
         return None
@@ -104,27 +109,27 @@ def _select_only(cfg, trials: list[dict[str, Any]], wanted: list[str]) -> list[d
 
 
 def decide(config_path: str | Path, store_dir: str | Path, *, force: bool = False, extend: bool = False,
-           only: list[str] | None = None) -> Work:
+           only: list[str] | None = None, artifacts: str | None = None) -> Work:
     """What `priorlab sweep` runs for this config and store. Raises ConfigError (a config that
     cannot run, also a changed config under a stored name), OSError (an unreadable file) and
     StoreError (an unreadable store), ValueError (an input file that cannot be used)."""
-    from priorlab.analysis.store import Store
-
+    from priorlab.analysis.store import Store, store_exists
     from priorlab.cluster import inputs as input_files
 
     cfg, text = sweep_config.load(config_path)
     trials = expand(cfg)  # checks every input file once
     files = input_files.gather([*trials, *search.probe_trials(cfg)], cfg.folder)  # (already checked)
-    reuse = name_reuse_error(store_dir, cfg, text, extend)
+    reuse = name_reuse_error(store_dir, cfg, text, extend, artifacts)
     if reuse:
         raise ConfigError(reuse)
-    if not force and (Path(store_dir) / DB_NAME).exists():
-        moved = input_files.changed(Store(store_dir, readonly=True), trials, files)
+    exists = store_exists(store_dir)
+    if not force and exists:
+        moved = input_files.changed(Store(store_dir, readonly=True, artifacts=artifacts), trials, files)
         if moved:  # an input file changed under the same name: the stored runs no longer match it
             raise ConfigError(moved)
     wanted = list(only or [])
     picked = _select_only(cfg, trials, wanted) if wanted else trials
-    store = Store(store_dir, readonly=True) if (Path(store_dir) / DB_NAME).exists() else None
+    store = Store(store_dir, readonly=True, artifacts=artifacts) if exists else None
     # --only reruns exactly the runs it names, whatever the store holds (a repaired artifact's run is done).
     skip = wanted or force or store is None
     done = set() if skip else search.final_ids(store, [t["run_id"] for t in trials])

@@ -7,6 +7,7 @@ trial's final `finish_run` lands after all of its rows.
 
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 from typing import Any
@@ -15,14 +16,35 @@ import ray
 from ray import tune
 from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
+from priorlab import vocab
+from priorlab.analysis import claims
 from priorlab.analysis.partial import summary_from_metrics
-from priorlab.analysis.store import Store
+from priorlab.analysis.store import Store, StoreError, is_db_url
+
+
+# The environment the store's libraries read their endpoints and credentials from (libpq,
+# boto/s3fs, gcsfs, adlfs, fsspec). The writer actor runs in a Ray worker whose environment is
+# the raylet's, not the driver's; the driver hands these over as constructor arguments (never
+# a runtime_env, which Ray's dashboard displays), so a store URL never needs to carry them.
+STORAGE_ENV_PREFIXES = ("PG", "AWS_", "FSSPEC_", "GOOGLE_", "GCE_", "AZURE_", "PRIORLAB_")
+
+
+def storage_env() -> dict[str, str]:
+    return {k: v for k, v in os.environ.items() if k.startswith(STORAGE_ENV_PREFIXES)}
 
 
 class StoreWriter:
-    def __init__(self, root: str):
-        self.store = Store(root)
+    """`owner`: the driver's claim identity (`claims.new_owner()` on the driver, so its
+    process id is the one a later sweep checks); this writer renews its claims while it lives."""
+
+    def __init__(self, root: str, artifacts: str | None = None, env: dict[str, str] | None = None,
+                 owner: str | None = None):
+        os.environ.update(env or {})
+        self.store = Store(root, artifacts=artifacts)
+        self.owner = owner or claims.new_owner()
+        self.lease = claims.Lease(self.store, self.owner)
         self.pruned: set[str] = set()  # runs this writer marked pruned (their summary follows their rows)
+        self.started: dict[str, float] = {}  # run id -> when its trial claimed it (a pruned run's wall time)
 
     def upsert_sweep(self, name: str, config_text: str, host: str) -> None:
         self.store.upsert_sweep(name, config_text, host)
@@ -36,7 +58,11 @@ class StoreWriter:
     def start_run(self, run_id: str, node: str | None, force: bool = False) -> bool:
         """Claim the run for a trial; False when it is done already (another sweep on this
         store finished it) and `force` is off: the trial then skips it."""
-        return self.store.start_run(run_id, node=node, force=force)
+        self.started[run_id] = time.time()
+        return self.store.start_run(run_id, node=node, force=force, owner=self.owner)
+
+    def statuses(self, run_ids: list[str]) -> dict[str, str]:
+        return self.store.run_status(run_ids)
 
     def log(self, run_id: str, rows: list[tuple[int, str, float]], images: list[tuple[int, str, bytes]]) -> None:
         """One batch from a trial: metric rows and PNG artifacts."""
@@ -48,13 +74,16 @@ class StoreWriter:
         if rows and run_id in self.pruned:  # a stopped trial's last step lands after the prune
             self._summarize_pruned(run_id)
 
-    def finish_run(self, run_id: str, status: str, summary: dict | None, error: str | None) -> None:
-        self.store.finish_run(run_id, status, summary=summary, error=error)
-        if status in ("done", "diverged"):  # a finished run's shards are never read again
+    def finish_run(self, run_id: str, status: str, summary: dict | None, error: str | None,
+                   sent: tuple[int, int] | None = None) -> None:
+        """`sent`: the (metric rows, artifacts) the trial sent; fewer stored makes the run an error."""
+        written = self.store.finish_run(run_id, status, summary=summary, error=error, owner=self.owner, sent=sent)
+        final = self.store.run_status([run_id]).get(run_id) if written else None  # short rows: error
+        if final in vocab.COMPLETED:  # a finished run's shards are never read again
             self.store.files.drop_shards(run_id)
 
     def mark_unfinished(self, run_ids: list[str], status: str = "interrupted") -> None:
-        changed = self.store.mark_unfinished(run_ids, status=status)
+        changed = self.store.mark_unfinished(run_ids, status=status, owner=self.owner)
         if status == "pruned" and changed:
             for run_id in run_ids:
                 self.pruned.add(run_id)
@@ -63,19 +92,18 @@ class StoreWriter:
     def _summarize_pruned(self, run_id: str) -> None:
         """Give a pruned run the summary of what it ran (analysis/partial.py); a run that
         finished meanwhile keeps its own."""
-        with self.store._reader() as c:
-            row = c.execute("SELECT status, started_at FROM runs WHERE run_id = ?", (run_id,)).fetchone()
-        if row is None or row[0] != "pruned":
+        if self.store.run_status([run_id]).get(run_id) != "pruned":
             self.pruned.discard(run_id)
             return
-        wall = time.time() - row[1] if row[1] is not None else None
-        summary = summary_from_metrics(self.store.metrics(run_ids=[run_id]), wall_s=wall)
-        self.store.finish_run(run_id, "pruned", summary or None)
+        began = self.started.get(run_id)
+        summary = summary_from_metrics(self.store.metrics(run_ids=[run_id]),
+                                       wall_s=None if began is None else time.time() - began)
+        self.store.finish_run(run_id, "pruned", summary or None, owner=self.owner)
 
     def fail_running(self, run_id: str, error: str) -> bool:
         """`error` for a run still `running` whose trial can no longer record anything itself
         (its worker process died); a run that finished or recorded its own error is kept."""
-        return self.store.mark_unfinished([run_id], status="error", error=error) > 0
+        return self.store.mark_unfinished([run_id], status="error", error=error, owner=self.owner) > 0
 
     def ping(self) -> bool:
         return True
@@ -92,16 +120,18 @@ class StoreWriter:
         return self.store.files.get_shards(run_id, n_shards)
 
 
-def start_writer(root: str | Path) -> "ray.actor.ActorHandle":
+def start_writer(root: str | Path, artifacts: str | None = None,
+                 owner: str | None = None) -> "ray.actor.ActorHandle":
     """Start the writer on this (the driver's) node; it dies with the driver."""
-    # Open it here first: a damaged, unwritable or newer store is then a one-line StoreError
-    # on the driver, not an actor that died starting.
-    Store(root).close()
+    # Open it here first: a damaged, unwritable or newer store, or a server that cannot be
+    # reached, is then a one-line StoreError on the driver, not an actor that died starting.
+    Store(root, artifacts=artifacts).close()
     here = ray.get_runtime_context().get_node_id()
+    name = str(root) if is_db_url(str(root)) else str(Path(root).resolve())
     actor = (
         ray.remote(StoreWriter)
         .options(num_cpus=0, scheduling_strategy=NodeAffinitySchedulingStrategy(node_id=here, soft=False))
-        .remote(str(Path(root).resolve()))
+        .remote(name, artifacts, storage_env(), owner or claims.new_owner())
     )
     ray.get(actor.ping.remote())  # surface a store error (bad path, newer schema) now
     return actor
@@ -131,7 +161,10 @@ class TrialDeathCallback(tune.Callback):
         else:  # a shard trial: its run fails in its finishing trial ("never scored")
             return
         text = death_text(trial)
-        ray.get([self.writer.fail_running.remote(run_id, text) for run_id in ids if run_id])
+        try:
+            ray.get([self.writer.fail_running.remote(run_id, text) for run_id in ids if run_id])
+        except StoreError:  # the store itself is away: the run stays `running`, a resume reruns it
+            pass
 
 
 def death_text(trial) -> str:

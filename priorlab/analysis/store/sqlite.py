@@ -20,10 +20,30 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from priorlab.analysis.schema import SCHEMA_VERSION, SchemaVersionError, StoreError, migrate, user_version
-
-DB_NAME = "priorlab.db"
+from priorlab.analysis.store.records import _param_value
+from priorlab.vocab import DB_NAME
 BUSY_TIMEOUT_S = 30.0
 _SQLITE_MAGIC = b"SQLite format 3\x00"
+
+
+# Descriptors of database files this process has read a header from, kept open for good:
+# closing any descriptor of a file drops every POSIX lock this process holds on it, including
+# the locks of its open SQLite connections (SQLite only guards against that for its own
+# descriptors), after which another process may checkpoint and delete the WAL under them.
+_HEADER_FDS: dict[tuple[int, int], int] = {}
+_HEADER_LOCK = threading.Lock()
+
+
+def _read_header(path: Path) -> bytes:
+    """The first 100 bytes of a database file, read without ever closing a descriptor of it."""
+    with _HEADER_LOCK:
+        st = os.stat(path)
+        fd = _HEADER_FDS.get((st.st_dev, st.st_ino))
+        if fd is None:
+            fd = os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+            st = os.fstat(fd)
+            _HEADER_FDS.setdefault((st.st_dev, st.st_ino), fd)
+        return os.pread(fd, 100, 0)
 
 
 class SqliteDatabase:
@@ -53,6 +73,8 @@ class SqliteDatabase:
         except sqlite3.DatabaseError as e:
             raise self._db_error(e) from None
 
+    param_value = staticmethod(_param_value)  # a parameter as `run_params.value` holds it
+
     @property
     def where(self) -> str:
         """The database as a user names it in messages."""
@@ -67,8 +89,7 @@ class SqliteDatabase:
         """
         try:
             size = self.db_path.stat().st_size
-            with open(self.db_path, "rb") as f:
-                header = f.read(100)
+            header = _read_header(self.db_path)
         except FileNotFoundError:
             return
         except OSError as e:
@@ -222,3 +243,14 @@ class SqliteDatabase:
     def schema_version(self) -> int:
         with self.reader() as c:
             return user_version(c)
+
+    def integrity_problems(self) -> list[str]:
+        """SQLite's own audit of the file: damaged pages, rows referring to missing rows."""
+        with self.reader() as c:
+            problems = [r[0] for r in c.execute("PRAGMA integrity_check").fetchall()]
+            out = [f"integrity check: {p}" for p in problems[:10]] if problems != ["ok"] else []
+            dangling = c.execute("PRAGMA foreign_key_check").fetchall()
+        if dangling:
+            out.append(f"{len(dangling)} rows refer to missing rows "
+                       f"(first: table {dangling[0][0]}, row {dangling[0][1]})")
+        return out
