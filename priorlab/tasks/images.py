@@ -116,6 +116,30 @@ def expand_images(spec: str) -> list[str]:
     return [spec]
 
 
+def image_size(name: str) -> tuple[int, int]:
+    """(height, width) of a bundled image, handed-over bytes or a file, from the header when it
+    can (no decode of a file's pixels). Raises ValueError naming the image when it cannot."""
+    if name in BUNDLED:
+        return read_array(name).shape[:2]
+    limit = Image.MAX_IMAGE_PIXELS
+    Image.MAX_IMAGE_PIXELS = None  # the limits are check_image_file's job, with its own message
+    try:
+        source = io.BytesIO(_PROVIDED[name]) if name in _PROVIDED else Path(name).expanduser()
+        with Image.open(source) as im:
+            w, h = im.size
+    except Exception as e:  # PIL raises OSError, SyntaxError, ... for a file that is no image
+        reason = " ".join(str(e).split())[:120] or type(e).__name__
+        raise ValueError(f"{name!r} is not an image that decodes ({reason})") from None
+    finally:
+        Image.MAX_IMAGE_PIXELS = limit
+    return h, w
+
+
+def to_tensor(a: np.ndarray) -> torch.Tensor:
+    """(H, W, 3) float in [0, 1] -> (1, 3, H, W) float32."""
+    return torch.from_numpy(np.ascontiguousarray(a, dtype=np.float32)).permute(2, 0, 1).unsqueeze(0).contiguous()
+
+
 def load_image(name: str, size: int) -> torch.Tensor:
     """Centre-crop to a square and resize to `size`: returns (1, 3, size, size) in [0, 1]."""
     a = read_array(name)
