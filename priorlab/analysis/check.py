@@ -19,13 +19,12 @@ Reads use a read-only connection; only `--repair` writes.
 
 from __future__ import annotations
 
-import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from priorlab.analysis.schema import SCHEMA_VERSION, StoreError, user_version
-from priorlab.analysis.store import DB_NAME, Store, file_sha256
+from priorlab.analysis.store import DB_NAME, Store
 
 GRACE_S = 600.0
 SHOW = 10  # at most this many paths per kind of problem in the report
@@ -106,13 +105,10 @@ def check_store(root: str | Path, repair: bool = False, now: float | None = None
         return report
 
     _check_artifacts(store, refs, report, now)
-    _check_shards(root, status, report, now)
+    _check_shards(store, status, report, now)
     if repair:
         for path in report.orphans + report.stale_shards:
-            if path.is_dir():
-                shutil.rmtree(path, ignore_errors=True)
-            else:
-                path.unlink(missing_ok=True)
+            store.files.remove(path)
             report.removed.append(path)
     return report
 
@@ -134,31 +130,25 @@ def _open(root: Path, repair: bool, report: CheckReport) -> Store:
 
 def _check_artifacts(store: Store, refs: dict[str, list[str]], report: CheckReport, now: float) -> None:
     for sha, run_ids in refs.items():
-        path = store.artifact_path(sha)
-        if not path.is_file():
+        ok = store.files.artifact_ok(sha)
+        if ok is None:
             report.missing[sha] = run_ids
-        elif file_sha256(path) != sha:
-            report.corrupt[str(path)] = run_ids
-    if not store.artifact_dir.is_dir():
-        return
-    for path in sorted(store.artifact_dir.rglob("*")):
-        if not path.is_file():
-            continue
+        elif not ok:
+            report.corrupt[str(store.files.artifact_path(sha))] = run_ids
+    for path, mtime in store.files.artifact_files():
         report.n_files += 1
-        recent = now - path.stat().st_mtime < GRACE_S
+        recent = now - mtime < GRACE_S
         if path.suffix == ".png" and path.stem in refs:
             continue
         if not recent:  # unreferenced PNGs, interrupted writes' temp files, anything else
             report.orphans.append(path)
-    report.notes.append(f"{report.n_files} artifact files, {len(refs)} referenced by the database")
+    if report.n_files or store.files.artifact_dir.is_dir():
+        report.notes.append(f"{report.n_files} artifact files, {len(refs)} referenced by the database")
 
 
-def _check_shards(root: Path, status: dict[str, str], report: CheckReport, now: float) -> None:
-    shards = root / "shards"
-    if not shards.is_dir():
-        return
-    for folder in sorted(shards.iterdir()):
-        if not folder.is_dir() or now - folder.stat().st_mtime < GRACE_S:
+def _check_shards(store: Store, status: dict[str, str], report: CheckReport, now: float) -> None:
+    for run_id, folder, mtime in store.files.shard_runs():
+        if now - mtime < GRACE_S:
             continue
-        if status.get(folder.name) in FINISHED or folder.name not in status:
+        if status.get(run_id) in FINISHED or run_id not in status:
             report.stale_shards.append(folder)

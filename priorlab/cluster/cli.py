@@ -22,6 +22,9 @@ from pathlib import Path
 
 from pydantic import BaseModel, ValidationError
 
+from priorlab.cluster import cli_stylegan
+from priorlab.cluster.cli_errors import CliError, check_out_folder, first_line
+
 DEFAULT_STORE = "results"
 
 
@@ -113,28 +116,6 @@ def params_from_args(model: type[BaseModel], args: argparse.Namespace) -> BaseMo
             value = [v for v in value.split(",") if v.strip()]
         raw[name] = value
     return model(**raw)
-
-
-# ---- errors a user can make: one line, exit 2 ----
-
-class CliError(Exception):
-    """A bad command-line argument or input file: `main` prints it as one line and exits 2."""
-
-
-def one_line(e: BaseException) -> str:
-    """The first line of an exception's message (some libraries append paragraphs of advice)."""
-    text = str(e).strip()
-    return text.splitlines()[0] if text else type(e).__name__
-
-
-def check_out_folder(flag: str, value: str | None) -> None:
-    """An output folder may be missing (it is created) but must not be a file."""
-    if value and Path(value).exists() and not Path(value).is_dir():
-        raise CliError(f"{flag} {value!r} is a file; give a folder (it is created when missing)")
-    if value:
-        parent = next((p for p in Path(value).absolute().parents if p.exists()), None)
-        if parent is not None and not parent.is_dir():
-            raise CliError(f"{flag} {value!r}: {str(parent)!r} is a file, not a folder")
 
 
 # ---- commands ----
@@ -306,91 +287,6 @@ def cmd_dashboard(args) -> int:
     return 0  # not reached
 
 
-def _checkpoint_errors() -> tuple[type[BaseException], ...]:
-    """What `convert`/`generate` raise for a user's mistake: CheckpointError (any checkpoint that
-    cannot be loaded, one line naming the file), ValueError (CUDA asked for but absent, a
-    conditional generator), OSError (an output that cannot be written)."""
-    from priorlab.tasks.stylegan.checkpoints import CheckpointError
-
-    return (CheckpointError, ValueError, OSError)
-
-
-def parse_seeds(text: str) -> list[int]:
-    """'0,1,2' or '0-3' ranges as NVIDIA's generate.py; each seed in 0..2**32-1 (numpy's RandomState)."""
-    seeds: list[int] = []
-    for part in (p.strip() for p in text.split(",")):
-        if not part:
-            continue
-        lo, sep, hi = part.partition("-")
-        try:
-            seeds += list(range(int(lo), int(hi) + 1)) if sep and lo else [int(part)]
-        except ValueError:
-            raise CliError(f"--seeds {text!r}: {part!r} is not a seed (allowed: integers 0..4294967295, "
-                           "comma-separated, or ranges like 0-7)") from None
-    if not seeds:
-        raise CliError(f"--seeds {text!r} names no seed (e.g. --seeds 0,1,2 or --seeds 0-7)")
-    bad = [s for s in seeds if not 0 <= s < 2**32]
-    if bad:
-        raise CliError(f"--seeds: {bad[0]} is out of range (allowed: 0..4294967295)")
-    return seeds
-
-
-# StyleGANParams fields that `stylegan generate` takes as flags of another name.
-_GENERATE_FLAGS = {"generator": "--checkpoint", "truncation_psi": "--truncation", "device": "--device",
-                   "noise_mode": "--noise-mode"}
-
-
-def cmd_stylegan(args) -> int:
-    from priorlab.tasks.stylegan import checkpoints
-    from priorlab.tasks.stylegan.jobs.common import StyleGANParams
-
-    if args.sg_command == "convert":
-        if not str(args.output).endswith((".pt", ".pth")):
-            raise CliError(f"output {args.output!r} must end in .pt or .pth (priorlab's format loads by suffix)")
-        if Path(args.output).is_dir():
-            raise CliError(f"output {args.output!r} is a folder; give a file name ending in .pt")
-        check_out_folder("output", str(Path(args.output).parent))
-        _validate_generate_flags(StyleGANParams, generator=args.input)
-        try:
-            checkpoints.convert(args.input, args.output)
-        except _checkpoint_errors() as e:
-            raise CliError(_naming(args.input, e)) from None
-        print(f"wrote {args.output}")
-        return 0
-    seeds = parse_seeds(args.seeds)
-    check_out_folder("--out", args.out)
-    _validate_generate_flags(StyleGANParams, generator=args.checkpoint, truncation_psi=args.truncation,
-                             device=args.device, noise_mode=args.noise_mode)
-    try:
-        checkpoints.generate(
-            args.checkpoint, seeds=seeds, truncation=args.truncation, noise_mode=args.noise_mode,
-            out_dir=args.out, raw=args.raw, device=args.device,
-        )
-    except _checkpoint_errors() as e:  # a bad or refused checkpoint, CUDA asked for but absent
-        raise CliError(_naming(args.checkpoint, e)) from None
-    print(f"wrote {len(seeds)} image{'s' if len(seeds) != 1 else ''} to {Path(args.out).resolve()}")
-    return 0
-
-
-def _naming(spec: str, e: BaseException) -> str:
-    """One line that names the checkpoint, even when the error itself does not ("Ran out of input")."""
-    msg = one_line(e)
-    path = spec.partition("#")[0]
-    return msg if path in msg or "device" in msg else f"checkpoint {path!r}: {msg}"
-
-
-def _validate_generate_flags(model: type[BaseModel], **values) -> None:
-    """The same checks a StyleGAN job's parameters get (a NaN truncation, a bogus device)."""
-    try:
-        model(**values)
-    except ValidationError as e:
-        first = e.errors()[0]
-        field = str(first["loc"][0]) if first["loc"] else ""
-        flag = _GENERATE_FLAGS.get(field, field)
-        msg = one_line(first["msg"]).removeprefix("Value error, ")
-        raise CliError(f"{flag} {values.get(field)!r}: {msg}") from None
-
-
 def build_parser(task_flags: bool = True) -> argparse.ArgumentParser:
     """The whole CLI. `task_flags=False` leaves out the flags generated from the task models
     (they import torch), so `priorlab runs` or `priorlab dashboard` start in a fraction of the time."""
@@ -449,27 +345,7 @@ def build_parser(task_flags: bool = True) -> argparse.ArgumentParser:
                     help="do not try to open a browser window (default: on)")
     sp.set_defaults(func=cmd_dashboard)
 
-    sp = sub.add_parser("stylegan", help="StyleGAN2 checkpoints: convert, generate",
-                        description="StyleGAN2 checkpoints: convert, generate")
-    sg = sp.add_subparsers(dest="sg_command", required=True)
-    c = sg.add_parser("convert", help="write a checkpoint in priorlab's own format",
-                      description="write a checkpoint in priorlab's own format")
-    c.add_argument("input", help="NVIDIA .pkl (PATH.pkl[#KEY]), rosinality .pt, or random:RES")
-    c.add_argument("output", help="the priorlab checkpoint to write (.pt or .pth)")
-    g = sg.add_parser("generate", help="one PNG per seed", description="one PNG per seed, as NVIDIA's generate.py")
-    g.add_argument("--checkpoint", required=True,
-                   help="NVIDIA .pkl (PATH.pkl[#KEY]), rosinality .pt, priorlab .pt, or random:RES (RES = 4*2^k)")
-    g.add_argument("--seeds", required=True,
-                   help="comma-separated seeds or ranges, each 0..4294967295, e.g. 0,1,2 or 0-7")
-    g.add_argument("--truncation", type=float, default=1.0,
-                   help="truncation psi, -1..2 (1 = none, 0.7 = typical) (default: 1.0)")
-    g.add_argument("--noise-mode", choices=("const", "random", "none"), default="const",
-                   help="per-layer noise: const | random | none (default: const)")
-    g.add_argument("--out", required=True, help="folder for seedNNNN.png (created when missing)")
-    g.add_argument("--raw", action="store_true", help="also write raw.npy (N, 3, H, W) float32")
-    g.add_argument("--device", default="auto", help="auto (CUDA when available, else cpu), cpu, cuda, cuda:N or mps "
-                   "(default: auto)")
-    sp.set_defaults(func=cmd_stylegan)
+    cli_stylegan.add_parser(sub)
     return p
 
 
@@ -498,7 +374,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"\n{name}: interrupted", file=sys.stderr)
         return 130
     except StoreError as e:  # a damaged, unreadable or too-new store: one line, no traceback
-        print(f"{name}: {one_line(e)}", file=sys.stderr)
+        print(f"{name}: {first_line(e)}", file=sys.stderr)
         return 2
 
 

@@ -7,7 +7,6 @@ trial's final `finish_run` lands after all of its rows.
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -47,7 +46,7 @@ class StoreWriter:
     def finish_run(self, run_id: str, status: str, summary: dict | None, error: str | None) -> None:
         self.store.finish_run(run_id, status, summary=summary, error=error)
         if status in ("done", "diverged"):  # a finished run's shards are never read again
-            shutil.rmtree(self.store.root / "shards" / run_id, ignore_errors=True)
+            self.store.files.drop_shards(run_id)
 
     def mark_unfinished(self, run_ids: list[str], status: str = "interrupted") -> None:
         self.store.mark_unfinished(run_ids, status=status)
@@ -60,28 +59,16 @@ class StoreWriter:
     def ping(self) -> bool:
         return True
 
-    # Shard outputs of a sharded run (e.g. scored StyleGAN samples) wait here, beside the
-    # store, until the run's finishing trial collects them; kept on disk so a resumed sweep
-    # does not score a shard twice.
-    def _shard_path(self, run_id: str, index: int) -> Path:
-        return self.store.root / "shards" / run_id / f"{index:05d}.npz"
-
+    # A sharded run's scored shards wait in the store's files until its finishing trial
+    # collects them (kept, so a resumed sweep does not score a shard twice).
     def put_shard(self, run_id: str, index: int, data: bytes) -> None:
-        path = self._shard_path(run_id, index)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp")
-        tmp.write_bytes(data)
-        tmp.replace(path)
+        self.store.files.put_shard(run_id, index, data)
 
     def shards_present(self, run_id: str) -> list[int]:
-        folder = self.store.root / "shards" / run_id
-        return sorted(int(p.stem) for p in folder.glob("*.npz")) if folder.is_dir() else []
+        return self.store.files.shards_present(run_id)
 
     def get_shards(self, run_id: str, n_shards: int) -> list[bytes]:
-        missing = [i for i in range(n_shards) if not self._shard_path(run_id, i).is_file()]
-        if missing:
-            raise RuntimeError(f"run {run_id}: shards {missing} of {n_shards} were never scored")
-        return [self._shard_path(run_id, i).read_bytes() for i in range(n_shards)]
+        return self.store.files.get_shards(run_id, n_shards)
 
 
 def start_writer(root: str | Path) -> "ray.actor.ActorHandle":

@@ -23,7 +23,8 @@ import torch.nn.functional as F
 from PIL import Image
 
 from priorlab.tasks.stylegan import checkpoints as ck
-from priorlab.tasks.stylegan.networks import Generator
+from priorlab.cluster.cli_stylegan import convert, generate, nvidia_z  # the CLI's convert and generate
+from priorlab.tasks.stylegan.networks import Generator, GeneratorConfig
 from priorlab.tasks.stylegan import nvidia_pickle as nv
 from priorlab.tasks.stylegan.nvidia_pickle import UnsafePickleError
 
@@ -489,8 +490,8 @@ def test_rosinality_without_latent_avg_estimates_it(tmp_path, G):
 
 @pytest.mark.parametrize("taps", [[1, 2, 1], [1, 3, 3, 1], [1, 1]])
 def test_rosinality_blur_kernel_from_the_file_is_used(tmp_path, taps):
-    cfg = ck.GeneratorConfig(img_resolution=16, z_dim=16, w_dim=16, channel_base=256, channel_max=16,
-                             mapping_layers=2, resample_filter=taps)
+    cfg = GeneratorConfig(img_resolution=16, z_dim=16, w_dim=16, channel_base=256, channel_max=16,
+                          mapping_layers=2, resample_filter=taps)
     torch.manual_seed(0)
     G = Generator(cfg).eval()
     sd = ck.to_rosinality(G)
@@ -575,7 +576,7 @@ def test_priorlab_format_roundtrip_and_convert(tmp_path, fake_nvidia, G):
     z = torch.randn(2, G.z_dim)
     assert torch.equal(loaded(z), G(z))
     pkl = fake_nvidia(tmp_path / "n.pkl", G)
-    out = ck.convert(str(pkl), tmp_path / "converted.pt")
+    out = convert(str(pkl), tmp_path / "converted.pt")
     assert torch.equal(ck.load_generator(str(out))(z), G(z))
     record = torch.load(out, weights_only=True)
     assert record["format"] == ck.FORMAT and record["version"] == ck.FORMAT_VERSION
@@ -589,13 +590,13 @@ def test_priorlab_format_roundtrip_and_convert(tmp_path, fake_nvidia, G):
 
 def test_generate_draws_nvidia_z_and_writes_raw(tmp_path, G):
     spec = str(ck.save_generator(G, tmp_path / "g.pt"))
-    paths = ck.generate(spec, seeds=[0, 7], truncation=0.8, noise_mode="const", out_dir=tmp_path / "out", raw=True,
-                        device="cpu")
+    paths = generate(spec, seeds=[0, 7], truncation=0.8, noise_mode="const", out_dir=tmp_path / "out", raw=True,
+                     device="cpu")
     assert [p.name for p in paths] == ["seed0000.png", "seed0007.png", "raw.npy"]
     raw = np.load(tmp_path / "out" / "raw.npy")
     assert raw.shape == (2, 3, 16, 16) and raw.dtype == np.float32
     z7 = np.random.RandomState(7).randn(1, G.z_dim)
-    assert np.array_equal(ck.nvidia_z(7, G.z_dim), z7)
+    assert np.array_equal(nvidia_z(7, G.z_dim), z7)
     want = G(torch.from_numpy(z7), truncation_psi=0.8)[0].numpy()
     assert np.allclose(raw[1], want, atol=1e-6)
     png = np.asarray(Image.open(tmp_path / "out" / "seed0007.png"))

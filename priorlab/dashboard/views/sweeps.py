@@ -75,6 +75,16 @@ def live() -> None:
             failed_runs(d, runs, name)
 
 
+def _given(v) -> bool:
+    """A parameter the run has: lists and dicts (StyleGAN `spaces`, a classifier spec) count, and
+    `pd.notna` cannot be asked about them (it answers per element)."""
+    return not (v is None or (isinstance(v, float) and v != v))
+
+
+def _shown(v):
+    return v if isinstance(v, (list, dict)) else data.fmt(v)
+
+
 def failed_runs(d: data.Data, runs: pd.DataFrame, sweep: str) -> None:
     in_sweep = runs["sweep"].fillna("").str.split(",").map(lambda names: sweep in names)
     failed = runs[in_sweep & runs["status"].isin(data.FAILED)]
@@ -99,8 +109,7 @@ def failed_runs(d: data.Data, runs: pd.DataFrame, sweep: str) -> None:
                 st.code(error, language="python")
             else:
                 st.write("No traceback was recorded (a diverged or interrupted run ends without one).")
-            shown = {c: data.fmt(run[c]) for c in params if pd.notna(run[c])}
-            st.json(shown, expanded=False)
+            st.json({c: _shown(run[c]) for c in params if _given(run[c])}, expanded=False)
 
 
 live()

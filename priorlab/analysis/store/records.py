@@ -1,0 +1,256 @@
+"""The store's writes: sweeps, run claims and lifecycle, metric and artifact rows.
+
+Each write method is one transaction (`batch()`) and idempotent, keyed by (run, step, name),
+so a retried trial or a resumed sweep never duplicates rows. `Writes` is a part of `Store`:
+it needs `self.db` (a database with `batch()` and `reader()`), `self.files` and `self.root`.
+The JSON helpers here are the one spelling of how parameters and summaries are stored.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from priorlab.analysis.schema import STATUSES
+
+
+def _now() -> float:
+    return time.time()
+
+
+def _finite_or_none(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def _json_clean(value: Any) -> Any:
+    """JSON-ready copy: NaN/inf → None (strict JSON), numpy scalars → Python numbers."""
+    if isinstance(value, Mapping):
+        return {str(k): _json_clean(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_clean(v) for v in value]
+    if isinstance(value, (str, bool, int)) or value is None:
+        return value
+    if isinstance(value, float):
+        return _finite_or_none(value)
+    if hasattr(value, "item"):  # numpy scalar
+        return _json_clean(value.item())
+    return value
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(_json_clean(value), sort_keys=False, allow_nan=False, separators=(",", ":"))
+
+
+def _param_value(value: Any) -> Any:
+    """A parameter as stored in `run_params.value` (an SQLite scalar)."""
+    value = _json_clean(value)
+    if isinstance(value, bool):
+        return int(value)
+    if value is None or isinstance(value, (int, float, str)):
+        return value
+    return json.dumps(value, sort_keys=True, separators=(",", ":"))
+
+
+def _run_name_filter(run_ids: Any, names: Any) -> tuple[str, list[str]]:
+    """A WHERE clause (or "") selecting rows by run_id and/or name, with its arguments."""
+    conds, args = [], []
+    for col, values in (("run_id", run_ids), ("name", names)):
+        values = _as_list(values)
+        if values is not None:
+            conds.append(f"{col} IN (SELECT value FROM json_each(?))")
+            args.append(json.dumps([str(v) for v in values]))
+    return (" WHERE " + " AND ".join(conds) if conds else ""), args
+
+
+def _check_status(status: str) -> str:
+    if status not in STATUSES:
+        raise ValueError(f"status must be one of {', '.join(STATUSES)}; got {status!r}")
+    return status
+
+
+def _as_list(value: Any) -> list | None:
+    if value is None:
+        return None
+    if isinstance(value, (str, bytes)) or not isinstance(value, Iterable):
+        return [value]
+    return list(value)
+
+
+
+class Writes:
+    """The write half of `Store` (see its docstring for the run lifecycle)."""
+
+    def upsert_sweep(self, name: str, config_text: str | None = None, host: str | None = None,
+                     status: str = "running") -> None:
+        """Create or update a sweep (keeps its first `created_at`; a None config/host keeps the
+        stored one)."""
+        _check_status(status)
+        now = _now()
+        with self.batch() as c:
+            c.execute(
+                """INSERT INTO sweeps(name, config, status, host, created_at, updated_at, finished_at)
+                   VALUES (?, ?, ?, ?, ?, ?, ?)
+                   ON CONFLICT(name) DO UPDATE SET
+                     config = COALESCE(excluded.config, config), host = COALESCE(excluded.host, host),
+                     status = excluded.status,
+                     updated_at = excluded.updated_at, finished_at = excluded.finished_at""",
+                (name, config_text, status, host, now, now, None if status == "running" else now))
+            if config_text is not None:
+                c.execute("INSERT OR IGNORE INTO sweep_configs(sweep, config, added_at) VALUES (?, ?, ?)",
+                          (name, config_text, now))
+
+    def sweep_configs(self, name: str) -> list[str]:
+        """Every config text the sweep `name` has run with, oldest first."""
+        with self.db.reader() as c:
+            rows = c.execute("SELECT config FROM sweep_configs WHERE sweep = ? ORDER BY added_at",
+                             (name,)).fetchall()
+        return [r[0] for r in rows]
+
+    def set_sweep_status(self, name: str, status: str) -> None:
+        _check_status(status)
+        now = _now()
+        with self.batch() as c:
+            cur = c.execute("UPDATE sweeps SET status = ?, updated_at = ?, finished_at = ? WHERE name = ?",
+                            (status, now, None if status == "running" else now, name))
+            if cur.rowcount == 0:
+                raise KeyError(f"no sweep named {name!r} in {self.root}")
+
+    # ------------------------------------------------------------------ writes: runs
+
+    def register_runs(self, sweep: str, runs: Iterable[Mapping[str, Any]]) -> int:
+        """Insert missing runs as `pending` and link every run to `sweep`; return how many were new.
+
+        `runs`: `{"run_id", "kind", "params"}` mappings. Existing runs keep their status,
+        parameters and rows (a done run is never downgraded); the sweep decides whether to
+        rerun running/error/interrupted ones. A missing sweep row is created (`running`).
+        """
+        now = _now()
+        run_rows, param_rows, link_rows = [], [], []
+        for run in runs:
+            run_id = str(run["run_id"])
+            params = dict(run.get("params") or {})
+            run_rows.append((run_id, str(run["kind"]), _dumps(params), now))
+            param_rows.extend((run_id, str(k), _param_value(v)) for k, v in params.items())
+            link_rows.append((sweep, run_id, now))
+        with self.batch() as c:
+            c.execute("""INSERT INTO sweeps(name, status, created_at, updated_at)
+                         VALUES (?, 'running', ?, ?) ON CONFLICT(name) DO NOTHING""", (sweep, now, now))
+            before = c.total_changes
+            c.executemany("""INSERT INTO runs(run_id, kind, params, status, created_at)
+                             VALUES (?, ?, ?, 'pending', ?) ON CONFLICT(run_id) DO NOTHING""", run_rows)
+            new = c.total_changes - before
+            c.executemany("INSERT OR IGNORE INTO run_params(run_id, name, value) VALUES (?, ?, ?)",
+                          param_rows)
+            c.executemany("INSERT OR IGNORE INTO sweep_runs(sweep, run_id, added_at) VALUES (?, ?, ?)",
+                          link_rows)
+        return new
+
+    def start_run(self, run_id: str, node: str | None = None, *, force: bool = False) -> bool:
+        """Claim a registered run: mark it `running` and delete the metric/artifact rows of any
+        earlier attempt (artifact files are shared by content and stay). Returns True.
+
+        A `done` run is left untouched and False is returned, unless `force`: two sweeps on one
+        store each decide what to run when they start, so the other one may have finished this
+        run since. The test and the reset are one conditional UPDATE, so no interleaving of
+        writers can reset a finished run.
+        """
+        with self.batch() as c:
+            cur = c.execute(
+                """UPDATE runs SET status = 'running', node = ?, started_at = ?, finished_at = NULL,
+                                   error = NULL, summary = NULL, attempts = attempts + 1
+                   WHERE run_id = ? AND (? OR status != 'done')""", (node, _now(), run_id, int(force)))
+            if cur.rowcount == 0:
+                if c.execute("SELECT 1 FROM runs WHERE run_id = ?", (run_id,)).fetchone():
+                    return False  # done, and not forced
+                raise KeyError(f"run {run_id!r} is not registered in {self.root}; "
+                               "call register_runs first")
+            c.execute("DELETE FROM metrics WHERE run_id = ?", (run_id,))
+            c.execute("DELETE FROM artifacts WHERE run_id = ?", (run_id,))
+        return True
+
+    def log_metrics(self, run_id: str, step: int, values: Mapping[str, float]) -> None:
+        """Scalars of one run at one step; re-logging a (step, name) replaces its value."""
+        self.log_metrics_rows((run_id, step, name, value) for name, value in values.items())
+
+    def log_metrics_many(self, run_id: str, rows: Iterable[tuple[int, str, float]]) -> None:
+        """Many `(step, name, value)` rows of one run in one transaction."""
+        self.log_metrics_rows((run_id, step, name, value) for step, name, value in rows)
+
+    def log_metrics_rows(self, rows: Iterable[tuple[str, int, str, float]]) -> None:
+        """Many `(run_id, step, name, value)` rows, any runs, in one transaction (the fastest
+        path: a writer actor should hand its whole queued batch here)."""
+        def clean():
+            for run_id, step, name, value in rows:
+                value = None if value is None else float(value)
+                yield run_id, int(step), name, value if value == value else None  # NaN → NULL
+        with self.batch() as c:
+            c.executemany("INSERT OR REPLACE INTO metrics(run_id, step, name, value) VALUES (?, ?, ?, ?)",
+                          clean())
+
+    def log_artifact(self, run_id: str, step: int, name: str, png: bytes) -> str:
+        """Store a PNG (file first, atomically; once per content) and its row; return its sha256."""
+        return self.log_artifacts_many(run_id, [(step, name, png)])[0]
+
+    def log_artifacts_many(self, run_id: str, items: Iterable[tuple[int, str, bytes]]) -> list[str]:
+        """Many `(step, name, png)` artifacts of one run; their rows in one transaction."""
+        rows = []
+        for step, name, png in items:
+            sha, width, height = self.put_file(png)
+            rows.append((run_id, int(step), name, sha, width, height))
+        with self.batch() as c:
+            c.executemany("""INSERT OR REPLACE INTO artifacts(run_id, step, name, sha256, width, height)
+                             VALUES (?, ?, ?, ?, ?, ?)""", rows)
+        return [r[3] for r in rows]
+
+    def put_file(self, png: bytes) -> tuple[str, int, int]:
+        """Write an artifact file if its content is not stored yet; return (sha256, width, height).
+        No database row: `log_artifact` adds that."""
+        return self.files.put_artifact(png)
+
+    def finish_run(self, run_id: str, status: str, summary: Mapping[str, Any] | None = None,
+                   error: str | None = None) -> None:
+        """Final status, summary and error of a run, in one transaction.
+
+        Call it after the run's last metric and artifact are written (a writer that batches
+        should put them in the same `batch()`), so `done` implies complete rows. A summary
+        that says `{"status": "diverged"}` (the task contract for NaN losses) turns `done` into
+        `diverged`; that key is then dropped from the stored summary (it is the run's status).
+        `summary=None` leaves the stored summary as it is.
+        """
+        _check_status(status)
+        if summary is not None:
+            summary = dict(summary)
+            if summary.get("status") in STATUSES:
+                said = summary.pop("status")
+                if status == "done":
+                    status = said
+        with self.batch() as c:
+            cur = c.execute(
+                """UPDATE runs SET status = ?, summary = COALESCE(?, summary), error = ?,
+                                   finished_at = ?
+                   WHERE run_id = ?""",
+                (status, None if summary is None else _dumps(summary), error, _now(), run_id))
+            if cur.rowcount == 0:
+                raise KeyError(f"run {run_id!r} is not registered in {self.root}")
+
+    def mark_unfinished(self, run_ids: Iterable[str], status: str = "interrupted",
+                        error: str | None = None) -> int:
+        """Set `status` (and `error`, when given) on those of `run_ids` that are `running`
+        (after Ctrl-C, a crash, or a trial whose process died); pending and finished runs are
+        left alone. Returns how many changed."""
+        _check_status(status)
+        if status in ("done", "running"):
+            raise ValueError(f"mark_unfinished cannot set {status!r}")
+        ids = json.dumps([str(r) for r in _as_list(run_ids)])
+        with self.batch() as c:
+            cur = c.execute(
+                """UPDATE runs SET status = ?, finished_at = ?, error = COALESCE(?, error)
+                   WHERE status = 'running' AND run_id IN (SELECT value FROM json_each(?))""",
+                (status, _now(), error, ids))
+            return cur.rowcount
+
