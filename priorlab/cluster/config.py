@@ -216,6 +216,24 @@ def _expand_image_axis(values: list[Any]) -> list[Any]:
     return out
 
 
+def _expand_pairs_axis(fixed: dict[str, Any], grid: dict[str, Any]) -> dict[str, str | None]:
+    """`corrupted` values that name a folder of pairs become one grid value per pair
+    (`tasks.images.expand_pairs`); returns {corrupted file: its clean reference or None}."""
+    from priorlab.tasks.images import expand_pairs
+
+    values = fixed.pop("corrupted") if "corrupted" in fixed else grid.get("corrupted")
+    if values is None:
+        return {}
+    pairs = [pair for v in (values if isinstance(values, list) else [values])
+             for pair in (expand_pairs(v) if isinstance(v, str) else [(v, None)])]
+    if len(pairs) == 1 and not isinstance(values, list):
+        fixed["corrupted"] = pairs[0][0]
+        grid.pop("corrupted", None)
+    else:
+        grid["corrupted"] = [c for c, _ in pairs]
+    return dict(pairs)
+
+
 def _check_keys(config: SweepConfig, groups: list[Group]) -> None:
     """Every fixed/grid key is a parameter of the kind it reaches; an unknown one is named in
     the block it was written in, with the nearest valid key."""
@@ -276,16 +294,22 @@ def expand(config: SweepConfig) -> list[dict[str, Any]]:
         origin = {k: ("fixed" if k in config.fixed else "grid") for k in (*config.fixed, *config.grid)}
         origin.update({k: f"{prefix}fixed" for k in group.fixed})
         origin.update({k: f"{prefix}grid" for k in group.grid})
-        if isinstance(grid.get("image"), list):
-            try:
+        try:
+            if isinstance(grid.get("image"), list):
                 grid["image"] = _expand_image_axis(grid["image"])
-            except ValueError as e:
-                raise ConfigError(str(e)) from None
+            partners = _expand_pairs_axis(fixed, grid)
+        except ValueError as e:
+            raise ConfigError(str(e)) from None
         where = f"groups[{gi}] ({group.name or kind}): " if config.groups else ""
         resources = ray_resources(group.resources or config.resources)
         search.check_ranges(model, fixed, grid, config.search, where)
         for point in search.points(grid, config.search, gi):  # grid combinations or seeded draws
             raw = {**fixed, **point}
+            if isinstance(raw.get("corrupted"), str) and partners.get(raw["corrupted"]):  # a pair from a folder: its clean file is the reference
+                if raw.get("image") is not None:
+                    raise ConfigError(f"{where}image {shown(raw['image'])}: corrupted names a folder of pairs, "
+                                      "whose clean/ files are the references; drop image")
+                raw["image"] = partners[raw["corrupted"]]
             try:
                 params = model(**raw)
             except ValidationError as e:
@@ -309,12 +333,12 @@ def _trial_error(err: ValidationError, where: str, origin: dict[str, str], model
 
 
 def _check_image_files(trials) -> None:
-    from priorlab.tasks.images import BUNDLED, check_image_file
+    from priorlab.tasks.images import BUNDLED, IMAGE_FIELDS, check_image_file
 
-    names = {t["params"].get("image") for t in trials}
-    for name in sorted(n for n in names if isinstance(n, str) and n not in BUNDLED):
+    names = {(t["params"].get(f), f) for t in trials for f in IMAGE_FIELDS}
+    for name, field in sorted(n for n in names if isinstance(n[0], str) and n[0] not in BUNDLED):
         try:
-            check_image_file(name)
+            check_image_file(name, field)
         except ValueError as e:
             raise ConfigError(str(e)) from None
 

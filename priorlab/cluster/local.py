@@ -40,7 +40,7 @@ def check_device_here(device: str) -> None:
         raise LocalRunError(f"--device {device!r}: MPS is not available here (use auto or cpu)")
 
 
-def check_image_decodes(name: str) -> None:
+def check_image_decodes(name: str, field: str = "image") -> None:
     """The image is checked once now (the sweep's own check: decodes, within the size limits),
     so a text file or a corrupt PNG fails in one line, not mid-run."""
     from priorlab.tasks.images import BUNDLED, check_image_file
@@ -48,7 +48,7 @@ def check_image_decodes(name: str) -> None:
     if name in BUNDLED:
         return
     try:
-        check_image_file(name)
+        check_image_file(name, field)
     except ValueError as e:
         raise LocalRunError(f"--{e}") from None
 
@@ -57,9 +57,12 @@ def preflight(params: Any) -> None:
     device = getattr(params, "device", None)
     if isinstance(device, str):
         check_device_here(device)
-    image = getattr(params, "image", None)
-    if isinstance(image, str):
-        check_image_decodes(image)
+    from priorlab.tasks.images import IMAGE_FIELDS
+
+    for field in IMAGE_FIELDS:
+        name = getattr(params, field, None)
+        if isinstance(name, str):
+            check_image_decodes(name, field)
 
 
 def run_local(kind: str, params: Any, out: str | Path | None = None, store_dir: str | Path | None = None) -> dict:

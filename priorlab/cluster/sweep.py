@@ -23,7 +23,7 @@ from priorlab.cluster.trial import run_shard, run_trial
 from priorlab.cluster import packing
 from priorlab.cluster.pack_trial import run_pack_trial
 from priorlab.cluster.writer import TrialDeathCallback, start_writer
-from priorlab.tasks.images import BUNDLED
+from priorlab.tasks.images import BUNDLED, IMAGE_FIELDS
 
 FINAL = ("done", "error", "diverged", "pruned")  # pruned: a scheduler's early stop, a result
 
@@ -33,7 +33,7 @@ EXIT_OK, EXIT_FAILED, EXIT_CONFIG, EXIT_INTERRUPTED = 0, 1, 2, 130
 
 def _user_images(trials: list[dict[str, Any]]) -> dict[str, bytes]:
     """Bytes of every user image file the trials name, read once here on the driver."""
-    names = {t["params"].get("image") for t in trials}
+    names = {t["params"].get(f) for t in trials for f in IMAGE_FIELDS}
     return {n: Path(n).expanduser().read_bytes() for n in names if isinstance(n, str) and n not in BUNDLED}
 
 

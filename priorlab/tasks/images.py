@@ -15,6 +15,8 @@ BUNDLED = (
     "horse", "hubble_deep_field", "immunohistochemistry", "moon", "page", "retina", "rocket",
     "text",
 )
+# Parameters that name an image file: checked once by the sweep driver, shipped to the trials.
+IMAGE_FIELDS = ("image", "corrupted", "mask")
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 
 # Limits on a user image file (README: "Images"). A run resizes its image to at most a few
@@ -75,7 +77,7 @@ def _header_size(path: Path) -> tuple[int, int]:
         Image.MAX_IMAGE_PIXELS = limit
 
 
-def check_image_file(name: str) -> None:
+def check_image_file(name: str, field: str = "image") -> None:
     """Raise ValueError naming the file unless it is an image that decodes within the limits.
 
     The size on disk and the pixel count (from the header, before decoding) are checked first,
@@ -83,10 +85,10 @@ def check_image_file(name: str) -> None:
     """
     path = Path(name).expanduser()
     if not path.is_file():
-        raise ValueError(f"image {name!r}: no such file")
+        raise ValueError(f"{field} {name!r}: no such file")
     size = path.stat().st_size
     if size > MAX_IMAGE_BYTES:
-        raise ValueError(f"image {name!r}: {size:,} bytes is larger than the limit of {MAX_IMAGE_BYTES:,}")
+        raise ValueError(f"{field} {name!r}: {size:,} bytes is larger than the limit of {MAX_IMAGE_BYTES:,}")
     try:
         w, h = _header_size(path)
         if w * h <= MAX_IMAGE_PIXELS:
@@ -94,9 +96,9 @@ def check_image_file(name: str) -> None:
                 im.load()  # the full decode: a corrupt or truncated file fails here
     except Exception as e:  # PIL raises OSError, SyntaxError, ValueError, ... for a bad file
         reason = " ".join(str(e).split())[:120] or type(e).__name__
-        raise ValueError(f"image {name!r}: not an image that decodes ({reason})") from None
+        raise ValueError(f"{field} {name!r}: not an image that decodes ({reason})") from None
     if w * h > MAX_IMAGE_PIXELS:
-        raise ValueError(f"image {name!r}: {w} x {h} pixels is more than the limit of "
+        raise ValueError(f"{field} {name!r}: {w} x {h} pixels is more than the limit of "
                          f"{MAX_IMAGE_PIXELS / 1e6:g} megapixels")
 
 
@@ -114,6 +116,50 @@ def expand_images(spec: str) -> list[str]:
             raise ValueError(f"image: folder {spec!r} holds no image files ({', '.join(IMAGE_SUFFIXES)})")
         return files
     return [spec]
+
+
+PAIRS_NOISY, PAIRS_CLEAN = "noisy", "clean"  # the subfolders of a folder of pairs
+
+
+def expand_pairs(spec: str) -> list[tuple[str, str | None]]:
+    """A folder of pairs -> [(corrupted file, its clean reference or None)], sorted.
+
+    The pairing rule (README: "A folder of pairs"): the folder holds `noisy/` and, optionally,
+    `clean/`; `noisy/NAME.ext` pairs with the one `clean/NAME.*` of the same stem (extensions
+    may differ). Anything that does not pair is refused in one line: a noisy file without a
+    clean partner (when `clean/` exists), a clean file without a noisy one, two files of one stem.
+    A value that is not a folder names one corrupted file, with no partner.
+    """
+    folder = Path(spec).expanduser()
+    if not folder.is_dir():
+        return [(spec, None)]
+    noisy_dir, clean_dir = folder / PAIRS_NOISY, folder / PAIRS_CLEAN
+    if not noisy_dir.is_dir():
+        raise ValueError(f"corrupted: folder {spec!r} has no {PAIRS_NOISY}/ subfolder (a folder of pairs holds "
+                         f"{PAIRS_NOISY}/ and optionally {PAIRS_CLEAN}/, files paired by name)")
+
+    def by_stem(d: Path) -> dict[str, Path]:
+        out: dict[str, Path] = {}
+        for f in sorted(d.iterdir()):
+            if f.suffix.lower() in IMAGE_SUFFIXES:
+                if f.stem in out:
+                    raise ValueError(f"corrupted: {str(out[f.stem])!r} and {str(f)!r} share the name {f.stem!r}: "
+                                     "each name may appear once per subfolder")
+                out[f.stem] = f
+        return out
+
+    noisy = by_stem(noisy_dir)
+    if not noisy:
+        raise ValueError(f"corrupted: {str(noisy_dir)!r} holds no image files ({', '.join(IMAGE_SUFFIXES)})")
+    if not clean_dir.is_dir():
+        return [(str(f), None) for f in noisy.values()]
+    clean = by_stem(clean_dir)
+    for a, b, what in ((noisy, clean, PAIRS_CLEAN), (clean, noisy, PAIRS_NOISY)):
+        alone = sorted(set(a) - set(b))
+        if alone:
+            raise ValueError(f"corrupted: {str(a[alone[0]])!r} has no partner of the same name in {what}/ "
+                             f"({len(alone)} unpaired file{'s' if len(alone) > 1 else ''})")
+    return [(str(noisy[k]), str(clean[k])) for k in noisy]
 
 
 def image_size(name: str) -> tuple[int, int]:

@@ -36,7 +36,8 @@ import torch
 SMOOTH_PX = 2.0  # std (pixels) of the smoothing that gives poisson/speckle their local scale
 CLIP_MARGIN = 2.0  # gaussian: coefficients this many stds from 0 and 1 see (almost) unclipped noise
 EDGE_MARGIN = 2.5  # ... and whose horizontal+vertical detail magnitude is below this many stds
-MIN_COEFFS = 64  # ... and are used only when at least this many are left per channel
+MIN_COEFFS = 64
+REFINE = 3  # refinements: each picks the areas with the previous estimate  # ... and are used only when at least this many are left per channel
 FLOOR = 0.02  # intensities below this take this scale: no division by ~0 in black areas
 JUMP = 0.2  # an impulse differs from its neighbourhood's median by more than this
 
@@ -52,7 +53,9 @@ def _gaussian(a: np.ndarray, image: np.ndarray | None = None) -> float:
 
     image = a if image is None else image
     sigma = float(estimate_sigma(a, channel_axis=-1, average_sigmas=True))
-    return _donoho(a, image, sigma) or sigma
+    for _ in range(REFINE):  # the first estimate is biased by clipping, so are the areas it picks
+        sigma = _donoho(a, image, sigma) or sigma
+    return sigma
 
 
 def _donoho(a: np.ndarray, image: np.ndarray, sigma: float | None = None) -> float | None:

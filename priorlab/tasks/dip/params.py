@@ -40,7 +40,7 @@ AUTO = "auto"  # the `sigma` value that estimates the noise level from the corru
 NO_STOP = "none"  # `stop: none`: run every iteration even without a clean reference
 # The stop rule of a run with no clean reference unless it names one: the best detector with
 # the noise level estimated, as tests/benchmarks/bench_blind.py measures them.
-BLIND_STOP = "dp"
+BLIND_STOP = "rw"
 INPAINT_ONLY = ("region", "region_place", "masked_loss")
 INPAINT_DEFAULTS = {"region": 32, "region_place": "centre", "masked_loss": True}
 
