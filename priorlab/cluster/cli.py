@@ -121,7 +121,7 @@ def params_from_args(model: type[BaseModel], args: argparse.Namespace) -> BaseMo
 # ---- commands ----
 
 def cmd_task(kind: str, args) -> int:
-    from priorlab.cluster.config import format_validation
+    from priorlab.cluster.errors import format_validation
     from priorlab.cluster.local import LocalRunError, run_local
     from priorlab.tasks.registry import KINDS
 

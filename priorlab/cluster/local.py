@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from priorlab.analysis.store import Store
-from priorlab.cluster.config import run_id as make_run_id
+from priorlab.cluster.expand import run_id as make_run_id
 from priorlab.cluster.sinks import DirSink, ProgressSink, StoreSink, TeeSink
 from priorlab.tasks.registry import KINDS
 

@@ -129,11 +129,13 @@ def plan(
 ) -> int:
     """`priorlab sweep CONFIG --plan`: print what the sweep would run, and exit (0, or 2 for a config error)."""
     from priorlab.cluster import config as sweep_config
+    from priorlab.cluster.errors import ConfigError
+    from priorlab.cluster.expand import expand
 
     try:
         cfg, _ = sweep_config.load(config_path)
-        trials = sweep_config.expand(cfg)
-    except (sweep_config.ConfigError, OSError) as e:
+        trials = expand(cfg)
+    except (ConfigError, OSError) as e:
         echo(f"config error: {e}")
         return 2
     done: set[str] = set()

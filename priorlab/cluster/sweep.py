@@ -16,6 +16,8 @@ from ray import tune
 
 from priorlab.analysis.store import Store, StoreError
 from priorlab.cluster import config as sweep_config
+from priorlab.cluster.errors import ConfigError
+from priorlab.cluster.expand import expand
 from priorlab.cluster import search
 from priorlab.cluster.progress import ProgressCallback
 from priorlab.cluster.runtime import connect, plugin_modules
@@ -174,9 +176,9 @@ def run_sweep(
     """
     try:
         cfg, text = sweep_config.load(config_path)
-        trials = sweep_config.expand(cfg)
+        trials = expand(cfg)
         images = _user_images(trials)
-    except (sweep_config.ConfigError, OSError) as e:
+    except (ConfigError, OSError) as e:
         echo(f"config error: {e}")
         return EXIT_CONFIG
 

@@ -56,7 +56,8 @@ def _fit(params: dict) -> dict:
 
 
 def trials(args) -> list[dict]:
-    from priorlab.cluster.config import expand, load
+    from priorlab.cluster.config import load
+    from priorlab.cluster.expand import expand
 
     config, _ = load(args.config)
     runs = [t["params"] for t in expand(config)]

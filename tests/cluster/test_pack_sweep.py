@@ -9,6 +9,8 @@ import pytest
 
 from priorlab.analysis.store import Store
 from priorlab.cluster import config as sweep_config
+from priorlab.cluster.errors import ConfigError
+from priorlab.cluster.expand import expand
 from priorlab.cluster.packing import pack_trials
 
 PACKED = textwrap.dedent(
@@ -41,7 +43,7 @@ def write(tmp_path: Path, text: str, name: str = "sweep.yaml") -> Path:
 
 def test_pack_key_is_validated(tmp_path):
     for bad in ("0", "two"):
-        with pytest.raises(sweep_config.ConfigError, match=r"pack = .*"):
+        with pytest.raises(ConfigError, match=r"pack = .*"):
             sweep_config.load(write(tmp_path, PACKED.replace("pack: 4", f"pack: {bad}")))
 
 
@@ -49,7 +51,7 @@ def test_pack_refuses_a_searcher_or_a_scheduler():
     base = {"name": "x", "kind": "dip", "pack": 4, "grid": {"seed": [0, 1]}}
     asha, random = {"type": "asha", "grace_period": 10}, {"type": "random", "num_samples": 3}
     for extra in ({"scheduler": asha}, {"search": random}):
-        with pytest.raises(sweep_config.ConfigError, match="pack: 4 works with the grid search"):
+        with pytest.raises(ConfigError, match="pack: 4 works with the grid search"):
             sweep_config.parse({**base, **extra})
 
 
@@ -60,7 +62,7 @@ def test_runs_pack_by_network_shape_into_balanced_packs():
         "grid": {"arch": ["seed-double", "seed-single"], "seed": [0, 1, 2, 3, 4], "depth": [1]},
         "groups": [{"name": "dip"}, {"name": "b", "kind": "dip-baseline", "grid": {"method": ["tv"]}}],
     })
-    trials = sweep_config.expand(cfg)
+    trials = expand(cfg)
     items = pack_trials(trials, cfg.pack)
     packs = [i for i in items if "members" in i]
     # 5 runs per architecture with K = 4: two packs each, 3 + 2 (not 4 + 1).
@@ -86,7 +88,7 @@ def test_packed_sweep_stores_every_member_as_its_own_run_and_resumes_only_unfini
     assert any("10 runs packed into 4 trials" in s for s in said)
     store = Store(store_dir)
     runs = store.runs(sweep="packed")
-    expected = {t["run_id"] for t in sweep_config.expand(sweep_config.load(cfg_path)[0])}
+    expected = {t["run_id"] for t in expand(sweep_config.load(cfg_path)[0])}
     assert set(runs["run_id"]) == expected and set(runs["status"]) == {"done"}
     dip = runs[runs["kind"] == "dip"]
     assert set(dip["pack_size"]) == {4} and dip["pack_id"].nunique() == 2

@@ -11,7 +11,9 @@ import pytest
 import yaml
 
 from priorlab.analysis.store import Store
-from priorlab.cluster.config import ConfigError, expand, parse
+from priorlab.cluster.config import parse
+from priorlab.cluster.errors import ConfigError
+from priorlab.cluster.expand import expand
 from priorlab.cluster.sweep import EXIT_CONFIG, EXIT_OK, run_sweep
 
 TINY = {"image": "astronaut", "size": 32, "width": 8, "depth": 1, "iterations": 40, "log_every": 10,

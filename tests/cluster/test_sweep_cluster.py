@@ -14,7 +14,8 @@ from pathlib import Path
 
 
 from priorlab.analysis.store import Store
-from priorlab.cluster.config import expand, load
+from priorlab.cluster.config import load
+from priorlab.cluster.expand import expand
 from priorlab.cluster.sweep import EXIT_CONFIG, EXIT_FAILED, EXIT_OK, run_sweep
 
 TINY = {"image": "astronaut", "size": 16, "width": 4, "depth": 1, "log_every": 5, "snapshots": [10]}

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from priorlab.cluster.config import ConfigError, expand, load, parse, run_id
+from priorlab.cluster.config import load, parse
+from priorlab.cluster.errors import ConfigError
+from priorlab.cluster.expand import expand, run_id
 
 
 def _cfg(**over):

@@ -7,7 +7,8 @@ import textwrap
 from pathlib import Path
 
 from priorlab.analysis.store import Store
-from priorlab.cluster.config import expand, load
+from priorlab.cluster.config import load
+from priorlab.cluster.expand import expand
 from priorlab.cluster.sweep import EXIT_FAILED, EXIT_OK, run_sweep
 
 TINY_DIP = textwrap.dedent("""

@@ -329,7 +329,7 @@ def hostile_reports(tmp_path_factory, G):
 @pytest.mark.parametrize("name, reason", [
     ("build_on_class", "state of a type"), ("build_on_function", "state of a function"),
     ("reference_bomb", "shared references"), ("object_dtype_pointer", "numpy dtype 'O8'"),
-    ("huge_config", "wrong shape"), ("module_bomb", "appears twice")])
+    ("huge_config", "feature map"), ("module_bomb", "appears twice")])
 def test_hostile_pickle_is_refused_in_one_line_without_side_effects(hostile_reports, name, reason):
     reports, code, paths = hostile_reports
     report = reports[name]

@@ -18,6 +18,14 @@ from .ops import bias_act, modulated_conv2d, normalize_2nd_moment, setup_filter,
 
 NOISE_MODES = ("const", "random", "none")
 
+# Upper bounds on what a config (often read from a checkpoint file) may declare. NVIDIA's largest
+# published StyleGAN2 models are 1024 px with 8 mapping layers, and config-f's largest feature
+# map (32 channels at 1024 px) is 2**25 elements: a generator past these would need more memory
+# for one image than any checkpoint people have, so it is refused before anything is built.
+MAX_RESOLUTION = 4096
+MAX_MAPPING_LAYERS = 32
+MAX_FEATURE_MAP = 1 << 26  # channels * resolution**2 of the largest synthesis layer (256 MiB in float32)
+
 
 @dataclass
 class GeneratorConfig:
@@ -41,11 +49,20 @@ class GeneratorConfig:
 
     def __post_init__(self) -> None:
         r = self.img_resolution
-        if r < 4 or r & (r - 1):
-            raise ValueError(f"img_resolution: {r} is not allowed (must be 4 * 2^k: 4, 8, 16, 32, ...)")
+        if r < 4 or r & (r - 1) or r > MAX_RESOLUTION:
+            raise ValueError(f"img_resolution: {r} is not allowed (must be 4 * 2^k up to {MAX_RESOLUTION}: "
+                             f"4, 8, 16, ..., 1024, ...)")
         for name in ("z_dim", "w_dim", "channel_base", "channel_max", "mapping_layers", "img_channels"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name}: {getattr(self, name)} is not allowed (must be >= 1)")
+        if self.mapping_layers > MAX_MAPPING_LAYERS:
+            raise ValueError(f"mapping_layers: {self.mapping_layers} is not allowed (at most {MAX_MAPPING_LAYERS}; "
+                             f"config-f has 8)")
+        largest = max(self.channels(res) * res * res for res in self.block_resolutions)
+        if largest > MAX_FEATURE_MAP:
+            raise ValueError(f"channel_base/channel_max: {self.channel_base}/{self.channel_max} at {r} px make a "
+                             f"feature map of {largest} elements (at most {MAX_FEATURE_MAP}; config-f at 1024 px "
+                             f"has {1 << 25})")
 
     def channels(self, res: int) -> int:
         return min(self.channel_base // res, self.channel_max)

@@ -53,9 +53,12 @@ Why each `ALLOWED` entry cannot reach code:
 * `numpy(._)core.multiarray.scalar` / `_reconstruct` -> values parsed from bytes with
   `np.frombuffer` on a checked plain dtype, the byte count matching the shape exactly.
 
-Resource limits: every length read from the file is checked against the bytes left before
-anything is allocated; the memo holds at most one entry per byte of the file; tensors and
-arrays built from the file together hold at most its size in bytes (plus a small slack).
+Resource limits (`_Budget`): every length read from the file is checked against the bytes left
+before anything is allocated; the memo holds at most one entry per byte of the file; decoded
+data (storages, arrays, byte strings), the bytes of all tensors (each view counted, so views
+sharing a storage cannot multiply it) and the Python objects built (each opcode's result at its
+heap size) are each bounded by the file's size; a storage payload is parsed once however often
+it is referenced. So a load's time and memory are a small multiple of the file's size.
 `plain()` and `flatten_state()` visit each object once, so shared references cannot make
 them exponential. Every failure is a `CheckpointError` with one line naming the file.
 """
@@ -129,19 +132,51 @@ _NDARRAY = _Token("numpy.ndarray")
 
 MAX_DIMS = 16  # tensor and array ranks
 SLACK_BYTES = 1 << 20  # decoded data may exceed the file size by this much (headers are smaller than data)
+HEAP_PER_FILE_BYTE = 2  # Python objects a load builds: at most this many heap bytes per byte of the file...
+HEAP_SLACK = 16 << 20  # ...plus this much (a small valid pickle's dicts, strings and memo)
+TENSOR_HEAP = 512  # heap bytes of one tensor object (TensorImpl, Python wrapper), counted even for 0 elements
+STORAGE_HEAP = 512  # heap bytes of one parsed storage, counted even for 0 elements
 
 
 class _Budget:
-    """Bytes of decoded data (storages, arrays, strings) a load may build: about the file's size."""
+    """What one load may build, each part bounded by the file's size, so that no arrangement of
+    references makes a small file expensive:
+
+    * decoded data (storages, arrays, byte strings): the file's size plus `SLACK_BYTES`;
+    * tensor bytes: every tensor counted with all its elements, so views sharing one storage
+      (or one storage referenced many times) cannot stand for more data than the file holds;
+    * Python heap: each opcode's result at its approximate CPython size (`_HEAP_COST`), each
+      tensor and storage at a fixed size, at most `HEAP_PER_FILE_BYTE` per file byte: an
+      EMPTY_SET per byte (216 bytes of heap each) or a flood of 11-byte view records stops early.
+
+    A storage payload is parsed once however often the file references it (`storages`, `encoded`).
+    """
 
     def __init__(self, file_size: int) -> None:
         self.file_size = file_size
         self.left = file_size + SLACK_BYTES
+        self.tensor_left = file_size + SLACK_BYTES
+        self.heap_left = HEAP_PER_FILE_BYTE * file_size + HEAP_SLACK
+        self.storages: dict[int, tuple[bytes, Storage]] = {}  # id(payload) -> (payload, its storage)
+        self.encoded: dict[int, tuple[str, bytes]] = {}  # id(text) -> (text, its bytes): protocol 2's bytes
 
     def take(self, n: int, what: str) -> None:
         self.left -= n
         if self.left < 0:
             raise UnsafePickleError(f"{what} would decode to more data than the {self.file_size}-byte file holds")
+
+    def tensor(self, nbytes: int) -> None:
+        self.tensor_left -= nbytes
+        self.heap(TENSOR_HEAP)
+        if self.tensor_left < 0:
+            raise UnsafePickleError(f"its tensors hold more bytes than the {self.file_size}-byte file (views "
+                                    f"sharing one storage are each counted)")
+
+    def heap(self, n: int) -> None:
+        self.heap_left -= n
+        if self.heap_left < 0:
+            raise UnsafePickleError(f"it builds more Python objects than a {self.file_size}-byte checkpoint "
+                                    f"can describe (more than {HEAP_PER_FILE_BYTE} heap bytes per file byte)")
 
 
 # --- plain values -------------------------------------------------------------------------------
@@ -242,8 +277,8 @@ class _Unpickler(pickle._Unpickler):  # the pure-Python unpickler: every opcode 
             raise UnsafePickleError(f"refusing to call {short_repr(func)}: only the allowed rebuilders may be called")
         if type(args) is not tuple:
             raise UnsafePickleError("a call (REDUCE) without an argument tuple")
-        if func is _load_from_bytes:  # storages count against this load's byte budget
-            self.stack[-1] = _load_from_bytes(*args, budget=self.budget)
+        if any(func is f for f in _BUDGETED):  # what they build counts against this load's budget
+            self.stack[-1] = func(*args, budget=self.budget)
             return
         self.stack[-1] = func(*args)
 
@@ -412,6 +447,41 @@ for _byte in range(256):  # a byte that is no opcode: say so (the stock loop rai
             raise CheckpointError(f"unknown pickle opcode 0x{_byte:02x} (corrupt file?)")
         _Unpickler.dispatch[_byte] = _unknown
 
+# Heap bytes each opcode adds (64-bit CPython sizes, rounded up): (fixed, per item since its MARK).
+# Anything not listed pushes or pops one reference (8). Strings and bytes are charged their object
+# header only: their characters are bytes of the file already.
+_SET_HEAP, _SET_ITEM_HEAP, _DICT_HEAP, _DICT_ITEM_HEAP = 216, 32, 64, 24
+_HEAP_COST: dict[bytes, tuple[int, int]] = {
+    pickle.EMPTY_SET: (_SET_HEAP, 0), pickle.FROZENSET: (_SET_HEAP, _SET_ITEM_HEAP), pickle.ADDITEMS: (0, _SET_ITEM_HEAP),
+    pickle.EMPTY_DICT: (_DICT_HEAP, 0), pickle.DICT: (_DICT_HEAP, _DICT_ITEM_HEAP), pickle.SETITEM: (2 * _DICT_ITEM_HEAP, 0),
+    pickle.SETITEMS: (0, _DICT_ITEM_HEAP), pickle.EMPTY_LIST: (56, 0), pickle.LIST: (56, 8), pickle.APPEND: (8, 0),
+    pickle.APPENDS: (0, 8), pickle.TUPLE: (40, 8), pickle.TUPLE1: (48, 0), pickle.TUPLE2: (56, 0), pickle.TUPLE3: (64, 0),
+    pickle.MARK: (64, 0), pickle.REDUCE: (64, 0), pickle.NEWOBJ: (64, 0), pickle.NEWOBJ_EX: (64, 0),
+    pickle.PUT: (96, 0), pickle.BINPUT: (96, 0), pickle.LONG_BINPUT: (96, 0), pickle.MEMOIZE: (96, 0),
+    pickle.BININT: (32, 0), pickle.BININT2: (32, 0), pickle.LONG1: (32, 0), pickle.LONG4: (32, 0), pickle.INT: (32, 0),
+    pickle.LONG: (32, 0), pickle.BINFLOAT: (32, 0), pickle.FLOAT: (32, 0),
+    pickle.BINUNICODE: (80, 0), pickle.SHORT_BINUNICODE: (80, 0), pickle.BINUNICODE8: (80, 0), pickle.UNICODE: (80, 0),
+    pickle.BINSTRING: (80, 0), pickle.SHORT_BINSTRING: (80, 0), pickle.STRING: (80, 0), pickle.BINBYTES: (48, 0),
+    pickle.SHORT_BINBYTES: (48, 0), pickle.BINBYTES8: (48, 0), pickle.BYTEARRAY8: (64, 0),
+}
+
+
+def _charged(load: Any, fixed: int, per_item: int) -> Any:
+    if per_item:
+        def op(self: _Unpickler) -> None:
+            self.budget.heap(fixed + per_item * len(self.stack))  # the items since the MARK
+            load(self)
+    else:
+        def op(self: _Unpickler) -> None:
+            self.budget.heap(fixed)
+            load(self)
+    return op
+
+
+for _byte, _load in list(_Unpickler.dispatch.items()):
+    _fixed, _per_item = _HEAP_COST.get(bytes([_byte]), (8, 0))
+    _Unpickler.dispatch[_byte] = _charged(_load, _fixed, _per_item)
+
 RestrictedUnpickler = _Unpickler
 
 
@@ -451,9 +521,22 @@ def _reconstruct_persistent_obj(meta: Any) -> PersistentMeta:
 
 
 def _load_from_bytes(data: Any = None, *, budget: _Budget) -> Storage:
-    """A legacy `torch.save` of one storage: magic, protocol, sys info, the record, its key, the bytes."""
+    """A legacy `torch.save` of one storage: magic, protocol, sys info, the record, its key, the bytes.
+
+    The same payload object (a memo reference) gives the same storage, parsed once.
+    """
     if type(data) is not bytes:
         raise UnsafePickleError("torch.storage._load_from_bytes: expected bytes")
+    done = budget.storages.get(id(data))
+    if done is not None and done[0] is data:
+        return done[1]
+    budget.heap(STORAGE_HEAP)
+    storage = _parse_storage(data, budget)
+    budget.storages[id(data)] = (data, storage)  # holding `data` keeps its id from being reused
+    return storage
+
+
+def _parse_storage(data: bytes, budget: _Budget) -> Storage:
     f = io.BytesIO(data)
 
     def part() -> Any:
@@ -483,8 +566,9 @@ def _load_from_bytes(data: Any = None, *, budget: _Budget) -> Storage:
     return Storage(raw.untyped_storage(), nbytes, record.dtype)
 
 
-def _tensor(storage: Any, offset: Any, size: Any, stride: Any, dtype: torch.dtype) -> torch.Tensor:
-    """A view over `storage`, after checking that every element it can reach lies inside it."""
+def _tensor(storage: Any, offset: Any, size: Any, stride: Any, dtype: torch.dtype, budget: _Budget) -> torch.Tensor:
+    """A view over `storage`, after checking that every element it can reach lies inside it; its
+    bytes are counted whether or not other views share them."""
     if not isinstance(storage, Storage):
         raise UnsafePickleError(f"a tensor record references {short_repr(storage)}, not a storage from this file")
     offset = _check_int(offset, "tensor offset")
@@ -498,36 +582,38 @@ def _tensor(storage: Any, offset: Any, size: Any, stride: Any, dtype: torch.dtyp
         if last >= capacity or numel > capacity:
             raise UnsafePickleError(f"a tensor record of size {list(size)} (offset {offset}, stride {list(stride)}) "
                                     f"is larger than its storage of {capacity} elements")
+    budget.tensor(numel * torch.empty((), dtype=dtype).element_size())
     return torch.empty((0,), dtype=dtype).set_(storage.untyped, offset, size, stride)
 
 
 def _rebuild_tensor_v2(storage=None, storage_offset=None, size=None, stride=None, requires_grad=False,
-                       backward_hooks=None, metadata=None) -> torch.Tensor:
+                       backward_hooks=None, metadata=None, *, budget: _Budget) -> torch.Tensor:
     dtype = storage.dtype if isinstance(storage, Storage) else torch.uint8
-    return _tensor(storage, storage_offset, size, stride, dtype)
+    return _tensor(storage, storage_offset, size, stride, dtype, budget)
 
 
 def _rebuild_tensor_v3(storage=None, storage_offset=None, size=None, stride=None, requires_grad=False,
-                       backward_hooks=None, dtype=None, metadata=None) -> torch.Tensor:
+                       backward_hooks=None, dtype=None, metadata=None, *, budget: _Budget) -> torch.Tensor:
     if not any(dtype is d for d in _TORCH_DTYPES.values()):
         raise UnsafePickleError("torch._utils._rebuild_tensor_v3: dtype is not a plain torch dtype")
-    return _tensor(storage, storage_offset, size, stride, dtype)
+    return _tensor(storage, storage_offset, size, stride, dtype, budget)
 
 
-def _rebuild_parameter(data=None, requires_grad=False, backward_hooks=None, state=None) -> torch.Tensor:
+def _rebuild_parameter(data=None, requires_grad=False, backward_hooks=None, state=None, *,
+                       budget: _Budget) -> torch.Tensor:
     if not isinstance(data, torch.Tensor):
         raise UnsafePickleError("torch._utils._rebuild_parameter: data is not a tensor")
-    return data  # the values are all we need; hooks and extra state are dropped
+    return data  # the values are all we need; hooks and extra state are dropped (the tensor is counted already)
 
 
 _SAFE_REBUILDERS = (_rebuild_tensor_v2, _rebuild_tensor_v3, _rebuild_parameter)
 
 
-def _rebuild_from_type_v2(func=None, new_type=None, args=None, state=None) -> torch.Tensor:
+def _rebuild_from_type_v2(func=None, new_type=None, args=None, state=None, *, budget: _Budget) -> torch.Tensor:
     if not any(func is f for f in _SAFE_REBUILDERS) or new_type not in (_TENSOR, _PARAMETER) \
             or type(args) is not tuple:
         raise UnsafePickleError("torch._tensor._rebuild_from_type_v2 with a function or type outside the allow-list")
-    return func(*args)
+    return func(*args, budget=budget)
 
 
 def _torch_size(dims=()) -> torch.Size:
@@ -540,25 +626,27 @@ def _torch_device(kind=None, index=None) -> torch.device:
     return torch.device(kind) if index is None else torch.device(kind, index)
 
 
-def _simple_items(items: Any, what: str) -> list:
+def _simple_items(items: Any, what: str, budget: _Budget) -> list:
     if type(items) not in (list, tuple, set, frozenset):
         raise UnsafePickleError(f"{what}: expected a list of simple values, found {short_repr(items)}")
+    budget.heap(_SET_HEAP + _SET_ITEM_HEAP * len(items))
     for item in items:
         _check_key(item, what)
     return list(items)
 
 
-def _set(items=()) -> set:
-    return set(_simple_items(items, "set"))
+def _set(items=(), *, budget: _Budget) -> set:
+    return set(_simple_items(items, "set", budget))
 
 
-def _frozenset(items=()) -> frozenset:
-    return frozenset(_simple_items(items, "frozenset"))
+def _frozenset(items=(), *, budget: _Budget) -> frozenset:
+    return frozenset(_simple_items(items, "frozenset", budget))
 
 
-def _ordered_dict(items=()) -> OrderedDict:
+def _ordered_dict(items=(), *, budget: _Budget) -> OrderedDict:
     if type(items) not in (list, tuple) or any(type(p) not in (list, tuple) or len(p) != 2 for p in items):
         raise UnsafePickleError("collections.OrderedDict: expected a list of (key, value) pairs")
+    budget.heap(_DICT_HEAP * 2 + _DICT_ITEM_HEAP * 2 * len(items))  # an OrderedDict keeps a second table
     out: OrderedDict = OrderedDict()
     for k, v in items:
         _check_key(k, "OrderedDict")
@@ -566,10 +654,12 @@ def _ordered_dict(items=()) -> OrderedDict:
     return out
 
 
-def _bytearray(data=b"", encoding=None) -> bytearray:
+def _bytearray(data=b"", encoding=None, *, budget: _Budget) -> bytearray:
     if type(data) is bytes and encoding is None:
+        budget.take(len(data), "a bytearray")  # a copy: the same bytes object may be referenced many times
         return bytearray(data)
     if type(data) is str and encoding in ("latin1", "latin-1"):  # protocol 2 writes bytearray(str, 'latin-1')
+        budget.take(len(data), "a bytearray")
         return bytearray(data, "latin-1")
     raise UnsafePickleError("builtins.bytearray: only bytes (or latin-1 text) are allowed, never a length")
 
@@ -580,10 +670,18 @@ def _bytes(data=b"") -> bytes:  # protocol 2 writes b"" as bytes()
     return data
 
 
-def _codecs_encode(text=None, encoding="utf-8"):
+def _codecs_encode(text=None, encoding="utf-8", *, budget: _Budget):
     if type(text) is not str or encoding not in ("latin1", "latin-1"):
         raise UnsafePickleError("_codecs.encode: only latin1 text (protocol-2 bytes) is allowed")
-    return text.encode("latin1")
+    # Protocol 2 writes every bytes object (each storage payload) this way. One memoized str may be
+    # encoded many times: each str is encoded once, so its payload is also parsed once.
+    done = budget.encoded.get(id(text))
+    if done is not None and done[0] is text:
+        return done[1]
+    budget.heap(len(text))
+    data = text.encode("latin1")
+    budget.encoded[id(text)] = (text, data)
+    return data
 
 
 # --- numpy without numpy's pickle hooks -----------------------------------------------------------
@@ -715,6 +813,9 @@ for _name in ("set", "frozenset", "bytearray", "bytes"):  # protocol 0-2 spell b
 
 # What REDUCE may call: the stand-in functions above (EasyDict only through NEWOBJ).
 _CALLABLE = tuple(v for v in ALLOWED.values() if callable(v) and v is not EasyDict and not isinstance(v, _Token))
+# Those that build something new from their arguments: they are given the load's `budget`.
+_BUDGETED = (_load_from_bytes, _rebuild_tensor_v2, _rebuild_tensor_v3, _rebuild_parameter, _rebuild_from_type_v2,
+             _set, _frozenset, _ordered_dict, _bytearray, _codecs_encode)
 
 
 # --- loading --------------------------------------------------------------------------------------

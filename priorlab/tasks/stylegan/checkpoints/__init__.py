@@ -7,7 +7,8 @@ Generator specs (`load_generator(spec, device)`):
   PATH.pkl[#G]                 NVIDIA stylegan2-ada-pytorch pickle, `G_ema` (or the key after #),
                                read by a restricted unpickler: no code in the file runs (`nvidia.py`)
   PATH.pt / .pth               priorlab's own format (`native.py`), or rosinality's (`g_ema`,
-                               `rosinality.py`), both through `torch.load(weights_only=True)`
+                               `rosinality.py`), both through `torch.load(weights_only=True)`,
+                               its cost bounded by the file's size (`torch_file.py`)
 
 Every format ends in `build.build_generator` (config + NVIDIA-layout state dict). Every
 failure to load a checkpoint file raises `CheckpointError` (a `ValueError`) with one line
@@ -16,9 +17,6 @@ naming the file; `UnsafePickleError` (a `CheckpointError`) when the file was ref
 
 from __future__ import annotations
 
-import argparse
-import pickle
-import re
 from pathlib import Path
 
 import torch
@@ -26,11 +24,12 @@ import torch
 from ..networks import Generator
 from ..nvidia_pickle import CheckpointError, UnsafePickleError, one_line, short_repr
 from ..util import resolve_device
-from .build import build_generator
+from .build import build_generator, params_limit
 from .native import FORMAT, FORMAT_VERSION, is_native, load_native, save_generator
 from .nvidia import load_nvidia, nvidia_config
 from .random_init import random_generator
 from .rosinality import from_rosinality, rosinality_config, to_rosinality
+from .torch_file import torch_load
 
 __all__ = [
     "CheckpointError", "UnsafePickleError", "FORMAT", "FORMAT_VERSION", "load_generator", "save_generator",
@@ -74,33 +73,13 @@ def _load_file(path: Path, key: str) -> Generator:
 def load_torch_file(path: str | Path, key: str | None = None) -> Generator:
     """A .pt/.pth file: priorlab's format, or rosinality's `g_ema` (or `g`, or `key`) state dict."""
     path = Path(path)
-    ckpt = _torch_load(path)
+    ckpt = torch_load(path)
     if is_native(ckpt):
         return load_native(path, ckpt)
     if isinstance(ckpt, dict):
         key = key or ("g_ema" if "g_ema" in ckpt else "g" if "g" in ckpt else None)
         if key and isinstance(ckpt.get(key), dict) and "style.1.weight" in ckpt[key]:
-            return from_rosinality(ckpt[key], latent_avg=ckpt.get("latent_avg"))
+            return from_rosinality(ckpt[key], latent_avg=ckpt.get("latent_avg"), max_params=params_limit(path))
     found = [short_repr(k) for k in list(ckpt)[:10]] if isinstance(ckpt, dict) else short_repr(ckpt)
     raise CheckpointError(f"{path}: not a known generator checkpoint (expected priorlab's format or rosinality's "
                           f"'g_ema' state dict; found {found})")
-
-
-def _torch_load(path: Path) -> object:
-    """`torch.load(weights_only=True)`, its refusals and failures said in one line."""
-    if path.stat().st_size == 0:
-        raise CheckpointError(f"{path}: the file is empty")
-    try:
-        # rosinality's train.py stores its argparse.Namespace next to the weights: harmless, allow it.
-        if hasattr(torch.serialization, "safe_globals"):
-            with torch.serialization.safe_globals([argparse.Namespace]):
-                return torch.load(path, map_location="cpu", weights_only=True)
-        torch.serialization.add_safe_globals([argparse.Namespace])  # torch 2.4
-        return torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as e:  # torch's own text advises weights_only=False: we never do that
-        found = re.search(r"GLOBAL ([\w.]+)", str(e))
-        what = f" ({found.group(1)})" if found else ""
-        raise UnsafePickleError(f"{path}: refused: the file holds objects other than tensors{what}; priorlab "
-                                f"loads only weights and never runs code from a checkpoint") from None
-    except Exception as e:
-        raise CheckpointError(one_line(f"{path}: not a readable torch checkpoint ({type(e).__name__}: {e})")) from None

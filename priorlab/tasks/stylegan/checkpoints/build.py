@@ -3,20 +3,29 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import torch
 
 from ..networks import Generator, GeneratorConfig
-from ..nvidia_pickle import CheckpointError
+from ..nvidia_pickle import SLACK_BYTES, CheckpointError
 
 W_AVG_SAMPLES = 4096  # samples behind w_avg when a checkpoint has none (rosinality's mean_latent(4096))
 
 
-def build_generator(cfg: GeneratorConfig, state_dict: dict[str, torch.Tensor]) -> Generator:
+def params_limit(path: Path) -> int:
+    """Parameters a checkpoint file can back: one per two bytes (float16 or wider), plus slack."""
+    return (path.stat().st_size + SLACK_BYTES) // 2
+
+
+def build_generator(cfg: GeneratorConfig, state_dict: dict[str, torch.Tensor], *,
+                    max_params: int | None = None) -> Generator:
     """A generator from a config and an NVIDIA-layout state dict (strict: every key must fit).
 
     The config is checked against the tensors' shapes on the meta device first, so a config
-    read from a file can never make us allocate more than the file's own tensors.
+    read from a file can never make us allocate more than the file's own tensors; with
+    `max_params` (`params_limit(path)`), the declared network must also fit in the file, so
+    tensors that hold no bytes of it (views of one storage, meta tensors) cannot declare more.
     """
     if not isinstance(state_dict, dict) or not all(isinstance(v, torch.Tensor) for v in state_dict.values()):
         raise CheckpointError("the state dict is not a dict of tensors")
@@ -26,6 +35,10 @@ def build_generator(cfg: GeneratorConfig, state_dict: dict[str, torch.Tensor]) -
                               f"{len(cfg.resample_filter)}-tap filter) does not fit {len(state_dict)} tensors")
     with torch.device("meta"):
         shapes = {k: v.shape for k, v in Generator(cfg).state_dict().items()}
+    params = sum(math.prod(s) for s in shapes.values())
+    if max_params is not None and params > max_params:
+        raise CheckpointError(f"the declared network has {params} parameters, more than the file can hold "
+                              f"({max_params}: one per two bytes)")
     wrong = [f"{k} {list(v.shape)} (expected {list(shapes[k])})" for k, v in state_dict.items()
              if k in shapes and v.shape != shapes[k]]
     missing = [k for k in shapes if k not in state_dict and not k.endswith("resample_filter")]  # fixed filters: ours

@@ -8,7 +8,7 @@ import torch
 
 from ..networks import Generator, GeneratorConfig
 from ..nvidia_pickle import CheckpointError, one_line, short_repr
-from .build import build_generator
+from .build import build_generator, params_limit
 
 FORMAT = "priorlab-stylegan2"
 FORMAT_VERSION = 1
@@ -50,7 +50,7 @@ def load_native(path: Path, ckpt: dict) -> Generator:
         cfg = GeneratorConfig(**config)
     except (TypeError, ValueError) as e:
         raise CheckpointError(one_line(f"{path}: malformed priorlab checkpoint: {e}")) from None
-    return build_generator(cfg, sd)
+    return build_generator(cfg, sd, max_params=params_limit(path))
 
 
 def is_native(ckpt: object) -> bool:

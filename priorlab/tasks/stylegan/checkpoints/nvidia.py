@@ -11,7 +11,7 @@ import torch
 from .. import nvidia_pickle as nv
 from ..networks import Generator, GeneratorConfig
 from ..nvidia_pickle import CheckpointError, short_repr
-from .build import build_generator, estimate_w_avg
+from .build import build_generator, estimate_w_avg, params_limit
 
 
 def load_nvidia(path: str | Path, key: str = "G_ema") -> Generator:
@@ -24,11 +24,12 @@ def load_nvidia(path: str | Path, key: str = "G_ema") -> Generator:
         raise CheckpointError(f"{path}: {key!r} is not a persisted NVIDIA network")
     cfg = nvidia_config(meta)
     sd = nv.flatten_state(meta)
+    limit = params_limit(Path(path))
     if "mapping.w_avg" not in sd:
-        G = build_generator(cfg, {**sd, "mapping.w_avg": torch.zeros(cfg.w_dim)})
+        G = build_generator(cfg, {**sd, "mapping.w_avg": torch.zeros(cfg.w_dim)}, max_params=limit)
         estimate_w_avg(G)
         return G
-    return build_generator(cfg, sd)
+    return build_generator(cfg, sd, max_params=limit)
 
 
 def nvidia_config(meta: nv.PersistentMeta) -> GeneratorConfig:

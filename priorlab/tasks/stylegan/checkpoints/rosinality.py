@@ -90,11 +90,12 @@ def _rosinality_filter(kernels: list[torch.Tensor]) -> list[float]:
     return [float(t) for t in taps]
 
 
-def from_rosinality(sd: dict[str, torch.Tensor], latent_avg: torch.Tensor | None = None) -> Generator:
+def from_rosinality(sd: dict[str, torch.Tensor], latent_avg: torch.Tensor | None = None, *,
+                    max_params: int | None = None) -> Generator:
     """A rosinality/stylegan2-pytorch `g_ema` state dict -> priorlab's generator (same images).
 
     Without `latent_avg` in the checkpoint, w_avg is estimated as rosinality's own generate.py
-    does (`mean_latent(4096)`), from 4096 seeded z.
+    does (`mean_latent(4096)`), from 4096 seeded z. `max_params`: as `build_generator`'s.
     """
     bad = [short_repr(k) for k, v in sd.items() if type(k) is not str or not isinstance(v, torch.Tensor)]
     if bad:
@@ -118,7 +119,7 @@ def from_rosinality(sd: dict[str, torch.Tensor], latent_avg: torch.Tensor | None
     if latent_avg is not None and (not isinstance(latent_avg, torch.Tensor) or latent_avg.numel() != cfg.w_dim):
         raise CheckpointError(f"rosinality checkpoint: latent_avg is not a tensor of {cfg.w_dim} values")
     native["mapping.w_avg"] = torch.zeros(cfg.w_dim) if latent_avg is None else latent_avg.reshape(-1)
-    G = build_generator(cfg, native)
+    G = build_generator(cfg, native, max_params=max_params)
     if latent_avg is None:
         estimate_w_avg(G)
     return G

@@ -1,0 +1,162 @@
+"""Expanding a validated sweep config into its runs: every group's grid (or seeded draws), each
+point validated by its task's own model and given its deterministic run id.
+
+Axes can belong to one task (`region` only to inpainting), so the duplicates they would make
+collapse here; an error names the config block the bad value was written in.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from priorlab.cluster import space
+from priorlab.cluster.config import Group, SweepConfig, ray_resources
+from priorlab.cluster.errors import ConfigError, format_errors, shown, unknown_key
+from priorlab.tasks.registry import KINDS
+
+
+def run_id(kind: str, params: dict[str, Any]) -> str:
+    """Deterministic id of one trial: the same kind and parameters always give the same id."""
+    text = json.dumps({"kind": kind, "params": params}, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _expand_image_axis(values: list[Any]) -> list[Any]:
+    """An image value that names a folder expands to the images in it."""
+    from priorlab.tasks.images import expand_images
+
+    out: list[Any] = []
+    for v in values:
+        out.extend(expand_images(v) if isinstance(v, str) else [v])
+    return out
+
+
+def _expand_pairs_axis(fixed: dict[str, Any], grid: dict[str, Any]) -> dict[str, str | None]:
+    """`corrupted` values that name a folder of pairs become one grid value per pair
+    (`tasks.images.expand_pairs`); returns {corrupted file: its clean reference or None}."""
+    from priorlab.tasks.images import expand_pairs
+
+    values = fixed.pop("corrupted") if "corrupted" in fixed else grid.get("corrupted")
+    if values is None:
+        return {}
+    pairs = [pair for v in (values if isinstance(values, list) else [values])
+             for pair in (expand_pairs(v) if isinstance(v, str) else [(v, None)])]
+    if len(pairs) == 1 and not isinstance(values, list):
+        fixed["corrupted"] = pairs[0][0]
+        grid.pop("corrupted", None)
+    else:
+        grid["corrupted"] = [c for c, _ in pairs]
+    return dict(pairs)
+
+
+def _check_keys(config: SweepConfig, groups: list[Group]) -> None:
+    """Every fixed/grid key is a parameter of the kind it reaches; an unknown one is named in
+    the block it was written in, with the nearest valid key."""
+    def fields(kind: str) -> set[str]:
+        return set(KINDS[kind].params.model_fields)
+
+    # Top-level keys reach every group of the sweep's kind whole; groups of another kind take
+    # only the keys they accept. So a top-level key must fit the sweep's kind if any group
+    # runs it, else at least one group's kind.
+    own = [g for g in groups if g.kind is None or g.kind == config.kind]
+    if own:
+        top, what = fields(config.kind), f" for kind {config.kind}"
+    else:
+        kinds = sorted({g.kind for g in groups})
+        top, what = set().union(*(fields(k) for k in kinds)), f" for kinds {', '.join(kinds)}"
+    for block in ("fixed", "grid"):
+        for key in getattr(config, block):
+            if key not in top:
+                raise ConfigError(unknown_key(block, key, top, what))
+    if not config.groups:
+        return
+    for gi, g in enumerate(groups):
+        kind = g.kind or config.kind
+        for block in ("fixed", "grid"):
+            for key in getattr(g, block):
+                if key not in fields(kind):
+                    raise ConfigError(unknown_key(f"groups[{gi}].{block}", key, fields(kind), f" for kind {kind}"))
+
+
+def expand(config: SweepConfig) -> list[dict[str, Any]]:
+    """Every trial of the sweep: `[{"run_id", "kind", "params", "resources"}]`, validated and
+    de-duplicated; `resources` is what one trial asks Ray for (`{"CPU": 1, "GPU": 0.25, ...}`).
+
+    Axes that a task ignores for a given combination (a region for denoising) are
+    normalised away by the task's model, so the duplicates they would create collapse here.
+    Every user image file is checked once (it decodes, within the size limits).
+    """
+    groups = config.groups or [Group()]
+    _check_keys(config, groups)
+    trials: dict[str, dict[str, Any]] = {}
+    for gi, group in enumerate(groups):
+        kind = group.kind or config.kind
+        model = KINDS[kind].params
+        accepted = set(model.model_fields)
+        inherited = group.kind is not None and group.kind != config.kind
+        # A group of another kind inherits only the shared settings its kind accepts.
+        fixed = {k: v for k, v in config.fixed.items() if not inherited or k in accepted}
+        grid = {k: v for k, v in config.grid.items() if not inherited or k in accepted}
+        # The group's own settings win over inherited ones, fixed or grid alike.
+        for k in group.fixed:
+            grid.pop(k, None)
+        for k in set(group.grid) | set(grid):
+            fixed.pop(k, None)
+        fixed.update(group.fixed)
+        grid.update(group.grid)
+        # Which block each key was written in, so an error names the place to edit.
+        prefix = f"groups[{gi}]." if config.groups else ""
+        origin = {k: ("fixed" if k in config.fixed else "grid") for k in (*config.fixed, *config.grid)}
+        origin.update({k: f"{prefix}fixed" for k in group.fixed})
+        origin.update({k: f"{prefix}grid" for k in group.grid})
+        try:
+            if isinstance(grid.get("image"), list):
+                grid["image"] = _expand_image_axis(grid["image"])
+            partners = _expand_pairs_axis(fixed, grid)
+        except ValueError as e:
+            raise ConfigError(str(e)) from None
+        where = f"groups[{gi}] ({group.name or kind}): " if config.groups else ""
+        resources = ray_resources(group.resources or config.resources)
+        space.check_ranges(model, fixed, grid, config.search, where)
+        for point in space.points(grid, config.search, gi):  # grid combinations or seeded draws
+            raw = {**fixed, **point}
+            if isinstance(raw.get("corrupted"), str) and partners.get(raw["corrupted"]):
+                if raw.get("image") is not None:  # a pair from a folder: its clean file is the reference
+                    raise ConfigError(f"{where}image {shown(raw['image'])}: corrupted names a folder of pairs, "
+                                      "whose clean/ files are the references; drop image")
+                raw["image"] = partners[raw["corrupted"]]
+            try:
+                params = model(**raw)
+            except ValidationError as e:
+                raise ConfigError(_trial_error(e, where, origin, model)) from None
+            dumped = params.model_dump(mode="json")
+            rid = run_id(kind, dumped)
+            trials.setdefault(rid, {"run_id": rid, "kind": kind, "params": dumped, "resources": resources})
+    _check_image_files(trials.values())
+    space.check_optuna(config)
+    space.check_scheduler(config, list(trials.values()))
+    return list(trials.values())
+
+
+def _trial_error(err: ValidationError, where: str, origin: dict[str, str], model: type[BaseModel]) -> str:
+    """A trial's validation error, each field prefixed by the config block it came from."""
+    def block(e: dict) -> str:
+        key = e["loc"][0] if e["loc"] else None
+        return origin.get(key, "") if isinstance(key, str) else ""
+
+    return "\n".join(format_errors([e], where, model=model, block=block(e)) for e in err.errors())
+
+
+def _check_image_files(trials) -> None:
+    from priorlab.tasks.images import BUNDLED, IMAGE_FIELDS, check_image_file
+
+    names = {(t["params"].get(f), f) for t in trials for f in IMAGE_FIELDS}
+    for name, field in sorted(n for n in names if isinstance(n[0], str) and n[0] not in BUNDLED):
+        try:
+            check_image_file(name, field)
+        except ValueError as e:
+            raise ConfigError(str(e)) from None
