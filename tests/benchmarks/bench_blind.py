@@ -213,9 +213,9 @@ def main() -> None:
             for i, r in enumerate(pool.map(fit_pair, jobs), 1):
                 rows.append(r)
                 print(f"\r{i}/{len(jobs)} fits, {time.perf_counter() - t0:.0f} s", end="", file=sys.stderr, flush=True)
+                if args.save:  # after every fit: a long run stopped early keeps what it measured
+                    Path(args.save).write_text(json.dumps(rows, indent=1))
         print(file=sys.stderr)
-        if args.save:
-            Path(args.save).write_text(json.dumps(rows, indent=1))
     for noise in NOISES:
         part = [r for r in rows if r["noise"] == noise]
         if part:
