@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STORE  ?= results
 PORT   ?= 8501
 
-.PHONY: demo test bench clean
+.PHONY: demo test bench gpu-check clean
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "priorlab needs Python 3.11+, found " + sys.version.split()[0]'
@@ -33,6 +33,11 @@ test: $(VENV)/.installed-dev
 
 bench: $(VENV)/.installed-dev
 	for b in tests/benchmarks/bench_*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
+
+# The GPU proof kit (tests/benchmarks/gpu_kit.py): pytest -m gpu plus the CUDA benchmarks, about
+# 8 minutes on one NVIDIA GPU, written to gpu-report.md.
+gpu-check: $(VENV)/.installed-dev
+	$(BIN)/python tests/benchmarks/gpu_kit.py --out gpu-report.md
 
 clean:
 	rm -rf $(VENV) *.egg-info .pytest_cache

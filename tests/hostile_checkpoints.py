@@ -337,6 +337,19 @@ def pt_sparse(path: Path) -> Path:
     return path
 
 
+def pt_dict_flood(path: Path, size: int = 20 << 20) -> Path:
+    """Beyond the issue: a zip .pt whose data.pkl is 20 MB of EMPTY_DICT opcodes; torch's own
+    weights_only unpickler made a 64-byte dict of each byte (2.2 GB, two minutes)."""
+    buf = io.BytesIO()
+    torch.save({"g_ema": {}}, buf)
+    src = zipfile.ZipFile(io.BytesIO(buf.getvalue()))
+    with zipfile.ZipFile(path, "w") as out:
+        for name in src.namelist():
+            data = b"\x80\x02" + b"}" * size + b"." if name.endswith("data.pkl") else src.read(name)
+            out.writestr(name, data)
+    return path
+
+
 ATTACKS = {
     "pkl_shared_views": (pkl_shared_views, ".pkl"),
     "pkl_many_layers": (pkl_many_layers, ".pkl"),
@@ -348,4 +361,5 @@ ATTACKS = {
     "pt_shared_views": (pt_shared_views, ".pt"),
     "pt_zip_bomb": (pt_zip_bomb, ".pt"),
     "pt_sparse": (pt_sparse, ".pt"),
+    "pt_dict_flood": (pt_dict_flood, ".pt"),
 }

@@ -15,7 +15,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
 
 from priorlab.cluster.errors import ConfigError, format_validation
 from priorlab.cluster.safe_yaml import parse_text, read_yaml
@@ -65,6 +65,13 @@ class SweepConfig(BaseModel):
     pack: int = Field(
         1, ge=1, le=256, description="DIP runs of one network shape fitted together per trial (1: no packing)"
     )
+    # The config file's folder: relative input file names resolve against it (set by `load`;
+    # None for a config built in code: the current folder).
+    _folder: Path | None = PrivateAttr(None)
+
+    @property
+    def folder(self) -> Path | None:
+        return self._folder
 
     @field_validator("kind")
     @classmethod
@@ -139,7 +146,9 @@ def load(path: str | Path) -> tuple[SweepConfig, str]:
     data, text = read_yaml(path)
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: expected a mapping with name, kind, fixed, grid, resources")
-    return parse(data, where=f"{path}: "), text
+    cfg = parse(data, where=f"{path}: ")
+    cfg._folder = path.parent.absolute()
+    return cfg, text
 
 
 def parse(data: dict[str, Any], where: str = "") -> SweepConfig:

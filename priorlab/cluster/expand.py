@@ -13,14 +13,19 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
+from priorlab.cluster import inputs as input_files
 from priorlab.cluster import space
 from priorlab.cluster.config import Group, SweepConfig, ray_resources
 from priorlab.cluster.errors import ConfigError, format_errors, shown, unknown_key
+from priorlab.tasks import inputs as task_inputs
 from priorlab.tasks.registry import KINDS
 
 
 def run_id(kind: str, params: dict[str, Any]) -> str:
-    """Deterministic id of one trial: the same kind and parameters always give the same id."""
+    """Deterministic id of one trial: the same kind and parameters always give the same id.
+    Execution-only switches a model lists in `RUN_ID_EXCLUDES` (DIP's `compile`) do not count."""
+    skip = getattr(KINDS[kind].params, "RUN_ID_EXCLUDES", ()) if kind in KINDS else ()
+    params = {k: v for k, v in params.items() if k not in skip}
     text = json.dumps({"kind": kind, "params": params}, sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
@@ -88,8 +93,22 @@ def expand(config: SweepConfig) -> list[dict[str, Any]]:
 
     Axes that a task ignores for a given combination (a region for denoising) are
     normalised away by the task's model, so the duplicates they would create collapse here.
-    Every user image file is checked once (it decodes, within the size limits).
+    Every input file the trials name (images, checkpoints, classifiers, normals) is checked
+    once (cluster/inputs.py); relative names resolve against the config file's folder.
     """
+    from priorlab.cluster.search import probe_trials
+
+    with task_inputs.relative_to(config.folder):
+        trials = _trials(config)
+        probes = probe_trials(config)  # Optuna: the files its runs will name
+    try:
+        input_files.gather([*trials, *probes], config.folder)
+    except ValueError as e:
+        raise ConfigError(str(e)) from None
+    return trials
+
+
+def _trials(config: SweepConfig) -> list[dict[str, Any]]:
     groups = config.groups or [Group()]
     _check_keys(config, groups)
     trials: dict[str, dict[str, Any]] = {}
@@ -136,7 +155,6 @@ def expand(config: SweepConfig) -> list[dict[str, Any]]:
             dumped = params.model_dump(mode="json")
             rid = run_id(kind, dumped)
             trials.setdefault(rid, {"run_id": rid, "kind": kind, "params": dumped, "resources": resources})
-    _check_image_files(trials.values())
     space.check_optuna(config)
     space.check_scheduler(config, list(trials.values()))
     return list(trials.values())
@@ -149,14 +167,3 @@ def _trial_error(err: ValidationError, where: str, origin: dict[str, str], model
         return origin.get(key, "") if isinstance(key, str) else ""
 
     return "\n".join(format_errors([e], where, model=model, block=block(e)) for e in err.errors())
-
-
-def _check_image_files(trials) -> None:
-    from priorlab.tasks.images import BUNDLED, IMAGE_FIELDS, check_image_file
-
-    names = {(t["params"].get(f), f) for t in trials for f in IMAGE_FIELDS}
-    for name, field in sorted(n for n in names if isinstance(n[0], str) and n[0] not in BUNDLED):
-        try:
-            check_image_file(name, field)
-        except ValueError as e:
-            raise ConfigError(str(e)) from None

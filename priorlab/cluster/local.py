@@ -57,15 +57,14 @@ def preflight(params: Any) -> None:
     device = getattr(params, "device", None)
     if isinstance(device, str):
         check_device_here(device)
-    from priorlab.tasks.images import IMAGE_FIELDS
-
-    for field in IMAGE_FIELDS:
-        name = getattr(params, field, None)
-        if isinstance(name, str):
-            check_image_decodes(name, field)
+    files = params.input_files() if hasattr(params, "input_files") else []
+    for f in files:  # the image files the params model declares (tasks/inputs.py)
+        if f.kind == "image":
+            check_image_decodes(f.name, f.field)
 
 
-def run_local(kind: str, params: Any, out: str | Path | None = None, store_dir: str | Path | None = None) -> dict:
+def run_local(kind: str, params: Any, out: str | Path | None = None, store_dir: str | Path | None = None,
+              artifacts: str | None = None) -> dict:
     """Run `params` (a validated model) of `kind`; write to a folder and/or the store.
 
     Raises LocalRunError, before anything is written, when this machine cannot run it."""
@@ -73,7 +72,7 @@ def run_local(kind: str, params: Any, out: str | Path | None = None, store_dir: 
     dumped = params.model_dump(mode="json")
     rid = make_run_id(kind, dumped)
     folder = DirSink(out) if out else None
-    store = Store(store_dir) if store_dir else None
+    store = Store(store_dir, artifacts=artifacts) if store_dir else None
     if store is not None:
         # A single run belongs to a sweep named after its kind, so the dashboard lists it.
         sweep = f"local-{kind}"

@@ -20,7 +20,7 @@ from ray import tune
 
 from priorlab.cluster.trial import RaySink, _tune_scalars, run_trial
 from priorlab.tasks.dip.pack import run_pack
-from priorlab.tasks.images import provide_image_bytes
+from priorlab.cluster import inputs as input_files
 from priorlab.tasks.registry import KINDS
 
 
@@ -40,14 +40,13 @@ def gpu_ids() -> str | None:
     return ",".join(str(i) for i in ids) if ids else None
 
 
-def run_pack_trial(config: dict[str, Any], writer=None, images: dict[str, bytes] | None = None) -> None:
+def run_pack_trial(config: dict[str, Any], writer=None, inputs: dict[str, dict] | None = None) -> None:
     """The Tune trainable of a packed sweep. `config["pack"]` is an item of `packing.pack_trials`."""
     item = config["pack"]
     if "members" not in item:  # a run that does not pack: an ordinary trial
-        return run_trial({"trial": item}, writer=writer, images=images)
+        return run_trial({"trial": item}, writer=writer, inputs=inputs)
     torch.set_num_threads(max(1, int(item["resources"].get("CPU", 1))))
-    for name, data in (images or {}).items():
-        provide_image_bytes(name, data)
+    input_files.materialize(inputs)
 
     node = ray.get_runtime_context().get_node_id()
     # Claim each member as run_trial claims its run: one that another sweep on this store
@@ -69,10 +68,11 @@ def run_pack_trial(config: dict[str, Any], writer=None, images: dict[str, bytes]
         raise
     assigned = gpu_ids()
     finishing = []
-    for m, sink, summary in zip(members, sinks, summaries):
+    for m, sink, summary, member_params in zip(members, sinks, summaries, params):
         sink.flush()
         if assigned is not None:
             summary["gpu_ids"] = assigned
+        summary.update(input_files.run_hashes(member_params, inputs))
         finishing.append(writer.finish_run.remote(m["run_id"], summary.get("status", "done"), summary, None))
     ray.get(finishing)
     statuses = [s.get("status", "done") for s in summaries]

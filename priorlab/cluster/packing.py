@@ -121,6 +121,7 @@ def at_once(nodes: list[dict[str, float]], request: dict[str, float]) -> int:
 def plan(
     config_path: str,
     store_dir: str = "results",
+    artifacts: str | None = None,
     address: str | None = None,
     num_cpus: int | None = None,
     max_concurrent: int | None = None,
@@ -130,19 +131,27 @@ def plan(
     """`priorlab sweep CONFIG --plan`: print what the sweep would run, and exit (0, or 2 for a config error)."""
     from priorlab.cluster import config as sweep_config
     from priorlab.cluster.errors import ConfigError
+    from priorlab.cluster import inputs as input_files
+    from priorlab.cluster import search
     from priorlab.cluster.expand import expand
 
     try:
         cfg, _ = sweep_config.load(config_path)
-        trials = expand(cfg)
-    except (ConfigError, OSError) as e:
+        trials = expand(cfg)  # checks every input file once
+        files = input_files.gather([*trials, *search.probe_trials(cfg)], cfg.folder)
+    except (ConfigError, OSError, ValueError) as e:
         echo(f"config error: {e}")
         return 2
     done: set[str] = set()
-    if not force and (Path(store_dir) / "priorlab.db").exists():
-        from priorlab.analysis.store import Store
+    from priorlab.analysis.store import Store, store_exists
 
-        done = Store(store_dir, create=False).done_ids([t["run_id"] for t in trials])
+    if not force and store_exists(store_dir):  # a plan only reads (any schema version will do)
+        store = Store(store_dir, readonly=True, any_version=True, artifacts=artifacts)
+        moved = input_files.changed(store, trials, files)  # the sweep would refuse to resume: say so now
+        if moved:
+            echo(f"config error: {moved}")
+            return 2
+        done = store.done_ids([t["run_id"] for t in trials])
     todo = [t for t in trials if t["run_id"] not in done]
     k = getattr(cfg, "pack", 1) or 1
     items = pack_trials(todo, k)
@@ -161,6 +170,12 @@ def plan(
         asks = _fmt_resources(item["resources"])
         echo(f"  {name:<{width}}  {item['kind']:<13} {n:>4}  {asks:<16} {shared}  {varying}".rstrip())
 
+    if files:
+        total = sum(f.size for f in files)
+        echo(f"input files: {len(files)}, {input_files.describe_size(total)} in all, checked here and shipped to the "
+             "trials through Ray's object store (relative paths are read from the config file's folder)")
+        for line in input_files.describe(files):
+            echo(line)
     where, nodes = capacity(address, num_cpus)
     echo(f"cluster: {where}")
     limit = max_concurrent or cfg.max_concurrent

@@ -85,16 +85,18 @@ def concrete_trial(space_base: dict[str, Any], point: dict[str, Any]) -> dict[st
     return {"run_id": run_id(kind, params), "kind": kind, "params": params, "resources": space_base["resources"]}
 
 
-def run_point(config: dict[str, Any], writer=None, images: dict[str, bytes] | None = None) -> None:
+def run_point(config: dict[str, Any], writer=None, inputs: dict[str, dict] | None = None) -> None:
     """The Tune trainable of an Optuna trial: build the run from the suggestion, register it
     with the sweep, then run it like any trial."""
     import ray
 
+    from priorlab.cluster.inputs import materialize
     from priorlab.cluster.trial import run_trial
 
+    materialize(inputs)  # the suggestion's parameters may name a shipped file
     trial = concrete_trial(config["trial"], config["point"])
     ray.get(writer.register_runs.remote(config["trial"]["sweep"], [trial]))
-    run_trial({"trial": trial}, writer=writer, images=images)
+    run_trial({"trial": trial}, writer=writer, inputs=inputs)
 
 
 def run_id_of(config: dict[str, Any]) -> str | None:

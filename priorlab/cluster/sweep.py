@@ -14,29 +14,24 @@ from typing import Any, Callable
 import ray
 from ray import tune
 
-from priorlab.analysis.store import Store, StoreError
+from priorlab.analysis.store import Store, StoreError, is_db_url, store_exists
 from priorlab.cluster import config as sweep_config
 from priorlab.cluster.errors import ConfigError
 from priorlab.cluster.expand import expand
+from priorlab.cluster import inputs as input_files
 from priorlab.cluster import search
+from priorlab.cluster.interrupt import CtrlC
 from priorlab.cluster.progress import ProgressCallback
 from priorlab.cluster.runtime import connect, plugin_modules
 from priorlab.cluster.trial import run_shard, run_trial
 from priorlab.cluster import packing
 from priorlab.cluster.pack_trial import run_pack_trial
 from priorlab.cluster.writer import TrialDeathCallback, start_writer
-from priorlab.tasks.images import BUNDLED, IMAGE_FIELDS
 
 FINAL = ("done", "error", "diverged", "pruned")  # pruned: a scheduler's early stop, a result
 
 # Exit statuses of `priorlab sweep`.
 EXIT_OK, EXIT_FAILED, EXIT_CONFIG, EXIT_INTERRUPTED = 0, 1, 2, 130
-
-
-def _user_images(trials: list[dict[str, Any]]) -> dict[str, bytes]:
-    """Bytes of every user image file the trials name, read once here on the driver."""
-    names = {t["params"].get(f) for t in trials for f in IMAGE_FIELDS}
-    return {n: Path(n).expanduser().read_bytes() for n in names if isinstance(n, str) and n not in BUNDLED}
 
 
 def _trial_resources(config: dict[str, Any]) -> tune.PlacementGroupFactory:
@@ -101,7 +96,7 @@ def best_table(store: Store, sweep: str, metric: str = "best_psnr", top: int = 5
     return "\n".join(parts)
 
 
-def name_reuse_error(store_dir: str | Path, cfg, text: str, extend: bool) -> str | None:
+def name_reuse_error(store_dir: str | Path, cfg, text: str, extend: bool, artifacts: str | None = None) -> str | None:
     """A message when the store holds `cfg.name` with a config of another meaning (and the user
     did not ask to extend that sweep), else None. Two sweeps are never mixed silently.
 
@@ -109,9 +104,9 @@ def name_reuse_error(store_dir: str | Path, cfg, text: str, extend: bool) -> str
     reordered keys, other resources or a larger search budget is the same sweep; every text
     a sweep ran with stays in `sweep_configs`.
     """
-    if extend or not (Path(store_dir) / "priorlab.db").exists():
+    if extend or not store_exists(store_dir):
         return None
-    stored = Store(store_dir, readonly=True).sweep_configs(cfg.name)
+    stored = Store(store_dir, readonly=True, artifacts=artifacts).sweep_configs(cfg.name)
     if not stored or text in stored:
         return None
     if any(sweep_config.same_sweep(cfg, old) for old in stored):
@@ -169,28 +164,44 @@ def run_sweep(
     num_cpus: int | None = None,
     echo: Callable[[str], None] = print,
     extend: bool = False,
+    artifacts: str | None = None,
 ) -> int:
     """Run one sweep to the end; returns the exit status (see EXIT_*).
 
     `extend`: the store may already hold this sweep name with another config; add to it.
+    One Ctrl-C in any phase stops it (cluster/interrupt.py): exit 130, rerun to resume.
     """
+    with CtrlC() as ctrl_c:
+        return _run_sweep(config_path, store_dir, address, force, max_concurrent, num_cpus, echo, extend, ctrl_c,
+                          artifacts)
+
+
+def _run_sweep(config_path, store_dir, address, force, max_concurrent, num_cpus, echo, extend, ctrl_c: CtrlC,
+               artifacts: str | None = None) -> int:
     try:
         cfg, text = sweep_config.load(config_path)
-        trials = expand(cfg)
-        images = _user_images(trials)
-    except (ConfigError, OSError) as e:
+        trials = expand(cfg)  # checks every input file once
+        files = input_files.gather([*trials, *search.probe_trials(cfg)], cfg.folder)  # (already checked)
+    except (ConfigError, OSError, ValueError) as e:
         echo(f"config error: {e}")
         return EXIT_CONFIG
 
-    store_dir = str(Path(store_dir).resolve())
+    store_dir = str(store_dir) if is_db_url(str(store_dir)) else str(Path(store_dir).resolve())
     try:
-        reuse = name_reuse_error(store_dir, cfg, text, extend)
+        if is_db_url(store_dir):  # a fresh database gets its schema (and --artifacts is checked) now
+            Store(store_dir, artifacts=artifacts).close()
+        reuse = name_reuse_error(store_dir, cfg, text, extend, artifacts)
     except StoreError as e:
         echo(f"store error: {e}")
         return EXIT_CONFIG
     if reuse:
         echo(f"config error: {reuse}")
         return EXIT_CONFIG
+    if not force and store_exists(store_dir):
+        moved = input_files.changed(Store(store_dir, readonly=True, artifacts=artifacts), trials, files)
+        if moved:
+            echo(f"config error: {moved}")
+            return EXIT_CONFIG
     echo(connect(address, num_cpus=num_cpus, py_modules=plugin_modules(trials + search.probe_trials(cfg))))
     error, note = _cluster_check(cfg)
     if error:
@@ -198,11 +209,17 @@ def run_sweep(
         return EXIT_CONFIG
     if note:
         echo(note)
-    writer = start_writer(store_dir)
+    try:
+        shipped = input_files.ship(files)  # into the object store: trials on any node read them
+    except ValueError as e:
+        echo(f"config error: {e}")
+        return EXIT_CONFIG
+    writer = start_writer(store_dir, artifacts)
+    ctrl_c.arm()  # from here a Ctrl-C stops the sweep and keeps what finished
     ray.get(writer.upsert_sweep.remote(cfg.name, text, socket.gethostname()))
     ray.get(writer.register_runs.remote(cfg.name, trials))
 
-    store = Store(store_dir, readonly=True)  # the writer owns all writes
+    store = Store(store_dir, readonly=True, artifacts=artifacts)  # the writer owns all writes
     ids = [t["run_id"] for t in trials]
     done = set() if force else search.final_ids(store, ids)  # done and pruned runs are not rerun
     todo = [t for t in trials if t["run_id"] not in done]
@@ -214,17 +231,17 @@ def run_sweep(
     shards = _pending_shards(todo, writer)
     if shards:
         echo(f"sweep {cfg.name}: scoring {len(shards)} shards first")
-        status = _fit(cfg, run_shard, "shard", shards, writer, {}, max_concurrent, echo, f"{cfg.name} shards",
-                      store_dir=store_dir)
+        status = _fit(cfg, run_shard, "shard", shards, writer, shipped, max_concurrent, echo, f"{cfg.name} shards",
+                      store_dir=store_dir, ctrl_c=ctrl_c)
     stored = None if force else store  # optuna counts (and learns from) stored runs unless --force
     if todo and status == EXIT_OK and cfg.pack > 1:  # issue 11: same-shaped DIP runs fit as packs
         packs = packing.pack_trials(todo, cfg.pack)
         echo(f"sweep {cfg.name}: {len(todo)} runs packed into {len(packs)} trials (pack: {cfg.pack})")
-        status = _fit(cfg, run_pack_trial, "pack", packs, writer, images, max_concurrent, echo, f"{cfg.name} trials",
-                      store_dir=store_dir)
+        status = _fit(cfg, run_pack_trial, "pack", packs, writer, shipped, max_concurrent, echo, f"{cfg.name} trials",
+                      store_dir=store_dir, ctrl_c=ctrl_c)
     elif (todo or search.remaining(cfg, stored)) and status == EXIT_OK:  # optuna: trials come from the searcher
-        status = _fit(cfg, run_trial, "trial", todo, writer, images, max_concurrent, echo, cfg.name, store=stored,
-                      store_dir=store_dir)
+        status = _fit(cfg, run_trial, "trial", todo, writer, shipped, max_concurrent, echo, cfg.name, store=stored,
+                      store_dir=store_dir, ctrl_c=ctrl_c)
 
     counts = store.counts(cfg.name)
     failed = sum(counts.get(s, 0) for s in ("error", "diverged"))
@@ -233,6 +250,8 @@ def run_sweep(
     unfinished = [r for r, s in statuses.items() if s not in FINAL and (r in todo_ids or s == "running")]
     if unfinished:
         ray.get(writer.mark_unfinished.remote(unfinished, "interrupted"))
+        status = EXIT_INTERRUPTED
+    if ctrl_c.requested.is_set():  # even when every run happened to finish as the user pressed it
         status = EXIT_INTERRUPTED
     sweep_status = "interrupted" if unfinished else ("error" if failed else "done")
     ray.get(writer.set_sweep_status.remote(cfg.name, sweep_status))
@@ -249,7 +268,8 @@ def run_sweep(
             last = (r.get("error") or "").strip().splitlines()[-1:] or [""]
             echo(f"  error in {r['run_id']}: {last[0]}")
         status = EXIT_FAILED
-    echo(f"open the dashboard: priorlab dashboard --store {store_dir}")
+    echo(f"open the dashboard: priorlab dashboard --store {store.where}"
+         + (f" --artifacts {artifacts}" if artifacts and is_db_url(store_dir) else ""))
     return status
 
 
@@ -289,7 +309,9 @@ SCRATCH = ".tune-scratch"
 
 
 def _scratch_dir(store_dir: str) -> str:
-    root = Path(store_dir) / SCRATCH
+    # A server store has no folder here: Tune's bookkeeping goes to this machine's temp folder.
+    base = Path(tempfile.gettempdir()) / "priorlab" if is_db_url(store_dir) else Path(store_dir)
+    root = base / SCRATCH
     root.mkdir(parents=True, exist_ok=True)
     for old in root.iterdir():
         pid = old.name.split("-")[1] if old.name.count("-") >= 2 else ""
@@ -308,20 +330,23 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def _fit(cfg, fn, key, items, writer, images, max_concurrent, echo, desc, store=None, store_dir: str = "") -> int:
+def _fit(cfg, fn, key, items, writer, shipped, max_concurrent, echo, desc, store=None, store_dir: str = "",
+         ctrl_c: CtrlC | None = None) -> int:
     """One Tune run over `items`, each passed to `fn` as `config[key]`; the config's search
-    and scheduler (cluster/search.py) decide the space and pruning. Tune's scratch folder goes
-    inside `store_dir`."""
+    and scheduler (cluster/search.py) decide the space and pruning. `shipped`: the input
+    files in the object store (cluster/inputs.py). Tune's scratch folder goes inside `store_dir`."""
     # Tune's own console output (experiment boxes, trial tables) would bury our progress line.
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
+    ctrl_c = ctrl_c or CtrlC()
+    if ctrl_c.requested.is_set():  # Ctrl-C between two phases: the next one does not start
+        return EXIT_INTERRUPTED
     # Tune warns about every trial it stopped on Ctrl-C; the store already says which.
     logging.getLogger("ray.tune.analysis.experiment_analysis").setLevel(logging.ERROR)
     logging.getLogger("ray.tune.tune").addFilter(_TUNE_HINT_FILTER)
-    extra = {"images": images} if key in ("trial", "pack") else {}
     plan = search.tune_plan(cfg, fn, key, items, writer, store)
     for note in plan.notes:
         echo(f"sweep {cfg.name}: {note}")
-    trainable = tune.with_resources(tune.with_parameters(plan.fn, writer=writer, **extra), _trial_resources)
+    trainable = tune.with_resources(tune.with_parameters(plan.fn, writer=writer, inputs=shipped), _trial_resources)
     progress = ProgressCallback(total=plan.total, desc=desc)
     scratch = _scratch_dir(store_dir)
     tuner = tune.Tuner(
@@ -341,6 +366,7 @@ def _fit(cfg, fn, key, items, writer, images, max_concurrent, echo, desc, store=
             # Tune's own bookkeeping only; results travel to the store through the writer.
             storage_path=scratch,
             failure_config=tune.FailureConfig(max_failures=cfg.retries),
+            stop=ctrl_c.stopper(),  # one Ctrl-C stops every trial (cluster/interrupt.py)
             callbacks=[progress, TrialDeathCallback(writer)],
             verbose=0,
             progress_reporter=None,
@@ -348,9 +374,8 @@ def _fit(cfg, fn, key, items, writer, images, max_concurrent, echo, desc, store=
     )
     try:
         tuner.fit()
-    except KeyboardInterrupt:
-        echo("\nstopping: marking unfinished runs interrupted")
-        return EXIT_INTERRUPTED
+    except KeyboardInterrupt:  # a second Ctrl-C: no waiting for Tune to stop its trials
+        ctrl_c.requested.set()
     finally:
         progress.close()
         shutil.rmtree(scratch, ignore_errors=True)
@@ -359,4 +384,7 @@ def _fit(cfg, fn, key, items, writer, images, max_concurrent, echo, desc, store=
         except OSError:
             pass  # another sweep on this store is running
         sys.stderr.flush()
+    if ctrl_c.requested.is_set():
+        echo("\nstopping: marking unfinished runs interrupted")
+        return EXIT_INTERRUPTED
     return EXIT_OK

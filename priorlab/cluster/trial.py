@@ -13,7 +13,8 @@ import ray
 import torch
 from ray import tune
 
-from priorlab.tasks.images import png_bytes, provide_image_bytes
+from priorlab.cluster import inputs as input_files
+from priorlab.tasks.images import png_bytes
 from priorlab.tasks.registry import KINDS
 
 
@@ -45,14 +46,14 @@ def _tune_scalars(summary: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in summary.items() if isinstance(v, (int, float, str, bool)) and not (isinstance(v, float) and math.isnan(v))}
 
 
-def run_trial(config: dict[str, Any], writer=None, images: dict[str, bytes] | None = None) -> None:
+def run_trial(config: dict[str, Any], writer=None, inputs: dict[str, dict] | None = None) -> None:
     """The Tune trainable. `config["trial"]` is one `{"run_id", "kind", "params"}` of the sweep
-    (with `"force": True` under `--force`, to rerun a run the store holds as done)."""
+    (with `"force": True` under `--force`, to rerun a run the store holds as done); `inputs`
+    the sweep's input files in the object store (cluster/inputs.py)."""
     trial = config["trial"]
     run_id, kind = trial["run_id"], KINDS[trial["kind"]]
     torch.set_num_threads(max(1, int(trial["resources"].get("CPU", 1))))
-    for name, data in (images or {}).items():  # user files travel with the trial, not by disk
-        provide_image_bytes(name, data)
+    input_files.materialize(inputs)  # user files travel with the trial, not by a shared disk
 
     params = kind.params(**trial["params"])
     n_shards = kind.sharding.count(params) if kind.sharding else 1
@@ -77,6 +78,7 @@ def run_trial(config: dict[str, Any], writer=None, images: dict[str, bytes] | No
         ray.get(writer.finish_run.remote(run_id, "error", None, traceback.format_exc()))
         raise
     sink.flush()
+    summary.update(input_files.run_hashes(params, inputs))  # a file changed before a resume is noticed
     status = summary.get("status", "done")
     if ray.get_gpu_ids():  # issue 11: which GPU Ray gave this trial (priorlab runs shows it)
         summary["gpu_ids"] = ",".join(str(i) for i in ray.get_gpu_ids())
@@ -84,11 +86,12 @@ def run_trial(config: dict[str, Any], writer=None, images: dict[str, bytes] | No
     tune.report({"run_id": run_id, "status": status, "pid": os.getpid(), **_tune_scalars(summary)})
 
 
-def run_shard(config: dict[str, Any], writer=None) -> None:
+def run_shard(config: dict[str, Any], writer=None, inputs: dict[str, dict] | None = None) -> None:
     """The Tune trainable of one shard: score it and hand the arrays to the writer."""
     shard = config["shard"]
     kind = KINDS[shard["kind"]]
     torch.set_num_threads(max(1, int(shard["resources"].get("CPU", 1))))
+    input_files.materialize(inputs)
     arrays = kind.sharding.score(kind.params(**shard["params"]), shard["index"], shard["n"])
     buf = io.BytesIO()
     np.savez(buf, **arrays)

@@ -11,9 +11,12 @@ A store that cannot be read (a corrupt or truncated database, `priorlab.analysis
 is one line: `Data.error` for the pages' `guard`, and `app.py` catches what a read raises
 later, so no page shows a traceback for it.
 
-The store path comes from `PRIORLAB_STORE` (set by `priorlab dashboard --store DIR`),
-default `results`. A folder without `priorlab.db` is shown as an empty store — the
-dashboard never creates a database.
+The store comes from `PRIORLAB_STORE` (set by `priorlab dashboard --store DIR|URL`), default
+`results`, and its files from `PRIORLAB_ARTIFACTS` when they live elsewhere. A folder without
+`priorlab.db` is shown as an empty store — the dashboard never creates a database. On a
+PostgreSQL store the change token is the server's write-ahead-log position (one tiny query):
+it moves when anything commits, so every dashboard, wherever it runs, sees every driver's
+writes live.
 """
 
 from __future__ import annotations
@@ -27,11 +30,12 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from priorlab.analysis.store import SchemaVersionError, Store, StoreError
+from priorlab.analysis.store import SchemaVersionError, Store, StoreError, is_db_url
 from priorlab.dashboard import images
 from priorlab.dashboard.widgets import md
 
 STORE_ENV = "PRIORLAB_STORE"
+ARTIFACTS_ENV = "PRIORLAB_ARTIFACTS"
 DEFAULT_STORE = "results"
 DB_NAME = "priorlab.db"
 TTL_S = 120
@@ -52,15 +56,21 @@ LOWER_IS_BETTER = ("loss", "final_loss", "seconds", "wall_s", "best_step", "dive
 
 
 def store_root() -> str:
-    return str(Path(os.environ.get(STORE_ENV) or DEFAULT_STORE).expanduser().resolve())
+    named = os.environ.get(STORE_ENV) or DEFAULT_STORE
+    return named if is_db_url(named) else str(Path(named).expanduser().resolve())
 
 
 def has_db(root: str) -> bool:
-    return (Path(root) / DB_NAME).is_file()
+    return is_db_url(root) or (Path(root) / DB_NAME).is_file()
 
 
 def change_token(root: str) -> tuple:
     """Cheap fingerprint of the store's committed state (see the module docstring)."""
+    if is_db_url(root):  # never raises: the page watcher calls it while the server is away too
+        try:
+            return (_store(root).db.change_token(),)
+        except Exception:
+            return ("unreachable",)
     out = []
     for name in (DB_NAME, DB_NAME + "-wal"):
         try:
@@ -73,7 +83,8 @@ def change_token(root: str) -> tuple:
 
 @st.cache_resource(show_spinner=False)
 def _store(root: str) -> Store:
-    return Store(root, readonly=True)  # never writes, migrates or creates (see analysis.store)
+    # never writes, migrates or creates (see analysis.store)
+    return Store(root, readonly=True, artifacts=os.environ.get(ARTIFACTS_ENV) or None)
 
 
 def failure_line(e: BaseException, root: str) -> str:
@@ -129,7 +140,7 @@ class Data:
         if self.exists:
             try:
                 _store(self.root)
-            except Exception as e:  # a corrupt or unreadable file: say so, don't crash
+            except Exception as e:  # a corrupt or unreadable file, a server away: say so, don't crash
                 self.error = failure_line(e, self.root)
 
     @property

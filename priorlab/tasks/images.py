@@ -9,14 +9,14 @@ import numpy as np
 import torch
 from PIL import Image
 
+from priorlab.tasks import inputs
+
 # scikit-image's bundled images that ship inside the wheel (no download needed).
 BUNDLED = (
     "astronaut", "brick", "camera", "cat", "chelsea", "coffee", "coins", "grass", "gravel",
     "horse", "hubble_deep_field", "immunohistochemistry", "moon", "page", "retina", "rocket",
     "text",
 )
-# Parameters that name an image file: checked once by the sweep driver, shipped to the trials.
-IMAGE_FIELDS = ("image", "corrupted", "mask")
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 
 # Limits on a user image file (README: "Images"). A run resizes its image to at most a few
@@ -52,10 +52,7 @@ def read_array(name: str) -> np.ndarray:
         import skimage.data
 
         return _to_rgb(getattr(skimage.data, name)())
-    if name in _PROVIDED:
-        with Image.open(io.BytesIO(_PROVIDED[name])) as im:
-            return _pil_to_rgb(im)
-    path = Path(name).expanduser()
+    path = inputs.resolve(name)  # the driver's file, or its copy on this node
     if not path.is_file():
         raise ValueError(
             f"image: {name!r} is neither a bundled scikit-image name ({', '.join(BUNDLED)}) "
@@ -83,7 +80,7 @@ def check_image_file(name: str, field: str = "image") -> None:
     The size on disk and the pixel count (from the header, before decoding) are checked first,
     so a bomb is refused without ever being decoded.
     """
-    path = Path(name).expanduser()
+    path = inputs.resolve(name)
     if not path.is_file():
         raise ValueError(f"{field} {name!r}: no such file")
     size = path.stat().st_size
@@ -108,10 +105,11 @@ def _pil_to_rgb(im: Image.Image) -> np.ndarray:
 
 
 def expand_images(spec: str) -> list[str]:
-    """A folder expands to its image files (sorted); anything else names one image."""
-    path = Path(spec).expanduser()
+    """A folder expands to its image files (sorted, named as the folder was: a relative folder
+    gives relative names); anything else names one image."""
+    path = inputs.resolve(spec)
     if spec not in BUNDLED and path.is_dir():
-        files = sorted(str(p) for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+        files = sorted(str(Path(spec) / p.name) for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
         if not files:
             raise ValueError(f"image: folder {spec!r} holds no image files ({', '.join(IMAGE_SUFFIXES)})")
         return files
@@ -130,7 +128,7 @@ def expand_pairs(spec: str) -> list[tuple[str, str | None]]:
     clean partner (when `clean/` exists), a clean file without a noisy one, two files of one stem.
     A value that is not a folder names one corrupted file, with no partner.
     """
-    folder = Path(spec).expanduser()
+    folder = inputs.resolve(spec)  # (names stay as written: relative to a config's folder)
     if not folder.is_dir():
         return [(spec, None)]
     noisy_dir, clean_dir = folder / PAIRS_NOISY, folder / PAIRS_CLEAN
@@ -152,26 +150,28 @@ def expand_pairs(spec: str) -> list[tuple[str, str | None]]:
     if not noisy:
         raise ValueError(f"corrupted: {str(noisy_dir)!r} holds no image files ({', '.join(IMAGE_SUFFIXES)})")
     if not clean_dir.is_dir():
-        return [(str(f), None) for f in noisy.values()]
+        return [(str(Path(spec) / PAIRS_NOISY / f.name), None) for f in noisy.values()]
     clean = by_stem(clean_dir)
     for a, b, what in ((noisy, clean, PAIRS_CLEAN), (clean, noisy, PAIRS_NOISY)):
         alone = sorted(set(a) - set(b))
         if alone:
             raise ValueError(f"corrupted: {str(a[alone[0]])!r} has no partner of the same name in {what}/ "
                              f"({len(alone)} unpaired file{'s' if len(alone) > 1 else ''})")
-    return [(str(noisy[k]), str(clean[k])) for k in noisy]
+    def written(sub: str, f: Path) -> str:
+        return str(Path(spec) / sub / f.name)
+
+    return [(written(PAIRS_NOISY, noisy[k]), written(PAIRS_CLEAN, clean[k])) for k in noisy]
 
 
 def image_size(name: str) -> tuple[int, int]:
-    """(height, width) of a bundled image, handed-over bytes or a file, from the header when it
+    """(height, width) of a bundled image or a file (tasks.inputs.resolve), from the header when it
     can (no decode of a file's pixels). Raises ValueError naming the image when it cannot."""
     if name in BUNDLED:
         return read_array(name).shape[:2]
     limit = Image.MAX_IMAGE_PIXELS
     Image.MAX_IMAGE_PIXELS = None  # the limits are check_image_file's job, with its own message
     try:
-        source = io.BytesIO(_PROVIDED[name]) if name in _PROVIDED else Path(name).expanduser()
-        with Image.open(source) as im:
+        with Image.open(inputs.resolve(name)) as im:  # the driver's file, or its copy on this node
             w, h = im.size
     except Exception as e:  # PIL raises OSError, SyntaxError, ... for a file that is no image
         reason = " ".join(str(e).split())[:120] or type(e).__name__
@@ -215,15 +215,6 @@ def png_bytes(image: torch.Tensor) -> bytes:
     return buf.getvalue()
 
 
-# Bytes of user image files handed over by the sweep driver, so a trial on another node
-# reads the driver's file without a shared disk. Keyed by the name in the parameters.
-_PROVIDED: dict[str, bytes] = {}
-
-
-def provide_image_bytes(name: str, data: bytes) -> None:
-    _PROVIDED[name] = data
-
-
 def image_available(name: str) -> bool:
-    """True when `load_image(name, ...)` can find the image on this node."""
-    return name in BUNDLED or name in _PROVIDED or Path(name).expanduser().is_file()
+    """True when `load_image(name, ...)` can find the image in this process."""
+    return name in BUNDLED or inputs.exists(name)

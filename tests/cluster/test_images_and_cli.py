@@ -12,7 +12,8 @@ import torch
 from PIL import Image
 
 from priorlab.cluster.cli import main
-from priorlab.tasks.images import load_image, png_bytes, provide_image_bytes
+from priorlab.tasks import inputs
+from priorlab.tasks.images import load_image, png_bytes
 
 
 def test_grayscale_and_rgba_files_load_as_rgb_crops(tmp_path):
@@ -31,11 +32,12 @@ def test_png_round_trip_and_image_bytes_handed_to_a_node_without_the_file(tmp_pa
     x = load_image("chelsea", 32)
     back = torch.from_numpy(np.array(Image.open(io.BytesIO(png_bytes(x))))).permute(2, 0, 1) / 255.0
     assert (back - x[0]).abs().max() <= 1 / 255 + 1e-6
-    # A trial on another node gets the driver's file as bytes: the path need not exist there.
+    # A trial on another node reads its copy of the driver's file: the path need not exist there.
     from priorlab.tasks.dip import DipParams
 
     name = str(tmp_path / "only-on-the-driver.png")
-    provide_image_bytes(name, png_bytes(x))
+    (tmp_path / "copy.png").write_bytes(png_bytes(x))
+    inputs.provide(name, tmp_path / "copy.png")
     p = DipParams(image=name, size=32, depth=1, width=4, iterations=2)
     assert torch.allclose(load_image(p.image, 32), x, atol=1 / 255)
 

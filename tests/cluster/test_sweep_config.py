@@ -98,6 +98,10 @@ def test_shipped_configs_validate():
 
     for path in sorted(Path("configs").glob("*.yaml")):
         cfg, _ = load(path)
+        if path.name == "stylegan_ffhq.yaml":  # placeholder paths: refused in one line before anything runs
+            with pytest.raises(ConfigError, match=r"^generator '/data/models/ffhq.pkl': no such file"):
+                expand(cfg)
+            continue
         trials = expand(cfg)
         assert trials, path
     smoke = expand(load("configs/dip_smoke.yaml")[0])

@@ -64,6 +64,7 @@ REASONS = {
     "pt_shared_views": "tensors hold more bytes",
     "pt_zip_bomb": "inflate",
     "pt_sparse": "inconsistent with indices",
+    "pt_dict_flood": "Python objects",
 }
 
 

@@ -3,7 +3,8 @@
 A small valid pickle in NVIDIA's persistence layout is written here (protocols 2, 3 and 4), then
 a child process mutates it for a fixed budget: flipped opcodes and bytes, truncation, spliced
 records, globals from the allow-list inserted anywhere, extreme integers in tensor records and
-flipped bytes inside the nested storage pickles. Every load must either give a generator or
+flipped bytes inside the nested storage pickles, and floods (one record repeated up to 100,000
+times: views, empty sets, memo puts). Every load must either give a generator or
 raise `CheckpointError` with one line; the child must never crash (its exit code is checked)
 and never write a file (its working folder must stay empty; the pickles' `module_src` would
 write one there if it ever ran).
@@ -120,7 +121,7 @@ def blobs(data):  # (start, end) of bytes payloads: the nested storage pickles
 
 info = [(boundaries(d), ints(d), blobs(d)) for d in valid]
 OPCODES = [ord(c) for c in "()*.0128BCFGIJKLMNPQRSTUVX]abcdeghijlopqrstu}" ] + list(range(0x80, 0x99))
-EXTREMES = [0, 1, -1, 2, 3, 255, 65535, 2**31 - 1, -2**31, 2**24, 17]
+EXTREMES = [0, 1, -1, 2, 3, 255, 65535, 2**31 - 1, -2**31, 2**24, 17, 2**15, 8192, 4096]  # 2**15: a resolution
 ALLOWED = sorted(nv.ALLOWED) + [("os", "system"), ("builtins", "eval"), ("numpy", "frombuffer")]
 
 def arg_ops(rng):
@@ -131,7 +132,7 @@ def arg_ops(rng):
 def mutate(rng):
     k = rng.randrange(len(valid))
     data, (bounds, int_ops, blob_ranges) = bytearray(valid[k]), info[k]
-    kind = rng.choice(["flip", "opcode", "truncate", "splice", "global", "int", "nested"])
+    kind = rng.choice(["flip", "opcode", "truncate", "splice", "global", "int", "nested", "repeat"])
     if kind == "flip":
         for _ in range(rng.randint(1, 4)):
             data[rng.randrange(len(data))] = rng.randrange(256)
@@ -159,6 +160,12 @@ def mutate(rng):
         width = {"BININT": 4, "BININT1": 1, "BININT2": 2}[name]
         new = b"J" + rng.choice(EXTREMES).to_bytes(4, "little", signed=True)
         data = data[:pos] + new + data[pos + 1 + width:]
+    elif kind == "repeat":  # floods: one record (a view, an empty set, a memo put, ...) many times over
+        a = rng.choice(bounds)
+        ends = [b for b in bounds if a < b <= a + 64] or [min(a + 1, len(data))]
+        b = rng.choice(ends)
+        times = min(rng.choice([10, 1000, 100_000]), 400_000 // max(1, b - a))
+        data = data[:b] + bytes(data[a:b]) * times + data[b:]
     elif kind == "nested" and blob_ranges:
         start, end = rng.choice(blob_ranges)
         for _ in range(rng.randint(1, 3)):
@@ -213,3 +220,4 @@ def test_mutated_nvidia_pickles_load_or_fail_in_one_line(tmp_path, monkeypatch):
     stats = lines[-1]
     print(f"fuzz: {stats}")
     assert stats["iterations"] >= 50 and stats["refused"] > 0 and stats["loaded"] > 0, stats
+    assert stats["max_seconds"] < 60, stats  # issue 16: any load within 60 s (and 2 GB, the child's cap)

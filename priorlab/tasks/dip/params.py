@@ -22,12 +22,12 @@ from __future__ import annotations
 
 import difflib
 import importlib.util
-from pathlib import Path
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import torch
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_serializer, model_validator
 
+from priorlab.tasks import inputs
 from priorlab.tasks.images import BUNDLED, image_available
 from priorlab.tasks.dip import losses
 from priorlab.tasks.dip.inputs import NATIVE, canvas, check_corrupted, check_mask, check_size, shape_of
@@ -46,9 +46,9 @@ INPAINT_DEFAULTS = {"region": 32, "region_place": "centre", "masked_loss": True}
 
 
 def check_image(name: str) -> str:
-    if image_available(name):  # bundled, a file here, or bytes the sweep driver handed over
+    if image_available(name):  # bundled, a file here, or the driver's file copied to this node
         return name
-    path = Path(name).expanduser()
+    path = inputs.resolve(name)
     if path.is_dir():
         raise ValueError(f"{name!r} is a folder: a run takes one image (the sweep expands folders)")
     if not path.is_file():
@@ -238,6 +238,11 @@ class BaseParams(BaseModel):
                              "(without corrupted, priorlab adds the noise itself and sigma is its strength)")
         return sigma
 
+    def input_files(self) -> list[inputs.InputFile]:
+        """The files this run reads (tasks/inputs.py): its image files, but bundled images."""
+        return [inputs.InputFile(field, name, "image") for field in ("image", "corrupted", "mask")
+                for name in [getattr(self, field)] if name is not None and name not in BUNDLED]
+
     @field_validator("region")
     @classmethod
     def _region_fits(cls, region: int | None, info: ValidationInfo) -> int | None:
@@ -246,6 +251,10 @@ class BaseParams(BaseModel):
 
 class DipParams(BaseParams):
     """One Deep Image Prior fit. Field order matters: validators see earlier fields."""
+
+    # How a run executes, not what it computes: left out of its run id (cluster/config.py), so
+    # switching it on keeps a sweep's runs and the runs stored before the field existed.
+    RUN_ID_EXCLUDES: ClassVar[tuple[str, ...]] = ("compile",)
 
     arch: Literal["seed-double", "seed-single", "skip"] | str = Field(
         "seed-double", description="the network: the report's two encoder-decoders (seed-double doubles "
@@ -273,6 +282,9 @@ class DipParams(BaseParams):
     device: str = Field("auto", description="auto (CUDA when available, else cpu), cpu, cuda, cuda:N or mps")
     amp: bool = Field(False, description="bf16 autocast; CUDA only (ignored on CPU)")
     channels_last: bool = Field(False, description="channels-last memory format; CUDA only (ignored on CPU)")
+    compile: bool = Field(False, description="torch.compile the network for the fixed-shape training step (CUDA: "
+                          "mode reduce-overhead, i.e. CUDA graphs); same results in distribution; unpacked runs only; "
+                          "off by default (tests/benchmarks/bench_compile.py measures it)")
     detectors: list[str] | None = Field(
         None,
         validate_default=True,  # None becomes the full list, so a run's params say what it carried

@@ -25,6 +25,8 @@ import torch
 import torch.nn.functional as F
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from priorlab.tasks.inputs import resolve  # the driver's file, or its copy on this node
+
 BUILTINS = ("brightness", "contrast", "redness", "greenness", "blueness", "saturation")
 SCHEMES = ("builtin", "torchscript", "torchvision", "python")
 _LUMA = (0.299, 0.587, 0.114)
@@ -96,6 +98,16 @@ class ClassifierConfig(BaseModel):
     @property
     def needs_calibration(self) -> bool:
         return self.scheme == "builtin" and (self.center == "auto" or self.scale == "auto")
+
+    def input_files(self, field: str) -> list:
+        """The files this classifier reads (tasks/inputs.py), under the parameter `field`."""
+        from priorlab.tasks.inputs import InputFile
+
+        if self.scheme == "torchscript":
+            return [InputFile(f"{field}.source", self.source.partition(":")[2], "torchscript")]
+        if self.scheme == "torchvision" and self.weights:
+            return [InputFile(f"{field}.weights", self.weights, "state_dict")]
+        return []
 
 
 def image_statistic(name: str, images: torch.Tensor) -> torch.Tensor:
@@ -219,7 +231,7 @@ def load_classifier(cfg: ClassifierConfig | dict | str, device: torch.device | s
     if scheme == "builtin":
         model = None
     elif scheme == "torchscript":
-        model = torch.jit.load(rest, map_location=device).eval()
+        model = torch.jit.load(str(resolve(rest)), map_location=device).eval()
     elif scheme == "torchvision":
         model = _torchvision_model(rest, cfg).to(device).eval()
     else:
@@ -242,7 +254,7 @@ def _torchvision_model(arch: str, cfg: ClassifierConfig) -> torch.nn.Module:
         raise ValueError(f"source: torchvision architecture {arch!r} is not allowed (e.g. {', '.join(allowed[:8])}, ...)")
     labels = cfg.labels or []
     net = torchvision.models.get_model(arch, weights=None, num_classes=max(len(labels), 1))
-    state = torch.load(cfg.weights, map_location="cpu", weights_only=True)
+    state = torch.load(str(resolve(cfg.weights)), map_location="cpu", weights_only=True)
     if isinstance(state, dict) and "state_dict" in state:
         state = state["state_dict"]
     state = {k.removeprefix("module."): v for k, v in state.items()}

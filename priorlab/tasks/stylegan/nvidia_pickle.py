@@ -138,6 +138,11 @@ TENSOR_HEAP = 512  # heap bytes of one tensor object (TensorImpl, Python wrapper
 STORAGE_HEAP = 512  # heap bytes of one parsed storage, counted even for 0 elements
 
 
+def heap_limit(file_size: int) -> int:
+    """Heap bytes the Python objects of a `file_size`-byte checkpoint may take."""
+    return HEAP_PER_FILE_BYTE * file_size + HEAP_SLACK
+
+
 class _Budget:
     """What one load may build, each part bounded by the file's size, so that no arrangement of
     references makes a small file expensive:
@@ -156,7 +161,7 @@ class _Budget:
         self.file_size = file_size
         self.left = file_size + SLACK_BYTES
         self.tensor_left = file_size + SLACK_BYTES
-        self.heap_left = HEAP_PER_FILE_BYTE * file_size + HEAP_SLACK
+        self.heap_left = heap_limit(file_size)
         self.storages: dict[int, tuple[bytes, Storage]] = {}  # id(payload) -> (payload, its storage)
         self.encoded: dict[int, tuple[str, bytes]] = {}  # id(text) -> (text, its bytes): protocol 2's bytes
 
@@ -483,6 +488,31 @@ for _byte, _load in list(_Unpickler.dispatch.items()):
     _Unpickler.dispatch[_byte] = _charged(_load, _fixed, _per_item)
 
 RestrictedUnpickler = _Unpickler
+
+
+def check_pickle_heap(stream: io.BufferedIOBase, file_size: int, pickles: int = 1) -> None:
+    """Refuse `pickles` consecutive pickles in `stream` whose objects would take more heap than a
+    `file_size`-byte checkpoint may (`heap_limit`), reading their opcodes without building anything.
+
+    For loaders that build objects with someone else's unpickler (torch's weights_only one), which
+    would make a 216-byte set of each EMPTY_SET byte: each opcode counts its `_HEAP_COST`
+    (fixed part; the per-item part needs the stack, which only a real load has).
+    """
+    import pickletools
+
+    heap, limit = 0, heap_limit(file_size)
+    try:
+        for _ in range(pickles):
+            for op, _arg, _pos in pickletools.genops(stream):
+                heap += _HEAP_COST.get(op.code.encode("latin-1"), (8, 0))[0]
+                if heap > limit:
+                    raise UnsafePickleError(f"its pickle builds more Python objects than a {file_size}-byte "
+                                            f"checkpoint can describe (more than {HEAP_PER_FILE_BYTE} heap bytes "
+                                            f"per file byte)")
+    except ValueError as e:  # pickletools: an unknown opcode or a truncated argument
+        if isinstance(e, CheckpointError):
+            raise
+        raise CheckpointError(one_line(f"a damaged pickle ({e})")) from None
 
 
 class _ExactReader:

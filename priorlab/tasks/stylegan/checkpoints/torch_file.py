@@ -5,7 +5,9 @@ torch's weights_only unpickler runs no code, but it builds what the file asks fo
 printed a two-line warning), many views of one storage, and zip records that inflate far past the
 file. So, as for NVIDIA pickles (`nvidia_pickle._Budget`):
 
-* before torch reads anything, the zip's records together must not inflate past the file's size;
+* before torch reads anything, the zip's records together must not inflate past the file's size,
+  and its pickle may not build more Python objects than the file's size allows (an EMPTY_DICT
+  byte is a 64-byte dict: `nvidia_pickle.check_pickle_heap`);
 * nothing torch warns while loading reaches the terminal (a refused file is one line);
 * every tensor loaded must be a dense, non-quantized CPU tensor, and all of them together (each
   view counted, so views sharing a storage cannot multiply it) hold at most the file's bytes.
@@ -22,7 +24,7 @@ from pathlib import Path
 
 import torch
 
-from ..nvidia_pickle import SLACK_BYTES, CheckpointError, UnsafePickleError, one_line
+from ..nvidia_pickle import SLACK_BYTES, CheckpointError, UnsafePickleError, check_pickle_heap, one_line
 
 WALK_LIMIT = 1_000_000  # containers and tensors a checkpoint may hold (rosinality's training files: a few thousand)
 
@@ -32,7 +34,7 @@ def torch_load(path: Path) -> object:
     size = path.stat().st_size
     if size == 0:
         raise CheckpointError(f"{path}: the file is empty")
-    _check_zip(path, size)
+    _check_file(path, size)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # torch's advice and notices are not the user's problem
@@ -54,19 +56,36 @@ def torch_load(path: Path) -> object:
     return record
 
 
-def _check_zip(path: Path, size: int) -> None:
-    """A zip-format file's records may not inflate past the file (torch reads each record whole)."""
+def _check_file(path: Path, size: int) -> None:
+    """Before torch reads it: a zip's records may not inflate past the file (torch reads each record
+    whole), and the pickle torch will unpickle may not build more objects than the file's size allows."""
     with open(path, "rb") as f:
-        if f.read(4) != b"PK\x03\x04":
-            return  # torch's legacy format: storages are read from the file itself
+        if f.read(4) != b"PK\x03\x04":  # torch's legacy format: five pickles, then storages read from the file
+            f.seek(0)
+            _check_heap(path, f, size, pickles=5)
+            return
     try:
         with zipfile.ZipFile(path) as z:
-            inflated = sum(info.file_size for info in z.infolist())
-    except (zipfile.BadZipFile, OSError, ValueError) as e:
+            infos = z.infolist()
+            inflated = sum(info.file_size for info in infos)
+            if inflated > size + SLACK_BYTES:
+                raise UnsafePickleError(f"{path}: refused: its zip records inflate to {inflated} bytes, more "
+                                        f"than the {size}-byte file holds (a decompression bomb?)")
+            for info in infos:
+                if info.filename.endswith("data.pkl"):  # `<archive>/data.pkl`: the record's pickle
+                    with z.open(info) as f:
+                        _check_heap(path, f, size)
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError) as e:
+        if isinstance(e, CheckpointError):
+            raise
         raise CheckpointError(one_line(f"{path}: not a readable torch checkpoint (a damaged zip: {e})")) from None
-    if inflated > size + SLACK_BYTES:
-        raise UnsafePickleError(f"{path}: refused: its zip records inflate to {inflated} bytes, more than the "
-                                f"{size}-byte file holds (a decompression bomb?)")
+
+
+def _check_heap(path: Path, stream, size: int, pickles: int = 1) -> None:
+    try:
+        check_pickle_heap(stream, size, pickles)
+    except CheckpointError as e:
+        raise type(e)(one_line(f"{path}: refused: {e}")) from None
 
 
 def _check_tensors(path: Path, record: object, size: int) -> None:

@@ -12,6 +12,8 @@ import torch
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from torchvision.utils import make_grid
 
+from priorlab.tasks import inputs
+
 from ..checkpoints import load_generator
 from ..classifiers import Classifier, ClassifierConfig, load_classifier
 from ..networks import Generator, to_unit
@@ -63,6 +65,13 @@ class StyleGANParams(BaseModel):
             raise ValueError(f"device: {v!r} is not allowed (allowed: auto, cpu, cuda, cuda:N, mps)")
         return v
 
+    def input_files(self) -> list[inputs.InputFile]:
+        """The files this job reads (tasks/inputs.py); subclasses add theirs."""
+        if _RANDOM.match(self.generator):
+            return []
+        path, _, key = self.generator.partition("#")
+        return [inputs.InputFile("generator", path, "generator", key)]
+
 
 class ClassifiedParams(StyleGANParams):
     """Jobs that score images with an attribute classifier."""
@@ -71,6 +80,9 @@ class ClassifiedParams(StyleGANParams):
                                          "classifier: source, positive class, threshold (a nested block)")
     calibration_samples: int = Field(default=256, ge=8, le=100_000, description="images that calibrate a "
                                      "builtin classifier's center/scale on this generator")
+
+    def input_files(self) -> list[inputs.InputFile]:
+        return [*super().input_files(), *self.classifier.input_files("classifier")]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -81,6 +93,9 @@ _CACHE_LOCK = threading.Lock()
 
 def get_generator(spec: str, device: torch.device) -> Generator:
     """Load once per process (trials in one worker share it; the generator is never modified)."""
+    if not spec.startswith("random:"):  # the driver's file, or its copy on this node
+        path, sep, key = spec.partition("#")
+        spec = str(inputs.resolve(path)) + sep + key
     path = spec.partition("#")[0]
     stamp = os.path.getmtime(path) if not spec.startswith("random:") and os.path.exists(path) else None
     key = (spec, str(device), stamp)

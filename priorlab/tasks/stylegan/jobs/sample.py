@@ -32,6 +32,9 @@ class SampleParams(StyleGANParams):
     calibration_samples: int = Field(default=256, ge=8, le=100_000, description="images that calibrate a "
                                      "builtin classifier's center/scale on this generator")
 
+    def input_files(self) -> list:
+        return [*super().input_files(), *(self.classifier.input_files("classifier") if self.classifier else [])]
+
 
 def _diversity(images: torch.Tensor) -> float:
     """Mean RMSE pixel distance between all pairs of images in a row (0 for a single image)."""

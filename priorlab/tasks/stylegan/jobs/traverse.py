@@ -26,6 +26,7 @@ import numpy as np
 import torch
 from pydantic import Field, field_validator
 
+from ... import inputs
 from ...sink import Sink
 from ..latents import pixel_distance, ssim
 from .common import ClassifiedParams, Renderer, make_classifier, score, strip, summary_base
@@ -50,6 +51,14 @@ class TraverseParams(ClassifiedParams):
     identity_input_size: int | None = Field(default=None, ge=8, le=2048, description="resize images to this "
                                             "side before identity_model (default: as rendered)")
 
+    def input_files(self) -> list[inputs.InputFile]:
+        files = super().input_files()
+        if self.normals_file:
+            files.append(inputs.InputFile("normals_file", self.normals_file, "normals"))
+        if self.identity_model:
+            files.append(inputs.InputFile("identity_model", self.identity_model, "torchscript"))
+        return files
+
     @field_validator("steps")
     @classmethod
     def _odd(cls, v: int) -> int:
@@ -70,7 +79,7 @@ def direction_settings(params: TraverseParams) -> DirectionSettings:
 def normals_for(params: TraverseParams) -> tuple[dict[str, np.ndarray], dict, str]:
     """({space: unit normal}, direction summary, source) — from the file or recomputed (cached)."""
     if params.normals_file:
-        normals = load_normals(params.normals_file)
+        normals = load_normals(inputs.resolve(params.normals_file))
         missing = [s for s in params.spaces if s not in normals]
         if missing:
             raise ValueError(f"normals_file: {params.normals_file!r} has no normal for {missing} "
@@ -88,7 +97,7 @@ def normals_for(params: TraverseParams) -> tuple[dict[str, np.ndarray], dict, st
 def _embedder(params: TraverseParams, device: torch.device):
     if not params.identity_model:
         return None
-    model = torch.jit.load(params.identity_model, map_location=device).eval()
+    model = torch.jit.load(str(inputs.resolve(params.identity_model)), map_location=device).eval()
 
     @torch.no_grad()
     def embed(images: torch.Tensor) -> torch.Tensor:
