@@ -23,13 +23,13 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
+from priorlab import vocab
 from priorlab.analysis.schema import SCHEMA_VERSION, StoreError
-from priorlab.analysis.store import DB_NAME, Store, is_db_url, require_artifacts
+from priorlab.analysis.store import Store, is_db_url, require_artifacts
 from priorlab.analysis.store.postgres import safe_url
 
 GRACE_S = 600.0
 SHOW = 10  # at most this many paths per kind of problem in the report
-FINISHED = ("done", "diverged")
 
 
 @dataclass
@@ -88,8 +88,8 @@ def check_store(root: str | Path, repair: bool = False, now: float | None = None
     report = CheckReport(root=safe_url(root) if isinstance(root, str) else root)
     now = time.time() if now is None else now
     require_artifacts(root, artifacts)  # bad input, not a finding: one line, exit 2
-    if isinstance(root, Path) and not (root / DB_NAME).is_file():
-        raise StoreError(f"no priorlab store at {root} (expected {root / DB_NAME})")
+    if isinstance(root, Path) and not (root / vocab.DB_NAME).is_file():
+        raise StoreError(f"no priorlab store at {root} (expected {root / vocab.DB_NAME})")
     try:
         store = _open(root, repair, report, artifacts)
         report.database += store.db.integrity_problems()
@@ -148,5 +148,5 @@ def _check_shards(store: Store, status: dict[str, str], report: CheckReport, now
     for run_id, folder, mtime in store.files.shard_runs():
         if now - mtime < GRACE_S:
             continue
-        if status.get(run_id) in FINISHED or run_id not in status:
+        if status.get(run_id) in vocab.COMPLETED or run_id not in status:
             report.stale_shards.append(folder)

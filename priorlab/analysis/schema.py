@@ -26,10 +26,7 @@ import sqlite3
 import time
 from collections.abc import Callable
 
-# v1's statuses; v2 added "pruned" (a trial a scheduler such as ASHA stopped early: a result,
-# never an error).
-STATUSES_V1 = ("pending", "running", "done", "error", "interrupted", "diverged")
-STATUSES = (*STATUSES_V1, "pruned")
+from priorlab.vocab import STATUSES, STATUSES_V1  # v2 added "pruned" (see priorlab.vocab)
 
 
 class StoreError(RuntimeError):

@@ -26,6 +26,7 @@ from importlib.util import find_spec
 from pathlib import Path
 
 from pydantic import BaseModel, ValidationError
+from priorlab import vocab
 
 from priorlab.cluster import cli_stylegan
 from priorlab.cluster.cli_errors import CliError, check_out_folder, first_line
@@ -203,7 +204,8 @@ def cmd_sweep(args) -> int:
 
 # Summary metrics worth a column in the terminal table (CSV/parquet keep every column).
 KEY_METRICS = ("best_psnr", "best_step", "final_psnr", "input_psnr", "ssim_at_best", "wall_s",
-               "z_val_accuracy", "w_val_accuracy", "z_lerp_flip_rate", "w_lerp_flip_rate")
+               *(vocab.space_key(s, "val_accuracy") for s in vocab.LATENT_SPACES),
+               *(vocab.space_key(s, "flip_rate") for s in (vocab.Z_INTERP[0], vocab.W_INTERP)))
 
 
 def _cell(value) -> str:

@@ -12,7 +12,7 @@ import torch
 from priorlab.analysis.store import Store
 from priorlab.tasks.images import png_bytes
 
-RESTORED = "restored"  # the artifact that is a run's answer (tasks.dip.record)
+from priorlab.vocab import RESTORED
 
 
 class DirSink:

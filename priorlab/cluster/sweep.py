@@ -14,6 +14,7 @@ from typing import Any, Callable
 import ray
 from ray import tune
 
+from priorlab import vocab
 from priorlab.analysis.store import Store, StoreError, is_db_url, store_exists
 from priorlab.cluster import config as sweep_config
 from priorlab.cluster.errors import ConfigError
@@ -28,7 +29,6 @@ from priorlab.cluster import packing
 from priorlab.cluster.pack_trial import run_pack_trial
 from priorlab.cluster.writer import TrialDeathCallback, start_writer
 
-FINAL = ("done", "error", "diverged", "pruned")  # pruned: a scheduler's early stop, a result
 
 # Exit statuses of `priorlab sweep`.
 EXIT_OK, EXIT_FAILED, EXIT_CONFIG, EXIT_INTERRUPTED = 0, 1, 2, 130
@@ -40,23 +40,21 @@ def _trial_resources(config: dict[str, Any]) -> tune.PlacementGroupFactory:
     return tune.PlacementGroupFactory([item["resources"]])
 
 
-# What the end-of-sweep summary shows per StyleGAN kind (see tasks/stylegan/jobs/*.py): summary
-# keys by name, or "*_<suffix>" for one column per latent space / path (z, w, z_lerp, w_lerp, ...).
+# What the end-of-sweep summary shows per StyleGAN kind (see priorlab.vocab): summary keys by
+# name, and per-space keys (`vocab.space_key`) with one column per latent space / path present.
 STYLEGAN_SUMMARY = {
-    "stylegan-direction": ("*_val_accuracy",),  # SVM accuracy of the attribute per latent space
-    "stylegan-interpolate": ("*_flip_step_mean",),  # the frame where the label flips, per path
-    "stylegan-sample": ("n", "z_diversity", "w_diversity", "z_prob_mean", "w_prob_mean"),
-    "stylegan-traverse": ("*_prob_delta", "*_ssim_at_max"),  # attribute change, identity at +-alpha
+    vocab.SG_DIRECTION: ((), ("val_accuracy",)),  # SVM accuracy of the attribute per latent space
+    vocab.SG_INTERPOLATE: ((), ("flip_step_mean",)),  # the frame where the label flips, per path
+    vocab.SG_SAMPLE: (("n",), ("diversity", "prob_mean")),
+    vocab.SG_TRAVERSE: ((), ("prob_delta", "ssim_at_max")),  # attribute change, identity at +-alpha
 }
 
 
 def _summary_columns(runs, kind: str) -> list[str]:
-    cols = []
-    for key in STYLEGAN_SUMMARY.get(kind, ()):
-        if key.startswith("*_"):
-            cols += [c for c in runs.columns if c.endswith(key[1:]) and not c.startswith("direction_")]
-        elif key in runs.columns:
-            cols.append(key)
+    plain, per_space = STYLEGAN_SUMMARY.get(kind, ((), ()))
+    cols = [c for c in plain if c in runs.columns]
+    for key in per_space:
+        cols += [c for c in runs.columns if (k := vocab.parse_space_key(c)) and k[1] == key]
     return [c for c in dict.fromkeys(cols) if runs[c].notna().any()]
 
 
@@ -244,10 +242,10 @@ def _run_sweep(config_path, store_dir, address, force, max_concurrent, num_cpus,
                       store_dir=store_dir, ctrl_c=ctrl_c)
 
     counts = store.counts(cfg.name)
-    failed = sum(counts.get(s, 0) for s in ("error", "diverged"))
+    failed = sum(counts.get(s, 0) for s in vocab.FAILED if s in vocab.FINAL)
     statuses = store.runs(sweep=cfg.name).set_index("run_id")["status"]
     todo_ids = {t["run_id"] for t in todo}
-    unfinished = [r for r, s in statuses.items() if s not in FINAL and (r in todo_ids or s == "running")]
+    unfinished = [r for r, s in statuses.items() if s not in vocab.FINAL and (r in todo_ids or s == "running")]
     if unfinished:
         ray.get(writer.mark_unfinished.remote(unfinished, "interrupted"))
         status = EXIT_INTERRUPTED

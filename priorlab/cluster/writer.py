@@ -15,6 +15,7 @@ import ray
 from ray import tune
 from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
+from priorlab import vocab
 from priorlab.analysis.store import Store, StoreError, is_db_url
 
 
@@ -58,7 +59,7 @@ class StoreWriter:
 
     def finish_run(self, run_id: str, status: str, summary: dict | None, error: str | None) -> None:
         self.store.finish_run(run_id, status, summary=summary, error=error)
-        if status in ("done", "diverged"):  # a finished run's shards are never read again
+        if status in vocab.COMPLETED:  # a finished run's shards are never read again
             self.store.files.drop_shards(run_id)
 
     def mark_unfinished(self, run_ids: list[str], status: str = "interrupted") -> None:

@@ -76,6 +76,7 @@ class PgConn:
     def __init__(self, raw, where: str):
         self.raw = raw
         self.where = where
+        self._scratch = 0
 
     def execute(self, sql: str, args: Any = None):
         cur = self.raw.cursor()
@@ -86,10 +87,53 @@ class PgConn:
         return cur
 
     def executemany(self, sql: str, rows):
-        cur = self.raw.cursor()
         rows = list(rows)
+        m = _BULK_INSERT.match(sql)
+        if m and len(rows) >= BULK_ROWS and not isinstance(rows[0], Mapping) and self._in_transaction():
+            return self._copy_insert(m, rows)
+        cur = self.raw.cursor()
         cur.executemany(postgres_sql(sql, named=bool(rows) and isinstance(rows[0], Mapping)), rows)
         return cur
+
+    def _in_transaction(self) -> bool:
+        from psycopg.pq import TransactionStatus
+
+        return self.raw.info.transaction_status == TransactionStatus.INTRANS
+
+    def _copy_insert(self, m: re.Match, rows: list) -> _Count:
+        """Many rows of one INSERT as COPY into a scratch table, then one INSERT … SELECT with the
+        statement's own ON CONFLICT clause: several times faster than a row per statement (the
+        writer's metric batches), with the same outcome. Rows repeating a conflict key keep the
+        last one, as the row-by-row statements would."""
+        table, cols = m["table"], [c.strip() for c in m["cols"].split(",")]
+        key = re.search(r"ON\s+CONFLICT\s*\(([^)]*)\)\s*DO\s+UPDATE", m["rest"], re.I)
+        if key:
+            at = [cols.index(k.strip()) for k in key[1].split(",")]
+            rows = list({tuple(r[i] for i in at): r for r in rows}.values())
+        self._scratch += 1
+        scratch = f"_priorlab_{table}_{self._scratch}"
+        cur = self.raw.cursor()
+        cur.execute(f"CREATE TEMP TABLE {scratch} (LIKE {table}) ON COMMIT DROP")
+        with cur.copy(f"COPY {scratch} ({', '.join(cols)}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(row)
+        cur.execute(f"INSERT INTO {table}({', '.join(cols)}) SELECT {', '.join(cols)} FROM {scratch} {m['rest']}")
+        count = _Count(cur.rowcount)
+        cur.execute(f"DROP TABLE {scratch}")
+        return count
+
+
+class _Count:
+    """What a bulk insert reports: the rows it changed (as `executemany` does in sqlite3)."""
+
+    def __init__(self, rowcount: int):
+        self.rowcount = rowcount
+
+
+# `INSERT INTO t(a, b) VALUES (?, ?) [ON CONFLICT …]`: the statements `_copy_insert` can speed up.
+_BULK_INSERT = re.compile(r"\s*INSERT\s+INTO\s+(?P<table>\w+)\s*\((?P<cols>[^)]*)\)\s*VALUES\s*"
+                         r"\(\s*\?(?:\s*,\s*\?)*\s*\)\s*(?P<rest>.*)$", re.S | re.I)
+BULK_ROWS = 64  # from this many rows on, COPY beats a statement per row
 
 
 class PostgresDatabase:

@@ -15,6 +15,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from priorlab.analysis.schema import STATUSES
+from priorlab.vocab import DONE, RUNNING
 
 
 def _now() -> float:
@@ -249,7 +250,7 @@ class Writes:
         (after Ctrl-C, a crash, or a trial whose process died); pending and finished runs are
         left alone. Returns how many changed."""
         _check_status(status)
-        if status in ("done", "running"):
+        if status in (DONE, RUNNING):
             raise ValueError(f"mark_unfinished cannot set {status!r}")
         ids = json.dumps([str(r) for r in _as_list(run_ids)])
         with self.batch() as c:

@@ -21,8 +21,7 @@ from pathlib import Path
 
 from priorlab.analysis.schema import SCHEMA_VERSION, SchemaVersionError, StoreError, migrate, user_version
 from priorlab.analysis.store.records import _param_value
-
-DB_NAME = "priorlab.db"
+from priorlab.vocab import DB_NAME
 BUSY_TIMEOUT_S = 30.0
 _SQLITE_MAGIC = b"SQLite format 3\x00"
 

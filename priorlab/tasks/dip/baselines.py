@@ -19,11 +19,11 @@ import time
 import numpy as np
 import torch
 
+from priorlab import vocab
 from priorlab.tasks.sink import Sink
 from priorlab.tasks.dip.degrade import prepare
 from priorlab.tasks.dip.metrics import psnr, ssim
 from priorlab.tasks.dip.params import BaselineParams, missing_package
-from priorlab.tasks.dip.inputs import NO_REFERENCE
 
 
 
@@ -72,11 +72,11 @@ def run_baseline(params: BaselineParams, sink: Sink) -> dict:
     known = None if mask is None else mask[0, 0].numpy() > 0.5
     restored = restore(p.method, _hwc(corrupted), known)
     out = torch.from_numpy(np.ascontiguousarray(restored, dtype=np.float32)).permute(2, 0, 1)[None].clamp(0, 1)
-    sink.artifact(0, "output", out)
-    sink.artifact(0, "restored", out)  # the run's answer, named as a DIP run's (identical bytes are stored once)
+    sink.artifact(0, vocab.OUTPUT, out)
+    sink.artifact(0, vocab.RESTORED, out)  # the run's answer, named as a DIP run's (identical bytes are stored once)
 
     values = {"psnr_target": psnr(out, corrupted, mask).item()}
-    summary = {"status": "done", "reference": "image" if clean is not None else NO_REFERENCE}
+    summary = {"status": vocab.DONE, vocab.REFERENCE: "image" if clean is not None else vocab.NO_REFERENCE}
     if clean is not None:
         values.update(psnr=psnr(out, clean).item(), ssim=ssim(out, clean).item())
         summary.update(

@@ -33,10 +33,10 @@ import numpy as np
 import torch
 from PIL import Image
 
+from priorlab.vocab import NO_REFERENCE  # noqa: F401  (re-exported: the summary `reference` without a clean image)
 from priorlab.tasks.images import image_size, load_image, read_array, to_tensor
 
 NATIVE = "native"  # the `size` value that keeps the image's own height and width
-NO_REFERENCE = "none"  # summary `reference` of a run without a clean image: no psnr, no oracle, no gap
 
 
 def source(corrupted: str | None, image: str | None) -> str | None:

@@ -35,12 +35,13 @@ from __future__ import annotations
 
 import torch
 
+from priorlab import vocab
 from priorlab.tasks.dip import detectors as det
 from priorlab.tasks.dip import noise_level
 from priorlab.tasks.dip.metrics import psnr, ssim
-from priorlab.tasks.dip.inputs import NO_REFERENCE
 from priorlab.tasks.dip.params import AUTO, DipParams
 from priorlab.tasks.sink import Sink
+from priorlab.vocab import detector_metric, stop_key
 
 EMA_DECAY = 0.99
 
@@ -92,7 +93,7 @@ class Recorder:
         self.restored: tuple[int, torch.Tensor] | None = None
 
         # Input quality: what the restoration has to beat.
-        self.inputs = {"reference": "image" if clean is not None else NO_REFERENCE}
+        self.inputs = {vocab.REFERENCE: "image" if clean is not None else vocab.NO_REFERENCE}
         if clean is not None:
             self.inputs.update(input_psnr=psnr(corrupted, clean).item(), input_ssim=ssim(corrupted, clean).item())
             if self.hole is not None:
@@ -126,7 +127,7 @@ class Recorder:
         for name, d in self.detectors.items():
             stat = d.statistic(step, out)
             if stat is not None:
-                values[f"det_{name}"] = stat.float()
+                values[detector_metric(name)] = stat.float()
                 self._det_ready.append(name)
         self._metric_names = list(values)
         return torch.stack([*values.values(), self.bad.float()])
@@ -142,13 +143,13 @@ class Recorder:
         *numbers, flagged = numbers
         values = dict(zip(self._metric_names, numbers))
         self.steps_done = step
-        core = [v for k, v in values.items() if not k.startswith("det_")]
+        core = [v for k, v in values.items() if vocab.parse_detector_metric(k) is None]
         if flagged or any(v != v for v in core):  # NaN output; +inf psnr is a perfect fit
-            self.ended_by, self.diverged_at = "diverged", step
+            self.ended_by, self.diverged_at = vocab.DIVERGED, step
             return True
         self.sink.metrics(step, values)
         if step in self.snapshots:
-            self.sink.artifact(step, "output", self._shown)
+            self.sink.artifact(step, vocab.OUTPUT, self._shown)
         self.last = values
         self.history[step] = (values.get("psnr"), values.get("ssim"))
         best = self.best
@@ -158,7 +159,7 @@ class Recorder:
             if k in values and (best[k] is None or values[k] > best[k]):
                 best[k] = values[k]
         for name, d in self.detectors.items():
-            fired = d.decide(step, values.get(f"det_{name}"))
+            fired = d.decide(step, values.get(detector_metric(name)))
             if fired:
                 self.decided.setdefault(name, step)
             if fired and name == self.params.stop and self.ended_by is None:
@@ -175,11 +176,11 @@ class Recorder:
         """The run's summary (module doc); also reports the `restored` image through the sink."""
         last, best = self.last, self.best
         s = dict(self.inputs)
-        s["status"] = "diverged" if self.ended_by == "diverged" else "done"
+        s["status"] = vocab.DIVERGED if self.ended_by == vocab.DIVERGED else vocab.DONE
         if self.diverged_at is not None:
             s["diverged_at"] = self.diverged_at
         if self.sigma_est is not None:
-            s["sigma_est"] = self.sigma_est
+            s[vocab.SIGMA_EST] = self.sigma_est
         if self.clean is not None:
             s.update(final_psnr=last.get("psnr"), final_ssim=last.get("ssim"), best_psnr=best["psnr"],
                      best_step=best["step"], ssim_at_best=best["ssim"], best_psnr_ema=best["psnr_ema"])
@@ -201,16 +202,16 @@ class Recorder:
         last_logged = max(self.history) if self.history else None
         for name, d in self.detectors.items():
             step = d.stop_step if d.stop_step in self.history else last_logged
-            s[f"stop_step_{name}"] = step
+            s[stop_key("step", name)] = step
             if self.clean is not None:
                 sp, ss = self.history[step] if step is not None else (None, None)
-                s[f"stop_psnr_{name}"] = sp
-                s[f"stop_ssim_{name}"] = ss
+                s[stop_key("psnr", name)] = sp
+                s[stop_key("ssim", name)] = ss
                 # A stopped run's oracle covers only the steps it ran: its gaps would all read as
                 # if the detectors were perfect. Absent, not flattering (README: Early stopping).
-                s[f"stop_gap_{name}"] = None if (sp is None or stopped) else best["psnr"] - sp
-            s[f"stop_decided_{name}"] = self.decided.get(name)
-        s["stopped_by"] = self.ended_by if stopped else None
+                s[stop_key("gap", name)] = None if (sp is None or stopped) else best["psnr"] - sp
+            s[stop_key("decided", name)] = self.decided.get(name)
+        s[vocab.STOPPED_BY] = self.ended_by if stopped else None
         if self.restored is not None:
-            self.sink.artifact(self.restored[0], "restored", self.restored[1])
+            self.sink.artifact(self.restored[0], vocab.RESTORED, self.restored[1])
         return s
