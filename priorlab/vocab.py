@@ -45,8 +45,11 @@ STATUSES = (*STATUSES_V1, PRUNED)
 WAITING = (PENDING, RUNNING)  # not ended yet
 ENDED = tuple(s for s in STATUSES if s not in WAITING)
 COMPLETED = (DONE, DIVERGED)  # the task returned its summary: every row of the run is stored
-RESULTS = (DONE, PRUNED)  # a resumed sweep keeps these (reruns them only with --force)
+# A resumed sweep keeps these (reruns them only with --force). A diverged run is one: the same
+# parameters and seed diverge again, so a rerun would only spend the time again (issue 16).
+RESULTS = (DONE, PRUNED, DIVERGED)
 RERUN = tuple(s for s in STATUSES if s not in RESULTS)  # a resumed sweep runs these again
+UNFINISHED = (RUNNING, INTERRUPTED)  # a stopped or killed session's: an Optuna resume reruns these first
 SPENT = (DONE, PRUNED, DIVERGED)  # stored runs that count toward a search's num_samples
 FINAL = (DONE, ERROR, DIVERGED, PRUNED)  # a trial that ended on its own within its sweep
 FAILED = (ERROR, INTERRUPTED, DIVERGED)  # ended without a result; the dashboards list these

@@ -30,6 +30,7 @@ from priorlab import vocab
 
 from priorlab.cluster import cli_stylegan
 from priorlab.cluster.cli_errors import CliError, check_out_folder, first_line
+from priorlab.cluster.terminal import printable
 
 DEFAULT_STORE = "results"
 STORE_HELP = ("results store: a folder or postgresql://user@host:port/db (default: PRIORLAB_STORE, "
@@ -239,7 +240,9 @@ def runs_table(runs) -> str:
     for col in KEY_METRICS:
         if col in runs.columns and runs[col].notna().any():
             view[col] = runs[col].map(_cell)
-    return view.astype(object).fillna("-").to_string(index=False)
+    view = view.astype(object).fillna("-").map(printable)  # no escape code reaches the terminal
+    view.columns = [printable(c) for c in view.columns]
+    return view.to_string(index=False)
 
 
 def cmd_runs(args) -> int:
@@ -268,7 +271,8 @@ def cmd_runs(args) -> int:
         store.export_runs(args.out, format=args.format, sweep=args.sweep)
         print(f"wrote {args.out}", file=sys.stderr)
     elif args.format == "csv":
-        sys.stdout.write(store.runs(sweep=args.sweep).to_csv(index=False))
+        text = store.runs(sweep=args.sweep).to_csv(index=False)
+        sys.stdout.write(printable(text, keep_lines=True) if sys.stdout.isatty() else text)
     else:
         with tempfile.TemporaryDirectory() as tmp:  # export_runs makes mixed-type columns parquet-safe
             data = store.export_runs(Path(tmp) / "runs.parquet", format="parquet", sweep=args.sweep).read_bytes()

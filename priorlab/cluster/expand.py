@@ -14,6 +14,7 @@ from pydantic import BaseModel, ValidationError
 from priorlab import vocab
 from priorlab.cluster import inputs as input_files
 from priorlab.cluster import space
+from priorlab.cluster.space import INT64
 from priorlab.cluster.config import Group, SweepConfig, ray_resources
 from priorlab.cluster.errors import ConfigError, format_errors, shown, unknown_key
 from priorlab.tasks import inputs as task_inputs
@@ -150,11 +151,31 @@ def _trials(config: SweepConfig) -> list[dict[str, Any]]:
             except ValidationError as e:
                 raise ConfigError(_trial_error(e, where, origin, model)) from None
             dumped = params.model_dump(mode="json")
+            _check_int64(dumped, where, origin)
             rid = run_id(kind, dumped)
             trials.setdefault(rid, {"run_id": rid, "kind": kind, "params": dumped, "resources": resources})
     space.check_optuna(config)
     space.check_scheduler(config, list(trials.values()))
+    space.check_metrics(config, list(trials.values()))
     return list(trials.values())
+
+
+def _check_int64(params: dict[str, Any], where: str, origin: dict[str, str]) -> None:
+    """Every integer a run stores must be a 64-bit one (SQLite's INTEGER, torch's seeds): a
+    larger one would end the sweep in an overflow traceback after Ray started."""
+    def walk(value: Any) -> Any:
+        if isinstance(value, bool):
+            return None
+        if isinstance(value, int) and not -INT64 <= value < INT64:
+            return value
+        items = value.values() if isinstance(value, dict) else value if isinstance(value, list) else ()
+        return next((bad for v in items if (bad := walk(v)) is not None), None)
+
+    for key, value in params.items():
+        bad = walk(value)
+        if bad is not None:
+            block = origin.get(key, "fixed")
+            raise ConfigError(f"{where}{block}.{key} = {bad}: out of range (allowed: integers within ±2**63)")
 
 
 def _trial_error(err: ValidationError, where: str, origin: dict[str, str], model: type[BaseModel]) -> str:

@@ -215,3 +215,19 @@ class Recorder:
         if self.restored is not None:
             self.sink.artifact(self.restored[0], vocab.RESTORED, self.restored[1])
         return s
+
+
+def reported_names(params: dict) -> tuple[list[str], list[str]]:
+    """(per-step metric names, summary keys) a DIP run with `params` (validated, dumped)
+    reports, for the checks a sweep makes before anything runs (an ASHA or Optuna `metric` must
+    be one of them). Kept beside `Recorder.measure` and `Recorder.summary`, which write them."""
+    holes = params.get("task") == "inpaint" or params.get("mask") is not None
+    dets = list(params.get("detectors") or [])
+    step = ["loss", "psnr", "ssim", "psnr_target", "psnr_ema"]
+    step += ["psnr_hole", "psnr_known"] if holes else []
+    step += [f"det_{d}" for d in dets]
+    summary = ["input_psnr", "input_ssim", "final_psnr", "final_ssim", "final_loss", "best_psnr", "best_step",
+               "ssim_at_best", "best_psnr_ema", "iterations_done", "iters_per_s", "wall_s", "n_params"]
+    summary += ["input_psnr_hole", "final_psnr_hole", "final_psnr_known", "best_psnr_hole"] if holes else []
+    summary += [f"stop_{k}_{d}" for d in dets for k in ("step", "psnr", "ssim", "gap", "decided")]
+    return step, summary
