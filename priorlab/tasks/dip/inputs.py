@@ -98,7 +98,7 @@ def check_mask(name: str | None, data: dict) -> str | None:
     return name
 
 
-def check_size(size: int | str, data: dict) -> int | str:
+def check_crop_size(size: int | str, data: dict) -> int | str:
     """An integer size crops a corrupted file without resampling, so it must fit inside it."""
     if data.get("corrupted") is None:
         return size

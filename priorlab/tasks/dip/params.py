@@ -30,7 +30,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validat
 from priorlab.tasks import inputs
 from priorlab.tasks.images import BUNDLED, image_available
 from priorlab.tasks.dip import losses
-from priorlab.tasks.dip.inputs import NATIVE, canvas, check_corrupted, check_mask, check_size, shape_of
+from priorlab.tasks.dip.inputs import NATIVE, canvas, check_corrupted, check_crop_size, check_mask, shape_of
 from priorlab.tasks.dip.detectors import DETECTORS
 from priorlab.tasks.dip.models import ARCHS, DEFAULT_HEAD, check_builder, check_size
 from priorlab.tasks.plugins import is_plugin, resolve
@@ -234,7 +234,7 @@ class BaseParams(BaseModel):
     @field_validator("size")
     @classmethod
     def _size_fits(cls, size: int | str, info: ValidationInfo) -> int | str:
-        return check_size(size, info.data)
+        return check_crop_size(size, info.data)
 
     @field_validator("sigma", mode="before")
     @classmethod
