@@ -4,7 +4,7 @@ On one machine every process can read every path, so a test of "the files travel
 would pass even if they did not. Here the worker node is a `ray start` in its own mount
 namespace (`unshare --mount`) with an empty tmpfs over the driver's folder: the config, the
 generator, the classifier, the normals and the identity model are really absent there, as on
-a second machine. Each nodes has its own temp dir. A StyleGAN sweep whose files exist only on
+a second machine. Each node has its own temp dir. A StyleGAN sweep whose files exist only on
 the driver runs every job kind on each node (a per-group custom resource pins each seed to
 one node) and finishes `done`.
 """
@@ -24,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 import yaml
 
 from priorlab.analysis.store import Store
@@ -63,11 +64,18 @@ def _stop(proc: subprocess.Popen) -> None:
             continue
 
 
+class MeanColour(torch.nn.Module):
+    """An identity embedder for the test: (N, 3, H, W) -> (N, 3) mean colours."""
+
+    def forward(self, x):
+        return x.mean(dim=(2, 3))
+
+
 def _config(folder: Path) -> dict:
     """Every StyleGAN job kind twice: seed 0 on the head, seed 1 on the worker node."""
     small_generator(folder / "g.pt")
     torchscript_classifier(folder / "red.pt")
-    torchscript_classifier(folder / "id.pt")  # any (N,3,H,W) -> (N, D) module serves as an embedder
+    torch.jit.script(MeanColour()).save(str(folder / "id.pt"))
     rng = np.random.default_rng(0)
     np.savez(folder / "n.npz", z=rng.normal(size=16).astype(np.float32), w=rng.normal(size=16).astype(np.float32))
     jobs = {
@@ -96,7 +104,8 @@ def test_stylegan_sweep_with_driver_only_files_runs_every_kind_on_a_node_that_ca
     # Short temp dirs (Ray's socket paths must stay under 108 bytes), one per node.
     head_tmp, worker_tmp = tempfile.mkdtemp(prefix="pl-h"), tempfile.mkdtemp(prefix="pl-w")
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([REPO, os.environ.get("PYTHONPATH", "")]),
-           "RAY_USAGE_STATS_ENABLED": "0"}
+           "RAY_USAGE_STATS_ENABLED": "0",
+           "RAY_AUTH_MODE": "token"}  # as the README's cluster: every node and the driver use ~/.ray/auth_token
     env.pop("RAY_ADDRESS", None)
     # Each node keeps its copies of shipped files in its own temp dir (its trials inherit it).
     head_env, worker_env = ({**env, "PRIORLAB_INPUT_CACHE": f"{d}/inputs"} for d in (head_tmp, worker_tmp))
