@@ -125,11 +125,17 @@ def test_stylegan_sweep_with_driver_only_files_runs_every_kind_on_a_node_that_ca
              RAY, "start", f"--address={address}", "--node-ip-address=127.0.0.1", f"--temp-dir={worker_tmp}",
              '--resources={"worker": 1}', *common],
             env=worker_env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-        wait = ("import ray, time; ray.init(address=%r, log_to_driver=False)\n"
-                "t = time.time()\n"
-                "while sum(n['Alive'] for n in ray.nodes()) < 2 and time.time() - t < 120: time.sleep(0.5)\n"
+        # Both nodes up (a loaded machine can take a minute to start a head): retry the join.
+        wait = ("import ray, time\nt = time.time()\n"
+                "while True:\n"
+                "    try:\n"
+                "        ray.init(address=%r, log_to_driver=False); break\n"
+                "    except Exception:\n"
+                "        if time.time() - t > 240: raise\n"
+                "        time.sleep(2)\n"
+                "while sum(n['Alive'] for n in ray.nodes()) < 2 and time.time() - t < 300: time.sleep(0.5)\n"
                 "print(sum(n['Alive'] for n in ray.nodes()))" % address)
-        nodes = subprocess.run([sys.executable, "-c", wait], env=env, capture_output=True, text=True, timeout=240)
+        nodes = subprocess.run([sys.executable, "-c", wait], env=env, capture_output=True, text=True, timeout=400)
         assert nodes.stdout.strip().endswith("2"), nodes.stdout + nodes.stderr
         assert seen.read_text() == ""  # the worker node sees an empty folder where the driver's files are
 
