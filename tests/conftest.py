@@ -8,6 +8,7 @@ twice. Ray starts lazily: test files that need no Ray never pay for it.
 from __future__ import annotations
 
 import os
+import subprocess
 import textwrap
 from pathlib import Path
 
@@ -93,3 +94,50 @@ def empty_store(tmp_path) -> Path:
 
     Store(tmp_path / "empty")
     return tmp_path / "empty"
+
+
+@pytest.fixture(scope="session")
+def pg_server():
+    """A throwaway PostgreSQL cluster (Debian's `postgresql`) for the session; skips, saying why,
+    only where one cannot start here."""
+    from servers import PostgresServer
+
+    try:
+        server = PostgresServer()
+    except (RuntimeError, OSError, subprocess.SubprocessError) as e:
+        pytest.skip(f"no PostgreSQL server for the shared-store tests: {e}")
+    yield server
+    server.close()
+
+
+@pytest.fixture(scope="session")
+def s3_server():
+    """moto's S3-compatible server on 127.0.0.1 for the session; the AWS_* variables that point
+    s3fs at it are set for the whole session (Ray workers started later inherit them)."""
+    from servers import S3Server
+
+    try:
+        server = S3Server()
+    except (ImportError, RuntimeError, OSError) as e:
+        pytest.skip(f"no S3-compatible server for the shared-store tests: {e}")
+    saved = {k: os.environ.get(k) for k in server.env}
+    os.environ.update(server.env)
+    yield server
+    for k, v in saved.items():
+        if v is None:
+            os.environ.pop(k, None)
+        else:
+            os.environ[k] = v
+    server.close()
+
+
+@pytest.fixture
+def pg_url(pg_server) -> str:
+    """A fresh, empty database on the session's PostgreSQL server."""
+    return pg_server.new_database()
+
+
+@pytest.fixture
+def s3_url(s3_server) -> str:
+    """A fresh bucket on the session's S3 server, as s3://bucket/prefix."""
+    return s3_server.new_bucket()

@@ -21,19 +21,20 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
-from priorlab.analysis.schema import SCHEMA_VERSION, StoreError, user_version
-from priorlab.analysis.store import DB_NAME, Store
+from priorlab import vocab
+from priorlab.analysis.schema import SCHEMA_VERSION, StoreError
+from priorlab.analysis.store import Store, is_db_url, require_artifacts
+from priorlab.analysis.store.postgres import safe_url
 
 GRACE_S = 600.0
 SHOW = 10  # at most this many paths per kind of problem in the report
-FINISHED = ("done", "diverged")
 
 
 @dataclass
 class CheckReport:
-    root: Path
+    root: Path | str
     database: list[str] = field(default_factory=list)  # problems with the database itself
     notes: list[str] = field(default_factory=list)  # what was fine, what was migrated
     corrupt: dict[str, list[str]] = field(default_factory=dict)  # path -> run ids
@@ -75,27 +76,24 @@ def _listed(what: str, items: list[str]) -> list[str]:
 
 
 
-def check_store(root: str | Path, repair: bool = False, now: float | None = None) -> CheckReport:
-    """Inspect the store at `root` (and with `repair`, migrate it and remove orphans).
+def check_store(root: str | Path, repair: bool = False, now: float | None = None,
+                artifacts: str | Path | None = None) -> CheckReport:
+    """Inspect the store at `root` (a folder or `postgresql://…`, its files at `artifacts` when
+    they live elsewhere), and with `repair`, migrate it and remove orphans.
 
-    A folder with no database is a `StoreError`; a database SQLite cannot open is reported in
+    A folder with no database is a `StoreError`; a database that cannot be opened is reported in
     `database` (then nothing else is checked: without its rows no file can be called an orphan).
     """
-    root = Path(root)
-    report = CheckReport(root=root)
+    root = str(root) if is_db_url(str(root)) else Path(root)
+    report = CheckReport(root=safe_url(root) if isinstance(root, str) else root)
     now = time.time() if now is None else now
-    if not (root / DB_NAME).is_file():
-        raise StoreError(f"no priorlab store at {root} (expected {root / DB_NAME})")
+    require_artifacts(root, artifacts)  # bad input, not a finding: one line, exit 2
+    if isinstance(root, Path) and not (root / vocab.DB_NAME).is_file():
+        raise StoreError(f"no priorlab store at {root} (expected {root / vocab.DB_NAME})")
     try:
-        store = _open(root, repair, report)
+        store = _open(root, repair, report, artifacts)
+        report.database += store.db.integrity_problems()
         with store._reader() as c:
-            problems = [r[0] for r in c.execute("PRAGMA integrity_check").fetchall()]
-            if problems != ["ok"]:
-                report.database += [f"integrity check: {p}" for p in problems[:SHOW]]
-            dangling = c.execute("PRAGMA foreign_key_check").fetchall()
-            if dangling:
-                report.database.append(f"{len(dangling)} rows refer to missing rows "
-                                       f"(first: table {dangling[0][0]}, row {dangling[0][1]})")
             refs: dict[str, list[str]] = {}
             for sha, run_id in c.execute("SELECT sha256, run_id FROM artifacts ORDER BY sha256, run_id"):
                 refs.setdefault(sha, []).append(run_id)
@@ -113,15 +111,14 @@ def check_store(root: str | Path, repair: bool = False, now: float | None = None
     return report
 
 
-def _open(root: Path, repair: bool, report: CheckReport) -> Store:
-    store = Store(root, readonly=True, any_version=True)
-    with store._reader() as c:
-        version = user_version(c)
+def _open(root: Path | str, repair: bool, report: CheckReport, artifacts) -> Store:
+    store = Store(root, readonly=True, any_version=True, artifacts=artifacts)
+    version = store.schema_version
     if version < SCHEMA_VERSION:
         if repair:
-            Store(root).close()  # migrates, in one transaction
+            Store(root, artifacts=artifacts).close()  # migrates, in one transaction
             report.notes.append(f"migrated the database from schema v{version} to v{SCHEMA_VERSION}")
-            store = Store(root, readonly=True)
+            store = Store(root, readonly=True, artifacts=artifacts)
         else:
             report.database.append(f"schema v{version} is older than this priorlab's v{SCHEMA_VERSION}; "
                                    "`priorlab check --repair` migrates it")
@@ -138,11 +135,12 @@ def _check_artifacts(store: Store, refs: dict[str, list[str]], report: CheckRepo
     for path, mtime in store.files.artifact_files():
         report.n_files += 1
         recent = now - mtime < GRACE_S
-        if path.suffix == ".png" and path.stem in refs:
+        name = PurePosixPath(str(path))  # a local Path or an object's URL
+        if name.suffix == ".png" and name.stem in refs:
             continue
         if not recent:  # unreferenced PNGs, interrupted writes' temp files, anything else
             report.orphans.append(path)
-    if report.n_files or store.files.artifact_dir.is_dir():
+    if report.n_files or store.files.has_artifact_dir():
         report.notes.append(f"{report.n_files} artifact files, {len(refs)} referenced by the database")
 
 
@@ -150,5 +148,5 @@ def _check_shards(store: Store, status: dict[str, str], report: CheckReport, now
     for run_id, folder, mtime in store.files.shard_runs():
         if now - mtime < GRACE_S:
             continue
-        if status.get(run_id) in FINISHED or run_id not in status:
+        if status.get(run_id) in vocab.COMPLETED or run_id not in status:
             report.stale_shards.append(folder)

@@ -4,6 +4,12 @@
 records when each version was applied. `MIGRATIONS[i]` takes a database from version `i` to
 `i + 1` (version 0 is an empty file), so `SCHEMA_VERSION == len(MIGRATIONS)`.
 
+The same migrations build a PostgreSQL store (`store/postgres.py`): each is written once in
+SQLite's DDL, and `_script` renders it for PostgreSQL on a PostgreSQL connection (`REAL` →
+`DOUBLE PRECISION`, no `WITHOUT ROWID`, the untyped parameter value → `JSONB`); the few steps
+SQLite cannot say in DDL (changing a CHECK constraint) branch on `is_postgres(conn)`. There the
+version is the highest row of `schema_version`.
+
 Rules for adding a migration (never edit a released one):
 - append a function `_vN(conn)` to `MIGRATIONS`; it runs inside the single transaction that
   `migrate` opens, so a failure leaves the file at its old version;
@@ -15,14 +21,12 @@ Rules for adding a migration (never edit a released one):
 
 from __future__ import annotations
 
+import re
 import sqlite3
 import time
 from collections.abc import Callable
 
-# v1's statuses; v2 added "pruned" (a trial a scheduler such as ASHA stopped early: a result,
-# never an error).
-STATUSES_V1 = ("pending", "running", "done", "error", "interrupted", "diverged")
-STATUSES = (*STATUSES_V1, "pruned")
+from priorlab.vocab import STATUSES, STATUSES_V1  # v2 added "pruned" (see priorlab.vocab)
 
 
 class StoreError(RuntimeError):
@@ -112,8 +116,24 @@ def _v1(conn: sqlite3.Connection) -> None:
         """)
 
 
+def is_postgres(conn) -> bool:
+    """Whether `conn` is a PostgreSQL connection (`store/postgres.py`), not SQLite's."""
+    return getattr(conn, "dialect", "sqlite") == "postgresql"
+
+
+def postgres_ddl(sql: str) -> str:
+    """SQLite DDL as PostgreSQL says it (only the forms the migrations here use)."""
+    sql = re.sub(r"\bREAL\b", "DOUBLE PRECISION", sql)
+    sql = sql.replace(") WITHOUT ROWID;", ");")
+    sql = re.sub(r"(\n\s*value),(\s*--)", r"\1 JSONB,\2", sql)  # run_params.value: int, real, text or NULL
+    return sql
+
+
 def _script(conn: sqlite3.Connection, sql: str) -> None:
     """Run several statements inside the caller's transaction (`executescript` would COMMIT)."""
+    if is_postgres(conn):
+        conn.execute(postgres_ddl(sql))  # psycopg runs a parameterless script as one batch
+        return
     statement = ""
     for line in sql.splitlines(keepends=True):
         statement += line
@@ -126,6 +146,25 @@ def _script(conn: sqlite3.Connection, sql: str) -> None:
 
 def _v2(conn: sqlite3.Connection) -> None:
     """Status `pruned`; `sweep_configs`, every config text a sweep name has run with."""
+    if is_postgres(conn):
+        conn.execute("ALTER TABLE runs DROP CONSTRAINT runs_status_check")
+        conn.execute(f"ALTER TABLE runs ADD CONSTRAINT runs_status_check {_status_check(STATUSES)}")
+    else:
+        _rebuild_runs_v2(conn)
+    _script(conn, """
+        -- One row per distinct config text a sweep name has been run with (oldest first).
+        CREATE TABLE sweep_configs (
+            sweep    TEXT NOT NULL REFERENCES sweeps(name) ON DELETE CASCADE,
+            config   TEXT NOT NULL,
+            added_at REAL NOT NULL,
+            PRIMARY KEY (sweep, config)
+        ) WITHOUT ROWID;
+        INSERT INTO sweep_configs(sweep, config, added_at)
+            SELECT name, config, created_at FROM sweeps WHERE config IS NOT NULL;
+        """)
+
+
+def _rebuild_runs_v2(conn: sqlite3.Connection) -> None:
     # SQLite cannot change a CHECK constraint in place: rebuild `runs` (foreign keys are off
     # while migrating; the children keep referring to the table by name).
     (sql,) = conn.execute("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'runs'").fetchone()
@@ -139,16 +178,6 @@ def _v2(conn: sqlite3.Connection) -> None:
     _script(conn, """
         CREATE INDEX runs_status ON runs(status);
         CREATE INDEX runs_kind ON runs(kind);
-
-        -- One row per distinct config text a sweep name has been run with (oldest first).
-        CREATE TABLE sweep_configs (
-            sweep    TEXT NOT NULL REFERENCES sweeps(name) ON DELETE CASCADE,
-            config   TEXT NOT NULL,
-            added_at REAL NOT NULL,
-            PRIMARY KEY (sweep, config)
-        ) WITHOUT ROWID;
-        INSERT INTO sweep_configs(sweep, config, added_at)
-            SELECT name, config, created_at FROM sweeps WHERE config IS NOT NULL;
         """)
 
 

@@ -2,10 +2,15 @@
 
     priorlab dip --arch skip --task denoise --image astronaut --size 128 --out DIR
     priorlab baseline --method nlm --sigma 0.1 --out DIR
-    priorlab sweep configs/dip_smoke.yaml [--store DIR] [--address ADDR] [--force] [--extend]
-    priorlab runs --store DIR [--sweep NAME] [--format table|csv|parquet] [--out FILE]
-    priorlab dashboard [--store DIR] [--port P] [--host 127.0.0.1]
-    priorlab check --store DIR [--repair]
+    priorlab sweep configs/dip_smoke.yaml [--store DIR|URL [--artifacts URL]] [--address ADDR] [--force] [--extend]
+    priorlab runs --store DIR|URL [--sweep NAME] [--format table|csv|parquet] [--out FILE]
+    priorlab dashboard [--store DIR|URL] [--port P] [--host 127.0.0.1]
+    priorlab check --store DIR|URL [--artifacts URL] [--repair]
+    priorlab store copy SRC DST [--artifacts URL] [--src-artifacts URL]
+
+Wherever a store is named: `--store` is a folder or `postgresql://user@host:port/db`, default
+`PRIORLAB_STORE`, else `results`; `--artifacts` (default `PRIORLAB_ARTIFACTS`) is where its files
+live (`s3://bucket/prefix`, any fsspec URL, or a folder), required for a PostgreSQL store.
     priorlab stylegan convert IN OUT | generate --checkpoint PATH --seeds 0,1,2 --out DIR
 """
 
@@ -21,11 +26,35 @@ from importlib.util import find_spec
 from pathlib import Path
 
 from pydantic import BaseModel, ValidationError
+from priorlab import vocab
 
 from priorlab.cluster import cli_stylegan
 from priorlab.cluster.cli_errors import CliError, check_out_folder, first_line
 
 DEFAULT_STORE = "results"
+STORE_HELP = ("results store: a folder or postgresql://user@host:port/db (default: PRIORLAB_STORE, "
+              f"else {DEFAULT_STORE}; credentials only from the environment: PGPASSWORD, ~/.pgpass)")
+ARTIFACTS_HELP = ("where the store's images and files live: s3://bucket/prefix, any fsspec URL or a folder "
+                  "(default: PRIORLAB_ARTIFACTS, else inside a folder store; required for a PostgreSQL store)")
+
+
+def add_store_flags(sp, default: str | None = DEFAULT_STORE) -> None:
+    """`--store` and `--artifacts`, the same on every command that names a store."""
+    sp.add_argument("--store", default=os.environ.get("PRIORLAB_STORE") or default, help=STORE_HELP)
+    sp.add_argument("--artifacts", default=os.environ.get("PRIORLAB_ARTIFACTS") or None, metavar="URL",
+                    help=ARTIFACTS_HELP)
+
+
+def is_store_url(value: str | None) -> bool:
+    from priorlab.analysis.store import is_db_url
+
+    return bool(value) and is_db_url(str(value))
+
+
+def store_exists(store: str) -> bool:
+    from priorlab.analysis.store import store_exists
+
+    return store_exists(store)
 
 
 # ---- flags generated from a task's parameter model: every engine parameter has a flag ----
@@ -131,11 +160,12 @@ def cmd_task(kind: str, args) -> int:
         print(f"priorlab {args.command}: invalid parameters\n{format_validation(e, as_flags=True)}", file=sys.stderr)
         return 2
     check_out_folder("--out", args.out)
-    check_out_folder("--store", args.store)
+    if not is_store_url(args.store):
+        check_out_folder("--store", args.store)
     if not args.out and not args.store:
         args.out = str(Path("results") / "single" / kind)
     try:
-        summary = run_local(kind, params, out=args.out, store_dir=args.store)
+        summary = run_local(kind, params, out=args.out, store_dir=args.store, artifacts=args.artifacts)
     except LocalRunError as e:  # found before the run started: nothing was recorded
         raise CliError(str(e)) from None
     keys = ("best_psnr", "best_step", "final_psnr", "input_psnr", "ssim_at_best", "wall_s", "iters_per_s", "status")
@@ -143,7 +173,8 @@ def cmd_task(kind: str, args) -> int:
     if args.out:
         print(f"images, metrics.csv and summary.json in {Path(args.out).resolve()}")
     if args.store:
-        print(f"stored as run {summary['run_id']} in {Path(args.store).resolve()}")
+        print(f"stored as run {summary['run_id']} in "
+              f"{args.store if is_store_url(args.store) else Path(args.store).resolve()}")
     return 0 if summary.get("status", "done") == "done" else 1
 
 
@@ -152,18 +183,19 @@ def cmd_sweep(args) -> int:
         from priorlab.cluster.packing import plan
 
         return plan(args.config, store_dir=args.store, address=args.address, num_cpus=args.num_cpus,
-                    max_concurrent=args.max_concurrent, force=args.force)
+                    max_concurrent=args.max_concurrent, force=args.force, artifacts=args.artifacts)
     from priorlab.cluster.sweep import run_sweep
 
     return run_sweep(
         args.config, store_dir=args.store, address=args.address, force=args.force,
-        max_concurrent=args.max_concurrent, num_cpus=args.num_cpus, extend=args.extend,
+        max_concurrent=args.max_concurrent, num_cpus=args.num_cpus, extend=args.extend, artifacts=args.artifacts,
     )
 
 
 # Summary metrics worth a column in the terminal table (CSV/parquet keep every column).
 KEY_METRICS = ("best_psnr", "best_step", "final_psnr", "input_psnr", "ssim_at_best", "wall_s",
-               "z_val_accuracy", "w_val_accuracy", "z_lerp_flip_rate", "w_lerp_flip_rate")
+               *(vocab.space_key(s, "val_accuracy") for s in vocab.LATENT_SPACES),
+               *(vocab.space_key(s, "flip_rate") for s in (vocab.Z_INTERP[0], vocab.W_INTERP)))
 
 
 def _cell(value) -> str:
@@ -206,7 +238,7 @@ def cmd_runs(args) -> int:
 
     from priorlab.analysis.store import Store
 
-    if not (Path(args.store) / "priorlab.db").exists():
+    if not store_exists(args.store):
         raise CliError(f"no store at {args.store!r} (run a sweep first, or pass --store)")
     to_stdout = args.out in (None, "-")
     if args.format == "parquet" and to_stdout and sys.stdout.isatty():
@@ -215,7 +247,7 @@ def cmd_runs(args) -> int:
         check_out_folder("--out", str(Path(args.out).parent))
         if Path(args.out).is_dir():
             raise CliError(f"--out {args.out!r} is a folder; give a file name")
-    store = Store(args.store, readonly=True)  # a reader: works on a store it cannot write
+    store = Store(args.store, readonly=True, artifacts=args.artifacts)  # a reader: works on a store it cannot write
     if args.format == "table":
         text = runs_table(store.runs(sweep=args.sweep)) + "\n"
         if to_stdout:
@@ -262,7 +294,7 @@ def cmd_check(args) -> int:
     """Verify a store's database and artifact files; exit 1 when anything is wrong."""
     from priorlab.analysis.check import check_store
 
-    report = check_store(args.store, repair=args.repair)
+    report = check_store(args.store, repair=args.repair, artifacts=args.artifacts)
     print("\n".join(report.lines()))
     return 0 if report.clean else 1
 
@@ -274,7 +306,9 @@ def cmd_dashboard(args) -> int:
     if busy:
         raise CliError(busy)
     app = Path(find_spec("priorlab.dashboard").origin).parent / "app.py"
-    env = {**os.environ, "PRIORLAB_STORE": str(Path(args.store).resolve())}
+    env = {**os.environ, "PRIORLAB_STORE": args.store if is_store_url(args.store) else str(Path(args.store).resolve())}
+    if args.artifacts:
+        env["PRIORLAB_ARTIFACTS"] = args.artifacts
     cmd = [
         sys.executable, "-m", "streamlit", "run", str(app),
         "--server.address", args.host, "--server.port", str(args.port),
@@ -285,6 +319,16 @@ def cmd_dashboard(args) -> int:
     # Become Streamlit (no child process), so Ctrl-C and SIGTERM reach the server itself.
     os.execve(sys.executable, cmd, env)
     return 0  # not reached
+
+
+def cmd_store(args) -> int:
+    """`priorlab store copy SRC DST`: exit 0 when DST checks clean afterwards, 1 when not."""
+    from priorlab.analysis.store.copy import copy_store
+
+    report = copy_store(args.src, args.dst, src_artifacts=args.src_artifacts, artifacts=args.artifacts,
+                        echo=lambda line: print(line, flush=True))
+    print("\n".join(report.lines()))
+    return 0 if report.clean else 1
 
 
 def build_parser(task_flags: bool = True) -> argparse.ArgumentParser:
@@ -302,13 +346,17 @@ def build_parser(task_flags: bool = True) -> argparse.ArgumentParser:
             add_model_flags(sp, KINDS[kind].params)
         sp.add_argument("--out", help="folder for summary.json, metrics.csv and PNG snapshots (created when "
                         "missing; default: results/single/KIND unless --store is given)")
-        sp.add_argument("--store", help="results store folder to record the run in (created when missing)")
+        sp.add_argument("--store", default=os.environ.get("PRIORLAB_STORE") or None,
+                        help="results store to record the run in: a folder (created when missing) or "
+                        "postgresql://… (default: PRIORLAB_STORE, else none)")
+        sp.add_argument("--artifacts", default=os.environ.get("PRIORLAB_ARTIFACTS") or None, metavar="URL",
+                        help=ARTIFACTS_HELP)
         sp.set_defaults(func=lambda a, k=kind: cmd_task(k, a))
 
     sp = sub.add_parser("sweep", help="run a sweep config with Ray Tune",
                         description="run a sweep config with Ray Tune")
     sp.add_argument("config", help="a sweep YAML file, e.g. configs/dip_smoke.yaml")
-    sp.add_argument("--store", default=DEFAULT_STORE, help=f"results store folder (default: {DEFAULT_STORE})")
+    add_store_flags(sp)
     sp.add_argument("--address", help="join this Ray cluster (or 'auto'); default: RAY_ADDRESS, else start Ray here")
     sp.add_argument("--force", action="store_true", help="rerun runs the store already holds as done")
     sp.add_argument("--extend", action="store_true",
@@ -321,7 +369,7 @@ def build_parser(task_flags: bool = True) -> argparse.ArgumentParser:
     sp.set_defaults(func=cmd_sweep)
 
     sp = sub.add_parser("runs", help="list the runs in a store", description="list the runs in a store")
-    sp.add_argument("--store", default=DEFAULT_STORE, help=f"results store folder (default: {DEFAULT_STORE})")
+    add_store_flags(sp)
     sp.add_argument("--sweep", help="only this sweep's runs (default: every sweep)")
     sp.add_argument("--format", choices=("table", "csv", "parquet"), default="table",
                     help="table (short, for a terminal), csv or parquet (every column) (default: table)")
@@ -330,20 +378,31 @@ def build_parser(task_flags: bool = True) -> argparse.ArgumentParser:
     sp.set_defaults(func=cmd_runs)
 
     sp = sub.add_parser("check", help="verify a store: database integrity, artifact hashes, orphans")
-    sp.add_argument("--store", default=DEFAULT_STORE, help=f"results store folder (default: {DEFAULT_STORE})")
+    add_store_flags(sp)
     sp.add_argument("--repair", action="store_true",
                     help="migrate an older database and remove orphan files (never touches results)")
     sp.set_defaults(func=cmd_check)
 
     sp = sub.add_parser("dashboard", help="open the Streamlit dashboard on a store",
                         description="open the Streamlit dashboard on a store")
-    sp.add_argument("--store", default=DEFAULT_STORE, help=f"results store folder (default: {DEFAULT_STORE})")
+    add_store_flags(sp)
     sp.add_argument("--port", type=int, default=8501, help="TCP port, 1..65535 (default: 8501)")
     sp.add_argument("--host", default="127.0.0.1",
                     help="bind address (default: 127.0.0.1, this machine only; 0.0.0.0 = every interface)")
     sp.add_argument("--headless", action=argparse.BooleanOptionalAction, default=True,
                     help="do not try to open a browser window (default: on)")
     sp.set_defaults(func=cmd_dashboard)
+
+    sp = sub.add_parser("store", help="move a store between backends", description="move a store between backends")
+    st = sp.add_subparsers(dest="store_command", required=True)
+    c = st.add_parser("copy", help="copy every sweep, run, row and file of SRC into DST (idempotent, resumable)",
+                      description="copy every sweep, run, row and file of SRC into DST (a folder or "
+                      "postgresql://…), skipping what DST holds already; checked with `priorlab check` at the end")
+    c.add_argument("src", help="the store to copy: a folder or postgresql://…")
+    c.add_argument("dst", help="the store to copy into (created or migrated): a folder or postgresql://…")
+    c.add_argument("--artifacts", metavar="URL", help="where DST's files live (required when DST is a database)")
+    c.add_argument("--src-artifacts", metavar="URL", help="where SRC's files live (required when SRC is a database)")
+    sp.set_defaults(func=cmd_store)
 
     cli_stylegan.add_parser(sub)
     return p
@@ -354,7 +413,8 @@ def main(argv: list[str] | None = None) -> int:
 
     argv = sys.argv[1:] if argv is None else list(argv)
     args = build_parser(task_flags=bool(argv) and argv[0] in ("dip", "baseline")).parse_args(argv)
-    name = " ".join(filter(None, ("priorlab", args.command, getattr(args, "sg_command", None))))
+    name = " ".join(filter(None, ("priorlab", args.command, getattr(args, "sg_command", None),
+                                  getattr(args, "store_command", None))))
     try:
         code = args.func(args)
         sys.stdout.flush()  # a closed pipe shows here, inside the handler below

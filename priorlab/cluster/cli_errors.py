@@ -11,7 +11,10 @@ class CliError(Exception):
 
 
 def first_line(e: BaseException) -> str:
-    """The first line of an exception's message (some libraries append paragraphs of advice)."""
+    """The first line of an exception's message (some libraries append paragraphs of advice).
+    An error raised inside a Ray actor (the store's writer) arrives wrapped in Ray's traceback:
+    its own message is the line to show (e.g. which store server went away)."""
+    e = getattr(e, "cause", None) or e
     text = str(e).strip()
     return text.splitlines()[0] if text else type(e).__name__
 

@@ -7,12 +7,11 @@ collapse here; an error names the config block the bad value was written in.
 
 from __future__ import annotations
 
-import hashlib
-import json
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
+from priorlab import vocab
 from priorlab.cluster import inputs as input_files
 from priorlab.cluster import space
 from priorlab.cluster.config import Group, SweepConfig, ray_resources
@@ -22,12 +21,10 @@ from priorlab.tasks.registry import KINDS
 
 
 def run_id(kind: str, params: dict[str, Any]) -> str:
-    """Deterministic id of one trial: the same kind and parameters always give the same id.
-    Execution-only switches a model lists in `RUN_ID_EXCLUDES` (DIP's `compile`) do not count."""
+    """A run's id (`vocab.run_id`) from the parameters that decide its results: execution-only
+    switches a model lists in `RUN_ID_EXCLUDES` (DIP's `compile`) do not count."""
     skip = getattr(KINDS[kind].params, "RUN_ID_EXCLUDES", ()) if kind in KINDS else ()
-    params = {k: v for k, v in params.items() if k not in skip}
-    text = json.dumps({"kind": kind, "params": params}, sort_keys=True, separators=(",", ":"), default=str)
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
+    return vocab.run_id(kind, {k: v for k, v in params.items() if k not in skip})
 
 
 def _expand_image_axis(values: list[Any]) -> list[Any]:

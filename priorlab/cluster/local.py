@@ -62,7 +62,8 @@ def preflight(params: Any) -> None:
         check_image_decodes(image)
 
 
-def run_local(kind: str, params: Any, out: str | Path | None = None, store_dir: str | Path | None = None) -> dict:
+def run_local(kind: str, params: Any, out: str | Path | None = None, store_dir: str | Path | None = None,
+              artifacts: str | None = None) -> dict:
     """Run `params` (a validated model) of `kind`; write to a folder and/or the store.
 
     Raises LocalRunError, before anything is written, when this machine cannot run it."""
@@ -70,7 +71,7 @@ def run_local(kind: str, params: Any, out: str | Path | None = None, store_dir: 
     dumped = params.model_dump(mode="json")
     rid = make_run_id(kind, dumped)
     folder = DirSink(out) if out else None
-    store = Store(store_dir) if store_dir else None
+    store = Store(store_dir, artifacts=artifacts) if store_dir else None
     if store is not None:
         # A single run belongs to a sweep named after its kind, so the dashboard lists it.
         sweep = f"local-{kind}"

@@ -121,6 +121,7 @@ def at_once(nodes: list[dict[str, float]], request: dict[str, float]) -> int:
 def plan(
     config_path: str,
     store_dir: str = "results",
+    artifacts: str | None = None,
     address: str | None = None,
     num_cpus: int | None = None,
     max_concurrent: int | None = None,
@@ -142,10 +143,10 @@ def plan(
         echo(f"config error: {e}")
         return 2
     done: set[str] = set()
-    if not force and (Path(store_dir) / "priorlab.db").exists():
-        from priorlab.analysis.store import Store
+    from priorlab.analysis.store import Store, store_exists
 
-        store = Store(store_dir, create=False)
+    if not force and store_exists(store_dir):  # a plan only reads (any schema version will do)
+        store = Store(store_dir, readonly=True, any_version=True, artifacts=artifacts)
         moved = input_files.changed(store, trials, files)  # the sweep would refuse to resume: say so now
         if moved:
             echo(f"config error: {moved}")

@@ -43,13 +43,11 @@ from typing import Any, Callable
 
 from pydantic import ValidationError
 
+from priorlab import vocab
 from priorlab.cluster.config import ray_resources
 from priorlab.cluster.expand import run_id
 from priorlab.cluster.space import Range, in_space, max_iterations, plain
 from priorlab.tasks.registry import KINDS
-
-SKIP_STATUSES = ("done", "pruned")  # final results: a resumed sweep never reruns them
-SPENT_STATUSES = ("done", "pruned", "diverged")  # stored runs that count toward num_samples
 
 
 # ---------------------------------------------------------------- Optuna: trials built at run time
@@ -155,7 +153,7 @@ def stored_points(cfg, store) -> tuple[list[dict], list[float], list[dict]]:
     metric values, pruned points), as flattened Tune points (`point/<axis>`)."""
     if store is None:
         return [], [], []
-    runs = store.runs(sweep=cfg.name, status=list(SPENT_STATUSES))
+    runs = store.runs(sweep=cfg.name, status=list(vocab.SPENT))
     base = _space_base(cfg)
     done, rewards, pruned = [], [], []
     for _, r in runs.iterrows():
@@ -255,5 +253,5 @@ def final_ids(store, run_ids: list[str]) -> set[str]:
     ids = set(run_ids)
     if not ids:
         return set()
-    runs = store.runs(status=list(SKIP_STATUSES))
+    runs = store.runs(status=list(vocab.RESULTS))
     return set(runs["run_id"]) & ids if not runs.empty else set()

@@ -14,7 +14,8 @@ from typing import Any, Callable
 import ray
 from ray import tune
 
-from priorlab.analysis.store import Store, StoreError
+from priorlab import vocab
+from priorlab.analysis.store import Store, StoreError, is_db_url, store_exists
 from priorlab.cluster import config as sweep_config
 from priorlab.cluster.errors import ConfigError
 from priorlab.cluster.expand import expand
@@ -28,7 +29,6 @@ from priorlab.cluster import packing
 from priorlab.cluster.pack_trial import run_pack_trial
 from priorlab.cluster.writer import TrialDeathCallback, start_writer
 
-FINAL = ("done", "error", "diverged", "pruned")  # pruned: a scheduler's early stop, a result
 
 # Exit statuses of `priorlab sweep`.
 EXIT_OK, EXIT_FAILED, EXIT_CONFIG, EXIT_INTERRUPTED = 0, 1, 2, 130
@@ -40,23 +40,21 @@ def _trial_resources(config: dict[str, Any]) -> tune.PlacementGroupFactory:
     return tune.PlacementGroupFactory([item["resources"]])
 
 
-# What the end-of-sweep summary shows per StyleGAN kind (see tasks/stylegan/jobs/*.py): summary
-# keys by name, or "*_<suffix>" for one column per latent space / path (z, w, z_lerp, w_lerp, ...).
+# What the end-of-sweep summary shows per StyleGAN kind (see priorlab.vocab): summary keys by
+# name, and per-space keys (`vocab.space_key`) with one column per latent space / path present.
 STYLEGAN_SUMMARY = {
-    "stylegan-direction": ("*_val_accuracy",),  # SVM accuracy of the attribute per latent space
-    "stylegan-interpolate": ("*_flip_step_mean",),  # the frame where the label flips, per path
-    "stylegan-sample": ("n", "z_diversity", "w_diversity", "z_prob_mean", "w_prob_mean"),
-    "stylegan-traverse": ("*_prob_delta", "*_ssim_at_max"),  # attribute change, identity at +-alpha
+    vocab.SG_DIRECTION: ((), ("val_accuracy",)),  # SVM accuracy of the attribute per latent space
+    vocab.SG_INTERPOLATE: ((), ("flip_step_mean",)),  # the frame where the label flips, per path
+    vocab.SG_SAMPLE: (("n",), ("diversity", "prob_mean")),
+    vocab.SG_TRAVERSE: ((), ("prob_delta", "ssim_at_max")),  # attribute change, identity at +-alpha
 }
 
 
 def _summary_columns(runs, kind: str) -> list[str]:
-    cols = []
-    for key in STYLEGAN_SUMMARY.get(kind, ()):
-        if key.startswith("*_"):
-            cols += [c for c in runs.columns if c.endswith(key[1:]) and not c.startswith("direction_")]
-        elif key in runs.columns:
-            cols.append(key)
+    plain, per_space = STYLEGAN_SUMMARY.get(kind, ((), ()))
+    cols = [c for c in plain if c in runs.columns]
+    for key in per_space:
+        cols += [c for c in runs.columns if (k := vocab.parse_space_key(c)) and k[1] == key]
     return [c for c in dict.fromkeys(cols) if runs[c].notna().any()]
 
 
@@ -96,7 +94,7 @@ def best_table(store: Store, sweep: str, metric: str = "best_psnr", top: int = 5
     return "\n".join(parts)
 
 
-def name_reuse_error(store_dir: str | Path, cfg, text: str, extend: bool) -> str | None:
+def name_reuse_error(store_dir: str | Path, cfg, text: str, extend: bool, artifacts: str | None = None) -> str | None:
     """A message when the store holds `cfg.name` with a config of another meaning (and the user
     did not ask to extend that sweep), else None. Two sweeps are never mixed silently.
 
@@ -104,9 +102,9 @@ def name_reuse_error(store_dir: str | Path, cfg, text: str, extend: bool) -> str
     reordered keys, other resources or a larger search budget is the same sweep; every text
     a sweep ran with stays in `sweep_configs`.
     """
-    if extend or not (Path(store_dir) / "priorlab.db").exists():
+    if extend or not store_exists(store_dir):
         return None
-    stored = Store(store_dir, readonly=True).sweep_configs(cfg.name)
+    stored = Store(store_dir, readonly=True, artifacts=artifacts).sweep_configs(cfg.name)
     if not stored or text in stored:
         return None
     if any(sweep_config.same_sweep(cfg, old) for old in stored):
@@ -164,6 +162,7 @@ def run_sweep(
     num_cpus: int | None = None,
     echo: Callable[[str], None] = print,
     extend: bool = False,
+    artifacts: str | None = None,
 ) -> int:
     """Run one sweep to the end; returns the exit status (see EXIT_*).
 
@@ -171,10 +170,12 @@ def run_sweep(
     One Ctrl-C in any phase stops it (cluster/interrupt.py): exit 130, rerun to resume.
     """
     with CtrlC() as ctrl_c:
-        return _run_sweep(config_path, store_dir, address, force, max_concurrent, num_cpus, echo, extend, ctrl_c)
+        return _run_sweep(config_path, store_dir, address, force, max_concurrent, num_cpus, echo, extend, ctrl_c,
+                          artifacts)
 
 
-def _run_sweep(config_path, store_dir, address, force, max_concurrent, num_cpus, echo, extend, ctrl_c: CtrlC) -> int:
+def _run_sweep(config_path, store_dir, address, force, max_concurrent, num_cpus, echo, extend, ctrl_c: CtrlC,
+               artifacts: str | None = None) -> int:
     try:
         cfg, text = sweep_config.load(config_path)
         trials = expand(cfg)  # checks every input file once
@@ -183,17 +184,19 @@ def _run_sweep(config_path, store_dir, address, force, max_concurrent, num_cpus,
         echo(f"config error: {e}")
         return EXIT_CONFIG
 
-    store_dir = str(Path(store_dir).resolve())
+    store_dir = str(store_dir) if is_db_url(str(store_dir)) else str(Path(store_dir).resolve())
     try:
-        reuse = name_reuse_error(store_dir, cfg, text, extend)
+        if is_db_url(store_dir):  # a fresh database gets its schema (and --artifacts is checked) now
+            Store(store_dir, artifacts=artifacts).close()
+        reuse = name_reuse_error(store_dir, cfg, text, extend, artifacts)
     except StoreError as e:
         echo(f"store error: {e}")
         return EXIT_CONFIG
     if reuse:
         echo(f"config error: {reuse}")
         return EXIT_CONFIG
-    if not force and (Path(store_dir) / "priorlab.db").exists():
-        moved = input_files.changed(Store(store_dir, readonly=True), trials, files)
+    if not force and store_exists(store_dir):
+        moved = input_files.changed(Store(store_dir, readonly=True, artifacts=artifacts), trials, files)
         if moved:
             echo(f"config error: {moved}")
             return EXIT_CONFIG
@@ -209,12 +212,12 @@ def _run_sweep(config_path, store_dir, address, force, max_concurrent, num_cpus,
     except ValueError as e:
         echo(f"config error: {e}")
         return EXIT_CONFIG
-    writer = start_writer(store_dir)
+    writer = start_writer(store_dir, artifacts)
     ctrl_c.arm()  # from here a Ctrl-C stops the sweep and keeps what finished
     ray.get(writer.upsert_sweep.remote(cfg.name, text, socket.gethostname()))
     ray.get(writer.register_runs.remote(cfg.name, trials))
 
-    store = Store(store_dir, readonly=True)  # the writer owns all writes
+    store = Store(store_dir, readonly=True, artifacts=artifacts)  # the writer owns all writes
     ids = [t["run_id"] for t in trials]
     done = set() if force else search.final_ids(store, ids)  # done and pruned runs are not rerun
     todo = [t for t in trials if t["run_id"] not in done]
@@ -239,10 +242,10 @@ def _run_sweep(config_path, store_dir, address, force, max_concurrent, num_cpus,
                       store_dir=store_dir, ctrl_c=ctrl_c)
 
     counts = store.counts(cfg.name)
-    failed = sum(counts.get(s, 0) for s in ("error", "diverged"))
+    failed = sum(counts.get(s, 0) for s in vocab.FAILED if s in vocab.FINAL)
     statuses = store.runs(sweep=cfg.name).set_index("run_id")["status"]
     todo_ids = {t["run_id"] for t in todo}
-    unfinished = [r for r, s in statuses.items() if s not in FINAL and (r in todo_ids or s == "running")]
+    unfinished = [r for r, s in statuses.items() if s not in vocab.FINAL and (r in todo_ids or s == "running")]
     if unfinished:
         ray.get(writer.mark_unfinished.remote(unfinished, "interrupted"))
         status = EXIT_INTERRUPTED
@@ -263,7 +266,8 @@ def _run_sweep(config_path, store_dir, address, force, max_concurrent, num_cpus,
             last = (r.get("error") or "").strip().splitlines()[-1:] or [""]
             echo(f"  error in {r['run_id']}: {last[0]}")
         status = EXIT_FAILED
-    echo(f"open the dashboard: priorlab dashboard --store {store_dir}")
+    echo(f"open the dashboard: priorlab dashboard --store {store.where}"
+         + (f" --artifacts {artifacts}" if artifacts and is_db_url(store_dir) else ""))
     return status
 
 
@@ -303,7 +307,9 @@ SCRATCH = ".tune-scratch"
 
 
 def _scratch_dir(store_dir: str) -> str:
-    root = Path(store_dir) / SCRATCH
+    # A server store has no folder here: Tune's bookkeeping goes to this machine's temp folder.
+    base = Path(tempfile.gettempdir()) / "priorlab" if is_db_url(store_dir) else Path(store_dir)
+    root = base / SCRATCH
     root.mkdir(parents=True, exist_ok=True)
     for old in root.iterdir():
         pid = old.name.split("-")[1] if old.name.count("-") >= 2 else ""

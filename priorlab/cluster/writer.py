@@ -7,6 +7,7 @@ trial's final `finish_run` lands after all of its rows.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -14,12 +15,25 @@ import ray
 from ray import tune
 from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
-from priorlab.analysis.store import Store
+from priorlab import vocab
+from priorlab.analysis.store import Store, StoreError, is_db_url
+
+
+# The environment the store's libraries read their endpoints and credentials from (libpq,
+# boto/s3fs, gcsfs, adlfs, fsspec). The writer actor runs in a Ray worker whose environment is
+# the raylet's, not the driver's; the driver hands these over as constructor arguments (never
+# a runtime_env, which Ray's dashboard displays), so a store URL never needs to carry them.
+STORAGE_ENV_PREFIXES = ("PG", "AWS_", "FSSPEC_", "GOOGLE_", "GCE_", "AZURE_", "PRIORLAB_")
+
+
+def storage_env() -> dict[str, str]:
+    return {k: v for k, v in os.environ.items() if k.startswith(STORAGE_ENV_PREFIXES)}
 
 
 class StoreWriter:
-    def __init__(self, root: str):
-        self.store = Store(root)
+    def __init__(self, root: str, artifacts: str | None = None, env: dict[str, str] | None = None):
+        os.environ.update(env or {})
+        self.store = Store(root, artifacts=artifacts)
 
     def upsert_sweep(self, name: str, config_text: str, host: str) -> None:
         self.store.upsert_sweep(name, config_text, host)
@@ -45,7 +59,7 @@ class StoreWriter:
 
     def finish_run(self, run_id: str, status: str, summary: dict | None, error: str | None) -> None:
         self.store.finish_run(run_id, status, summary=summary, error=error)
-        if status in ("done", "diverged"):  # a finished run's shards are never read again
+        if status in vocab.COMPLETED:  # a finished run's shards are never read again
             self.store.files.drop_shards(run_id)
 
     def mark_unfinished(self, run_ids: list[str], status: str = "interrupted") -> None:
@@ -71,16 +85,17 @@ class StoreWriter:
         return self.store.files.get_shards(run_id, n_shards)
 
 
-def start_writer(root: str | Path) -> "ray.actor.ActorHandle":
+def start_writer(root: str | Path, artifacts: str | None = None) -> "ray.actor.ActorHandle":
     """Start the writer on this (the driver's) node; it dies with the driver."""
-    # Open it here first: a damaged, unwritable or newer store is then a one-line StoreError
-    # on the driver, not an actor that died starting.
-    Store(root).close()
+    # Open it here first: a damaged, unwritable or newer store, or a server that cannot be
+    # reached, is then a one-line StoreError on the driver, not an actor that died starting.
+    Store(root, artifacts=artifacts).close()
     here = ray.get_runtime_context().get_node_id()
+    name = str(root) if is_db_url(str(root)) else str(Path(root).resolve())
     actor = (
         ray.remote(StoreWriter)
         .options(num_cpus=0, scheduling_strategy=NodeAffinitySchedulingStrategy(node_id=here, soft=False))
-        .remote(str(Path(root).resolve()))
+        .remote(name, artifacts, storage_env())
     )
     ray.get(actor.ping.remote())  # surface a store error (bad path, newer schema) now
     return actor
@@ -110,7 +125,10 @@ class TrialDeathCallback(tune.Callback):
         else:  # a shard trial: its run fails in its finishing trial ("never scored")
             return
         text = death_text(trial)
-        ray.get([self.writer.fail_running.remote(run_id, text) for run_id in ids if run_id])
+        try:
+            ray.get([self.writer.fail_running.remote(run_id, text) for run_id in ids if run_id])
+        except StoreError:  # the store itself is away: the run stays `running`, a resume reruns it
+            pass
 
 
 def death_text(trial) -> str:

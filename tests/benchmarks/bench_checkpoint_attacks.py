@@ -73,14 +73,18 @@ def main() -> None:
     names = args.only or list(hc.ATTACKS)
     print(f"root {args.root}, cap {args.cap_gb} GB over torch's import, timeout {args.timeout:.0f} s", flush=True)
     print(f"{'attack':22} {'size':>10} {'exit':>7} {'wall s':>7} {'cpu s':>7} {'peak MB':>8} lines  last line")
-    for name in names:
-        build, suffix = hc.ATTACKS[name]
-        path = files / f"{name}{suffix}"
-        if not path.exists():
-            build(path)
+    for name in ["startup", *names]:  # startup: a missing file, so the child's imports alone (torch: ~0.9 GB)
+        if name == "startup":
+            path = files / "missing.pkl"
+        else:
+            build, suffix = hc.ATTACKS[name]
+            path = files / f"{name}{suffix}"
+            if not path.exists():
+                build(path)
         with tempfile.TemporaryDirectory() as work:
             r = run(args.root, path, int(args.cap_gb * (1 << 30)), args.timeout, Path(work))
-        print(f"{name:22} {path.stat().st_size:>10} {r['code']!s:>7} {r['wall']:>7.1f} {r['cpu']:>7.1f} "
+        size = path.stat().st_size if path.exists() else 0
+        print(f"{name:22} {size:>10} {r['code']!s:>7} {r['wall']:>7.1f} {r['cpu']:>7.1f} "
               f"{r['peak_mb']:>8.0f} {r['lines']:>5}  {r['last']}", flush=True)
 
 

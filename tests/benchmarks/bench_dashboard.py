@@ -1,6 +1,6 @@
 """Dashboard speed on a large store: 10k runs and 1M metric rows (analysis/synthetic.py).
 
-    .venv/bin/python tests/benchmarks/bench_dashboard.py [--store DIR] [--runs 10000] [--steps 25]
+    .venv/bin/python tests/benchmarks/bench_dashboard.py [--store DIR] [--runs 10000] [--steps 25] [--postgres]
 
 Builds the synthetic store once (reused when DIR already holds one of that size), then times
 the pages with `streamlit.testing.v1.AppTest` — the real page scripts and Streamlit's
@@ -12,6 +12,10 @@ Three timings per page:
 - cold: first render in a fresh process (empty caches: the store is read from SQLite);
 - warm: a new session once the caches are filled (a second user, or a reload);
 - interaction: one widget change and the rerun it causes, in that session.
+
+`--postgres`: the same store copied (`priorlab store copy`) into a throwaway local PostgreSQL
+cluster (tests/servers.py), its files left in the folder (`--artifacts DIR`), and the same
+pages timed on it.
 
 Targets: first render <= 3 s, an interaction <= 1 s.
 """
@@ -162,6 +166,7 @@ def main() -> int:
     ap.add_argument("--store", type=Path, help="store folder (default: a temporary one, built and deleted)")
     ap.add_argument("--runs", type=int, default=10_000)
     ap.add_argument("--steps", type=int, default=25, help="logged steps per run (4 metrics each)")
+    ap.add_argument("--postgres", action="store_true", help="time the pages on a PostgreSQL copy of the store")
     a = ap.parse_args()
     tmp = None
     if a.store is None:
@@ -169,6 +174,19 @@ def main() -> int:
         a.store = Path(tmp.name) / "store"
     store = ensure_store(a.store, a.runs, a.steps)
     os.environ["PRIORLAB_STORE"] = str(store)
+    server = None
+    if a.postgres:
+        sys.path.insert(0, str(ROOT / "tests"))
+        from servers import PostgresServer
+
+        from priorlab.analysis.store.copy import copy_store
+
+        server = PostgresServer()
+        url = server.new_database()
+        t = time.perf_counter()
+        assert copy_store(store, url, artifacts=str(store)).clean
+        print(f"store copy into PostgreSQL: {time.perf_counter() - t:.1f} s")
+        os.environ["PRIORLAB_STORE"], os.environ["PRIORLAB_ARTIFACTS"] = url, str(store)
 
     from priorlab.analysis.store import Store
 
@@ -183,11 +201,13 @@ def main() -> int:
     print(f"store {store}: {len(runs_df):,} runs, {n_metrics:,} metric rows\n"
           f"AppTest timings (server side, no browser); cpu count {os.cpu_count()}")
     try:
-        print("Fresh server process, page opened first (cold imports, SQLite read, scipy for p-values)")
+        print("Fresh server process, page opened first (cold imports, store read, scipy for p-values)")
         for page in ("runs", "analysis"):
             record(f"{page.capitalize()}: first render in a fresh process", fresh_process(page), FIRST_RENDER_S)
         bench(store, runs_df)
     finally:
+        if server is not None:
+            server.close()
         if tmp is not None:
             tmp.cleanup()
     slow = [(label, s, t) for label, s, t in results if s > t]

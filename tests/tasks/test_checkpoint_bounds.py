@@ -186,7 +186,8 @@ def test_a_legacy_pt_declaring_a_huge_storage_is_refused_in_one_line(tmp_path):
 @pytest.mark.parametrize("kwargs, field, allowed", [
     (dict(img_resolution=8192), "img_resolution: 8192", "up to 4096"),
     (dict(mapping_layers=33), "mapping_layers: 33", "at most 32"),
-    (dict(channel_base=2 ** 22, channel_max=4096), "channel_base/channel_max", "at most 67108864")])
+    (dict(z_dim=600_000), "z_dim: 600000", "at most 4096"),  # w_avg's estimate drew 4096 x z_dim normals
+    (dict(channel_base=2 ** 16), "channel_base/channel_max", "at most 33554432")])
 def test_config_bounds_name_the_field(kwargs, field, allowed):
     with pytest.raises(ValueError) as err:
         GeneratorConfig(**kwargs)
@@ -196,3 +197,14 @@ def test_config_bounds_name_the_field(kwargs, field, allowed):
 def test_config_f_at_1024_is_within_bounds():
     cfg = GeneratorConfig()  # 1024 px, channel_base 32768, channel_max 512, 8 mapping layers
     assert cfg.img_resolution == 1024
+
+
+def test_classifier_weights_are_bounded_by_their_file_too(tmp_path):
+    # Old code: torch.load inflated the record (64 MB here, 2 GiB in the file) before anything looked.
+    pytest.importorskip("torchvision")
+    from priorlab.tasks.stylegan.classifiers import load_classifier
+
+    path = hc.pt_zip_bomb(tmp_path / "weights.pt", inflated=1 << 26)
+    with pytest.raises(ck.CheckpointError, match="inflate to 67"):
+        load_classifier({"source": "torchvision:mobilenet_v3_small", "weights": str(path), "labels": ["a", "b"],
+                         "positive": "b", "input_size": 32})

@@ -111,6 +111,9 @@ class LocalFiles:
             return None
         return file_sha256(path) == sha256
 
+    def has_artifact_dir(self) -> bool:
+        return self.artifact_dir.is_dir()
+
     def artifact_files(self) -> Iterator[tuple[Path, float]]:
         """Every file under the artifact folder (temporary files included), with its mtime."""
         if not self.artifact_dir.is_dir():

@@ -2,7 +2,7 @@
 
 Every read opens its own short-lived connection (`db.reader()`) and runs one SELECT, so it
 sees one committed snapshot, from any process or thread at any time. `Reads` is a part of
-`Store`: it needs `self.db`, `self.files` and `self.root`.
+`Store`: it needs `self.db`, `self.files` and `self.where`.
 """
 
 from __future__ import annotations
@@ -16,10 +16,8 @@ from typing import Any
 import pandas as pd
 
 from priorlab.analysis.schema import STATUSES
-from priorlab.analysis.store.records import _as_list, _param_value, _run_name_filter
-
-RUN_COLUMNS = ["run_id", "sweep", "kind", "status", "error", "node", "attempts",
-               "created_at", "started_at", "finished_at"]
+from priorlab.analysis.store.records import _as_list, _run_name_filter
+from priorlab.vocab import PARAM_PREFIX, RUN_COLUMNS, SUMMARY_PREFIX
 _TIME_COLUMNS = ("created_at", "started_at", "finished_at")
 
 
@@ -28,7 +26,8 @@ class Reads:
 
     def sweeps(self) -> pd.DataFrame:
         """One row per sweep: name, status, host, config, times, n_runs and n_<status> per status."""
-        counts = ", ".join(f"COALESCE(SUM(r.status = '{s}'), 0) AS n_{s}" for s in STATUSES)
+        counts = ", ".join(f"COALESCE(SUM(CASE WHEN r.status = '{s}' THEN 1 ELSE 0 END), 0) AS n_{s}"
+                           for s in STATUSES)
         sql = f"""
             SELECT s.name, s.status, s.host, s.created_at, s.updated_at, s.finished_at, s.config,
                    COUNT(r.run_id) AS n_runs, {counts}
@@ -60,7 +59,7 @@ class Reads:
         conds, args = [], []
         if sweep is None:
             sweep_sql = """(SELECT group_concat(sweep, ',') FROM
-                              (SELECT sweep FROM sweep_runs x WHERE x.run_id = r.run_id ORDER BY sweep))"""
+                              (SELECT sweep FROM sweep_runs x WHERE x.run_id = r.run_id ORDER BY sweep) AS q)"""
             join = ""
         else:
             sweep_sql, join = "sr.sweep", "JOIN sweep_runs sr ON sr.run_id = r.run_id AND sr.sweep = ?"
@@ -71,7 +70,7 @@ class Reads:
                 conds.append(f"r.{col} IN ({', '.join('?' * len(values))})")
                 args.extend(values)
         for name, value in (where or {}).items():
-            values = [_param_value(v) for v in ([None] if value is None else _as_list(value))]
+            values = [self.db.param_value(v) for v in ([None] if value is None else _as_list(value))]
             non_null = [v for v in values if v is not None]
             alts = []
             if non_null:
@@ -79,7 +78,7 @@ class Reads:
             if len(non_null) < len(values):
                 alts.append("p.value IS NULL")
             conds.append(f"""r.run_id IN (SELECT p.run_id FROM run_params p
-                                          WHERE p.name = ? AND ({' OR '.join(alts) or '0'}))""")
+                                          WHERE p.name = ? AND ({' OR '.join(alts) or '1 = 0'}))""")
             args.extend([name, *non_null])
         sql = f"""SELECT r.run_id, {sweep_sql} AS sweep, r.kind, r.status, r.error, r.node, r.attempts,
                          r.created_at, r.started_at, r.finished_at, r.params, r.summary
@@ -133,7 +132,7 @@ class Reads:
         are not the content the name promises (a damaged file), so a viewer can say so instead
         of showing garbage or a broken image.
         """
-        return self.files.read_artifact(sha256, verify=verify, hint=str(self.root))
+        return self.files.read_artifact(sha256, verify=verify, hint=self.where)
 
     def artifact(self, run_id: str, name: str, step: int | None = None, *,
                  verify: bool = False) -> bytes | None:
@@ -184,7 +183,7 @@ class Reads:
 
 def _runs_frame(rows: list[tuple]) -> pd.DataFrame:
     n_base = len(RUN_COLUMNS)
-    base = pd.DataFrame.from_records([r[:n_base] for r in rows], columns=RUN_COLUMNS)
+    base = pd.DataFrame.from_records([r[:n_base] for r in rows], columns=list(RUN_COLUMNS))
     # One json.loads over a joined array is several times faster than one call per run.
     params = pd.DataFrame.from_records(
         json.loads("[" + ",".join(r[n_base] or "{}" for r in rows) + "]"), index=base.index)
@@ -194,9 +193,9 @@ def _runs_frame(rows: list[tuple]) -> pd.DataFrame:
         base[col] = pd.to_datetime(base[col].astype("float64"), unit="s", utc=True)
     base["attempts"] = base["attempts"].astype("int64")
     taken = set(RUN_COLUMNS)
-    params.columns = [f"param_{c}" if c in taken else c for c in params.columns]
+    params.columns = [PARAM_PREFIX + c if c in taken else c for c in params.columns]
     taken |= set(params.columns)
-    summary.columns = [f"summary_{c}" if c in taken else c for c in summary.columns]
+    summary.columns = [SUMMARY_PREFIX + c if c in taken else c for c in summary.columns]
     df = pd.concat([base, params, summary], axis=1) if rows else base
     df.attrs["param_columns"] = list(params.columns) if rows else []
     df.attrs["summary_columns"] = list(summary.columns) if rows else []

@@ -2,7 +2,7 @@
 
 Each write method is one transaction (`batch()`) and idempotent, keyed by (run, step, name),
 so a retried trial or a resumed sweep never duplicates rows. `Writes` is a part of `Store`:
-it needs `self.db` (a database with `batch()` and `reader()`), `self.files` and `self.root`.
+it needs `self.db` (a database with `batch()` and `reader()`), `self.files` and `self.where`.
 The JSON helpers here are the one spelling of how parameters and summaries are stored.
 """
 
@@ -15,6 +15,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from priorlab.analysis.schema import STATUSES
+from priorlab.vocab import DONE, RUNNING
 
 
 def _now() -> float:
@@ -96,12 +97,13 @@ class Writes:
                 """INSERT INTO sweeps(name, config, status, host, created_at, updated_at, finished_at)
                    VALUES (?, ?, ?, ?, ?, ?, ?)
                    ON CONFLICT(name) DO UPDATE SET
-                     config = COALESCE(excluded.config, config), host = COALESCE(excluded.host, host),
+                     config = COALESCE(excluded.config, sweeps.config), host = COALESCE(excluded.host, sweeps.host),
                      status = excluded.status,
                      updated_at = excluded.updated_at, finished_at = excluded.finished_at""",
                 (name, config_text, status, host, now, now, None if status == "running" else now))
             if config_text is not None:
-                c.execute("INSERT OR IGNORE INTO sweep_configs(sweep, config, added_at) VALUES (?, ?, ?)",
+                c.execute("""INSERT INTO sweep_configs(sweep, config, added_at) VALUES (?, ?, ?)
+                             ON CONFLICT DO NOTHING""",
                           (name, config_text, now))
 
     def sweep_configs(self, name: str) -> list[str]:
@@ -118,7 +120,7 @@ class Writes:
             cur = c.execute("UPDATE sweeps SET status = ?, updated_at = ?, finished_at = ? WHERE name = ?",
                             (status, now, None if status == "running" else now, name))
             if cur.rowcount == 0:
-                raise KeyError(f"no sweep named {name!r} in {self.root}")
+                raise KeyError(f"no sweep named {name!r} in {self.where}")
 
     # ------------------------------------------------------------------ writes: runs
 
@@ -135,19 +137,20 @@ class Writes:
             run_id = str(run["run_id"])
             params = dict(run.get("params") or {})
             run_rows.append((run_id, str(run["kind"]), _dumps(params), now))
-            param_rows.extend((run_id, str(k), _param_value(v)) for k, v in params.items())
+            param_rows.extend((run_id, str(k), self.db.param_value(v)) for k, v in params.items())
             link_rows.append((sweep, run_id, now))
         with self.batch() as c:
             c.execute("""INSERT INTO sweeps(name, status, created_at, updated_at)
                          VALUES (?, 'running', ?, ?) ON CONFLICT(name) DO NOTHING""", (sweep, now, now))
-            before = c.total_changes
-            c.executemany("""INSERT INTO runs(run_id, kind, params, status, created_at)
-                             VALUES (?, ?, ?, 'pending', ?) ON CONFLICT(run_id) DO NOTHING""", run_rows)
-            new = c.total_changes - before
-            c.executemany("INSERT OR IGNORE INTO run_params(run_id, name, value) VALUES (?, ?, ?)",
-                          param_rows)
-            c.executemany("INSERT OR IGNORE INTO sweep_runs(sweep, run_id, added_at) VALUES (?, ?, ?)",
-                          link_rows)
+            new = c.executemany("""INSERT INTO runs(run_id, kind, params, status, created_at)
+                                   VALUES (?, ?, ?, 'pending', ?) ON CONFLICT(run_id) DO NOTHING""",
+                                run_rows).rowcount if run_rows else 0
+            if param_rows:
+                c.executemany("""INSERT INTO run_params(run_id, name, value) VALUES (?, ?, ?)
+                                 ON CONFLICT DO NOTHING""", param_rows)
+            if link_rows:
+                c.executemany("""INSERT INTO sweep_runs(sweep, run_id, added_at) VALUES (?, ?, ?)
+                                 ON CONFLICT DO NOTHING""", link_rows)
         return new
 
     def start_run(self, run_id: str, node: str | None = None, *, force: bool = False) -> bool:
@@ -163,11 +166,11 @@ class Writes:
             cur = c.execute(
                 """UPDATE runs SET status = 'running', node = ?, started_at = ?, finished_at = NULL,
                                    error = NULL, summary = NULL, attempts = attempts + 1
-                   WHERE run_id = ? AND (? OR status != 'done')""", (node, _now(), run_id, int(force)))
+                   WHERE run_id = ? AND (? = 1 OR status != 'done')""", (node, _now(), run_id, int(force)))
             if cur.rowcount == 0:
                 if c.execute("SELECT 1 FROM runs WHERE run_id = ?", (run_id,)).fetchone():
                     return False  # done, and not forced
-                raise KeyError(f"run {run_id!r} is not registered in {self.root}; "
+                raise KeyError(f"run {run_id!r} is not registered in {self.where}; "
                                "call register_runs first")
             c.execute("DELETE FROM metrics WHERE run_id = ?", (run_id,))
             c.execute("DELETE FROM artifacts WHERE run_id = ?", (run_id,))
@@ -189,7 +192,8 @@ class Writes:
                 value = None if value is None else float(value)
                 yield run_id, int(step), name, value if value == value else None  # NaN → NULL
         with self.batch() as c:
-            c.executemany("INSERT OR REPLACE INTO metrics(run_id, step, name, value) VALUES (?, ?, ?, ?)",
+            c.executemany("""INSERT INTO metrics(run_id, step, name, value) VALUES (?, ?, ?, ?)
+                             ON CONFLICT(run_id, name, step) DO UPDATE SET value = excluded.value""",
                           clean())
 
     def log_artifact(self, run_id: str, step: int, name: str, png: bytes) -> str:
@@ -203,8 +207,10 @@ class Writes:
             sha, width, height = self.put_file(png)
             rows.append((run_id, int(step), name, sha, width, height))
         with self.batch() as c:
-            c.executemany("""INSERT OR REPLACE INTO artifacts(run_id, step, name, sha256, width, height)
-                             VALUES (?, ?, ?, ?, ?, ?)""", rows)
+            c.executemany("""INSERT INTO artifacts(run_id, step, name, sha256, width, height)
+                             VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(run_id, step, name) DO UPDATE SET
+                             sha256 = excluded.sha256, width = excluded.width, height = excluded.height""",
+                          rows)
         return [r[3] for r in rows]
 
     def put_file(self, png: bytes) -> tuple[str, int, int]:
@@ -236,7 +242,7 @@ class Writes:
                    WHERE run_id = ?""",
                 (status, None if summary is None else _dumps(summary), error, _now(), run_id))
             if cur.rowcount == 0:
-                raise KeyError(f"run {run_id!r} is not registered in {self.root}")
+                raise KeyError(f"run {run_id!r} is not registered in {self.where}")
 
     def mark_unfinished(self, run_ids: Iterable[str], status: str = "interrupted",
                         error: str | None = None) -> int:
@@ -244,7 +250,7 @@ class Writes:
         (after Ctrl-C, a crash, or a trial whose process died); pending and finished runs are
         left alone. Returns how many changed."""
         _check_status(status)
-        if status in ("done", "running"):
+        if status in (DONE, RUNNING):
             raise ValueError(f"mark_unfinished cannot set {status!r}")
         ids = json.dumps([str(r) for r in _as_list(run_ids)])
         with self.batch() as c:

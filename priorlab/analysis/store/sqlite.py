@@ -20,8 +20,8 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from priorlab.analysis.schema import SCHEMA_VERSION, SchemaVersionError, StoreError, migrate, user_version
-
-DB_NAME = "priorlab.db"
+from priorlab.analysis.store.records import _param_value
+from priorlab.vocab import DB_NAME
 BUSY_TIMEOUT_S = 30.0
 _SQLITE_MAGIC = b"SQLite format 3\x00"
 
@@ -52,6 +52,8 @@ class SqliteDatabase:
                     conn.close()
         except sqlite3.DatabaseError as e:
             raise self._db_error(e) from None
+
+    param_value = staticmethod(_param_value)  # a parameter as `run_params.value` holds it
 
     @property
     def where(self) -> str:
@@ -222,3 +224,14 @@ class SqliteDatabase:
     def schema_version(self) -> int:
         with self.reader() as c:
             return user_version(c)
+
+    def integrity_problems(self) -> list[str]:
+        """SQLite's own audit of the file: damaged pages, rows referring to missing rows."""
+        with self.reader() as c:
+            problems = [r[0] for r in c.execute("PRAGMA integrity_check").fetchall()]
+            out = [f"integrity check: {p}" for p in problems[:10]] if problems != ["ok"] else []
+            dangling = c.execute("PRAGMA foreign_key_check").fetchall()
+        if dangling:
+            out.append(f"{len(dangling)} rows refer to missing rows "
+                       f"(first: table {dangling[0][0]}, row {dangling[0][1]})")
+        return out

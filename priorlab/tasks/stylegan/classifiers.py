@@ -27,6 +27,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from priorlab.tasks.inputs import resolve  # the driver's file, or its copy on this node
 
+from .checkpoints.torch_file import torch_load
+
 BUILTINS = ("brightness", "contrast", "redness", "greenness", "blueness", "saturation")
 SCHEMES = ("builtin", "torchscript", "torchvision", "python")
 _LUMA = (0.299, 0.587, 0.114)
@@ -254,7 +256,7 @@ def _torchvision_model(arch: str, cfg: ClassifierConfig) -> torch.nn.Module:
         raise ValueError(f"source: torchvision architecture {arch!r} is not allowed (e.g. {', '.join(allowed[:8])}, ...)")
     labels = cfg.labels or []
     net = torchvision.models.get_model(arch, weights=None, num_classes=max(len(labels), 1))
-    state = torch.load(str(resolve(cfg.weights)), map_location="cpu", weights_only=True)
+    state = torch_load(resolve(cfg.weights))  # weights_only, bounded by the file like a generator checkpoint
     if isinstance(state, dict) and "state_dict" in state:
         state = state["state_dict"]
     state = {k.removeprefix("module."): v for k, v in state.items()}

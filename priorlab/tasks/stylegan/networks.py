@@ -20,11 +20,13 @@ NOISE_MODES = ("const", "random", "none")
 
 # Upper bounds on what a config (often read from a checkpoint file) may declare. NVIDIA's largest
 # published StyleGAN2 models are 1024 px with 8 mapping layers, and config-f's largest feature
-# map (32 channels at 1024 px) is 2**25 elements: a generator past these would need more memory
-# for one image than any checkpoint people have, so it is refused before anything is built.
+# map (32 channels at 1024 px) is 2**25 elements; one image through such a generator takes about
+# 1 GB on CPU (measured: 166 MB at 2**22, 476 MB at 2**24). Past these a generator is refused
+# before anything is built, so a checkpoint cannot make `generate` run out of memory.
 MAX_RESOLUTION = 4096
 MAX_MAPPING_LAYERS = 32
-MAX_FEATURE_MAP = 1 << 26  # channels * resolution**2 of the largest synthesis layer (256 MiB in float32)
+MAX_FEATURE_MAP = 1 << 25  # channels * resolution**2 of the largest synthesis layer (128 MiB in float32)
+MAX_LATENT = 4096  # z_dim, w_dim and mapping widths (NVIDIA's are 512): w_avg's estimate maps 4096 z at once
 
 
 @dataclass
@@ -55,14 +57,16 @@ class GeneratorConfig:
         for name in ("z_dim", "w_dim", "channel_base", "channel_max", "mapping_layers", "img_channels"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name}: {getattr(self, name)} is not allowed (must be >= 1)")
+        for name in ("z_dim", "w_dim", "mapping_layer_features", "mapping_embed_features"):
+            if (getattr(self, name) or 0) > MAX_LATENT:
+                raise ValueError(f"{name}: {getattr(self, name)} is not allowed (at most {MAX_LATENT}; NVIDIA's is 512)")
         if self.mapping_layers > MAX_MAPPING_LAYERS:
             raise ValueError(f"mapping_layers: {self.mapping_layers} is not allowed (at most {MAX_MAPPING_LAYERS}; "
                              f"config-f has 8)")
         largest = max(self.channels(res) * res * res for res in self.block_resolutions)
         if largest > MAX_FEATURE_MAP:
             raise ValueError(f"channel_base/channel_max: {self.channel_base}/{self.channel_max} at {r} px make a "
-                             f"feature map of {largest} elements (at most {MAX_FEATURE_MAP}; config-f at 1024 px "
-                             f"has {1 << 25})")
+                             f"feature map of {largest} elements (at most {MAX_FEATURE_MAP}, config-f's at 1024 px)")
 
     def channels(self, res: int) -> int:
         return min(self.channel_base // res, self.channel_max)
