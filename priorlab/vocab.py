@@ -46,8 +46,11 @@ STATUSES = (*STATUSES_V1, PRUNED)
 WAITING = (PENDING, RUNNING)  # not ended yet
 ENDED = tuple(s for s in STATUSES if s not in WAITING)
 COMPLETED = (DONE, DIVERGED)  # the task returned its summary: every row of the run is stored
-RESULTS = (DONE, PRUNED)  # a resumed sweep keeps these (reruns them only with --force)
+# A resumed sweep keeps these (reruns them only with --force). A diverged run is one: the same
+# parameters and seed diverge again, so a rerun would only spend the time again (issue 16).
+RESULTS = (DONE, PRUNED, DIVERGED)
 RERUN = tuple(s for s in STATUSES if s not in RESULTS)  # a resumed sweep runs these again
+UNFINISHED = (RUNNING, INTERRUPTED)  # a stopped or killed session's: an Optuna resume reruns these first
 SPENT = (DONE, PRUNED, DIVERGED)  # stored runs that count toward a search's num_samples
 FINAL = (DONE, ERROR, DIVERGED, PRUNED)  # a trial that ended on its own within its sweep
 FAILED = (ERROR, INTERRUPTED, DIVERGED)  # ended without a result; the dashboards list these
@@ -65,7 +68,11 @@ KIND_NAMES = (*DIP_KINDS, *STYLEGAN_KINDS)
 
 # Artifacts: clean, corrupted (and mask when inpainting) at step 0, output at logging steps.
 CLEAN, CORRUPTED, MASK, OUTPUT = "clean", "corrupted", "mask", "output"
+RESTORED = "restored"  # artifact: a run's answer (dip: the output where its stop detector stops)
 STOPPED_BY = "stopped_by"  # summary: the detector whose `stop:` ended the run, else None
+REFERENCE = "reference"  # summary: "image" (a clean reference scores the run) or NO_REFERENCE
+NO_REFERENCE = "none"  # no clean image: no psnr, no oracle, no gap
+SIGMA_EST = "sigma_est"  # summary: the noise level estimated from the corrupted image
 # Per early-stopping detector d: summary `stop_<field>_<d>`, metric `det_<d>` per logging step.
 STOP_FIELDS = ("step", "psnr", "ssim", "gap", "decided")
 _STOP_KEY = re.compile(r"^stop_(step|psnr|ssim|gap|decided)_(.+)$")

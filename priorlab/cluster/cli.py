@@ -30,6 +30,7 @@ from priorlab import vocab
 
 from priorlab.cluster import cli_stylegan
 from priorlab.cluster.cli_errors import CliError, check_out_folder, first_line
+from priorlab.cluster.terminal import printable
 
 DEFAULT_STORE = "results"
 STORE_HELP = ("results store: a folder or postgresql://user@host:port/db (default: PRIORLAB_STORE, "
@@ -164,13 +165,23 @@ def cmd_task(kind: str, args) -> int:
         check_out_folder("--store", args.store)
     if not args.out and not args.store:
         args.out = str(Path("results") / "single" / kind)
+    from priorlab.cluster.endline import blind_warning, end_line
+
+    dumped = params.model_dump(mode="json")
+    if blind_warning(dumped):
+        print(f"priorlab {args.command}: warning: {blind_warning(dumped)}", file=sys.stderr)
     try:
         summary = run_local(kind, params, out=args.out, store_dir=args.store, artifacts=args.artifacts)
     except LocalRunError as e:  # found before the run started: nothing was recorded
         raise CliError(str(e)) from None
-    keys = ("best_psnr", "best_step", "final_psnr", "input_psnr", "ssim_at_best", "wall_s", "iters_per_s", "status")
+    keys = ("reference", "best_psnr", "best_step", "final_psnr", "input_psnr", "ssim_at_best", "sigma_est",
+            "stopped_by", "iterations_done", "wall_s", "iters_per_s", "status")
     print(json.dumps({k: summary[k] for k in keys if k in summary}, indent=2))
+    if kind == "dip":
+        print(end_line(summary, dumped))
     if args.out:
+        restored = Path(args.out).resolve() / "restored.png"
+        print(f"restored image: {restored}" if restored.exists() else "")
         print(f"images, metrics.csv and summary.json in {Path(args.out).resolve()}")
     if args.store:
         print(f"stored as run {summary['run_id']} in "
@@ -229,7 +240,9 @@ def runs_table(runs) -> str:
     for col in KEY_METRICS:
         if col in runs.columns and runs[col].notna().any():
             view[col] = runs[col].map(_cell)
-    return view.astype(object).fillna("-").to_string(index=False)
+    view = view.astype(object).fillna("-").map(printable)  # no escape code reaches the terminal
+    view.columns = [printable(c) for c in view.columns]
+    return view.to_string(index=False)
 
 
 def cmd_runs(args) -> int:
@@ -258,7 +271,8 @@ def cmd_runs(args) -> int:
         store.export_runs(args.out, format=args.format, sweep=args.sweep)
         print(f"wrote {args.out}", file=sys.stderr)
     elif args.format == "csv":
-        sys.stdout.write(store.runs(sweep=args.sweep).to_csv(index=False))
+        text = store.runs(sweep=args.sweep).to_csv(index=False)
+        sys.stdout.write(printable(text, keep_lines=True) if sys.stdout.isatty() else text)
     else:
         with tempfile.TemporaryDirectory() as tmp:  # export_runs makes mixed-type columns parquet-safe
             data = store.export_runs(Path(tmp) / "runs.parquet", format="parquet", sweep=args.sweep).read_bytes()

@@ -121,7 +121,7 @@ def artifact_png(root: str, sha256: str) -> bytes | None:
     None when missing. For cached helpers keyed by the store's root."""
     try:
         return _store(root).artifact_bytes(sha256)
-    except (ValueError, OSError):
+    except (ValueError, OSError, StoreError):  # missing, unreadable or refused (a link, a FIFO)
         return None
 
 
