@@ -26,6 +26,7 @@ RUN_COLUMNS = ("run_id", "sweep", "kind", "status", "error", "node", "attempts",
 SUMMARY_PREFIX = "summary_"
 PARAM_PREFIX = "param_"  # likewise a parameter named like a run column
 SWEEP_SEP = ","  # `Store.runs()`: the sweeps a run belongs to, joined
+INPUT_SHA256 = "input_sha256"  # summary: JSON {field: sha256} of the input files a run read (cluster/inputs.py)
 
 
 def run_id(kind: str, params: dict[str, Any]) -> str:
