@@ -13,8 +13,6 @@ handful of small PNG artifacts shared by content.
 from __future__ import annotations
 
 import argparse
-import hashlib
-import json
 import os
 import struct
 import time
@@ -25,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from priorlab.analysis.store import Store, _dumps
+from priorlab.vocab import run_id
 
 ARCHS = {"seed-double": 0.5, "seed-single": 0.0, "skip": 1.2}          # best-PSNR offset (dB)
 DEPTHS = {2: 0.0, 3: -0.7, 4: -1.6}                        # halved for "skip"
@@ -52,11 +51,6 @@ def encode_png(rgb: np.ndarray) -> bytes:
 
     return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0))
             + chunk(b"IDAT", zlib.compress(raw, 6)) + chunk(b"IEND", b""))
-
-
-def run_id_for(kind: str, params: dict) -> str:
-    blob = json.dumps({"kind": kind, "params": params}, sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
 def grid(n_runs: int) -> list[dict]:
@@ -115,7 +109,7 @@ def make_synthetic_store(root: str | os.PathLike, n_runs: int = 10_000, n_steps:
     store = Store(root, fsync=False)
     params = grid(n_runs)
     kind = "dip"
-    ids = [run_id_for(kind, p) for p in params]
+    ids = [run_id(kind, p) for p in params]
     config = "kind: dip\nsynthetic: true\n"
     for name in ("synthetic-denoise", "synthetic-inpaint", "synthetic-smoke"):
         store.upsert_sweep(name, config, "synthetic-host")

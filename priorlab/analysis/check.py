@@ -14,6 +14,11 @@ What is checked, and what `--repair` does about it:
   know. Files changed in the last `GRACE_S` seconds are left alone: a sweep writing right now
   puts an artifact's file in place before its row.
 
+`--repair` never removes anything when the database fails its integrity check (its rows decide
+what is an orphan), never follows or removes a symbolic link (a linked `artifacts/`, `shards/`
+or file inside them is listed as skipped: it may lead out of the store), and reports as removed
+only what is gone.
+
 Reads use a read-only connection; only `--repair` writes.
 """
 
@@ -23,13 +28,13 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
+from priorlab import vocab
 from priorlab.analysis.schema import SCHEMA_VERSION, StoreError
-from priorlab.analysis.store import DB_NAME, Store, is_db_url, require_artifacts
+from priorlab.analysis.store import Store, is_db_url, require_artifacts
 from priorlab.analysis.store.postgres import safe_url
 
 GRACE_S = 600.0
 SHOW = 10  # at most this many paths per kind of problem in the report
-FINISHED = ("done", "diverged")
 
 
 @dataclass
@@ -39,16 +44,19 @@ class CheckReport:
     notes: list[str] = field(default_factory=list)  # what was fine, what was migrated
     corrupt: dict[str, list[str]] = field(default_factory=dict)  # path -> run ids
     missing: dict[str, list[str]] = field(default_factory=dict)  # sha256 -> run ids
+    short: dict[str, str] = field(default_factory=dict)  # run id -> what its rows lack
     orphans: list[Path] = field(default_factory=list)  # unreferenced PNGs and temp files
     stale_shards: list[Path] = field(default_factory=list)
     removed: list[Path] = field(default_factory=list)
+    kept: list[Path] = field(default_factory=list)  # orphans --repair found it must not remove
+    skipped: list[Path] = field(default_factory=list)  # links and other non-regular entries
     n_files: int = 0
 
     @property
     def clean(self) -> bool:
         """Nothing wrong is left (orphans that --repair removed do not count)."""
         left = [p for p in self.orphans + self.stale_shards if p not in self.removed]
-        return not (self.database or self.corrupt or self.missing or left)
+        return not (self.database or self.corrupt or self.missing or self.short or left)
 
     def lines(self) -> list[str]:
         out = [f"store {self.root}"]
@@ -56,7 +64,8 @@ class CheckReport:
         out += [f"  database: {d}" for d in self.database]
         out += _listed("corrupted artifact", [f"{p} (runs {', '.join(r)})" for p, r in self.corrupt.items()])
         out += _listed("missing artifact", [f"{s} (runs {', '.join(r)})" for s, r in self.missing.items()])
-        if self.corrupt or self.missing:
+        out += _listed("finished run with missing rows", [f"{r}: {w}" for r, w in self.short.items()])
+        if self.corrupt or self.missing or self.short:
             out.append("  (rerun the affected runs with `priorlab sweep CONFIG --force`)")
         removed = set(self.removed)
         out += _listed("orphan file", [str(p) for p in self.orphans if p not in removed])
@@ -64,6 +73,9 @@ class CheckReport:
         if any(p not in removed for p in self.orphans + self.stale_shards):
             out.append("  (`priorlab check --repair` removes orphans)")
         out += _listed("removed", [str(p) for p in self.removed])
+        out += _listed("not removed (a link, or it leads out of the store)", [str(p) for p in self.kept])
+        out += _listed("skipped (a symbolic link or special file: check never follows links out of the "
+                       "store, nor removes them)", [_link_text(p) for p in self.skipped])
         out.append("clean" if self.clean else "problems found")
         return out
 
@@ -88,27 +100,58 @@ def check_store(root: str | Path, repair: bool = False, now: float | None = None
     report = CheckReport(root=safe_url(root) if isinstance(root, str) else root)
     now = time.time() if now is None else now
     require_artifacts(root, artifacts)  # bad input, not a finding: one line, exit 2
-    if isinstance(root, Path) and not (root / DB_NAME).is_file():
-        raise StoreError(f"no priorlab store at {root} (expected {root / DB_NAME})")
+    if isinstance(root, Path) and not (root / vocab.DB_NAME).is_file():
+        raise StoreError(f"no priorlab store at {root} (expected {root / vocab.DB_NAME})")
     try:
         store = _open(root, repair, report, artifacts)
         report.database += store.db.integrity_problems()
         with store._reader() as c:
             refs: dict[str, list[str]] = {}
-            for sha, run_id in c.execute("SELECT sha256, run_id FROM artifacts ORDER BY sha256, run_id"):
+            # SQLite's NOT INDEXED: the table itself, not an index a damaged file may have lost rows from.
+            table = "artifacts NOT INDEXED" if getattr(c, "dialect", "sqlite") == "sqlite" else "artifacts"
+            for sha, run_id in sorted(c.execute(f"SELECT sha256, run_id FROM {table}")):
                 refs.setdefault(sha, []).append(run_id)
             status = dict(c.execute("SELECT run_id, status FROM runs").fetchall())
+            if store.schema_version >= 3:  # the counts a run's trial sent are kept from v3 on
+                _check_rows(c, report)
     except StoreError as e:
         report.database.append(str(e))
         return report
 
     _check_artifacts(store, refs, report, now)
     _check_shards(store, status, report, now)
-    if repair:
+    report.skipped = store.files.links() if hasattr(store.files, "links") else []  # object stores have none
+    if repair and report.database and (report.orphans or report.stale_shards):
+        # Which files the runs reference comes from this database: once it fails its own
+        # checks, a file it does not list may still be a result's.
+        report.notes.append("repair removed nothing: the database failed its integrity check, so the "
+                            "files it does not reference may still belong to results; restore it from a "
+                            "backup, then repair")
+    elif repair:
         for path in report.orphans + report.stale_shards:
-            store.files.remove(path)
-            report.removed.append(path)
+            gone = store.files.remove(path)
+            (report.kept if gone is False else report.removed).append(path)  # False: a link, left alone
     return report
+
+
+def _link_text(path: Path) -> str:
+    try:
+        return f"{path} -> {path.readlink()}" if path.is_symlink() else f"{path} (not a regular file)"
+    except OSError:
+        return str(path)
+
+
+def _check_rows(c, report: CheckReport) -> None:
+    """Finished runs that hold fewer metric rows or artifacts than their trial sent."""
+    rows = c.execute(f"""
+        SELECT run_id, sent_metrics, sent_artifacts,
+               (SELECT COUNT(*) FROM metrics m WHERE m.run_id = r.run_id),
+               (SELECT COUNT(*) FROM artifacts a WHERE a.run_id = r.run_id)
+        FROM runs r WHERE status IN ({', '.join(f"'{s}'" for s in vocab.COMPLETED)})
+          AND (sent_metrics IS NOT NULL OR sent_artifacts IS NOT NULL)""")
+    for run_id, sent_m, sent_a, n_m, n_a in rows:
+        if n_m < (sent_m or 0) or n_a < (sent_a or 0):
+            report.short[run_id] = f"{n_m} of {sent_m or 0} metric rows, {n_a} of {sent_a or 0} artifacts"
 
 
 def _open(root: Path | str, repair: bool, report: CheckReport, artifacts) -> Store:
@@ -148,5 +191,5 @@ def _check_shards(store: Store, status: dict[str, str], report: CheckReport, now
     for run_id, folder, mtime in store.files.shard_runs():
         if now - mtime < GRACE_S:
             continue
-        if status.get(run_id) in FINISHED or run_id not in status:
+        if status.get(run_id) in vocab.COMPLETED or run_id not in status:
             report.stale_shards.append(folder)

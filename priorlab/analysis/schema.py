@@ -26,10 +26,7 @@ import sqlite3
 import time
 from collections.abc import Callable
 
-# v1's statuses; v2 added "pruned" (a trial a scheduler such as ASHA stopped early: a result,
-# never an error).
-STATUSES_V1 = ("pending", "running", "done", "error", "interrupted", "diverged")
-STATUSES = (*STATUSES_V1, "pruned")
+from priorlab.vocab import STATUSES, STATUSES_V1  # v2 added "pruned" (see priorlab.vocab)
 
 
 class StoreError(RuntimeError):
@@ -184,7 +181,18 @@ def _rebuild_runs_v2(conn: sqlite3.Connection) -> None:
         """)
 
 
-MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_v1, _v2]
+def _v3(conn: sqlite3.Connection) -> None:
+    """Claims with an owner and a lease (`analysis/claims.py`), and the row counts a run's
+    trial sent, so `done` can be checked against what was really stored."""
+    _script(conn, """
+        ALTER TABLE runs ADD COLUMN owner TEXT;            -- who runs it: "host:pid[:token]"
+        ALTER TABLE runs ADD COLUMN lease_until REAL;      -- the owner's claim holds until then
+        ALTER TABLE runs ADD COLUMN sent_metrics INTEGER;  -- metric rows its trial sent (NULL: unknown)
+        ALTER TABLE runs ADD COLUMN sent_artifacts INTEGER;
+        """)
+
+
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_v1, _v2, _v3]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

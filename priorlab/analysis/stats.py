@@ -22,13 +22,12 @@ from typing import Any, Sequence
 import numpy as np
 import pandas as pd
 
+from priorlab import vocab
+
 DEFAULT_METRIC = "best_psnr"
-BOOKKEEPING = ("run_id", "sweep", "status", "error", "node", "attempts",
-               "created_at", "started_at", "finished_at")
 # Without attrs["param_columns"], columns named like a summary metric are not parameters.
 _SUMMARY_LIKE = re.compile(r"psnr|ssim|^(best|final|input)_|_step$|^(wall_s|iters_per_s|seconds|"
-                           r"n_params|iterations_done|last_finite_step|device|stopped_by)$|^summary_|"
-                           r"^stop_(step|psnr|ssim|gap)_")  # early-stopping detectors' summary keys
+                           r"n_params|iterations_done|last_finite_step|device|stopped_by)$")
 _BOOT_CHUNK = 2_000_000  # resampled values held in memory at once
 
 
@@ -73,7 +72,7 @@ def usable(runs: pd.DataFrame, metric: str) -> pd.DataFrame:
         return runs.iloc[0:0]
     keep = np.isfinite(pd.to_numeric(runs[metric], errors="coerce").to_numpy(dtype=float))
     if "status" in runs.columns:
-        keep &= (runs["status"] == "done").to_numpy()
+        keep &= (runs["status"] == vocab.DONE).to_numpy()
     out = runs[keep].copy()
     out[metric] = pd.to_numeric(out[metric], errors="coerce").astype(float)
     return out
@@ -86,7 +85,12 @@ def param_columns(runs: pd.DataFrame) -> list[str]:
         return [c for c in runs.attrs["param_columns"] if c in runs.columns]
     summary = set(runs.attrs.get("summary_columns", ()))
     return [c for c in runs.columns
-            if c not in BOOKKEEPING and c != "kind" and c not in summary and not _SUMMARY_LIKE.search(str(c))]
+            if c not in vocab.RUN_COLUMNS and c not in summary and not _looks_like_summary(str(c))]
+
+
+def _looks_like_summary(column: str) -> bool:
+    return (bool(_SUMMARY_LIKE.search(column)) or column.startswith(vocab.SUMMARY_PREFIX)
+            or vocab.parse_stop_key(column) is not None)
 
 
 def is_level(column: pd.Series, level: Any) -> np.ndarray:

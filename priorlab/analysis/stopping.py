@@ -18,21 +18,21 @@ pandas only: the dashboard imports this.
 
 from __future__ import annotations
 
-import re
-
 import numpy as np
 import pandas as pd
 
+from priorlab import vocab
+from priorlab.vocab import stop_key
+
 WITHIN_DB = 0.5  # a stop this close to the oracle's best PSNR counts as "as good as the oracle"
-_GAP = re.compile(r"^stop_(gap|step)_(.+)$")
 TABLE_COLUMNS = ["detector", "n", "median_gap", "p90_gap", "share_within", "mean_stop_frac", "saved"]
 
 
 def detectors(runs: pd.DataFrame) -> list[str]:
     """Detector names present in `runs` (from `stop_gap_<d>` / `stop_step_<d>` columns)."""
-    names = {m.group(2) for c in runs.columns if (m := _GAP.match(str(c)))}
-    return sorted(n for n in names if runs.get(f"stop_step_{n}", pd.Series(dtype=float)).notna().any()
-                  or runs.get(f"stop_gap_{n}", pd.Series(dtype=float)).notna().any())
+    names = {key[1] for c in runs.columns if (key := vocab.parse_stop_key(c)) and key[0] in ("gap", "step")}
+    return sorted(n for n in names if runs.get(stop_key("step", n), pd.Series(dtype=float)).notna().any()
+                  or runs.get(stop_key("gap", n), pd.Series(dtype=float)).notna().any())
 
 
 def _num(runs: pd.DataFrame, col: str) -> pd.Series:
@@ -45,9 +45,9 @@ def _finished(runs: pd.DataFrame) -> pd.DataFrame:
     """DIP runs that finished (done); pruned runs never reached their detectors' verdicts."""
     keep = pd.Series(True, index=runs.index)
     if "status" in runs.columns:
-        keep &= runs["status"] == "done"
+        keep &= runs["status"] == vocab.DONE
     if "kind" in runs.columns:
-        keep &= runs["kind"] == "dip"
+        keep &= runs["kind"] == vocab.DIP
     return runs[keep]
 
 
@@ -63,8 +63,8 @@ def long_stops(runs: pd.DataFrame, by: str | None = None) -> pd.DataFrame:
         part = pd.DataFrame({
             "run_id": done["run_id"] if "run_id" in done.columns else done.index.astype(str),
             "detector": d,
-            "stop_step": _num(done, f"stop_step_{d}"),
-            "stop_gap": _num(done, f"stop_gap_{d}").clip(lower=0),
+            "stop_step": _num(done, stop_key("step", d)),
+            "stop_gap": _num(done, stop_key("gap", d)).clip(lower=0),
             "best_step": _num(done, "best_step"),
             "iterations": iters,
         })
@@ -102,13 +102,13 @@ def saved(runs: pd.DataFrame) -> pd.DataFrame:
     (iterations_done / iterations), `saved` (1 − it) and the median gap of those runs."""
     cols = ["stopped_by", "n", "mean_done_frac", "saved", "median_gap"]
     done = _finished(runs)
-    if "stopped_by" not in done.columns:
+    if vocab.STOPPED_BY not in done.columns:
         return pd.DataFrame(columns=cols)
     stopped = done[done["stopped_by"].notna() & (done["stopped_by"].astype(str) != "")]
     if stopped.empty:
         return pd.DataFrame(columns=cols)
     frac = _num(stopped, "iterations_done") / _num(stopped, "iterations")
-    gap = pd.Series([_num(stopped, f"stop_gap_{d}").get(i) for i, d in stopped["stopped_by"].items()],
+    gap = pd.Series([_num(stopped, stop_key("gap", d)).get(i) for i, d in stopped["stopped_by"].items()],
                     index=stopped.index, dtype=float)
     t = pd.DataFrame({"stopped_by": stopped["stopped_by"].astype(str), "frac": frac, "gap": gap})
     g = t.groupby("stopped_by", sort=True)
@@ -122,7 +122,7 @@ def stop_steps(runs: pd.DataFrame) -> pd.DataFrame:
     a run's own curve is marked wherever its detectors decided)."""
     rows = []
     for d in detectors(runs):
-        s = _num(runs, f"stop_step_{d}")
+        s = _num(runs, stop_key("step", d))
         for rid, step in zip(runs["run_id"], s):
             if np.isfinite(step):
                 rows.append({"run_id": rid, "detector": d, "stop_step": int(step)})

@@ -26,9 +26,11 @@ from importlib.util import find_spec
 from pathlib import Path
 
 from pydantic import BaseModel, ValidationError
+from priorlab import vocab
 
 from priorlab.cluster import cli_stylegan
 from priorlab.cluster.cli_errors import CliError, check_out_folder, first_line
+from priorlab.cluster.terminal import printable
 
 DEFAULT_STORE = "results"
 STORE_HELP = ("results store: a folder or postgresql://user@host:port/db (default: PRIORLAB_STORE, "
@@ -193,7 +195,8 @@ def cmd_sweep(args) -> int:
 
 # Summary metrics worth a column in the terminal table (CSV/parquet keep every column).
 KEY_METRICS = ("best_psnr", "best_step", "final_psnr", "input_psnr", "ssim_at_best", "wall_s",
-               "z_val_accuracy", "w_val_accuracy", "z_lerp_flip_rate", "w_lerp_flip_rate")
+               *(vocab.space_key(s, "val_accuracy") for s in vocab.LATENT_SPACES),
+               *(vocab.space_key(s, "flip_rate") for s in (vocab.Z_INTERP[0], vocab.W_INTERP)))
 
 
 def _cell(value) -> str:
@@ -227,7 +230,9 @@ def runs_table(runs) -> str:
     for col in KEY_METRICS:
         if col in runs.columns and runs[col].notna().any():
             view[col] = runs[col].map(_cell)
-    return view.astype(object).fillna("-").to_string(index=False)
+    view = view.astype(object).fillna("-").map(printable)  # no escape code reaches the terminal
+    view.columns = [printable(c) for c in view.columns]
+    return view.to_string(index=False)
 
 
 def cmd_runs(args) -> int:
@@ -256,7 +261,8 @@ def cmd_runs(args) -> int:
         store.export_runs(args.out, format=args.format, sweep=args.sweep)
         print(f"wrote {args.out}", file=sys.stderr)
     elif args.format == "csv":
-        sys.stdout.write(store.runs(sweep=args.sweep).to_csv(index=False))
+        text = store.runs(sweep=args.sweep).to_csv(index=False)
+        sys.stdout.write(printable(text, keep_lines=True) if sys.stdout.isatty() else text)
     else:
         with tempfile.TemporaryDirectory() as tmp:  # export_runs makes mixed-type columns parquet-safe
             data = store.export_runs(Path(tmp) / "runs.parquet", format="parquet", sweep=args.sweep).read_bytes()

@@ -23,13 +23,33 @@ from priorlab.cluster.space import Scheduler, Search, check_grid
 from priorlab.tasks.registry import KINDS
 
 
+MIN_SHARE = 1e-4
+
+
 class Resources(BaseModel):
     # inf/nan would pass `gt=0` and ask Ray for a slot no node has: refused here.
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
-    cpu: float = Field(1.0, gt=0, description="CPUs per trial; also the trial's torch threads")
-    gpu: float = Field(0.0, ge=0, description="GPUs per trial; fractions such as 0.25 pack trials")
+    # Ray counts resources in steps of 1/10000: a smaller share rounds to nothing (or to a
+    # request Ray refuses), so it is refused here.
+    cpu: float = Field(1.0, ge=MIN_SHARE, le=1e6, description="CPUs per trial; also the trial's torch threads")
+    gpu: float = Field(0.0, ge=0, le=1e6, description="GPUs per trial; fractions such as 0.25 pack trials")
     custom: dict[str, float] = Field(default_factory=dict, description="custom Ray resources per trial")
+
+    @field_validator("gpu")
+    @classmethod
+    def _gpu_share(cls, gpu: float) -> float:
+        if 0 < gpu < MIN_SHARE:
+            raise ValueError(f"must be 0 or at least {MIN_SHARE} (Ray's smallest share); got {gpu}")
+        return gpu
+
+    @field_validator("custom")
+    @classmethod
+    def _custom_amounts(cls, custom: dict[str, float]) -> dict[str, float]:
+        for name, amount in custom.items():
+            if not MIN_SHARE <= amount <= 1e6:  # a negative amount: no node ever fits, the sweep waits forever
+                raise ValueError(f"custom.{name} = {amount}: allowed {MIN_SHARE}..1e6 per trial")
+        return custom
 
 
 class Group(BaseModel):
@@ -57,8 +77,8 @@ class SweepConfig(BaseModel):
     grid: dict[str, Any] = Field(default_factory=dict)  # a list is an axis, a mapping a range (cluster/space.py)
     groups: list[Group] = Field(default_factory=list)
     resources: Resources = Field(default_factory=Resources)
-    retries: int = Field(0, ge=0, description="Tune FailureConfig.max_failures per trial")
-    max_concurrent: int | None = Field(None, ge=1)
+    retries: int = Field(0, ge=0, le=1000, description="Tune FailureConfig.max_failures per trial")
+    max_concurrent: int | None = Field(None, ge=1, le=1_000_000)
     search: Search = Field(default_factory=Search)  # grid | random | optuna
     scheduler: Scheduler | None = None  # asha: prune weak trials early
     # issue 11: fit up to K same-shaped DIP runs together in one trial (cluster/packing.py)

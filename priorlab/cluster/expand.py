@@ -7,14 +7,14 @@ collapse here; an error names the config block the bad value was written in.
 
 from __future__ import annotations
 
-import hashlib
-import json
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
+from priorlab import vocab
 from priorlab.cluster import inputs as input_files
 from priorlab.cluster import space
+from priorlab.cluster.space import INT64
 from priorlab.cluster.config import Group, SweepConfig, ray_resources
 from priorlab.cluster.errors import ConfigError, format_errors, unknown_key
 from priorlab.tasks import inputs as task_inputs
@@ -22,12 +22,10 @@ from priorlab.tasks.registry import KINDS
 
 
 def run_id(kind: str, params: dict[str, Any]) -> str:
-    """Deterministic id of one trial: the same kind and parameters always give the same id.
-    Execution-only switches a model lists in `RUN_ID_EXCLUDES` (DIP's `compile`) do not count."""
+    """A run's id (`vocab.run_id`) from the parameters that decide its results: execution-only
+    switches a model lists in `RUN_ID_EXCLUDES` (DIP's `compile`) do not count."""
     skip = getattr(KINDS[kind].params, "RUN_ID_EXCLUDES", ()) if kind in KINDS else ()
-    params = {k: v for k, v in params.items() if k not in skip}
-    text = json.dumps({"kind": kind, "params": params}, sort_keys=True, separators=(",", ":"), default=str)
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
+    return vocab.run_id(kind, {k: v for k, v in params.items() if k not in skip})
 
 
 def _expand_image_axis(values: list[Any]) -> list[Any]:
@@ -129,11 +127,31 @@ def _trials(config: SweepConfig) -> list[dict[str, Any]]:
             except ValidationError as e:
                 raise ConfigError(_trial_error(e, where, origin, model)) from None
             dumped = params.model_dump(mode="json")
+            _check_int64(dumped, where, origin)
             rid = run_id(kind, dumped)
             trials.setdefault(rid, {"run_id": rid, "kind": kind, "params": dumped, "resources": resources})
     space.check_optuna(config)
     space.check_scheduler(config, list(trials.values()))
+    space.check_metrics(config, list(trials.values()))
     return list(trials.values())
+
+
+def _check_int64(params: dict[str, Any], where: str, origin: dict[str, str]) -> None:
+    """Every integer a run stores must be a 64-bit one (SQLite's INTEGER, torch's seeds): a
+    larger one would end the sweep in an overflow traceback after Ray started."""
+    def walk(value: Any) -> Any:
+        if isinstance(value, bool):
+            return None
+        if isinstance(value, int) and not -INT64 <= value < INT64:
+            return value
+        items = value.values() if isinstance(value, dict) else value if isinstance(value, list) else ()
+        return next((bad for v in items if (bad := walk(v)) is not None), None)
+
+    for key, value in params.items():
+        bad = walk(value)
+        if bad is not None:
+            block = origin.get(key, "fixed")
+            raise ConfigError(f"{where}{block}.{key} = {bad}: out of range (allowed: integers within ±2**63)")
 
 
 def _trial_error(err: ValidationError, where: str, origin: dict[str, str], model: type[BaseModel]) -> str:

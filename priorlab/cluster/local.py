@@ -12,6 +12,7 @@ import traceback
 from pathlib import Path
 from typing import Any
 
+from priorlab.analysis import claims
 from priorlab.analysis.store import Store
 from priorlab.cluster.expand import run_id as make_run_id
 from priorlab.cluster.sinks import DirSink, ProgressSink, StoreSink, TeeSink
@@ -77,21 +78,28 @@ def run_local(kind: str, params: Any, out: str | Path | None = None, store_dir: 
         sweep = f"local-{kind}"
         store.upsert_sweep(sweep, "", socket.gethostname())
         store.register_runs(sweep, [{"run_id": rid, "kind": kind, "params": dumped}])
-        store.start_run(rid, node=socket.gethostname(), force=True)  # asked for by name: always runs
+        owner = claims.owner_id()
+        if not store.start_run(rid, node=socket.gethostname(), force=True, owner=owner):  # asked for by name
+            raise LocalRunError(f"run {rid} is being run by a sweep on {store_dir} right now; "
+                                "wait for it (or use another --store)")
+        lease = claims.Lease(store, owner)
     progress = ProgressSink(total=dumped.get("iterations"), desc=f"{kind} {rid[:8]}")
-    sink = TeeSink(folder, StoreSink(store, rid) if store else None, progress)
+    stored = StoreSink(store, rid) if store else None
+    sink = TeeSink(folder, stored, progress)
     try:
         summary = KINDS[kind].run(params, sink)
     except BaseException as e:
         if store is not None:
             status = "interrupted" if isinstance(e, KeyboardInterrupt) else "error"
-            store.finish_run(rid, status, error=traceback.format_exc())
+            store.finish_run(rid, status, error=traceback.format_exc(), owner=owner)
         raise
     finally:
         progress.close()
+        if store is not None:
+            lease.stop()
     if folder is not None:
         folder.finish(summary, dumped, kind, rid)
     if store is not None:
-        store.finish_run(rid, summary.get("status", "done"), summary=summary)
+        store.finish_run(rid, summary.get("status", "done"), summary=summary, owner=owner, sent=stored.sent())
         store.set_sweep_status(f"local-{kind}", "done")
     return {"run_id": rid, **summary}

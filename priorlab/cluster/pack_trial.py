@@ -11,6 +11,7 @@ ordinary trials.
 from __future__ import annotations
 
 import os
+import time
 import traceback
 from typing import Any
 
@@ -18,7 +19,7 @@ import ray
 import torch
 from ray import tune
 
-from priorlab.cluster.trial import RaySink, _tune_scalars, run_trial
+from priorlab.cluster.trial import CLAIM_POLL_S, RaySink, _tune_scalars, claim_runs, finish_failed, run_trial
 from priorlab.tasks.dip.pack import run_pack
 from priorlab.cluster import inputs as input_files
 from priorlab.tasks.registry import KINDS
@@ -29,9 +30,7 @@ class MemberSink(RaySink):
     pack once at the end (K members reporting each step would look like K trials' results)."""
 
     def metrics(self, step: int, values: dict[str, float]) -> None:
-        rows = [(step, k, float(v)) for k, v in values.items()]
-        self.writer.log.remote(self.run_id, rows, self.images)
-        self.images = []
+        self.send([(step, k, float(v)) for k, v in values.items()])
 
 
 def gpu_ids() -> str | None:
@@ -50,36 +49,53 @@ def run_pack_trial(config: dict[str, Any], writer=None, inputs: dict[str, dict] 
 
     node = ray.get_runtime_context().get_node_id()
     # Claim each member as run_trial claims its run: one that another sweep on this store
-    # finished meanwhile is skipped (only --force reruns a done run).
-    claimed = ray.get([writer.start_run.remote(m["run_id"], node, bool(m.get("force"))) for m in item["members"]])
-    members = [m for m, ok in zip(item["members"], claimed) if ok]
-    if not members:
+    # finished meanwhile is skipped (only --force reruns a done run); one another live sweep is
+    # running waits, but outside any claim of this trial (two packs waiting on each other's
+    # members would never end): the members claimed now are fitted first, then the rest.
+    waiting, fitted, statuses, best, extra = list(item["members"]), 0, [], [], {}
+    while waiting:
+        by_id = {m["run_id"]: m for m in waiting}
+        force = any(m.get("force") for m in waiting)
+        claimed, busy = claim_runs(writer, list(by_id), node, force)
+        members = [by_id[r] for r in claimed]
+        waiting = [by_id[r] for r in busy]
+        if members:
+            summaries = _fit_pack(item, members, writer, inputs)
+            fitted += len(members)
+            statuses += [s.get("status", "done") for s in summaries]
+            best += [s["best_psnr"] for s in summaries if s.get("best_psnr") is not None]
+            extra = {k: v for k, v in _tune_scalars(summaries[0]).items() if k in ("iters_per_s", "wall_s", "device")}
+        elif waiting:
+            time.sleep(CLAIM_POLL_S)
+    if not fitted:
         tune.report({"pack_id": item["pack_id"], "status": "skipped", "pid": os.getpid()})
         return
+    tune.report({
+        "pack_id": item["pack_id"], "pack_size": fitted, "pid": os.getpid(),
+        "done": statuses.count("done"), "diverged": statuses.count("diverged"),
+        **({"best_psnr": max(best)} if best else {}), **extra,
+    })
+
+
+def _fit_pack(item: dict[str, Any], members: list[dict[str, Any]], writer,
+              inputs: dict[str, dict] | None) -> list[dict[str, Any]]:
+    """Fit the claimed `members` as one pack and finish each; their summaries."""
     params = [KINDS[m["kind"]].params(**m["params"]) for m in members]
     sinks = [MemberSink(writer, m["run_id"]) for m in members]
     try:
         summaries = run_pack(params, sinks, pack_id=item["pack_id"])
+        for sink in sinks:
+            sink.flush()  # a write that failed fails the pack here
     except Exception:
         error = traceback.format_exc()
-        for sink in sinks:
-            sink.flush()
-        ray.get([writer.finish_run.remote(m["run_id"], "error", None, error) for m in members])
+        for m, sink in zip(members, sinks):
+            finish_failed(writer, sink, m["run_id"], error)
         raise
     assigned = gpu_ids()
-    finishing = []
-    for m, sink, summary, member_params in zip(members, sinks, summaries, params):
-        sink.flush()
+    for summary, member_params in zip(summaries, params):
         if assigned is not None:
             summary["gpu_ids"] = assigned
         summary.update(input_files.run_hashes(member_params, inputs))
-        finishing.append(writer.finish_run.remote(m["run_id"], summary.get("status", "done"), summary, None))
-    ray.get(finishing)
-    statuses = [s.get("status", "done") for s in summaries]
-    best = [s["best_psnr"] for s in summaries if s.get("best_psnr") is not None]
-    tune.report({
-        "pack_id": item["pack_id"], "pack_size": len(members), "pid": os.getpid(),
-        "done": statuses.count("done"), "diverged": statuses.count("diverged"),
-        **({"best_psnr": max(best)} if best else {}),
-        **{k: v for k, v in _tune_scalars(summaries[0]).items() if k in ("iters_per_s", "wall_s", "device")},
-    })
+    ray.get([writer.finish_run.remote(m["run_id"], s.get("status", "done"), s, None, sink.sent())
+             for m, sink, s in zip(members, sinks, summaries)])
+    return summaries

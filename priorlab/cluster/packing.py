@@ -134,7 +134,10 @@ def plan(
     from priorlab.cluster import inputs as input_files
     from priorlab.cluster import search
     from priorlab.cluster.expand import expand
+    from priorlab.cluster.terminal import printable
 
+    shown = echo
+    echo = lambda message: shown(printable(message, keep_lines=True))  # noqa: E731
     try:
         cfg, _ = sweep_config.load(config_path)
         trials = expand(cfg)  # checks every input file once

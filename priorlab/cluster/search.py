@@ -31,7 +31,11 @@ a prune, and a trial that finishes while the stop is in flight stays `done` (its
 `finish_run` wins over the check-and-set either way round). Rungs lie strictly below
 `max_t` (default: the trials' largest `iterations`) and trials that pass the last rung run
 to their own end (`stop_last_trials=False`): a run that completes is done, not pruned.
-A pruned run is final: never an error, not rerun on resume.
+A pruned run is final: never an error, not rerun on resume; so is a diverged one.
+
+A killed driver's Optuna trials leave runs `running` (or `interrupted`, after Ctrl-C) that
+Optuna never heard the end of: a resumed sweep enqueues their points first, so they are rerun
+(the claim of a dead driver is reclaimable) and count toward `num_samples` like any trial.
 """
 
 from __future__ import annotations
@@ -43,13 +47,11 @@ from typing import Any, Callable
 
 from pydantic import ValidationError
 
+from priorlab import vocab
 from priorlab.cluster.config import ray_resources
 from priorlab.cluster.expand import run_id
 from priorlab.cluster.space import Range, in_space, max_iterations, plain
 from priorlab.tasks.registry import KINDS
-
-SKIP_STATUSES = ("done", "pruned")  # final results: a resumed sweep never reruns them
-SPENT_STATUSES = ("done", "pruned", "diverged")  # stored runs that count toward num_samples
 
 
 # ---------------------------------------------------------------- Optuna: trials built at run time
@@ -120,14 +122,17 @@ def _optuna_searcher(cfg, store, space: dict[str, Any]):
         (2) tells Optuna a trial Tune stopped before its final report was pruned, and
         (3) adds the stored pruned runs as pruned trials next to the done ones."""
 
-        def __init__(self, *args, pruned_points=(), **kwargs):
+        def __init__(self, *args, pruned_points=(), retry_points=(), **kwargs):
             self._pruned_points = list(pruned_points)
+            self._retry_points = list(retry_points)
             super().__init__(*args, **kwargs)
 
         def _setup_study(self, mode):
             super()._setup_study(mode)
             for point in self._pruned_points:
                 self.add_evaluated_point(point, None, pruned=True)
+            for point in self._retry_points:  # unfinished runs of a killed session: suggested first
+                self._ot_study.enqueue_trial(point)
 
         def on_trial_result(self, trial_id, result):
             if self.metric in result:
@@ -138,11 +143,13 @@ def _optuna_searcher(cfg, store, space: dict[str, Any]):
             super().on_trial_complete(trial_id, result if final else None, error=error)
 
     done, rewards, pruned = stored_points(cfg, store)
+    retry = stored_points(cfg, store, vocab.UNFINISHED)[2]
     # The sampler's seed moves on with what is stored: the same seed would draw the first
     # session's startup points again, i.e. rerun stored runs.
     return StoreSeededOptuna(
         metric=cfg.search.metric, mode=cfg.search.mode, seed=cfg.search.seed + len(done) + len(pruned),
         points_to_evaluate=done or None, evaluated_rewards=rewards or None, pruned_points=pruned,
+        retry_points=retry,
     ), len(done) + len(pruned)
 
 
@@ -150,12 +157,13 @@ def _space_base(cfg) -> dict[str, Any]:
     return {"kind": cfg.kind, "sweep": cfg.name, "fixed": dict(cfg.fixed), "resources": ray_resources(cfg.resources)}
 
 
-def stored_points(cfg, store) -> tuple[list[dict], list[float], list[dict]]:
-    """This sweep's stored runs that lie in the current Optuna space: (done points, their
-    metric values, pruned points), as flattened Tune points (`point/<axis>`)."""
+def stored_points(cfg, store, statuses=vocab.SPENT) -> tuple[list[dict], list[float], list[dict]]:
+    """This sweep's stored runs of `statuses` that lie in the current Optuna space: (done
+    points, their metric values, other points: pruned, or with no metric value), as flattened
+    Tune points (`point/<axis>`)."""
     if store is None:
         return [], [], []
-    runs = store.runs(sweep=cfg.name, status=list(SPENT_STATUSES))
+    runs = store.runs(sweep=cfg.name, status=list(statuses))
     base = _space_base(cfg)
     done, rewards, pruned = [], [], []
     for _, r in runs.iterrows():
@@ -168,7 +176,8 @@ def stored_points(cfg, store) -> tuple[list[dict], list[float], list[dict]]:
             continue
         flat = {f"point/{a}": v for a, v in point.items()}
         value = r.get(cfg.search.metric)
-        if r["status"] == "pruned" or value is None or (isinstance(value, float) and math.isnan(value)):
+        unscored = value is None or (isinstance(value, float) and math.isnan(value))
+        if r["status"] in (vocab.PRUNED, *vocab.UNFINISHED) or unscored:
             pruned.append(flat)
         else:
             done.append(flat)
@@ -255,5 +264,5 @@ def final_ids(store, run_ids: list[str]) -> set[str]:
     ids = set(run_ids)
     if not ids:
         return set()
-    runs = store.runs(status=list(SKIP_STATUSES))
+    runs = store.runs(status=list(vocab.RESULTS))
     return set(runs["run_id"]) & ids if not runs.empty else set()

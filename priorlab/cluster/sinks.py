@@ -48,12 +48,19 @@ class StoreSink:
 
     def __init__(self, store: Store, run_id: str):
         self.store, self.run_id = store, run_id
+        self.keys: tuple[set, set] = (set(), set())  # (step, name) of metric rows, of artifacts
 
     def metrics(self, step: int, values: dict[str, float]) -> None:
         self.store.log_metrics(self.run_id, step, {k: float(v) for k, v in values.items()})
+        self.keys[0].update((step, k) for k in values)
 
     def artifact(self, step: int, name: str, image: torch.Tensor) -> None:
         self.store.log_artifact(self.run_id, step, name, png_bytes(image))
+        self.keys[1].add((step, name))
+
+    def sent(self) -> tuple[int, int]:
+        """How many distinct metric rows and artifacts were written (`finish_run` checks them)."""
+        return len(self.keys[0]), len(self.keys[1])
 
 
 class TeeSink:

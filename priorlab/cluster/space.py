@@ -26,13 +26,17 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from priorlab.cluster.errors import ConfigError, format_validation
 
 DISTRIBUTIONS = ("loguniform", "uniform", "randint", "choice")
+INT64 = 2**63  # every integer a run stores is a 64-bit one (SQLite, torch)
+# Random draws are expanded into runs on the driver before anything starts, and Optuna asks
+# for each: a bound that keeps the expansion in memory and the sweep finite.
+MAX_SAMPLES = 100_000
 
 
 class Range(BaseModel):
     """A sampled grid value: exactly one of `loguniform: [lo, hi]`, `uniform: [lo, hi]`,
     `randint: [lo, hi]` (hi exclusive, as in Tune) or `choice: [a, b, ...]`."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     loguniform: tuple[float, float] | None = None
     uniform: tuple[float, float] | None = None
@@ -47,6 +51,8 @@ class Range(BaseModel):
         if self.choice is not None and not self.choice:
             raise ValueError("choice needs at least one value")
         bounds = self.loguniform or self.uniform or self.randint
+        if self.randint is not None and not all(-INT64 <= b < INT64 for b in self.randint):
+            raise ValueError(f"randint: bounds must lie within ±2**63 (64-bit integers); got {list(self.randint)}")
         if bounds is not None and not bounds[0] < bounds[1]:
             raise ValueError(f"{self.dist}: lower bound {bounds[0]} must be below the upper bound {bounds[1]}")
         if self.loguniform is not None and self.loguniform[0] <= 0:
@@ -78,8 +84,9 @@ class Search(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     type: Literal["grid", "random", "optuna"] = "grid"
-    num_samples: int | None = Field(None, ge=1, description="random: samples (x the list axes' grid); optuna: trials")
-    seed: int = Field(0, ge=0, description="seed of the random draws / Optuna's sampler")
+    num_samples: int | None = Field(None, ge=1, le=MAX_SAMPLES,
+                                    description="random: samples (x the list axes' grid); optuna: trials")
+    seed: int = Field(0, ge=0, le=2**32 - 1, description="seed of the random draws / Optuna's sampler")
     metric: str = Field("best_psnr", description="optuna: the result to optimise (a summary key)")
     mode: Literal["max", "min"] = "max"
 
@@ -93,16 +100,17 @@ class Search(BaseModel):
 
 
 class Scheduler(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     type: Literal["asha"]
     # psnr_ema (PSNR of the EMA of the outputs) is smoother than psnr, so early rungs rank
     # trials closer to their final order (tests/benchmarks/bench_asha.py).
     metric: str = Field("psnr_ema", description="a per-step metric the trials log (DIP: psnr_ema, psnr, ssim, loss)")
     mode: Literal["max", "min"] = "max"
-    grace_period: int = Field(ge=1, description="steps a trial runs before it can be pruned")
-    reduction_factor: float = Field(2.0, gt=1)
-    max_t: int | None = Field(None, ge=2, description="rungs lie below it; default: the trials' largest iterations")
+    grace_period: int = Field(ge=1, lt=INT64, description="steps a trial runs before it can be pruned")
+    reduction_factor: float = Field(2.0, gt=1, le=1000)
+    max_t: int | None = Field(None, ge=2, lt=INT64,
+                              description="rungs lie below it; default: the trials' largest iterations")
 
 
 def check_grid(grid: dict[str, Any]) -> dict[str, Any]:
@@ -242,3 +250,35 @@ def check_scheduler(cfg, items: list[dict[str, Any]], where: str = "") -> None:
     if sched.grace_period >= max_t:
         raise ConfigError(f"{where}scheduler.grace_period = {sched.grace_period}: must be below max_t ({max_t}), "
                           "or no trial can ever be pruned")
+
+
+def check_metrics(cfg, items: list[dict[str, Any]], where: str = "") -> None:
+    """An ASHA or Optuna `metric` must be one the sweep's runs report: a name nobody reports is
+    accepted by Tune and then silently never prunes (ASHA) or never learns (Optuna). Checked
+    for DIP runs, whose names `tasks/dip/record.reported_names` lists."""
+    from priorlab.tasks.dip.record import reported_names
+    from priorlab.tasks.registry import KINDS
+
+    params = [t["params"] for t in items if t["kind"] == "dip"]
+    if not items and cfg.search.type == "optuna" and cfg.kind == "dip":  # trials come later: one corner
+        first = {a: (v[0] if isinstance(v, list) else v.corners()[0]) for a, v in cfg.grid.items()}
+        try:
+            params = [KINDS["dip"].params(**{**cfg.fixed, **first}).model_dump(mode="json")]
+        except (ValidationError, ValueError):
+            return  # check_ranges reports it
+    if not params or len(params) != len(items or params):
+        return  # other kinds: their names are not listed here
+    names = [reported_names(p) for p in {_names_key(p): p for p in params}.values()]
+    step = sorted({n for s, _ in names for n in s})
+    summary = sorted({n for _, s in names for n in s})
+    if cfg.scheduler is not None and cfg.scheduler.metric not in step:
+        raise ConfigError(f"{where}scheduler.metric = {cfg.scheduler.metric!r}: no run of this sweep reports it "
+                          f"at its logging steps, so nothing would ever be pruned (allowed: {', '.join(step)})")
+    if cfg.search.type == "optuna" and cfg.search.metric not in summary:
+        raise ConfigError(f"{where}search.metric = {cfg.search.metric!r}: no run of this sweep reports it in "
+                          f"its summary, so Optuna would never learn (allowed: {', '.join(summary)})")
+
+
+def _names_key(params: dict[str, Any]) -> tuple:
+    """What decides a DIP run's reported names, as a hashable key."""
+    return (params.get("task"), params.get("mask") is not None, tuple(params.get("detectors") or ()))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import shutil
@@ -14,6 +15,8 @@ from typing import Any, Callable
 import ray
 from ray import tune
 
+from priorlab import vocab
+from priorlab.analysis import claims
 from priorlab.analysis.store import Store, StoreError, is_db_url, store_exists
 from priorlab.cluster import config as sweep_config
 from priorlab.cluster.errors import ConfigError
@@ -22,13 +25,13 @@ from priorlab.cluster import inputs as input_files
 from priorlab.cluster import search
 from priorlab.cluster.interrupt import CtrlC
 from priorlab.cluster.progress import ProgressCallback
+from priorlab.cluster.terminal import printable
 from priorlab.cluster.runtime import connect, plugin_modules
 from priorlab.cluster.trial import run_shard, run_trial
 from priorlab.cluster import packing
 from priorlab.cluster.pack_trial import run_pack_trial
 from priorlab.cluster.writer import TrialDeathCallback, start_writer
 
-FINAL = ("done", "error", "diverged", "pruned")  # pruned: a scheduler's early stop, a result
 
 # Exit statuses of `priorlab sweep`.
 EXIT_OK, EXIT_FAILED, EXIT_CONFIG, EXIT_INTERRUPTED = 0, 1, 2, 130
@@ -40,23 +43,21 @@ def _trial_resources(config: dict[str, Any]) -> tune.PlacementGroupFactory:
     return tune.PlacementGroupFactory([item["resources"]])
 
 
-# What the end-of-sweep summary shows per StyleGAN kind (see tasks/stylegan/jobs/*.py): summary
-# keys by name, or "*_<suffix>" for one column per latent space / path (z, w, z_lerp, w_lerp, ...).
+# What the end-of-sweep summary shows per StyleGAN kind (see priorlab.vocab): summary keys by
+# name, and per-space keys (`vocab.space_key`) with one column per latent space / path present.
 STYLEGAN_SUMMARY = {
-    "stylegan-direction": ("*_val_accuracy",),  # SVM accuracy of the attribute per latent space
-    "stylegan-interpolate": ("*_flip_step_mean",),  # the frame where the label flips, per path
-    "stylegan-sample": ("n", "z_diversity", "w_diversity", "z_prob_mean", "w_prob_mean"),
-    "stylegan-traverse": ("*_prob_delta", "*_ssim_at_max"),  # attribute change, identity at +-alpha
+    vocab.SG_DIRECTION: ((), ("val_accuracy",)),  # SVM accuracy of the attribute per latent space
+    vocab.SG_INTERPOLATE: ((), ("flip_step_mean",)),  # the frame where the label flips, per path
+    vocab.SG_SAMPLE: (("n",), ("diversity", "prob_mean")),
+    vocab.SG_TRAVERSE: ((), ("prob_delta", "ssim_at_max")),  # attribute change, identity at +-alpha
 }
 
 
 def _summary_columns(runs, kind: str) -> list[str]:
-    cols = []
-    for key in STYLEGAN_SUMMARY.get(kind, ()):
-        if key.startswith("*_"):
-            cols += [c for c in runs.columns if c.endswith(key[1:]) and not c.startswith("direction_")]
-        elif key in runs.columns:
-            cols.append(key)
+    plain, per_space = STYLEGAN_SUMMARY.get(kind, ((), ()))
+    cols = [c for c in plain if c in runs.columns]
+    for key in per_space:
+        cols += [c for c in runs.columns if (k := vocab.parse_space_key(c)) and k[1] == key]
     return [c for c in dict.fromkeys(cols) if runs[c].notna().any()]
 
 
@@ -102,12 +103,17 @@ def name_reuse_error(store_dir: str | Path, cfg, text: str, extend: bool, artifa
 
     Configs are compared by what they mean (the validated config), so an edited comment,
     reordered keys, other resources or a larger search budget is the same sweep; every text
-    a sweep ran with stays in `sweep_configs`.
+    a sweep ran with stays in `sweep_configs`. A sweep that never started a run (it failed
+    before, e.g. on a value now fixed) holds nothing its name could mix, so its name is free.
     """
     if extend or not store_exists(store_dir):
         return None
-    stored = Store(store_dir, readonly=True, artifacts=artifacts).sweep_configs(cfg.name)
+    store = Store(store_dir, readonly=True, artifacts=artifacts)
+    stored = store.sweep_configs(cfg.name)
     if not stored or text in stored:
+        return None
+    counts = store.counts(cfg.name)
+    if sum(counts.values()) == counts["pending"]:  # it failed before running anything: nothing to mix
         return None
     if any(sweep_config.same_sweep(cfg, old) for old in stored):
         return None
@@ -170,10 +176,39 @@ def run_sweep(
 
     `extend`: the store may already hold this sweep name with another config; add to it.
     One Ctrl-C in any phase stops it (cluster/interrupt.py): exit 130, rerun to resume.
+    Every message goes through `printable`: names, parameters and errors from the config or
+    the store never reach the terminal with their control characters.
     """
+    shown = echo
+    echo = lambda message: shown(printable(message, keep_lines=True))  # noqa: E731
     with CtrlC() as ctrl_c:
-        return _run_sweep(config_path, store_dir, address, force, max_concurrent, num_cpus, echo, extend, ctrl_c,
-                          artifacts)
+        try:
+            return _run_sweep(config_path, store_dir, address, force, max_concurrent, num_cpus, echo, extend,
+                              ctrl_c, artifacts)
+        except Exception as e:
+            if not disk_full(e):
+                raise
+            echo(f"store error: the disk holding {store_dir} is full ({disk_full(e)}); free some space and "
+                 "run the same command again: finished runs are kept, the others resume")
+            return EXIT_CONFIG
+
+
+_FULL = ("No space left on device", "database or disk is full", "Disk quota exceeded")
+
+
+def disk_full(e: BaseException) -> str | None:
+    """What says the disk is full, anywhere in `e`'s chain (Tune wraps its own writes' OSError
+    in a TuneError, Ray a writer actor's in a RayTaskError), else None."""
+    seen = set()
+    while e is not None and id(e) not in seen:
+        seen.add(id(e))
+        if isinstance(e, OSError) and e.errno in (errno.ENOSPC, errno.EDQUOT):
+            return e.strerror or _FULL[0]
+        said = next((f for f in _FULL if f in str(e)), None)
+        if said:
+            return said
+        e = e.__cause__ or e.__context__
+    return None
 
 
 def _run_sweep(config_path, store_dir, address, force, max_concurrent, num_cpus, echo, extend, ctrl_c: CtrlC,
@@ -214,14 +249,14 @@ def _run_sweep(config_path, store_dir, address, force, max_concurrent, num_cpus,
     except ValueError as e:
         echo(f"config error: {e}")
         return EXIT_CONFIG
-    writer = start_writer(store_dir, artifacts)
+    writer = start_writer(store_dir, artifacts, owner=claims.new_owner())
     ctrl_c.arm()  # from here a Ctrl-C stops the sweep and keeps what finished
     ray.get(writer.upsert_sweep.remote(cfg.name, text, socket.gethostname()))
     ray.get(writer.register_runs.remote(cfg.name, trials))
 
     store = Store(store_dir, readonly=True, artifacts=artifacts)  # the writer owns all writes
     ids = [t["run_id"] for t in trials]
-    done = set() if force else search.final_ids(store, ids)  # done and pruned runs are not rerun
+    done = set() if force else search.final_ids(store, ids)  # done, pruned and diverged runs are not rerun
     todo = [t for t in trials if t["run_id"] not in done]
     if force:  # the trial may then reset a run another sweep finished meanwhile
         todo = [{**t, "force": True} for t in todo]
@@ -244,12 +279,19 @@ def _run_sweep(config_path, store_dir, address, force, max_concurrent, num_cpus,
                       store_dir=store_dir, ctrl_c=ctrl_c)
 
     counts = store.counts(cfg.name)
-    failed = sum(counts.get(s, 0) for s in ("error", "diverged"))
+    failed = counts.get(vocab.ERROR, 0)  # diverged and pruned runs are results (vocab.RESULTS), not failures
     statuses = store.runs(sweep=cfg.name).set_index("run_id")["status"]
     todo_ids = {t["run_id"] for t in todo}
-    unfinished = [r for r, s in statuses.items() if s not in FINAL and (r in todo_ids or s == "running")]
+    unfinished = [r for r, s in statuses.items() if s not in vocab.FINAL and (r in todo_ids or s == "running")]
     if unfinished:
         ray.get(writer.mark_unfinished.remote(unfinished, "interrupted"))
+        # Still `running` now: another live sweep holds the claim (only this sweep's are marked).
+        elsewhere = {r for r, s in store.run_status(unfinished).items() if s == "running"}
+        if elsewhere:
+            echo(f"sweep {cfg.name}: {len(elsewhere)} runs are being run by another sweep on this store; "
+                 "their results land in the store when it finishes them")
+        unfinished = [r for r in unfinished if r not in elsewhere]
+    if unfinished:
         status = EXIT_INTERRUPTED
     if ctrl_c.requested.is_set():  # even when every run happened to finish as the user pressed it
         status = EXIT_INTERRUPTED
@@ -347,7 +389,7 @@ def _fit(cfg, fn, key, items, writer, shipped, max_concurrent, echo, desc, store
     for note in plan.notes:
         echo(f"sweep {cfg.name}: {note}")
     trainable = tune.with_resources(tune.with_parameters(plan.fn, writer=writer, inputs=shipped), _trial_resources)
-    progress = ProgressCallback(total=plan.total, desc=desc)
+    progress = ProgressCallback(total=plan.total, desc=printable(desc))
     scratch = _scratch_dir(store_dir)
     tuner = tune.Tuner(
         trainable,

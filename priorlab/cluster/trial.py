@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import math
 import os
+import time
 import traceback
 from typing import Any
 
@@ -18,18 +19,34 @@ from priorlab.tasks.images import png_bytes
 from priorlab.tasks.registry import KINDS
 
 
+# How often a trial that wants a run another sweep is running looks again.
+CLAIM_POLL_S = 2.0
+
+
 class RaySink:
-    """Sends each logging step's rows and images to the writer actor (fire and forget:
-    calls from one trial are applied in order) and reports the scalars to Tune."""
+    """Sends each logging step's rows and images to the writer actor and reports the scalars
+    to Tune. Sends do not wait, but their results are collected: a write the writer could not
+    make (an unwritable artifacts folder, a full disk) raises here, in the trial, at the next
+    event or at `flush()`, so the run fails instead of ending `done` without its rows. `sent()`
+    counts the distinct rows sent, which `finish_run` checks against what was stored."""
 
     def __init__(self, writer, run_id: str):
         self.writer, self.run_id = writer, run_id
         self.images: list[tuple[int, str, bytes]] = []
+        self.pending: list = []  # ObjectRefs of writes not yet known to have succeeded
+        self.metric_keys: set[tuple[int, str]] = set()
+        self.artifact_keys: set[tuple[int, str]] = set()
+
+    def send(self, rows: list[tuple[int, str, float]]) -> None:
+        self.pending.append(self.writer.log.remote(self.run_id, rows, self.images))
+        self.metric_keys.update((step, name) for step, name, _ in rows)
+        self.artifact_keys.update((step, name) for step, name, _ in self.images)
+        self.images = []
+        done, self.pending = ray.wait(self.pending, num_returns=len(self.pending), timeout=0)
+        ray.get(done)  # re-raises the writer's error, if any
 
     def metrics(self, step: int, values: dict[str, float]) -> None:
-        rows = [(step, k, float(v)) for k, v in values.items()]
-        self.writer.log.remote(self.run_id, rows, self.images)
-        self.images = []
+        self.send([(step, k, float(v)) for k, v in values.items()])
         tune.report({"step": step, **{k: float(v) for k, v in values.items()}})
 
     def artifact(self, step: int, name: str, image: torch.Tensor) -> None:
@@ -37,9 +54,44 @@ class RaySink:
         self.images.append((step, name, png_bytes(image)))
 
     def flush(self) -> None:
+        """Send what is queued and wait for every write: raises the first one that failed."""
         if self.images:
-            self.writer.log.remote(self.run_id, [], self.images)
-            self.images = []
+            self.send([])
+        pending, self.pending = self.pending, []
+        ray.get(pending)
+
+    def sent(self) -> tuple[int, int]:
+        return len(self.metric_keys), len(self.artifact_keys)
+
+
+def claim_runs(writer, run_ids: list[str], node: str, force: bool) -> tuple[list[str], list[str]]:
+    """Claim what can be claimed now: (claimed ids, ids another live sweep is running).
+    Those another sweep finished are in neither: the trial skips them."""
+    ok = ray.get([writer.start_run.remote(r, node, force) for r in run_ids])
+    refused = [r for r, claimed in zip(run_ids, ok) if not claimed]
+    status = ray.get(writer.statuses.remote(refused)) if refused else {}
+    return [r for r, claimed in zip(run_ids, ok) if claimed], [r for r in refused if status.get(r) == "running"]
+
+
+def wait_for_claim(writer, run_id: str, node: str, force: bool) -> bool:
+    """Claim the run, waiting while another live sweep runs it; False when it ended up final
+    (that sweep finished it: keep its result). A dead sweep's claim lapses (`claims.py`), so
+    the wait ends."""
+    while True:
+        claimed, busy = claim_runs(writer, [run_id], node, force)
+        if claimed or not busy:
+            return bool(claimed)
+        time.sleep(CLAIM_POLL_S)
+
+
+def finish_failed(writer, sink: RaySink, run_id: str, error: str) -> None:
+    """Record a run's failure (its traceback), after sending what it has; a write that fails
+    meanwhile is added to the error text, never hides it."""
+    try:
+        sink.flush()
+    except Exception as e:
+        error += f"\nwhile storing its rows: {type(e).__name__}: {e}"
+    ray.get(writer.finish_run.remote(run_id, "error", None, error))
 
 
 def _tune_scalars(summary: dict[str, Any]) -> dict[str, Any]:
@@ -58,7 +110,7 @@ def run_trial(config: dict[str, Any], writer=None, inputs: dict[str, dict] | Non
     params = kind.params(**trial["params"])
     n_shards = kind.sharding.count(params) if kind.sharding else 1
     node = ray.get_runtime_context().get_node_id()
-    if not ray.get(writer.start_run.remote(run_id, node, bool(trial.get("force")))):
+    if not wait_for_claim(writer, run_id, node, bool(trial.get("force"))):
         # Another sweep on this store finished the run after this one decided to run it:
         # keep that result (only --force reruns a done run).
         tune.report({"run_id": run_id, "status": "skipped", "pid": os.getpid()})
@@ -71,18 +123,17 @@ def run_trial(config: dict[str, Any], writer=None, inputs: dict[str, dict] | Non
             summary = kind.sharding.finish(params, shards, sink)
         else:
             summary = kind.run(params, sink)
+        sink.flush()  # a write that failed fails the run here
     except Exception:
-        sink.flush()
         # Recorded before re-raising so Tune can retry it (FailureConfig) and the store
         # keeps the traceback if no retry succeeds.
-        ray.get(writer.finish_run.remote(run_id, "error", None, traceback.format_exc()))
+        finish_failed(writer, sink, run_id, traceback.format_exc())
         raise
-    sink.flush()
     summary.update(input_files.run_hashes(params, inputs))  # a file changed before a resume is noticed
     status = summary.get("status", "done")
     if ray.get_gpu_ids():  # issue 11: which GPU Ray gave this trial (priorlab runs shows it)
         summary["gpu_ids"] = ",".join(str(i) for i in ray.get_gpu_ids())
-    ray.get(writer.finish_run.remote(run_id, status, summary, None))
+    ray.get(writer.finish_run.remote(run_id, status, summary, None, sink.sent()))
     tune.report({"run_id": run_id, "status": status, "pid": os.getpid(), **_tune_scalars(summary)})
 
 

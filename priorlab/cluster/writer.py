@@ -15,6 +15,8 @@ import ray
 from ray import tune
 from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
+from priorlab import vocab
+from priorlab.analysis import claims
 from priorlab.analysis.store import Store, StoreError, is_db_url
 
 
@@ -30,9 +32,15 @@ def storage_env() -> dict[str, str]:
 
 
 class StoreWriter:
-    def __init__(self, root: str, artifacts: str | None = None, env: dict[str, str] | None = None):
+    """`owner`: the driver's claim identity (`claims.new_owner()` on the driver, so its
+    process id is the one a later sweep checks); this writer renews its claims while it lives."""
+
+    def __init__(self, root: str, artifacts: str | None = None, env: dict[str, str] | None = None,
+                 owner: str | None = None):
         os.environ.update(env or {})
         self.store = Store(root, artifacts=artifacts)
+        self.owner = owner or claims.new_owner()
+        self.lease = claims.Lease(self.store, self.owner)
 
     def upsert_sweep(self, name: str, config_text: str, host: str) -> None:
         self.store.upsert_sweep(name, config_text, host)
@@ -46,7 +54,10 @@ class StoreWriter:
     def start_run(self, run_id: str, node: str | None, force: bool = False) -> bool:
         """Claim the run for a trial; False when it is done already (another sweep on this
         store finished it) and `force` is off: the trial then skips it."""
-        return self.store.start_run(run_id, node=node, force=force)
+        return self.store.start_run(run_id, node=node, force=force, owner=self.owner)
+
+    def statuses(self, run_ids: list[str]) -> dict[str, str]:
+        return self.store.run_status(run_ids)
 
     def log(self, run_id: str, rows: list[tuple[int, str, float]], images: list[tuple[int, str, bytes]]) -> None:
         """One batch from a trial: metric rows and PNG artifacts."""
@@ -56,18 +67,21 @@ class StoreWriter:
             if rows:
                 self.store.log_metrics_many(run_id, rows)
 
-    def finish_run(self, run_id: str, status: str, summary: dict | None, error: str | None) -> None:
-        self.store.finish_run(run_id, status, summary=summary, error=error)
-        if status in ("done", "diverged"):  # a finished run's shards are never read again
+    def finish_run(self, run_id: str, status: str, summary: dict | None, error: str | None,
+                   sent: tuple[int, int] | None = None) -> None:
+        """`sent`: the (metric rows, artifacts) the trial sent; fewer stored makes the run an error."""
+        written = self.store.finish_run(run_id, status, summary=summary, error=error, owner=self.owner, sent=sent)
+        final = self.store.run_status([run_id]).get(run_id) if written else None  # short rows: error
+        if final in vocab.COMPLETED:  # a finished run's shards are never read again
             self.store.files.drop_shards(run_id)
 
     def mark_unfinished(self, run_ids: list[str], status: str = "interrupted") -> None:
-        self.store.mark_unfinished(run_ids, status=status)
+        self.store.mark_unfinished(run_ids, status=status, owner=self.owner)
 
     def fail_running(self, run_id: str, error: str) -> bool:
         """`error` for a run still `running` whose trial can no longer record anything itself
         (its worker process died); a run that finished or recorded its own error is kept."""
-        return self.store.mark_unfinished([run_id], status="error", error=error) > 0
+        return self.store.mark_unfinished([run_id], status="error", error=error, owner=self.owner) > 0
 
     def ping(self) -> bool:
         return True
@@ -84,7 +98,8 @@ class StoreWriter:
         return self.store.files.get_shards(run_id, n_shards)
 
 
-def start_writer(root: str | Path, artifacts: str | None = None) -> "ray.actor.ActorHandle":
+def start_writer(root: str | Path, artifacts: str | None = None,
+                 owner: str | None = None) -> "ray.actor.ActorHandle":
     """Start the writer on this (the driver's) node; it dies with the driver."""
     # Open it here first: a damaged, unwritable or newer store, or a server that cannot be
     # reached, is then a one-line StoreError on the driver, not an actor that died starting.
@@ -94,7 +109,7 @@ def start_writer(root: str | Path, artifacts: str | None = None) -> "ray.actor.A
     actor = (
         ray.remote(StoreWriter)
         .options(num_cpus=0, scheduling_strategy=NodeAffinitySchedulingStrategy(node_id=here, soft=False))
-        .remote(name, artifacts, storage_env())
+        .remote(name, artifacts, storage_env(), owner or claims.new_owner())
     )
     ray.get(actor.ping.remote())  # surface a store error (bad path, newer schema) now
     return actor

@@ -11,6 +11,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
+from priorlab import vocab
 from priorlab.dashboard import data
 
 TTL = data.TTL_S
@@ -21,10 +22,10 @@ SETTING_KEYS = ("image", "task", "sigma", "region", "region_place", "size", "see
 def scope(root: str, token: tuple, kind: str | None, tasks: tuple = ()) -> pd.DataFrame:
     """The runs one analysis is about: one kind, status done, optionally some tasks; parameter
     columns with no value there are dropped."""
-    runs = data._runs(root, token)
+    runs = data.cached_runs(root, token)
     if tasks and "task" in runs.columns:
         runs = runs[runs["task"].isin(list(tasks))]
-    return data.scoped(runs, kind=kind, statuses=("done",))
+    return data.scoped(runs, kind=kind, statuses=(vocab.DONE,))
 
 
 @st.cache_data(ttl=TTL, max_entries=64, show_spinner=False)
@@ -65,7 +66,7 @@ def leaderboard(root: str, token: tuple, kind, tasks: tuple, metric: str, by: tu
 def findings(root: str, token: tuple) -> pd.DataFrame:
     from priorlab.analysis import findings as f
 
-    return f.evaluate(data._runs(root, token))
+    return f.evaluate(data.cached_runs(root, token))
 
 
 @st.cache_data(ttl=TTL, max_entries=16, show_spinner=False)
@@ -76,7 +77,7 @@ def dip_vs_baselines(root: str, token: tuple, metric: str) -> pd.DataFrame:
     Long format: `setting…, method, n, mean, best`, `method` is "nlm"/"tv"/… for baselines
     and "dip:<arch>" for DIP.
     """
-    runs = data._runs(root, token)
+    runs = data.cached_runs(root, token)
     done = runs[(runs["status"] == "done") & runs[metric].notna()] if metric in runs.columns else runs.iloc[0:0]
     base = done[done["kind"] == "dip-baseline"]
     dip = done[done["kind"] == "dip"]

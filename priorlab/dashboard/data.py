@@ -30,21 +30,18 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
+from priorlab.analysis.runframe import missing
 from priorlab.analysis.store import SchemaVersionError, Store, StoreError, is_db_url
 from priorlab.dashboard import images
 from priorlab.dashboard.widgets import md
+from priorlab.vocab import DB_NAME, DONE, RUN_COLUMNS
 
 STORE_ENV = "PRIORLAB_STORE"
 ARTIFACTS_ENV = "PRIORLAB_ARTIFACTS"
 DEFAULT_STORE = "results"
-DB_NAME = "priorlab.db"
 TTL_S = 120
 DEFAULT_POLL_S = 2  # seconds between two looks at the change token (two `stat` calls)
 EMPTY_MESSAGE = "No runs yet: run `priorlab sweep configs/dip_smoke.yaml`"
-BASE_COLUMNS = ["run_id", "sweep", "kind", "status", "error", "node", "attempts",
-                "created_at", "started_at", "finished_at"]
-FINISHED = ("done", "error", "interrupted", "diverged", "pruned")  # pruned: a scheduler stopped it, a result
-FAILED = ("error", "interrupted", "diverged")
 # The metrics the engine logs per step that the Compare page overlays, in this order.
 CURVE_METRICS = ("psnr", "ssim", "loss", "psnr_ema")
 # Distinct hues for up to six runs (Okabe–Ito, colour-blind safe): Streamlit's own theme
@@ -96,7 +93,9 @@ def failure_line(e: BaseException, root: str) -> str:
 
 
 @st.cache_data(ttl=TTL_S, max_entries=16, show_spinner=False)
-def _runs(root: str, token: tuple) -> pd.DataFrame:
+def cached_runs(root: str, token: tuple) -> pd.DataFrame:
+    """`Store.runs()` of the store at `root` as of `token` (`change_token`), cached: for cached
+    computations keyed the same way (`computed`); pages use `Data.runs()`."""
     return _store(root).runs()
 
 
@@ -117,10 +116,12 @@ def _artifacts(root: str, token: tuple, run_ids: tuple | None, names: tuple | No
 
 
 @st.cache_data(ttl=3600, max_entries=4096, show_spinner=False)
-def _artifact_png(root: str, sha256: str) -> bytes | None:
+def artifact_png(root: str, sha256: str) -> bytes | None:
+    """The stored bytes of an artifact, cached, *not* checked against their hash (`Data.png` checks);
+    None when missing. For cached helpers keyed by the store's root."""
     try:
         return _store(root).artifact_bytes(sha256)
-    except (ValueError, OSError):
+    except (ValueError, OSError, StoreError):  # missing, unreadable or refused (a link, a FIFO)
         return None
 
 
@@ -150,7 +151,7 @@ class Data:
     def runs(self) -> pd.DataFrame:
         if not self.usable:
             return _empty_runs()
-        return _runs(self.root, self.token)
+        return cached_runs(self.root, self.token)
 
     def sweeps(self) -> pd.DataFrame:
         if not self.usable:
@@ -173,7 +174,7 @@ class Data:
         """The artifact's bytes when they match their hash, else None (missing or corrupted)."""
         if not sha256 or not self.usable or not isinstance(sha256, str):
             return None
-        png = _artifact_png(self.root, sha256)
+        png = artifact_png(self.root, sha256)
         return png if images.verified(png, sha256) else None
 
     def image(self, sha256: str | None, size: tuple[int, int] = (64, 64)):
@@ -181,7 +182,7 @@ class Data:
         when its bytes do not match their hash."""
         if not sha256 or not self.usable or not isinstance(sha256, str):
             return None
-        return images.artifact_image(_artifact_png(self.root, sha256), sha256, size)
+        return images.artifact_image(artifact_png(self.root, sha256), sha256, size)
 
     def sweep_configs(self, name: str) -> list[str]:
         """Every config text the sweep `name` ran with, oldest first ([] for an older store)."""
@@ -194,14 +195,14 @@ class Data:
 
 
 def _empty_runs() -> pd.DataFrame:
-    df = pd.DataFrame(columns=BASE_COLUMNS)
+    df = pd.DataFrame(columns=list(RUN_COLUMNS))
     df.attrs["param_columns"] = []
     df.attrs["summary_columns"] = []
     return df
 
 
 def clear_caches() -> None:
-    for fn in (_runs, _sweeps, _metrics, _artifacts, _artifact_png, _sweep_configs):
+    for fn in (cached_runs, _sweeps, _metrics, _artifacts, artifact_png, _sweep_configs):
         fn.clear()
 
 
@@ -237,7 +238,8 @@ def numeric_summary_columns(runs: pd.DataFrame) -> list[str]:
             and not pd.api.types.is_bool_dtype(runs[c]) and runs[c].notna().any()]
 
 
-def _hashable(v):
+def hashable(v):
+    """A cell value usable in nunique/set (lists and dicts as their repr)."""
     if isinstance(v, (list, dict)):
         return repr(v)
     return v
@@ -249,7 +251,7 @@ def varying(runs: pd.DataFrame, columns: Iterable[str]) -> list[str]:
     for c in columns:
         col = runs[c]
         if col.dtype == object:
-            col = col.map(_hashable)
+            col = col.map(hashable)
         if col.nunique(dropna=False) > 1:
             out.append(c)
     return out
@@ -261,7 +263,7 @@ def axes(runs: pd.DataFrame) -> list[str]:
     params = param_columns(runs)
     out = set()
     for _, group in runs.groupby("kind", sort=False):
-        out.update(c for c in params if c not in out and group[c].dropna().map(_hashable).nunique() > 1)
+        out.update(c for c in params if c not in out and group[c].dropna().map(hashable).nunique() > 1)
     return [c for c in params if c in out]
 
 
@@ -269,7 +271,7 @@ def levels(series: pd.Series) -> list:
     """Sorted distinct values (Python scalars); missing values last as None."""
     s = series
     if s.dtype == object:
-        s = s.map(_hashable)
+        s = s.map(hashable)
     vals = [v for v in pd.unique(s.dropna())]
     try:
         vals = sorted(vals)
@@ -285,7 +287,7 @@ def is_in(series: pd.Series, values: Iterable) -> np.ndarray:
     """Rows whose value is one of `values` (None matches missing; list values by content)."""
     values = list(values)
     keep = [v for v in values if v is not None]
-    col = series.map(_hashable) if series.dtype == object else series
+    col = series.map(hashable) if series.dtype == object else series
     hit = col.isin(keep).to_numpy(bool, copy=True) if keep else np.zeros(len(series), bool)
     if len(keep) < len(values):
         hit |= series.isna().to_numpy(bool)
@@ -294,7 +296,7 @@ def is_in(series: pd.Series, values: Iterable) -> np.ndarray:
 
 def fmt(v) -> str:
     """A parameter value as shown in labels and options."""
-    if v is None or (isinstance(v, float) and v != v):
+    if missing(v):
         return "none"
     if isinstance(v, float) and v.is_integer() and abs(v) < 1e15:
         return str(int(v))
@@ -302,7 +304,7 @@ def fmt(v) -> str:
 
 
 def scoped(runs: pd.DataFrame, *, kind: str | None = None,
-           statuses: Iterable[str] | None = ("done",)) -> pd.DataFrame:
+           statuses: Iterable[str] | None = (DONE,)) -> pd.DataFrame:
     """Runs of one kind and some statuses, with parameter columns that are all missing there
     dropped (and `attrs` updated) so the statistics see only that kind's axes."""
     df = runs
@@ -325,7 +327,7 @@ def run_labels(runs: pd.DataFrame, columns: Iterable[str] | None = None, short: 
         return pd.Series([], dtype=str)
     label = runs["run_id"].astype(str).str[:short]
     # A parameter a run does not have (e.g. `region` of a denoising run) is left out, not "=none".
-    parts = [runs[c].map(lambda v, c=c: "" if _missing(v) else f"{c}={fmt(v)}") for c in cols]
+    parts = [runs[c].map(lambda v, c=c: "" if missing(v) else f"{c}={fmt(v)}") for c in cols]
     if parts:
         tail = pd.concat(parts, axis=1).agg(lambda r: " ".join(x for x in r if x), axis=1)
         label = label.where(tail == "", label + " · " + tail)
@@ -334,7 +336,7 @@ def run_labels(runs: pd.DataFrame, columns: Iterable[str] | None = None, short: 
 
 def settings_text(run: pd.Series, columns: Iterable[str]) -> str:
     """`arch=skip depth=2` over `columns`, leaving out the ones the run does not have."""
-    return " ".join(f"{c}={fmt(run[c])}" for c in columns if c in run.index and not _missing(run[c]))
+    return " ".join(f"{c}={fmt(run[c])}" for c in columns if c in run.index and not missing(run[c]))
 
 
 def latest_artifacts(arts: pd.DataFrame, name: str, step: int | None = None) -> pd.DataFrame:
@@ -360,7 +362,7 @@ def refresh_interval() -> float | None:
 
 @st.cache_data(ttl=TTL_S, max_entries=8, show_spinner=False)
 def _labels(root: str, token: tuple) -> dict[str, str]:
-    runs = _runs(root, token)
+    runs = cached_runs(root, token)
     return data_labels(runs)
 
 
@@ -375,16 +377,12 @@ def data_labels(runs: pd.DataFrame) -> dict[str, str]:
         if cols:
             tail = pd.Series("", index=group.index, dtype=object)
             for c in cols:
-                tail = tail + group[c].map(lambda v, c=c: "" if _missing(v) else f"{c}={fmt(v)} ").astype(object)
+                tail = tail + group[c].map(lambda v, c=c: "" if missing(v) else f"{c}={fmt(v)} ").astype(object)
             label = head + " · " + tail.str.rstrip()
         else:
             label = head
         out.update(zip(group["run_id"], label))
     return out
-
-
-def _missing(v) -> bool:
-    return v is None or (isinstance(v, float) and v != v)
 
 
 def labels(d: Data) -> dict[str, str]:

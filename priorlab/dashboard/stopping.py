@@ -12,17 +12,12 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
+from priorlab import vocab
 from priorlab.analysis import stopping
 from priorlab.dashboard import data
+from priorlab.dashboard.widgets import bound_select
 
 NO_SPLIT = "(none)"
-
-
-def _bound_select(label: str, options: list, default, key: str, **kw):
-    if st.session_state.get(key, object()) not in options:
-        st.session_state.pop(key, None)
-    index = options.index(default) if default in options else 0
-    return st.selectbox(label, options, index=index, key=key, bind="query-params", **kw)
 
 
 def render_analysis_section(runs: pd.DataFrame, kind: str) -> None:
@@ -30,7 +25,7 @@ def render_analysis_section(runs: pd.DataFrame, kind: str) -> None:
     chosen factor, compute saved, and how many runs a scheduler pruned."""
     st.subheader("Stopping", anchor=False)
     mine = runs[runs["kind"] == kind] if "kind" in runs.columns else runs
-    n_pruned = int((mine["status"] == "pruned").sum()) if "status" in mine.columns else 0
+    n_pruned = int((mine["status"] == vocab.PRUNED).sum()) if "status" in mine.columns else 0
     if n_pruned:
         st.caption(f"{n_pruned} {kind} run{'s' if n_pruned != 1 else ''} pruned by the sweep's scheduler (ASHA): "
                    "stopped early with what they logged, shown as pruned and left out of these statistics.")
@@ -39,7 +34,7 @@ def render_analysis_section(runs: pd.DataFrame, kind: str) -> None:
         st.caption("No finished run carries early-stopping detectors (stop_step_<d> / stop_gap_<d>) yet.")
         return
     factors = [NO_SPLIT, *stopping.split_factors(mine)]
-    by = _bound_select("Split by", factors, "arch" if "arch" in factors else NO_SPLIT, "an_stop_by")
+    by = bound_select("Split by", factors, "arch" if "arch" in factors else NO_SPLIT, "an_stop_by")
     by = None if by == NO_SPLIT else by
     table = stopping.stop_table(mine, by=by)
     long = stopping.long_stops(mine, by=by)
@@ -100,7 +95,7 @@ def render_detector_curves(d, chosen: list[str], sel: pd.DataFrame, names: dict)
     """A toggle (`?cmp_det=`): one detector's own statistic (`det_<d>`) beside PSNR."""
     dets = stopping.detectors(sel)
     logged = d.metrics(chosen, names=None)
-    dets = sorted(set(dets) | {n[4:] for n in logged["name"].unique() if str(n).startswith("det_")})
+    dets = sorted(set(dets) | {d for n in logged["name"].unique() if (d := vocab.parse_detector_metric(n))})
     if not dets:
         return
     on = st.toggle("Detector statistic beside PSNR", key="cmp_det", bind="query-params",
@@ -108,13 +103,14 @@ def render_detector_curves(d, chosen: list[str], sel: pd.DataFrame, names: dict)
                         "its stop steps marked on both")
     if not on:
         return
-    det = _bound_select("Detector", dets, dets[0], "cmp_det_name")
-    m = logged[logged["name"].isin(["psnr", f"det_{det}"])].copy()
+    det = bound_select("Detector", dets, dets[0], "cmp_det_name")
+    det_name = vocab.detector_metric(det)
+    m = logged[logged["name"].isin(["psnr", det_name])].copy()
     m["run"] = m["run_id"].map(names)
     marks = stopping.stop_steps(sel)
     marks = marks[marks["detector"] == det].assign(run=lambda x: x["run_id"].map(names))
     cols = st.columns(2)
-    for col, metric, title in ((cols[0], "psnr", "psnr"), (cols[1], f"det_{det}", f"{det} statistic (det_{det})")):
+    for col, metric, title in ((cols[0], "psnr", "psnr"), (cols[1], det_name, f"{det} statistic ({det_name})")):
         part = m[m["name"] == metric]
         with col:
             if part.empty:

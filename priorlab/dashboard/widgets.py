@@ -1,7 +1,9 @@
-"""Small shared pieces for the pages: URL keys for bound widgets, the `?runs=` list."""
+"""Small shared pieces for the pages: URL keys for bound widgets, the `?runs=` list, safe Markdown,
+numbers as shown."""
 
 from __future__ import annotations
 
+import math
 import re
 
 import streamlit as st
@@ -86,3 +88,26 @@ def url_pick(label: str, ids: list[str], key: str, labels: dict[str, str]) -> st
     if rid != wanted:
         st.query_params[key] = rid
     return rid
+
+
+def bound_select(label: str, options: list, default, key: str, **kw):
+    """A selectbox bound to `?key=`; a stale value (options changed) falls back to `default`."""
+    if st.session_state.get(key, object()) not in options:
+        st.session_state.pop(key, None)
+    index = options.index(default) if default in options else 0
+    return st.selectbox(label, options, index=index, key=key, bind="query-params", **kw)
+
+
+def number(v) -> float:
+    """`v` as a finite float, NaN for anything else (None, text, inf): what the pages format."""
+    try:
+        x = float(v)
+    except (TypeError, ValueError):
+        return math.nan
+    return x if math.isfinite(x) else math.nan
+
+
+def fmt_number(v, spec: str = ".2f") -> str:
+    """A number as shown on a page: `format(v, spec)`, or a dash when there is none."""
+    x = number(v)
+    return "—" if math.isnan(x) else format(x, spec)

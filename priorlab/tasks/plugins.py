@@ -11,7 +11,9 @@ lives only in the user's project folder needs no copying by hand.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
+import io
 import re
 import sys
 import sysconfig
@@ -32,7 +34,10 @@ def resolve(spec: str) -> Callable[..., Any]:
         raise ValueError(f"{spec!r} is not of the form package.module:function")
     module_name, func_name = spec.split(":")
     try:
-        module = importlib.import_module(module_name)
+        # A module that prints when imported (`this` prints the Zen of Python) would write
+        # into the middle of the CLI's output; what it prints is dropped.
+        with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+            module = importlib.import_module(module_name)
     except Exception as e:  # ImportError, or an error raised while the module runs
         raise ValueError(f"{spec!r}: cannot import {module_name!r} ({type(e).__name__}: {e})") from None
     func = getattr(module, func_name, None)

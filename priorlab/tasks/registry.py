@@ -12,6 +12,7 @@ from typing import Any, Callable
 
 from pydantic import BaseModel
 
+from priorlab import vocab
 from priorlab.tasks.sink import Sink
 from priorlab.tasks.dip import BaselineParams, DipParams, run, run_baseline
 from priorlab.tasks.stylegan import TASK_KINDS as STYLEGAN_KINDS
@@ -34,12 +35,12 @@ class TaskKind:
 
 
 _SHARDED = {
-    "stylegan-direction": Sharding(lambda p: p.n_shards, direction.score_shard, direction.finish),
+    vocab.SG_DIRECTION: Sharding(lambda p: p.n_shards, direction.score_shard, direction.finish),
 }
 
 _KINDS = [
-    TaskKind("dip", DipParams, run),
-    TaskKind("dip-baseline", BaselineParams, run_baseline),
+    TaskKind(vocab.DIP, DipParams, run),
+    TaskKind(vocab.DIP_BASELINE, BaselineParams, run_baseline),
     *(TaskKind(name, model, fn, _SHARDED.get(name)) for name, model, fn in STYLEGAN_KINDS),
 ]
 

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from priorlab.analysis import findings
+from priorlab.analysis import findings, stylegan
 from priorlab.analysis.findings import CLAIMS, CONTRADICTED, NOT_ENOUGH, SUPPORTED, Claim
 
 PARAMS = ["arch", "depth", "loss", "task", "sigma", "region", "image", "seed", "iterations", "snapshots"]
@@ -304,7 +304,7 @@ def test_pairs_that_never_flip_are_left_out_and_steps_normalise():
     for space, f in (("z_lerp", 4), ("z_slerp", 4), ("w_lerp", 10)):
         for i in range(3):
             df.loc[df["run_id"] == "int1", f"{space}_flip_step_pair{i}"] = f
-    flips = findings.stylegan_flips(df)
+    flips = stylegan.flips(df)
     assert len(flips) == interp.sum() * 3 * 3
     assert flips["flip_frac"].isna().sum() == 1
     one = flips[flips["run_id"] == "int1"]

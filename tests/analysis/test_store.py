@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import math
+import os
 import sqlite3
 import subprocess
 import sys
@@ -383,8 +384,11 @@ print(i)
 
 
 def test_other_process_reads_while_writer_writes(store):
+    # The writer imports the test helpers (tests/synthetic.py): put tests/ on its path, as pytest does here.
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT / "tests"), str(ROOT),
+                                                                    os.environ.get("PYTHONPATH")]))}
     proc = subprocess.Popen([sys.executable, "-c", WRITER, str(store.root), "2.0"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT, env=env)
     polls = seen_done = 0
     try:
         while proc.poll() is None:

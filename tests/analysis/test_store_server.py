@@ -129,8 +129,6 @@ print(" ".join(ran))
 """
 
 
-@pytest.mark.xfail(strict=False, reason="today's claim takes over a run another live driver is running; "
-                   "issue 16 item 1's claim rule (a live sweep's run is not taken over) makes this hold")
 def test_two_drivers_share_runs_without_losing_or_redoing_any(pg_url, s3_url):
     n = 40
     procs = [subprocess.Popen([sys.executable, "-c", textwrap.dedent(CLAIMER), pg_url, s3_url, str(n), str(k)],

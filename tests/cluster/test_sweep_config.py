@@ -59,7 +59,7 @@ def test_run_id_is_deterministic_and_parameter_sensitive():
         ({"fixed": {"loss": "l3"}}, "loss", "l3", "'l1', 'l2' or 'kl'"),
         ({"fixed": {"image": "/nonexistent/x.png"}}, "image", "/nonexistent/x.png", "bundled"),
         ({"kind": "dipp"}, "kind", "dipp", "allowed: dip"),
-        ({"resources": {"cpu": 0}}, "resources.cpu", "0", "greater than 0"),
+        ({"resources": {"cpu": 0}}, "resources.cpu", "0", "greater than or equal to 0.0001"),
         ({"retries": -1}, "retries", "-1", "greater than or equal to 0"),
         ({"grid": {"depth": []}}, "grid", "", "no values"),
     ],

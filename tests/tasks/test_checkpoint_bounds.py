@@ -186,6 +186,7 @@ def test_a_legacy_pt_declaring_a_huge_storage_is_refused_in_one_line(tmp_path):
 @pytest.mark.parametrize("kwargs, field, allowed", [
     (dict(img_resolution=8192), "img_resolution: 8192", "up to 4096"),
     (dict(mapping_layers=33), "mapping_layers: 33", "at most 32"),
+    (dict(z_dim=600_000), "z_dim: 600000", "at most 4096"),  # w_avg's estimate drew 4096 x z_dim normals
     (dict(channel_base=2 ** 16), "channel_base/channel_max", "at most 33554432")])
 def test_config_bounds_name_the_field(kwargs, field, allowed):
     with pytest.raises(ValueError) as err:

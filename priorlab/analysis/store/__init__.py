@@ -21,8 +21,9 @@ own part). Reads may come from any process or thread at any time: every read ope
 short-lived connection and runs one SELECT, so it sees one committed snapshot.
 
 Run lifecycle: `register_runs` (pending) → `start_run` (running; clears an earlier attempt's
-metric and artifact rows; refuses a `done` run unless forced, in the same UPDATE, so a second
-sweep on the store never resets what the first one finished) → `log_metrics` /
+metric and artifact rows; refuses a `done` run unless forced and a run another live sweep has
+claimed, in the same UPDATE (`analysis/claims.py`), so a second sweep on the store never resets
+what the first one finished or is running) → `log_metrics` /
 `log_artifact` → `finish_run` (done, error, interrupted or diverged; `done` is written last,
 together with the summary, in one transaction). `register_runs` never changes the status of a run that exists already — a done
 run stays done, and a running/error/interrupted/diverged run is left for the sweep to decide

@@ -17,6 +17,7 @@ import hashlib
 import os
 import re
 import shutil
+import stat
 import struct
 import tempfile
 from collections.abc import Iterator
@@ -28,8 +29,48 @@ _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 _SHA_RE = re.compile(r"^[0-9a-f]{64}$")
 
 
+# No image priorlab writes comes near this (a 4096² RGB PNG is under 50 MB); a larger "artifact"
+# is not one, and a reader (the dashboard) must not spend its memory on it.
+MAX_ARTIFACT_BYTES = 64 << 20
+
+
 class ArtifactCorrupt(StoreError):
     """An artifact file whose bytes no longer hash to the name it is stored under."""
+
+
+class ArtifactRefused(ArtifactCorrupt):
+    """Where an artifact should be there is something no reader should read: a symbolic link,
+    a device or FIFO, or a file larger than `MAX_ARTIFACT_BYTES`."""
+
+
+def read_regular(path: Path, limit: int) -> bytes | None:
+    """The bytes of the regular file `path` (None when missing). A symbolic link at `path`, a
+    device (`/dev/zero` reads forever), a FIFO (blocks a reader forever) or a file over `limit`
+    bytes is `ArtifactRefused`, found before reading a byte."""
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0))
+    except FileNotFoundError:
+        return None
+    except OSError as e:
+        if os.path.islink(path):
+            raise ArtifactRefused(f"{path}: a symbolic link where an artifact file belongs; not read "
+                                  "(`priorlab check` lists it)") from None
+        raise
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise ArtifactRefused(f"{path}: not a regular file (a device, FIFO or socket) where an "
+                                  "artifact belongs; not read")
+        if st.st_size > limit:
+            raise ArtifactRefused(f"{path}: {st.st_size} bytes, more than any artifact "
+                                  f"({limit} bytes at most); not read")
+        with os.fdopen(fd, "rb", closefd=False) as f:
+            data = f.read(limit + 1)
+        if len(data) > limit:  # it grew while being read
+            raise ArtifactRefused(f"{path}: more than {limit} bytes; not read")
+        return data
+    finally:
+        os.close(fd)
 
 
 def file_sha256(path: Path) -> str:
@@ -95,9 +136,8 @@ class LocalFiles:
         """The bytes of `sha256`, or None when the file is missing; `verify`: `ArtifactCorrupt`
         when they do not hash to `sha256` (`hint` names the store for the fix)."""
         path = self.artifact_path(sha256)
-        try:
-            data = path.read_bytes()
-        except FileNotFoundError:
+        data = read_regular(path, MAX_ARTIFACT_BYTES)
+        if data is None:
             return None
         if verify and hashlib.sha256(data).hexdigest() != sha256:
             raise ArtifactCorrupt(f"{path}: corrupted artifact (its bytes do not match its sha256; "
@@ -115,12 +155,41 @@ class LocalFiles:
         return self.artifact_dir.is_dir()
 
     def artifact_files(self) -> Iterator[tuple[Path, float]]:
-        """Every file under the artifact folder (temporary files included), with its mtime."""
-        if not self.artifact_dir.is_dir():
+        """Every regular file under the artifact folder (temporary files included), with its
+        mtime. Symbolic links are never followed nor listed (`links()` names them): a link may
+        lead out of the store, and nothing outside it is the store's to judge or remove."""
+        if not self._own_dir(self.artifact_dir):
             return
-        for path in sorted(self.artifact_dir.rglob("*")):
-            if path.is_file():
-                yield path, path.stat().st_mtime
+        for folder, dirs, files in os.walk(self.artifact_dir):  # os.walk never enters linked folders
+            dirs.sort()
+            for name in sorted(files):
+                path = Path(folder) / name
+                st = path.lstat()
+                if stat.S_ISREG(st.st_mode):
+                    yield path, st.st_mtime
+
+    def links(self) -> list[Path]:
+        """Symbolic links (and other non-regular entries: FIFOs, devices) inside the artifact
+        and shard folders, or those folders themselves when they are links: what `check`
+        skips and says it skipped."""
+        found = []
+        for top in (self.artifact_dir, self.shard_dir):
+            if top.is_symlink():
+                found.append(top)
+                continue
+            if not top.is_dir():
+                continue
+            for folder, dirs, files in os.walk(top):
+                for name in sorted(dirs + files):
+                    path = Path(folder) / name
+                    mode = path.lstat().st_mode
+                    if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
+                        found.append(path)
+        return sorted(found)
+
+    def _own_dir(self, folder: Path) -> bool:
+        """A real folder of this store (not a link to one somewhere else)."""
+        return folder.is_dir() and not folder.is_symlink()
 
     # ------------------------------------------------------------------ shards
 
@@ -150,20 +219,35 @@ class LocalFiles:
 
     def shard_runs(self) -> Iterator[tuple[str, Path, float]]:
         """(run_id, folder, mtime) of every run with a shard folder."""
-        if not self.shard_dir.is_dir():
+        if not self._own_dir(self.shard_dir):
             return
         for folder in sorted(self.shard_dir.iterdir()):
-            if folder.is_dir():
+            if folder.is_dir() and not folder.is_symlink():
                 yield folder.name, folder, folder.stat().st_mtime
 
     # ------------------------------------------------------------------ removing
 
-    def remove(self, path: Path) -> None:
-        """Remove a file or folder this object listed (`priorlab check --repair`)."""
-        if Path(path).is_dir():
+    def remove(self, path: Path) -> bool:
+        """Remove a file or folder this object listed (`priorlab check --repair`); True when it
+        is gone. Never a symbolic link or anything it leads to, never a path outside the
+        store's own folders: such a path is left alone and False returned."""
+        path = Path(path)
+        try:
+            rel = path.relative_to(self.root)
+        except ValueError:
+            return False
+        # No link anywhere between the store folder and the path, and inside one of its folders.
+        if (len(rel.parts) < 2 or rel.parts[0] not in ("artifacts", "shards")
+                or Path(os.path.realpath(path)) != Path(os.path.realpath(self.root)) / rel):
+            return False
+        if path.is_dir():
+            for folder, dirs, files in os.walk(path):  # a link inside the folder blocks its removal
+                if any((Path(folder) / n).is_symlink() for n in dirs + files):
+                    return False
             shutil.rmtree(path, ignore_errors=True)
         else:
-            Path(path).unlink(missing_ok=True)
+            path.unlink(missing_ok=True)
+        return not os.path.lexists(path)
 
     def _write_atomic(self, path: Path, data: bytes, prefix: str) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)

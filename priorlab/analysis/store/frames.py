@@ -17,9 +17,7 @@ import pandas as pd
 
 from priorlab.analysis.schema import STATUSES
 from priorlab.analysis.store.records import _as_list, _run_name_filter
-
-RUN_COLUMNS = ["run_id", "sweep", "kind", "status", "error", "node", "attempts",
-               "created_at", "started_at", "finished_at"]
+from priorlab.vocab import PARAM_PREFIX, RUN_COLUMNS, SUMMARY_PREFIX
 _TIME_COLUMNS = ("created_at", "started_at", "finished_at")
 
 
@@ -185,7 +183,7 @@ class Reads:
 
 def _runs_frame(rows: list[tuple]) -> pd.DataFrame:
     n_base = len(RUN_COLUMNS)
-    base = pd.DataFrame.from_records([r[:n_base] for r in rows], columns=RUN_COLUMNS)
+    base = pd.DataFrame.from_records([r[:n_base] for r in rows], columns=list(RUN_COLUMNS))
     # One json.loads over a joined array is several times faster than one call per run.
     params = pd.DataFrame.from_records(
         json.loads("[" + ",".join(r[n_base] or "{}" for r in rows) + "]"), index=base.index)
@@ -195,9 +193,9 @@ def _runs_frame(rows: list[tuple]) -> pd.DataFrame:
         base[col] = pd.to_datetime(base[col].astype("float64"), unit="s", utc=True)
     base["attempts"] = base["attempts"].astype("int64")
     taken = set(RUN_COLUMNS)
-    params.columns = [f"param_{c}" if c in taken else c for c in params.columns]
+    params.columns = [PARAM_PREFIX + c if c in taken else c for c in params.columns]
     taken |= set(params.columns)
-    summary.columns = [f"summary_{c}" if c in taken else c for c in summary.columns]
+    summary.columns = [SUMMARY_PREFIX + c if c in taken else c for c in summary.columns]
     df = pd.concat([base, params, summary], axis=1) if rows else base
     df.attrs["param_columns"] = list(params.columns) if rows else []
     df.attrs["summary_columns"] = list(summary.columns) if rows else []

@@ -10,11 +10,14 @@ from __future__ import annotations
 
 import json
 import math
+import sqlite3
 import time
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from priorlab.analysis import claims
 from priorlab.analysis.schema import STATUSES
+from priorlab.vocab import DONE, RUNNING
 
 
 def _now() -> float:
@@ -80,6 +83,15 @@ def _as_list(value: Any) -> list | None:
         return [value]
     return list(value)
 
+
+def _short_rows(c: sqlite3.Connection, run_id: str, sent: tuple[int, int]) -> str | None:
+    """Why a run's stored rows fall short of what its trial sent, or None."""
+    n_metrics = c.execute("SELECT COUNT(*) FROM metrics WHERE run_id = ?", (run_id,)).fetchone()[0]
+    n_artifacts = c.execute("SELECT COUNT(*) FROM artifacts WHERE run_id = ?", (run_id,)).fetchone()[0]
+    if n_metrics >= sent[0] and n_artifacts >= sent[1]:
+        return None
+    return (f"only {n_metrics} of {sent[0]} metric rows and {n_artifacts} of {sent[1]} artifacts were stored "
+            "(a write to the store failed or another attempt reset the run); rerun it")
 
 
 class Writes:
@@ -152,28 +164,43 @@ class Writes:
                                  ON CONFLICT DO NOTHING""", link_rows)
         return new
 
-    def start_run(self, run_id: str, node: str | None = None, *, force: bool = False) -> bool:
-        """Claim a registered run: mark it `running` and delete the metric/artifact rows of any
-        earlier attempt (artifact files are shared by content and stay). Returns True.
+    def start_run(self, run_id: str, node: str | None = None, *, force: bool = False,
+                  owner: str | None = None) -> bool:
+        """Claim a registered run for `owner` (default: this process, see `claims.owner_id`):
+        mark it `running` and delete the metric/artifact rows of any earlier attempt (artifact
+        files are shared by content and stay). Returns True when claimed.
 
-        A `done` run is left untouched and False is returned, unless `force`: two sweeps on one
-        store each decide what to run when they start, so the other one may have finished this
-        run since. The test and the reset are one conditional UPDATE, so no interleaving of
-        writers can reset a finished run.
+        False when the run is not this owner's to run now: `done` (unless `force`: two sweeps
+        on one store each decide what to run when they start, so the other one may have
+        finished it since), or `running` under another owner's live claim (another sweep is
+        running it: never taken over, not even with `force`). The rule is `claims.CLAIM_SQL`,
+        one conditional UPDATE, so no interleaving of writers can reset a run it protects.
         """
+        owner = owner or claims.owner_id()
         with self.batch() as c:
-            cur = c.execute(
-                """UPDATE runs SET status = 'running', node = ?, started_at = ?, finished_at = NULL,
-                                   error = NULL, summary = NULL, attempts = attempts + 1
-                   WHERE run_id = ? AND (? = 1 OR status != 'done')""", (node, _now(), run_id, int(force)))
-            if cur.rowcount == 0:
-                if c.execute("SELECT 1 FROM runs WHERE run_id = ?", (run_id,)).fetchone():
-                    return False  # done, and not forced
+            row = c.execute("SELECT owner FROM runs WHERE run_id = ?", (run_id,)).fetchone()
+            if row is None:
                 raise KeyError(f"run {run_id!r} is not registered in {self.where}; "
                                "call register_runs first")
+            cur = c.execute(claims.CLAIM_SQL, claims.claim_params(run_id, node, owner, force, row[0]))
+            if cur.rowcount == 0:
+                return False  # done and not forced, or another sweep's live claim
             c.execute("DELETE FROM metrics WHERE run_id = ?", (run_id,))
             c.execute("DELETE FROM artifacts WHERE run_id = ?", (run_id,))
         return True
+
+    def renew_claims(self, owner: str) -> int:
+        """Extend the lease of every run `owner` is running (`claims.Lease` calls it)."""
+        with self.batch() as c:
+            return c.execute(claims.RENEW_SQL, {"owner": owner,
+                                                "lease_until": _now() + claims.LEASE_S}).rowcount
+
+    def run_status(self, run_ids: Iterable[str]) -> dict[str, str]:
+        """`{run_id: status}` of those of `run_ids` that are registered."""
+        ids = json.dumps([str(r) for r in _as_list(run_ids)])
+        with self.db.reader() as c:
+            return dict(c.execute("SELECT run_id, status FROM runs WHERE run_id IN "
+                                  "(SELECT value FROM json_each(?))", (ids,)).fetchall())
 
     def log_metrics(self, run_id: str, step: int, values: Mapping[str, float]) -> None:
         """Scalars of one run at one step; re-logging a (step, name) replaces its value."""
@@ -218,14 +245,20 @@ class Writes:
         return self.files.put_artifact(png)
 
     def finish_run(self, run_id: str, status: str, summary: Mapping[str, Any] | None = None,
-                   error: str | None = None) -> None:
-        """Final status, summary and error of a run, in one transaction.
+                   error: str | None = None, *, owner: str | None = None,
+                   sent: tuple[int, int] | None = None) -> bool:
+        """Final status, summary and error of a run, in one transaction; True when written.
 
         Call it after the run's last metric and artifact are written (a writer that batches
         should put them in the same `batch()`), so `done` implies complete rows. A summary
         that says `{"status": "diverged"}` (the task contract for NaN losses) turns `done` into
         `diverged`; that key is then dropped from the stored summary (it is the run's status).
         `summary=None` leaves the stored summary as it is.
+
+        `owner`: the claim's owner; when another owner has claimed the run since (this one's
+        lease lapsed), nothing is written and False returned. `sent`: how many distinct metric
+        rows and artifacts the run's trial sent; they are kept with the run, and a finished
+        run with fewer stored rows becomes an `error` saying so (a write was lost), never `done`.
         """
         _check_status(status)
         if summary is not None:
@@ -235,27 +268,42 @@ class Writes:
                 if status == "done":
                     status = said
         with self.batch() as c:
-            cur = c.execute(
-                """UPDATE runs SET status = ?, summary = COALESCE(?, summary), error = ?,
-                                   finished_at = ?
-                   WHERE run_id = ?""",
-                (status, None if summary is None else _dumps(summary), error, _now(), run_id))
-            if cur.rowcount == 0:
+            if c.execute("SELECT 1 FROM runs WHERE run_id = ?", (run_id,)).fetchone() is None:
                 raise KeyError(f"run {run_id!r} is not registered in {self.where}")
+            if sent is not None and status != "error":
+                short = _short_rows(c, run_id, sent)
+                if short:
+                    status, error = "error", short
+            cur = c.execute(
+                f"""UPDATE runs SET status = :status, summary = COALESCE(:summary, summary),
+                                    error = :error, finished_at = :now, lease_until = NULL,
+                                    sent_metrics = COALESCE(:n_metrics, sent_metrics),
+                                    sent_artifacts = COALESCE(:n_artifacts, sent_artifacts)
+                    WHERE run_id = :run_id AND {claims.FENCE}""",
+                {"status": status, "summary": None if summary is None else _dumps(summary), "error": error,
+                 "now": _now(), "run_id": run_id, "owner": owner,
+                 "n_metrics": None if sent is None else int(sent[0]),
+                 "n_artifacts": None if sent is None else int(sent[1])})
+            return cur.rowcount > 0
 
     def mark_unfinished(self, run_ids: Iterable[str], status: str = "interrupted",
-                        error: str | None = None) -> int:
+                        error: str | None = None, *, owner: str | None = None) -> int:
         """Set `status` (and `error`, when given) on those of `run_ids` that are `running`
         (after Ctrl-C, a crash, or a trial whose process died); pending and finished runs are
-        left alone. Returns how many changed."""
+        left alone, and with `owner` so are runs another live owner claimed (another sweep is
+        running them; a dead or lapsed claim is marked). Returns how many changed."""
         _check_status(status)
-        if status in ("done", "running"):
+        if status in (DONE, RUNNING):
             raise ValueError(f"mark_unfinished cannot set {status!r}")
         ids = json.dumps([str(r) for r in _as_list(run_ids)])
         with self.batch() as c:
+            holders = [r[0] for r in c.execute("""SELECT DISTINCT owner FROM runs WHERE status = 'running'
+                                                 AND run_id IN (SELECT value FROM json_each(?))""", (ids,))]
             cur = c.execute(
-                """UPDATE runs SET status = ?, finished_at = ?, error = COALESCE(?, error)
-                   WHERE status = 'running' AND run_id IN (SELECT value FROM json_each(?))""",
-                (status, _now(), error, ids))
+                f"""UPDATE runs SET status = :status, finished_at = :now, error = COALESCE(:error, error),
+                                    lease_until = NULL
+                    WHERE status = 'running' AND run_id IN (SELECT value FROM json_each(:ids))
+                      AND {claims.STALE_OR_OWN}""",
+                {"status": status, "now": _now(), "error": error, "ids": ids, "owner": owner,
+                 "dead": claims.dead_owners(holders)})
             return cur.rowcount
-

@@ -21,10 +21,29 @@ from pathlib import Path
 
 from priorlab.analysis.schema import SCHEMA_VERSION, SchemaVersionError, StoreError, migrate, user_version
 from priorlab.analysis.store.records import _param_value
-
-DB_NAME = "priorlab.db"
+from priorlab.vocab import DB_NAME
 BUSY_TIMEOUT_S = 30.0
 _SQLITE_MAGIC = b"SQLite format 3\x00"
+
+
+# Descriptors of database files this process has read a header from, kept open for good:
+# closing any descriptor of a file drops every POSIX lock this process holds on it, including
+# the locks of its open SQLite connections (SQLite only guards against that for its own
+# descriptors), after which another process may checkpoint and delete the WAL under them.
+_HEADER_FDS: dict[tuple[int, int], int] = {}
+_HEADER_LOCK = threading.Lock()
+
+
+def _read_header(path: Path) -> bytes:
+    """The first 100 bytes of a database file, read without ever closing a descriptor of it."""
+    with _HEADER_LOCK:
+        st = os.stat(path)
+        fd = _HEADER_FDS.get((st.st_dev, st.st_ino))
+        if fd is None:
+            fd = os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+            st = os.fstat(fd)
+            _HEADER_FDS.setdefault((st.st_dev, st.st_ino), fd)
+        return os.pread(fd, 100, 0)
 
 
 class SqliteDatabase:
@@ -70,8 +89,7 @@ class SqliteDatabase:
         """
         try:
             size = self.db_path.stat().st_size
-            with open(self.db_path, "rb") as f:
-                header = f.read(100)
+            header = _read_header(self.db_path)
         except FileNotFoundError:
             return
         except OSError as e:

@@ -13,14 +13,14 @@ factor analysis, which needs a parameter that varies among the runs.
 
 from __future__ import annotations
 
-import math
-
 import altair as alt
 import pandas as pd
 import streamlit as st
 
+from priorlab import vocab
+from priorlab.analysis import runframe
 from priorlab.dashboard import computed, data, stopping
-from priorlab.dashboard.widgets import md
+from priorlab.dashboard.widgets import bound_select, fmt_number, md
 
 st.title("Analysis")
 st.caption("Effects with 95% bootstrap confidence intervals, interactions, matched pairs and a "
@@ -30,28 +30,26 @@ d = data.Data()
 runs = data.guard(d)
 
 
-SPACES = ("z", "w", "z_lerp", "z_slerp", "w_lerp")
+SPACES = (*vocab.LATENT_SPACES, *vocab.INTERP_SPACES)  # the order the charts show them in
 # Per StyleGAN kind: the per-space measures worth a chart first (the rest are in the table).
 SG_MEASURES = {
-    "stylegan-direction": ["val_accuracy", "train_accuracy", "prob_corr"],
-    "stylegan-interpolate": ["flip_step_mean", "flip_frac_mean", "flip_rate"],
-    "stylegan-traverse": ["ssim_at_max", "prob_delta", "success_rate", "pixel_dist_at_max"],
-    "stylegan-sample": ["diversity", "positive_frac", "prob_mean"],
+    vocab.SG_DIRECTION: ["val_accuracy", "train_accuracy", "prob_corr"],
+    vocab.SG_INTERPOLATE: ["flip_step_mean", "flip_frac_mean", "flip_rate"],
+    vocab.SG_TRAVERSE: ["ssim_at_max", "prob_delta", "success_rate", "pixel_dist_at_max"],
+    vocab.SG_SAMPLE: ["diversity", "positive_frac", "prob_mean"],
 }
 
 
 def per_space(frame: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
-    """Long table `measure, space, n, mean` of the summaries named `<space>_<measure>` (longest
-    space prefix first, so `z_lerp_flip_rate` is z_lerp's flip_rate, not z's lerp_flip_rate)."""
+    """Long table `measure, space, n, mean` of the per-space summaries (`vocab.space_key`); per-pair
+    flip steps and cross-space ratios are left out."""
     out = []
     for c in columns:
-        name = c.removeprefix("summary_")
-        space = next((sp for sp in sorted(SPACES, key=len, reverse=True) if name.startswith(sp + "_")), None)
-        if space is None:
+        name = runframe.summary_key(c)
+        key = vocab.parse_space_key(name)
+        if key is None or vocab.parse_flip_step_key(name) or name == vocab.flips_before_key(key[0]):
             continue
-        measure = name[len(space) + 1:]
-        if "_pair" in measure or "before" in measure:  # per-pair values and cross-space ratios
-            continue
+        space, measure = key
         v = pd.to_numeric(frame[c], errors="coerce").dropna()
         if len(v):
             out.append({"measure": measure, "space": space, "n": len(v), "mean": float(v.mean())})
@@ -88,23 +86,15 @@ def stylegan_spaces(kind: str, scope: pd.DataFrame, metrics: list[str]) -> None:
                "the same way in each space, so a row compares the spaces directly.")
 
 
-def bound_select(label: str, options: list, default, key: str, **kw):
-    """A selectbox bound to `?key=`; a stale value (options changed) falls back to `default`."""
-    if st.session_state.get(key, object()) not in options:
-        st.session_state.pop(key, None)
-    index = options.index(default) if default in options else 0
-    return st.selectbox(label, options, index=index, key=key, bind="query-params", **kw)
-
-
 # ------------------------------------------------------------------ scope, metric, factor
 
-kinds = [k for k in data.levels(runs.loc[runs["status"] == "done", "kind"]) if k is not None]
+kinds = [k for k in data.levels(runs.loc[runs["status"] == vocab.DONE, "kind"]) if k is not None]
 if not kinds:
     st.info("No run has finished yet: the analysis needs runs with status done.")
     st.stop()
 c = st.columns([2, 2, 2, 2])
 with c[0]:
-    kind = bound_select("Kind", kinds, "dip", "an_kind")
+    kind = bound_select("Kind", kinds, vocab.DIP, "an_kind")
 all_tasks = [t for t in data.levels(runs.loc[runs["kind"] == kind, "task"])] if "task" in runs.columns else []
 all_tasks = [t for t in all_tasks if t is not None]
 tasks: tuple = ()
@@ -126,7 +116,7 @@ if not factors:
             + f": no factor to compare. Sweep a parameter (a `grid:` entry) to compare its levels"
             + (" here; the z-against-w comparison above is what each run measures." if str(kind).startswith("stylegan")
                else "."), icon=":material/info:")
-    if kind == "dip":  # detectors' stops need no varying factor
+    if kind == vocab.DIP:  # detectors' stops need no varying factor
         stopping.render_analysis_section(runs, kind)
     st.stop()
 with c[2]:
@@ -138,15 +128,11 @@ st.caption(md(f"{len(scope):,} finished {kind} runs" + (f" ({', '.join(tasks)})"
               + f" · {'higher' if higher else 'lower'} {metric} is better"))
 
 
-def fmt_num(v, spec=".3g") -> str:
-    return "—" if v is None or (isinstance(v, float) and math.isnan(v)) else format(v, spec)
-
-
 def ci_text(lo, hi, n_pairs) -> str:
     """`95% CI [lo, hi]`, or why there is none (instead of `[—, —]`)."""
-    if fmt_num(lo) == "—" or fmt_num(hi) == "—":
+    if fmt_number(lo) == "—" or fmt_number(hi) == "—":
         return "no confidence interval: " + ("no matched pairs" if not n_pairs else "needs two or more matched pairs")
-    return f"95% CI [{fmt_num(lo, '+.4g')}, {fmt_num(hi, '+.4g')}]"
+    return f"95% CI [{fmt_number(lo, '+.4g')}, {fmt_number(hi, '+.4g')}]"
 
 
 # ------------------------------------------------------------------ effect of one factor
@@ -199,7 +185,7 @@ else:
             nl = n.rename(index=data.fmt, columns=data.fmt).rename_axis(index=f1, columns=f2).stack(
                 future_stack=True).rename("n").reset_index()
             long = long.merge(nl, on=[f1, f2], how="left")
-        long["text"] = long["mean"].map(lambda v: fmt_num(v, ".2f"))
+        long["text"] = long["mean"].map(lambda v: fmt_number(v, ".2f"))
         heat = alt.Chart(long).encode(
             x=alt.X(f"{f2}:N", sort=list(map(data.fmt, mean.columns)),
                     axis=alt.Axis(labelAngle=0, labelOverlap=False, labelLimit=0)),
@@ -234,12 +220,12 @@ else:
     A, B = data.fmt(a), data.fmt(b)
     mc = st.columns(4)
     mc[0].metric("matched pairs", res.n_pairs)
-    mc[1].metric(f"mean difference ({md(A)} − {md(B)})", fmt_num(res.mean_diff, "+.4g"),
+    mc[1].metric(f"mean difference ({md(A)} − {md(B)})", fmt_number(res.mean_diff, "+.4g"),
                  help="Bootstrap 95% CI of the mean paired difference")
     mc[1].caption(ci_text(res.lo, res.hi, res.n_pairs))
     mc[2].metric(f"win rate of {md(A)}", "—" if res.n_pairs == 0 else f"{res.win_rate:.0%}",
                  help="Share of pairs where A is better (ties count half)")
-    mc[3].metric("Wilcoxon p", fmt_num(res.p_value, ".3g"), help="Two-sided signed-rank test; — when undefined")
+    mc[3].metric("Wilcoxon p", fmt_number(res.p_value, ".3g"), help="Two-sided signed-rank test; — when undefined")
     on = getattr(res, "matched_on", None)
     notes = []
     if on is not None:
@@ -288,8 +274,8 @@ stopping.render_analysis_section(runs, kind)
 
 # ------------------------------------------------------------------ DIP against classical baselines
 
-baselines = runs[(runs["kind"] == "dip-baseline") & (runs["status"] == "done")]
-if kind == "dip" and not baselines.empty:
+baselines = runs[(runs["kind"] == vocab.DIP_BASELINE) & (runs["status"] == vocab.DONE)]
+if kind == vocab.DIP and not baselines.empty:
     st.subheader("DIP against the classical baselines", anchor=False)
     bmetric = metric if metric in baselines.columns and baselines[metric].notna().any() else "best_psnr"
     vs = computed.dip_vs_baselines(d.root, d.token, bmetric)

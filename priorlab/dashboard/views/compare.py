@@ -12,21 +12,26 @@ from __future__ import annotations
 import re
 
 import altair as alt
-import pandas as pd
 import streamlit as st
 
+from priorlab import vocab
+from priorlab.analysis import runframe
 from priorlab.dashboard import data, images, stopping
 from priorlab.dashboard.widgets import md, url_runs
 
 MAX_RUNS = 6
 DISPLAY_SIDE = 256  # small training images are enlarged (crisp pixels) to at least this
-# The images a kind's job stores that show its result best (the rest can be picked by name).
-PREFERRED = {
-    "stylegan-sample": [r"grid"],
-    "stylegan-interpolate": [r"strip/[^/]+/pair0"],
-    "stylegan-direction": [r"extremes"],
-    "stylegan-traverse": [r"grid/[^/]+"],
-}
+
+
+def _prob_space(name: str) -> str | None:
+    """The space of a classifier-probability metric drawn as a curve: per image (`prob/z`), per
+    interpolation pair or a traversal's mean; a traversal's single latents are left out."""
+    if (m := vocab.parse_space_metric(name)) and m[0] == "prob":
+        return m[1]
+    if (m := vocab.parse_frame_metric(name)) and m[0] == "prob" and not m[2].startswith("latent"):
+        return m[1]
+    return None
+
 
 st.title("Compare")
 st.caption("Two to six runs side by side: images at one training step, metric curves, and only "
@@ -70,7 +75,7 @@ if len(set(short.values())) < len(chosen):
     short = {r: r for r in chosen}
 # Labels name what differs among runs that both have the parameter (comparing across kinds,
 # a parameter only one run has is in the table below, not in every label).
-shared = [c for c in differ if sel[c].dropna().map(data._hashable).nunique() > 1]
+shared = [c for c in differ if sel[c].dropna().map(data.hashable).nunique() > 1]
 names = {}
 for _, r in sel.iterrows():
     text = data.settings_text(r, shared)
@@ -111,7 +116,7 @@ picked_names: list[str] = []
 if other_names:
     kinds_of = dict(zip(sel["run_id"], sel["kind"]))
     default = [n for n in other_names
-               if any(re.fullmatch(p, n) for r in other for p in PREFERRED.get(kinds_of[r], []))]
+               if any(vocab.headline_artifact(kinds_of[r], n) for r in other)]
     default = default or other_names[:3]
     if "cmp_images" in st.session_state and not set(st.session_state["cmp_images"]) <= set(other_names):
         st.session_state.pop("cmp_images")
@@ -181,7 +186,7 @@ for col, (_, run) in zip(cols, sel.iterrows()):
             if not mine:
                 stored = int((arts["run_id"] == rid).sum())
                 st.caption("No stored images picked for this run." if stored else
-                           ("No images stored yet." if run["status"] in ("pending", "running")
+                           ("No images stored yet." if run["status"] in vocab.WAITING
                             else "This run stored no images."))
             for n in mine:
                 img, _ = _image(rid, n, None)
@@ -231,9 +236,7 @@ if sg_ids:
     # StyleGAN runs log the classifier's probability per frame (interpolations: per pair,
     # traversals: per latent and their mean, samples: per image): one curve per run and space.
     pm = d.metrics(sg_ids)
-    parts = pm["name"].str.extract(r"^prob/([^/]+)(?:/(pair\d+|latent\d+|mean))?$")
-    pm = pm.assign(space=parts[0], who=parts[1]).dropna(subset=["space"])
-    pm = pm[pm["who"].isna() | pm["who"].str.startswith(("pair", "mean"))]
+    pm = pm.assign(space=pm["name"].map(_prob_space)).dropna(subset=["space"])
     if pm.empty:
         st.caption("The StyleGAN runs here log no per-frame probabilities (a direction run stores its SVM "
                    "accuracy: see the summary metrics below).")
@@ -260,7 +263,7 @@ if len(chosen) < 2:
 elif not differ:
     st.success("These runs have identical parameters.")
 else:
-    diff = sel.set_index("run_id")[differ].T.map(lambda v: "—" if data._missing(v) else data.fmt(v))
+    diff = sel.set_index("run_id")[differ].T.map(lambda v: "—" if runframe.missing(v) else data.fmt(v))
     diff.columns = [short[r] for r in diff.columns]
     st.dataframe(diff, width="stretch")
     same = [c for c in params if c not in differ and sel[c].notna().any()]

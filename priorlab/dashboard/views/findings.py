@@ -6,13 +6,11 @@ numbers behind it and a verdict badge: supported, contradicted, or not enough da
 
 from __future__ import annotations
 
-import math
-
 import pandas as pd
 import streamlit as st
 
 from priorlab.dashboard import computed, data
-from priorlab.dashboard.widgets import md
+from priorlab.dashboard.widgets import fmt_number, md
 
 BADGE = {"supported": ("green", ":material/check_circle:"),
          "contradicted": ("red", ":material/cancel:"),
@@ -38,12 +36,6 @@ show = st.segmented_control("Show", ["all", *BADGE], default="all", key="verdict
                             required=True) or "all"
 
 
-def num(v, spec: str) -> str:
-    if v is None or (isinstance(v, float) and math.isnan(v)):
-        return "—"
-    return format(v, spec)
-
-
 for _, row in table.iterrows():
     verdict = row["verdict"]
     if show != "all" and verdict != show:
@@ -57,13 +49,13 @@ for _, row in table.iterrows():
         st.markdown(f"> {row['text']}")
         m = st.columns(4)
         m[0].metric("matched pairs", int(row["n_pairs"]) if pd.notna(row["n_pairs"]) else 0)
-        m[1].metric(f"mean difference ({row.get('metric', '')})", num(row["mean_diff"], "+.3g"))
-        lo, hi = num(row["lo"], "+.3g"), num(row["hi"], "+.3g")
+        m[1].metric(f"mean difference ({row.get('metric', '')})", fmt_number(row["mean_diff"], "+.3g"))
+        lo, hi = fmt_number(row["lo"], "+.3g"), fmt_number(row["hi"], "+.3g")
         m[1].caption(f"95% CI [{lo}, {hi}]" if "—" not in (lo, hi) else
                      "no confidence interval: " + ("no matched pairs" if not row["n_pairs"] or pd.isna(row["n_pairs"])
                                                    else "needs two or more matched pairs"))
-        m[2].metric("win rate", num(row["win_rate"], ".0%"))
-        m[3].metric("Wilcoxon p", num(row["p_value"], ".2g"))
+        m[2].metric("win rate", fmt_number(row["win_rate"], ".0%"))
+        m[3].metric("Wilcoxon p", fmt_number(row["p_value"], ".2g"))
         st.caption(md(f"{row.get('comparison', '')} · runs: {row.get('filter', '')}"))
         if row.get("explanation"):
             st.markdown(md(row["explanation"]))

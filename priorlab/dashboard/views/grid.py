@@ -19,14 +19,16 @@ from itertools import product
 import pandas as pd
 import streamlit as st
 
+from priorlab import vocab
+from priorlab.analysis import runframe
 from priorlab.dashboard import data, images, strips
 from priorlab.dashboard.widgets import keep, md, restore, url_pick
 
 ROWS_PER_PAGE = 8
 NONE = "(none)"
-DIP_KINDS = ("dip", "dip-baseline")
-SG_KINDS = ("stylegan-sample", "stylegan-interpolate", "stylegan-traverse")
-NOT_OFFERED = {"stylegan-direction": "direction runs store no image grid (their SVM accuracy is on the "
+DIP_KINDS = vocab.DIP_KINDS
+SG_KINDS = tuple(k for k in vocab.STYLEGAN_KINDS if k != vocab.SG_DIRECTION)
+NOT_OFFERED = {vocab.SG_DIRECTION: "direction runs store no image grid (their SVM accuracy is on the "
                                      "StyleGAN and Analysis pages)"}
 
 st.title("Grid")
@@ -45,13 +47,13 @@ if skipped:
 if not kinds:
     st.info("No runs with an image grid in this store.")
     st.stop()
-kind = "dip" if "dip" in kinds else kinds[0]
+kind = vocab.DIP if vocab.DIP in kinds else kinds[0]
 if len(kinds) > 1:
     if st.session_state.get("grid_kind", kind) not in kinds:
         st.session_state.pop("grid_kind", None)
     kind = st.segmented_control("Kind", kinds, default=kind, key="grid_kind", bind="query-params",
                                 required=True) or kind
-pool = runs[(runs["kind"] == kind) & runs["status"].isin(["done", "diverged", "error", "interrupted", "running"])]
+pool = runs[(runs["kind"] == kind) & runs["status"].isin([*vocab.COMPLETED, *vocab.FAILED, vocab.RUNNING])]
 if pool.empty:
     st.info(f"No {md(kind)} runs have started yet.")
     st.stop()
@@ -128,40 +130,40 @@ def stylegan_grid() -> None:
     arts = d.artifacts([rid])
     m = d.metrics([rid])
 
-    def num(col: str, default: int) -> int:
-        for c in (col, f"summary_{col}"):
-            v = run.get(c)
-            if v is not None and not data._missing(v):
-                return int(v)
-        return default
+    def run_int(col: str, default: int) -> int:
+        return int(runframe.param_of(run, col, runframe.summary_of(run, col, default)))
 
     per_page = ROWS_PER_PAGE
     rows: list = []  # (label, run, (artifact name, frame row, frames per row, rows in the image))
-    if kind == "stylegan-sample":
-        n = num("n", 0)
-        rows = [(s, run, (f"samples/{s}", 0, n, 1)) for s in ("z", "w")]
+    parsed = [(n, *vocab.parse_artifact(n)) for n in arts["name"]]  # (name, what, space, who)
+    if kind == vocab.SG_SAMPLE:
+        n = run_int("n", 0)
+        rows = [(s, run, (vocab.samples_artifact(s), 0, n, 1)) for s in vocab.LATENT_SPACES]
         col_labels = [f"sample {k}" for k in range(n)]
         rows_text = "z (G(z), z ~ N(0, I)), w (style vectors fed to synthesis)"
-    elif kind == "stylegan-interpolate":
-        k = int(m.loc[m["name"].str.startswith("label/"), "step"].max() + 1) if not m.empty else num("steps", 0)
-        names = arts["name"].str.extract(r"^strip/([^/]+)/pair(\d+)$").dropna()
-        spaces = [s for s in ("z_lerp", "z_slerp", "w_lerp") if s in set(names[0])]
-        spaces += sorted(set(names[0]) - set(spaces))
-        pairs = sorted({int(p) for p in names[1]})
-        rows = [(f"pair {p}\n{s}", run, (f"strip/{s}/pair{p}", 0, k, 1)) for p in pairs for s in spaces]
+    elif kind == vocab.SG_INTERPOLATE:
+        label_steps = m.loc[m["name"].map(lambda n: (vocab.parse_frame_metric(n) or ("",))[0] == "label"), "step"]
+        k = int(label_steps.max() + 1) if len(label_steps) else run_int("steps", 0)
+        strips_ = [(space, w[1]) for _, what, space, who in parsed
+                   if what == "strip" and (w := vocab.parse_who(who)) and w[0] == "pair"]
+        spaces = [s for s in vocab.INTERP_SPACES if s in {s for s, _ in strips_}]
+        pairs = sorted({p for _, p in strips_})
+        rows = [(f"pair {p}\n{s}", run, (vocab.strip_artifact(s, vocab.pair(p)), 0, k, 1)) for p in pairs for s in spaces]
         col_labels = [f"t={i / max(k - 1, 1):.2f}" for i in range(k)]
         rows_text = "pair × space"
         per_page = max(len(spaces), 1) * max(ROWS_PER_PAGE // max(len(spaces), 1), 1)
     else:  # stylegan-traverse
         alpha = m[m["name"] == "alpha"].set_index("step")["value"].sort_index()
-        k = len(alpha) or num("steps", 0)
-        spaces = [s for s in ("z", "w") if (arts["name"] == f"grid/{s}").any()
-                  or arts["name"].str.startswith(f"strip/{s}/").any()]
-        n_lat = num("n_latents", 0) or len(arts[arts["name"].str.match(r"^strip/[^/]+/latent\d+$")]) // max(len(spaces), 1)
-        rows = [(f"latent {i}\n{s}", run, (f"strip/{s}/latent{i}", 0, k, 1)) for s in spaces for i in range(n_lat)]
+        k = len(alpha) or run_int("steps", 0)
+        stored = {space for _, what, space, _ in parsed if what in ("strip", vocab.GRID)}
+        spaces = [s for s in vocab.LATENT_SPACES if s in stored]
+        n_strips = sum(1 for _, what, _, who in parsed if what == "strip" and (vocab.parse_who(who) or ("",))[0] == "latent")
+        n_lat = run_int("n_latents", 0) or n_strips // max(len(spaces), 1)
+        rows = [(f"latent {i}\n{s}", run, (vocab.strip_artifact(s, vocab.latent(i)), 0, k, 1))
+                for s in spaces for i in range(n_lat)]
         col_labels = [f"a={a:+.2g}" for a in alpha] if len(alpha) else [f"frame {i}" for i in range(k)]
         rows_text = "space × latent"
-        grids = {s: sha_of(arts, f"grid/{s}") for s in spaces}
+        grids = {s: sha_of(arts, vocab.grid_artifact(s)) for s in spaces}
     if not rows or not col_labels:
         st.info("This run stored no frames to lay out.")
         st.stop()
@@ -171,10 +173,10 @@ def stylegan_grid() -> None:
         for label, _, (name, r, k, n_rows) in selection:
             sha, size = sha_of(arts, name)
             row = frames(sha, size, k, n_rows)[r] if sha else None
-            if row is None and kind == "stylegan-sample":  # the two-row grid holds both
-                gsha, gsize = sha_of(arts, "grid")
+            if row is None and kind == vocab.SG_SAMPLE:  # the two-row grid holds both
+                gsha, gsize = sha_of(arts, vocab.grid_artifact())
                 row = frames(gsha, gsize, k, 2)[0 if label == "z" else 1]
-            if row is None and kind == "stylegan-traverse":  # the whole-space grid, one row per latent
+            if row is None and kind == vocab.SG_TRAVERSE:  # the whole-space grid, one row per latent
                 space, latent = label.split("\n")[1], int(label.split("\n")[0].split()[1])
                 gsha, gsize = grids.get(space, (None, (64, 64)))
                 row = frames(gsha, gsize, k, n_lat)[latent] if gsha else [None] * k

@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
+from priorlab.analysis import runframe
 from priorlab.dashboard import data, images
 from priorlab.dashboard.widgets import filter_key, md, url_runs
 
@@ -35,7 +36,7 @@ texts = [c for c in data.summary_columns(runs) if c not in metrics and runs[c].n
 
 # ------------------------------------------------------------------ filters (bound to the URL)
 
-sweep_names = sorted({s for v in runs["sweep"].dropna() for s in str(v).split(",") if s})
+sweep_names = runframe.sweep_names(runs)
 axes = ([c for c in ("kind", "status") if runs[c].nunique() > 1] + data.axes(runs)
         + [c for c in texts if runs[c].nunique() <= MAX_LEVELS])
 fixed = [c for c in params if c not in axes and runs[c].notna().any()]
@@ -51,7 +52,7 @@ def not_varied() -> dict[str, list[str]]:
     out = {}
     for kind, group in runs.groupby("kind", sort=True):
         items = [f"{c}={_short(group[c].dropna().iloc[0])}" for c in fixed
-                 if group[c].notna().any() and group[c].dropna().map(data._hashable).nunique() == 1]
+                 if group[c].notna().any() and group[c].dropna().map(data.hashable).nunique() == 1]
         if items:
             out[str(kind)] = items
     return out
@@ -109,8 +110,7 @@ def apply_filters(df: pd.DataFrame) -> pd.DataFrame:
         if not values:
             continue
         if c == "sweep":
-            wanted = set(values)
-            mask &= df["sweep"].fillna("").str.split(",").map(lambda s: bool(wanted & set(s))).to_numpy(bool)
+            mask &= runframe.in_sweep(df, values).to_numpy(bool)
             continue
         mask &= data.is_in(df[c], values)
     for m, (lo, hi) in ranges.items():

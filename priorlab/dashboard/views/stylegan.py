@@ -10,25 +10,26 @@ several finished runs, a picker (bound to the URL) chooses one.
 
 from __future__ import annotations
 
-import math
-
 import altair as alt
 import numpy as np
 import pandas as pd
 import streamlit as st
 
-from priorlab.analysis import findings
+from priorlab import vocab
+from priorlab.analysis import findings, runframe
+from priorlab.analysis import stylegan as sgt
+from priorlab.analysis.runframe import missing, param_of, summary_of
 from priorlab.dashboard import computed, data, images, strips
-from priorlab.dashboard.widgets import md, url_pick
+from priorlab.dashboard.frames import MAX_COLS, artifact_sha, cell_for, frames_of, show, shown_columns
+from priorlab.dashboard.widgets import fmt_number as fmt, md, number as num, url_pick
+from priorlab.vocab import INTERP_SPACES as INTERP, LATENT_SPACES, space_key
 
-KINDS = ("stylegan-sample", "stylegan-interpolate", "stylegan-direction", "stylegan-traverse")
+KINDS = vocab.STYLEGAN_KINDS
 HINT = "No StyleGAN runs yet: run `priorlab sweep configs/stylegan_smoke.yaml`"
-INTERP = findings.INTERP_SPACES
 COLORS = {"z_lerp": "#d62728", "z_slerp": "#ff7f0e", "w_lerp": "#1f77b4"}
 LATENT_COLOR = alt.Scale(domain=["z", "w"], range=["#d62728", "#1f77b4"])
-SG_CLAIMS = [c.id for c in findings.CLAIMS if str(c.kind).startswith("stylegan")]
+SG_CLAIMS = [c.id for c in findings.STYLEGAN_CLAIMS]
 BADGE = {"supported": "green", "contradicted": "red", "not enough data": "gray"}
-MAX_COLS = 12  # frames per figure row; longer strips show evenly spaced frames (and the marked ones)
 MAX_ROWS = 8  # latents per traversal figure; more are paged
 
 st.title("StyleGAN")
@@ -49,78 +50,25 @@ if sg.empty:
 labels = data.labels(d)
 
 
-def num(v) -> float:
-    try:
-        x = float(v)
-    except (TypeError, ValueError):
-        return math.nan
-    return x if math.isfinite(x) else math.nan
-
-
-def fmt(v, spec: str = ".2f") -> str:
-    x = num(v)
-    return "—" if math.isnan(x) else format(x, spec)
-
-
-def summary(run: pd.Series, key: str, default=None):
-    """A summary value of one run (the store prefixes `summary_` when a parameter has the name)."""
-    for col in (f"summary_{key}", key):
-        if col in run.index and not _missing(run[col]):
-            return run[col]
-    return default
-
-
-def param(run: pd.Series, key: str, default=None):
-    v = run.get(key)
-    return default if _missing(v) else v
-
-
-def _missing(v) -> bool:
-    return v is None or (isinstance(v, float) and math.isnan(v))
-
-
 def classifier_of(run: pd.Series) -> tuple[float, str, str]:
     """(threshold, positive name, negative name) of the run's classifier."""
-    cfg = param(run, "classifier", {})
+    cfg = param_of(run, "classifier", {})
     cfg = cfg if isinstance(cfg, dict) else {}
     threshold = num(cfg.get("threshold", 0.5))
-    return (0.5 if math.isnan(threshold) else threshold,
-            str(summary(run, "positive", cfg.get("positive", "positive"))),
-            str(summary(run, "negative", cfg.get("negative", "negative"))))
-
-
-@st.cache_data(ttl=3600, max_entries=512, show_spinner=False)
-def frames_of(root: str, sha: str | None, cols: int, rows: int = 1):
-    """The frames of a stored strip or grid (shrunk to at most 160 px), None if it is missing
-    or does not have that layout."""
-    png = data._artifact_png(root, sha) if sha else None
-    if png is not None and not images.verified(png, sha):  # bytes changed since they were stored
-        tile = images.placeholder(64, 64, "corrupted")
-        return [[tile] * cols for _ in range(rows)]
-    cut = strips.cut(images.decode(png), cols, rows)
-    if cut is None:
-        return None
-    for row in cut:
-        for k, f in enumerate(row):
-            if max(f.size) > 160:
-                row[k] = images.thumbnail(f, 160)
-    return cut
-
-
-def artifact_sha(arts: pd.DataFrame, run_id: str, name: str) -> str | None:
-    a = arts[(arts["run_id"] == run_id) & (arts["name"] == name)]
-    return None if a.empty else str(a.sort_values("step")["sha256"].iloc[-1])
+    return (0.5 if np.isnan(threshold) else threshold,
+            str(summary_of(run, "positive", cfg.get("positive", "positive"))),
+            str(summary_of(run, "negative", cfg.get("negative", "negative"))))
 
 
 def pick_run(kind: str, key: str, label: str) -> pd.Series | None:
     """The finished run of `kind` to show (a picker when there are several), or None with a note."""
     pool = scope[scope["kind"] == kind]
-    done = pool[pool["status"] == "done"].sort_values("finished_at", ascending=False, na_position="last")
+    done = pool[pool["status"] == vocab.DONE].sort_values("finished_at", ascending=False, na_position="last")
     if done.empty:
         notes = []
-        if n := int(pool["status"].isin(data.FAILED).sum()):
+        if n := int(pool["status"].isin(vocab.FAILED).sum()):
             notes.append(f"{n} failed, see above")
-        if n := int(pool["status"].isin(["pending", "running"]).sum()):
+        if n := int(pool["status"].isin(vocab.WAITING).sum()):
             notes.append(f"{n} pending or running")
         st.info(f"No finished {md(kind)} run yet" + (f" ({'; '.join(notes)})" if notes else "") + ".")
         return None
@@ -134,30 +82,9 @@ def pick_run(kind: str, key: str, label: str) -> pd.Series | None:
     return done[done["run_id"] == rid].iloc[0]
 
 
-def shown_columns(k: int, keep=()) -> list[int]:
-    """All `k` frame indices, or at most MAX_COLS evenly spaced ones plus those in `keep`."""
-    if k <= MAX_COLS:
-        return list(range(k))
-    keep = {int(x) for x in keep if x is not None and 0 <= x < k}
-    even = np.linspace(0, k - 1, max(MAX_COLS - len(keep), 2)).round().astype(int)
-    return sorted(set(even.tolist()) | keep)
-
-
-def cell_for(cells: list[list], target: int = 1100) -> int:
-    """Frame size in a figure: crisp enlargement of small frames, but small enough that a row
-    of frames fits about `target` pixels (so the captions stay readable in the page)."""
-    first = next((c for row in cells for c in row if c is not None), None)
-    n = max((len(r) for r in cells), default=1)
-    return max(56, min(strips.cell_size(first), target // max(n, 1) - 16))
-
-
-def show(fig, caption: str) -> None:
-    st.image(images.enlarge(fig, 96), caption=caption)
-
-
 # ------------------------------------------------------------------ scope and failures
 
-sweeps = sorted({s for v in sg["sweep"].dropna() for s in str(v).split(",") if s})
+sweeps = runframe.sweep_names(sg)
 scope = sg
 if len(sweeps) > 1:
     options = ["all", *sweeps]
@@ -165,9 +92,9 @@ if len(sweeps) > 1:
         st.session_state.pop("sg_sweep", None)
     chosen = st.selectbox("Sweep", options, key="sg_sweep", bind="query-params")
     if chosen != "all":
-        scope = sg[sg["sweep"].fillna("").map(lambda v: chosen in str(v).split(","))]
+        scope = sg[runframe.in_sweep(sg, chosen)]
 
-failed = scope[scope["status"].isin(data.FAILED)]
+failed = scope[scope["status"].isin(vocab.FAILED)]
 if not failed.empty:
     st.warning(f"{len(failed)} StyleGAN run{'s' if len(failed) != 1 else ''} did not finish "
                f"({', '.join(f'{k}: {n}' for k, n in failed['kind'].value_counts().items())}).")
@@ -176,54 +103,53 @@ if not failed.empty:
             st.markdown(f"**{md(r['kind'])}** {md(labels.get(r['run_id'], r['run_id']))} · {md(r['status'])}")
             if isinstance(r.get("error"), str) and r["error"]:
                 st.code(r["error"], language="python")
-waiting = int(scope["status"].isin(["pending", "running"]).sum())
+waiting = int(scope["status"].isin(vocab.WAITING).sum())
 if waiting:
     st.caption(f"{waiting} StyleGAN run{'s' if waiting != 1 else ''} pending or running; "
                "press *Reload data* to see them when they finish.")
-done = scope[scope["status"] == "done"]
+done = scope[scope["status"] == vocab.DONE]
 
 # ------------------------------------------------------------------ 1. samples (Figure 20)
 
 st.subheader("Samples from z and from w", anchor=False)
 st.caption("Figure 20: a row of images from random z vectors (noise space, through the mapping network) "
            "and a row from random w vectors (style space) fed to the synthesis network.")
-run = pick_run("stylegan-sample", "sg_sample", "Sample run")
+run = pick_run(vocab.SG_SAMPLE, "sg_sample", "Sample run")
 if run is not None:
     rid = run["run_id"]
     arts = d.artifacts([rid])
-    n = int(num(param(run, "n", summary(run, "n", 0))) or 0)
-    m = d.metrics([rid], names=["prob/z", "prob/w"])
-    prob = {s: m[m["name"] == f"prob/{s}"].set_index("step")["value"] for s in ("z", "w")}
+    n = int(num(param_of(run, "n", summary_of(run, "n", 0))) or 0)
+    m = d.metrics([rid], names=[vocab.space_metric("prob", s) for s in LATENT_SPACES])
+    prob = {s: m[m["name"] == vocab.space_metric("prob", s)].set_index("step")["value"] for s in LATENT_SPACES}
     rows = []
-    for s in ("z", "w"):
-        cut = frames_of(d.root, artifact_sha(arts, rid, f"samples/{s}"), n) if n else None
+    for s in LATENT_SPACES:
+        cut = frames_of(d.root, artifact_sha(arts, rid, vocab.samples_artifact(s)), n) if n else None
         rows.append(cut[0] if cut else None)
     if any(r is None for r in rows) and n:  # fall back to the two-row grid
-        grid = frames_of(d.root, artifact_sha(arts, rid, "grid"), n, 2)
+        grid = frames_of(d.root, artifact_sha(arts, rid, vocab.grid_artifact()), n, 2)
         rows = [r if r is not None else (grid[i] if grid else None) for i, r in enumerate(rows)]
     cells = [(r if r is not None else [None] * max(n, 1))[:MAX_COLS] for r in rows]
     threshold, positive, negative = classifier_of(run)
     captions = [[(f"p={prob[s].get(k):.2f}" if k in prob[s].index else "") for k in range(len(cells[i]))]
-                for i, s in enumerate(("z", "w"))]
+                for i, s in enumerate(LATENT_SPACES)]
     has_prob = any(prob[s].size for s in prob)
     borders = [[(strips.POSITIVE if prob[s].get(k, 0) >= threshold else strips.NEGATIVE) if has_prob else None
-                for k in range(len(cells[i]))] for i, s in enumerate(("z", "w"))]
-    source = summary(run, "w_source", param(run, "w_source", "mapped"))
+                for k in range(len(cells[i]))] for i, s in enumerate(LATENT_SPACES)]
+    source = summary_of(run, "w_source", param_of(run, "w_source", "mapped"))
     w_text = ("w = mapping(z') of fresh z'" if source == "mapped" else "w ~ N(0, I) fed to synthesis")
     fig = strips.annotated_grid(cells, captions=captions if has_prob else None, borders=borders,
-                                row_labels=["z", "w"], cell=cell_for(cells))
+                                row_labels=list(LATENT_SPACES), cell=cell_for(cells))
     show(fig, f"z (top row): G(z), z ~ N(0, I) · w (bottom row): {w_text} · truncation ψ = "
-              f"{fmt(param(run, 'truncation_psi', 1.0), 'g')}"
+              f"{fmt(param_of(run, 'truncation_psi', 1.0), 'g')}"
               + (f" · border: classifier says {md(positive)} (red) or {md(negative)} (blue)" if has_prob else "")
               + (f" · the first {MAX_COLS} of {n} per row (the download has all)" if n > MAX_COLS else ""))
     c = st.columns(4)
-    c[0].metric("diversity in z", fmt(summary(run, "z_diversity"), ".3f"),
-                help="mean pixel RMSE between every two images of the row")
-    c[1].metric("diversity in w", fmt(summary(run, "w_diversity"), ".3f"))
-    if has_prob:
-        c[2].metric(f"{md(positive)} in z", fmt(summary(run, "z_positive_frac"), ".0%"))
-        c[3].metric(f"{md(positive)} in w", fmt(summary(run, "w_positive_frac"), ".0%"))
-    png = d.png(artifact_sha(arts, rid, "grid"))
+    for i, sp in enumerate(LATENT_SPACES):
+        c[i].metric(f"diversity in {sp}", fmt(summary_of(run, space_key(sp, "diversity")), ".3f"),
+                    help="mean pixel RMSE between every two images of the row")
+        if has_prob:
+            c[2 + i].metric(f"{md(positive)} in {sp}", fmt(summary_of(run, space_key(sp, "positive_frac")), ".0%"))
+    png = d.png(artifact_sha(arts, rid, vocab.grid_artifact()))
     if png:
         st.download_button("Download the z/w grid (PNG)", png, file_name=f"samples-{rid[:8]}.png", mime="image/png",
                            on_click="ignore")
@@ -234,27 +160,15 @@ st.subheader("Interpolations: where does the classifier flip?", anchor=False)
 st.caption("Figures 18–19: the same two endpoint images joined through z (lerp, slerp) and through w "
            "(lerp). Every frame carries the classifier's label and probability; the first frame whose "
            "label differs from the start's is marked **flip**.")
-run = pick_run("stylegan-interpolate", "sg_interp", "Interpolation run")
+run = pick_run(vocab.SG_INTERPOLATE, "sg_interp", "Interpolation run")
 if run is not None:
     rid = run["run_id"]
     threshold, positive, negative = classifier_of(run)
-    m = d.metrics([rid])
-    parts = m["name"].str.extract(r"^(prob|label)/([^/]+)/pair(\d+)$")
-    fr = m.assign(what=parts[0], space=parts[1], pair=pd.to_numeric(parts[2])).dropna(subset=["what"])
-    fr = fr.pivot_table(index=["space", "pair", "step"], columns="what", values="value").reset_index()
+    fr, flips = sgt.interpolation_frames(d.metrics([rid]))
     spaces = [s for s in INTERP if s in set(fr["space"])]
-    if fr.empty or not spaces or "label" not in fr.columns:
+    if fr.empty or not spaces:
         st.info("This run recorded no per-frame labels.")
     else:
-        fr["pair"] = fr["pair"].astype(int)
-        if "prob" not in fr.columns:
-            fr["prob"] = np.nan
-        flips = []
-        for (space, pair), g in fr.sort_values("step").groupby(["space", "pair"]):
-            lab = g["label"].round().astype(int).tolist()
-            flip = next((int(k) for k, v in zip(g["step"], lab) if v != lab[0]), None)
-            flips.append({"space": space, "pair": pair, "frames": len(g), "flip": flip})
-        flips = pd.DataFrame(flips)
         pairs = sorted(fr["pair"].unique().tolist())
         K = int(fr["step"].max()) + 1
 
@@ -268,12 +182,12 @@ if run is not None:
         pair = pairs[0] if pair is None else pair
         arts = d.artifacts([rid])
         at_pair = flips[flips["pair"] == pair].set_index("space")["flip"]
-        flip_of = {s: (None if s not in at_pair.index or _missing(at_pair[s]) else int(at_pair[s])) for s in spaces}
+        flip_of = {s: (None if s not in at_pair.index or missing(at_pair[s]) else int(at_pair[s])) for s in spaces}
         cols = shown_columns(K, keep=flip_of.values())
         cells, captions, borders, marks, where = [], [], [], [], []
         for space in spaces:
             g = fr[(fr["space"] == space) & (fr["pair"] == pair)].set_index("step")
-            cut = frames_of(d.root, artifact_sha(arts, rid, f"strip/{space}/pair{pair}"), K)
+            cut = frames_of(d.root, artifact_sha(arts, rid, vocab.strip_artifact(space, vocab.pair(pair))), K)
             cells.append([cut[0][k] for k in cols] if cut else [None] * len(cols))
             flip = flip_of[space]
             captions.append([(f"{k}: {positive if g['label'].get(k, 0) >= 0.5 else negative}\n"
@@ -310,7 +224,7 @@ if run is not None:
             total = int((flips["space"] == space).sum())
             col.metric(f"{space}: mean flip frame", fmt(f.mean()) if len(f) else "—",
                        help="the first frame whose label differs from frame 0's, averaged over the pairs that flip")
-            col.caption(f"{fmt(f.mean() / (K - 1) if len(f) and K > 1 else math.nan, '.0%')} of the way · "
+            col.caption(f"{fmt(f.mean() / (K - 1) if len(f) and K > 1 else np.nan, '.0%')} of the way · "
                         f"flips in {len(f)} of {total} pairs")
         table = flips.pivot_table(index="pair", columns="space", values="flip", aggfunc="first", dropna=False)
         table = table.reindex(columns=spaces)
@@ -322,14 +236,14 @@ if run is not None:
 st.subheader("Latent directions: SVM accuracy in z and in w", anchor=False)
 st.caption("InterFaceGAN's recipe: score samples with the classifier, keep the most confident at each "
            "end, fit a linear SVM in z and in w; its normal is the attribute direction.")
-run = pick_run("stylegan-direction", "sg_dir", "Direction run")
+run = pick_run(vocab.SG_DIRECTION, "sg_dir", "Direction run")
 if run is not None:
     rid = run["run_id"]
     _, positive, negative = classifier_of(run)
-    acc = pd.DataFrame([{"space": s, "validation accuracy": num(summary(run, f"{s}_val_accuracy")),
-                         "train accuracy": num(summary(run, f"{s}_train_accuracy")),
-                         "projection–probability correlation": num(summary(run, f"{s}_prob_corr"))}
-                        for s in ("z", "w") if not math.isnan(num(summary(run, f"{s}_val_accuracy")))])
+    acc = pd.DataFrame([{"space": s, "validation accuracy": num(summary_of(run, space_key(s, "val_accuracy"))),
+                         "train accuracy": num(summary_of(run, space_key(s, "train_accuracy"))),
+                         "projection–probability correlation": num(summary_of(run, space_key(s, "prob_corr")))}
+                        for s in LATENT_SPACES if not np.isnan(num(summary_of(run, space_key(s, "val_accuracy"))))])
     if acc.empty:
         st.info("This run recorded no SVM accuracy.")
     else:
@@ -347,22 +261,21 @@ if run is not None:
         with c[1]:
             st.dataframe(acc, hide_index=True, width="stretch",
                          column_config={k: st.column_config.NumberColumn(format="%.3f") for k in acc.columns[1:]})
-            st.caption(f"{int(num(summary(run, 'n_kept', 0)) or 0)} of {int(num(summary(run, 'n_samples', 0)) or 0)} "
-                       f"samples kept ({int(num(summary(run, 'n_train', 0)) or 0)} train, "
-                       f"{int(num(summary(run, 'n_val', 0)) or 0)} validation); dashed: chance.")
-    arts = d.artifacts([rid], names=["extremes"])
-    sha = artifact_sha(arts, rid, "extremes")
+            st.caption(f"{int(num(summary_of(run, 'n_kept', 0)) or 0)} of {int(num(summary_of(run, 'n_samples', 0)) or 0)} "
+                       f"samples kept ({int(num(summary_of(run, 'n_train', 0)) or 0)} train, "
+                       f"{int(num(summary_of(run, 'n_val', 0)) or 0)} validation); dashed: chance.")
+    arts = d.artifacts([rid], names=[vocab.EXTREMES])
+    sha = artifact_sha(arts, rid, vocab.EXTREMES)
     img = d.image(sha, (256, 64))
     if img is None:
         img = images.placeholder(256, 64, "missing" if sha else "not recorded")
     show(img, f"What the SVM separates: the samples scored most {md(negative)} (top row) and most {md(positive)} (bottom row)")
-    others = done[done["kind"] == "stylegan-direction"]
+    others = done[done["kind"] == vocab.SG_DIRECTION]
     if len(others) > 1:
         with st.expander(f"All {len(others)} direction runs"):
             st.dataframe(pd.DataFrame({"run": others["run_id"].map(lambda r: labels.get(r, r)),
-                                       **{f"{s} {k}": pd.to_numeric(findings.summary_value(others, f"{s}_{k}"),
-                                                                    errors="coerce")
-                                          for s in ("z", "w") for k in ("val_accuracy", "train_accuracy")}}),
+                                       **{f"{s} {k}": runframe.summary_number(others, space_key(s, k))
+                                          for s in LATENT_SPACES for k in ("val_accuracy", "train_accuracy")}}),
                          hide_index=True, width="stretch")
 
 # ------------------------------------------------------------------ 4. traversals (Figures 21-22)
@@ -371,24 +284,20 @@ st.subheader("Traversals along the directions", anchor=False)
 st.caption("Figures 21–22: latents moved along ±α·n (α in standard deviations of the latents' projection "
            "on n, so z and w moves are comparable). Attribute: the classifier's probability; identity: "
            "SSIM and pixel distance to the α = 0 image.")
-run = pick_run("stylegan-traverse", "sg_trav", "Traversal run")
+run = pick_run(vocab.SG_TRAVERSE, "sg_trav", "Traversal run")
 if run is not None:
     rid = run["run_id"]
     threshold, positive, negative = classifier_of(run)
-    m = d.metrics([rid])
-    alpha = m[m["name"] == "alpha"].set_index("step")["value"].sort_index()
-    parts = m["name"].str.extract(r"^(prob|ssim|pixel_dist|embed_dist)/(z|w)/(latent\d+|mean)$")
-    tv = m.assign(measure=parts[0], space=parts[1], who=parts[2]).dropna(subset=["measure"])
-    spaces = [s for s in ("z", "w") if s in set(tv["space"])]
+    alpha, tv = sgt.traversal_curves(d.metrics([rid]))
+    spaces = [s for s in LATENT_SPACES if s in set(tv["space"])]
     if tv.empty or alpha.empty or not spaces:
         st.info("This run recorded no traversal curves.")
     else:
-        tv["alpha"] = tv["step"].map(alpha)
         K = len(alpha)
         mid = K // 2
-        units = summary(run, "alpha_units", param(run, "alpha_units", "std"))
+        units = summary_of(run, "alpha_units", param_of(run, "alpha_units", "std"))
         unit = "σ" if units == "std" else ""
-        all_latents = sorted({int(w[6:]) for w in tv["who"] if w.startswith("latent")})
+        all_latents = sorted({w[1] for who in tv["who"] if (w := vocab.parse_who(who))})
         latents = all_latents
         if len(all_latents) > MAX_ROWS:
             starts = list(range(0, len(all_latents), MAX_ROWS))
@@ -405,15 +314,16 @@ if run is not None:
                 cells, captions, borders, marks = [], [], [], []
                 grid = None
                 for i in latents:
-                    cut = frames_of(d.root, artifact_sha(arts, rid, f"strip/{space}/latent{i}"), K)
+                    cut = frames_of(d.root, artifact_sha(arts, rid, vocab.strip_artifact(space, vocab.latent(i))), K)
                     if cut is None and grid is None:  # the whole-grid artifact, cut once
-                        grid = frames_of(d.root, artifact_sha(arts, rid, f"grid/{space}"), K, len(all_latents)) or []
+                        grid = frames_of(d.root, artifact_sha(arts, rid, vocab.grid_artifact(space)), K,
+                                         len(all_latents)) or []
                     row_frames = cut[0] if cut else (grid[i] if grid and i < len(grid) else [None] * K)
                     cells.append([row_frames[k] for k in cols])
-                    row = v.loc[f"latent{i}"] if f"latent{i}" in v.index.get_level_values(0) else pd.DataFrame()
+                    row = v.loc[vocab.latent(i)] if vocab.latent(i) in v.index.get_level_values(0) else pd.DataFrame()
                     get = lambda col, k: row[col].get(k) if col in row.columns else None  # noqa: E731
                     captions.append([f"p={fmt(get('prob', k))}\nssim {fmt(get('ssim', k))}" for k in cols])
-                    borders.append([None if _missing(get("prob", k)) else
+                    borders.append([None if missing(get("prob", k)) else
                                     (strips.POSITIVE if get("prob", k) >= threshold else strips.NEGATIVE)
                                     for k in cols])
                     marks.append(["start" if k == mid else None for k in cols])
@@ -427,8 +337,8 @@ if run is not None:
                           f"under each frame P({md(positive)}) and SSIM to the start (marked); "
                           f"border red = {md(positive)}, blue = {md(negative)}")
 
-        curves = tv[tv["measure"].isin(["prob", "ssim", "pixel_dist", "embed_dist"])].copy()
-        curves["mean"] = curves["who"] == "mean"
+        curves = tv.copy()
+        curves["mean"] = curves["who"] == vocab.MEAN
         titles = {"prob": f"P({positive})", "ssim": "SSIM to the start (identity)",
                   "pixel_dist": "pixel RMSE to the start", "embed_dist": "identity-embedding distance"}
         shown = [k for k in titles if k in set(curves["measure"])]
@@ -450,14 +360,11 @@ if run is not None:
                 st.altair_chart(layer.properties(height=240), width="stretch")
         st.caption("Bold: the mean over latents; thin: each latent. Dashed: the classifier's threshold.")
 
-        rows = []
-        for s in spaces:
-            rows.append({"space": s, f"Δ P({positive}) (−α_max → +α_max)": num(summary(run, f"{s}_prob_delta")),
-                         "monotone": num(summary(run, f"{s}_prob_monotone_frac")),
-                         "success (crosses the threshold)": num(summary(run, f"{s}_success_rate")),
-                         "SSIM at ±α_max": num(summary(run, f"{s}_ssim_at_max")),
-                         "pixel RMSE at ±α_max": num(summary(run, f"{s}_pixel_dist_at_max")),
-                         "identity lost per Δprob": num(summary(run, f"{s}_ssim_loss_per_dprob"))})
+        shown_keys = {f"Δ P({positive}) (−α_max → +α_max)": "prob_delta", "monotone": "prob_monotone_frac",
+                      "success (crosses the threshold)": "success_rate", "SSIM at ±α_max": "ssim_at_max",
+                      "pixel RMSE at ±α_max": "pixel_dist_at_max", "identity lost per Δprob": "ssim_loss_per_dprob"}
+        rows = [{"space": s, **{label: num(summary_of(run, space_key(s, key))) for label, key in shown_keys.items()}}
+                for s in spaces]
         st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch",
                      column_config={"monotone": st.column_config.NumberColumn(format="percent"),
                                     "success (crosses the threshold)": st.column_config.NumberColumn(format="percent")})
@@ -469,76 +376,53 @@ n_runs = {k: int((done["kind"] == k).sum()) for k in KINDS}
 st.caption("Over every finished StyleGAN run in " + ("this sweep" if len(sweeps) > 1 and scope is not sg else
            "the store") + ": " + ", ".join(f"{n} {k.removeprefix('stylegan-')}" for k, n in n_runs.items()) + ".")
 answers = []
+VERDICT_WORDS = {"same": "about the same point in z and w", "z": "sooner in z than in w", "w": "sooner in w than in z"}
 
-fl = findings.stylegan_flips(done)
-if fl.empty:
+fa = sgt.flip_answer(done)
+if fa is None:
     answers.append("**Where does the classifier flip?** No finished interpolation runs yet.")
 else:
-    ks = sorted({int(k) for k in fl["steps"].dropna()})
-    by = fl.groupby("space")
-    parts = []
-    for s in [s for s in INTERP if s in by.groups]:
-        g = by.get_group(s)
-        step = (f"frame **{fmt(g['flip_step'].mean())}**, " if len(ks) == 1 else "")
-        parts.append(f"along {s.replace('_', ' ')} at {step}**{fmt(g['flip_frac'].mean(), '.0%')}** of the way "
-                     f"({int(g['flip_step'].notna().sum())} of {len(g)} pairs flip)")
-    text = (f"**Where does the classifier flip?** Over {fl[['run_id', 'pair']].drop_duplicates().shape[0]} pairs "
-            f"({'frames 0–' + str(ks[0] - 1) if len(ks) == 1 else 'various lengths'}), the label first changes "
-            + "; ".join(parts) + ".")
-    wide = fl.pivot_table(index=["run_id", "pair"], columns="space", values="flip_frac", aggfunc="first")
-    if "w_lerp" in wide.columns:
-        for zs in [s for s in findings.Z_INTERP if s in wide.columns]:
-            both = wide[[zs, "w_lerp"]].dropna()
-            if len(both):
-                diff = both[zs] - both["w_lerp"]
-                text += (f" Against w lerp on the same endpoints, {zs.replace('_', ' ')} flips sooner in "
-                         f"{int((diff < 0).sum())}, later in {int((diff > 0).sum())} and at the same frame in "
-                         f"{int((diff == 0).sum())} of {len(both)} pairs.")
-        z_mean = fl[fl["space"].isin(findings.Z_INTERP)]["flip_frac"].mean()
-        w_mean = fl[fl["space"] == "w_lerp"]["flip_frac"].mean()
-        if not (math.isnan(z_mean) or math.isnan(w_mean)):
-            tol = 0.5 / max(ks[-1] - 1, 1) if ks else 0.05
-            verdict = ("about the same point in z and w" if abs(z_mean - w_mean) < tol
-                       else "sooner in z than in w" if z_mean < w_mean else "sooner in w than in z")
-            text += (f" So here the classifier changes its mind **{verdict}** (the report: after two steps in z, "
-                     "five in w).")
+    parts = [f"along {r.space.replace('_', ' ')} at "
+             + (f"frame **{fmt(r.flip_step)}**, " if len(fa.steps) == 1 else "")
+             + f"**{fmt(r.flip_frac, '.0%')}** of the way ({r.n_flip} of {r.n} pairs flip)"
+             for r in fa.per_space.itertuples()]
+    text = (f"**Where does the classifier flip?** Over {fa.pairs} pairs "
+            f"({'frames 0–' + str(fa.steps[0] - 1) if len(fa.steps) == 1 else 'various lengths'}), the label first "
+            "changes " + "; ".join(parts) + ".")
+    for r in fa.vs_w.itertuples():
+        text += (f" Against w lerp on the same endpoints, {r.space.replace('_', ' ')} flips sooner in {r.sooner}, "
+                 f"later in {r.later} and at the same frame in {r.same} of {r.n} pairs.")
+    if fa.verdict:
+        text += (f" So here the classifier changes its mind **{VERDICT_WORDS[fa.verdict]}** (the report: after two "
+                 "steps in z, five in w).")
     answers.append(text)
 
-tr = findings.stylegan_traversals(done)
-by_space = tr.groupby("space").mean(numeric_only=True) if not tr.empty else pd.DataFrame()
-sp = [s for s in ("z", "w") if s in by_space.index]
-if not sp:
+ta = sgt.traversal_answer(done)
+if ta is None:
     answers.append("**Is identity preserved? Does z or w work better? Are the traversals successful?** "
                    "No finished traversal runs yet.")
 else:
     def per(col: str, spec: str = ".2f") -> str:
-        return " and ".join(f"**{fmt(by_space.loc[s, col], spec)}** in {s}" for s in sp)
+        return " and ".join(f"**{fmt(ta.by_space.loc[s, col], spec)}** in {s}" for s in ta.by_space.index)
 
-    thr = findings.IDENTITY_SSIM
-    kept = [s for s in sp if num(by_space.loc[s, "ssim_at_max"]) >= thr]
-    lost = [s for s in sp if num(by_space.loc[s, "ssim_at_max"]) < thr]
-    verdict = ("not preserved" + (f" in {' or '.join(lost)}" if len(lost) < len(sp) else "")) if lost else "preserved"
+    n_spaces = len(ta.by_space)
+    verdict = ("not preserved" + (f" in {' or '.join(ta.lost)}" if len(ta.lost) < n_spaces else "")
+               if ta.lost else "preserved")
     answers.append(
         f"**Is identity preserved?** At ±α_max the frames keep an SSIM to the starting image of "
-        f"{per('ssim_at_max')} (1 = identical; identity counts as kept at ≥ {thr}), with a pixel RMSE of "
-        f"{per('pixel_dist_at_max', '.3f')}. Identity is **{verdict}**"
-        + (f" (kept in {', '.join(kept)})" if kept and lost else "") + " along these directions.")
+        f"{per('ssim_at_max')} (1 = identical; identity counts as kept at ≥ {sgt.IDENTITY_SSIM}), with a pixel "
+        f"RMSE of {per('pixel_dist_at_max', '.3f')}. Identity is **{verdict}**"
+        + (f" (kept in {', '.join(ta.kept)})" if ta.kept and ta.lost else "") + " along these directions.")
     text = (f"**Does noise space (z) or style space (w) work better?** Per unit of attribute change, the "
             f"identity lost (1 − SSIM summed over frames, divided by the summed change in probability) is "
             f"{per('ssim_loss_per_dprob', '.3f')}")
-    if {"z", "w"} <= set(sp):
-        z_loss, w_loss = num(by_space.loc["z", "ssim_loss_per_dprob"]), num(by_space.loc["w", "ssim_loss_per_dprob"])
-        if not (math.isnan(z_loss) or math.isnan(w_loss)):
-            better = "w" if w_loss < z_loss else "z"
-            ratio = max(z_loss, w_loss) / max(min(z_loss, w_loss), 1e-12)
-            text += (f": **{better} keeps more of the original features** ({ratio:.2f}× less identity lost per "
-                     f"unit of change)")
+    if ta.keeps_more:
+        text += (f": **{ta.keeps_more} keeps more of the original features** ({ta.ratio:.2f}× less identity lost "
+                 "per unit of change)")
     text += "."
-    dirs = done[done["kind"] == "stylegan-direction"]
-    if len(dirs):
-        vz = pd.to_numeric(findings.summary_value(dirs, "z_val_accuracy"), errors="coerce").mean()
-        vw = pd.to_numeric(findings.summary_value(dirs, "w_val_accuracy"), errors="coerce").mean()
-        text += f" The SVM finds the attribute with validation accuracy **{fmt(vz)}** in z and **{fmt(vw)}** in w."
+    if ta.val_accuracy:
+        text += (f" The SVM finds the attribute with validation accuracy **{fmt(ta.val_accuracy['z'])}** in z and "
+                 f"**{fmt(ta.val_accuracy['w'])}** in w.")
     answers.append(text)
     answers.append(
         f"**Are the traversals successful?** From −α_max to +α_max the probability of the positive class "

@@ -6,13 +6,14 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from priorlab.analysis.store import STATUSES
+from priorlab import vocab
+from priorlab.analysis import runframe
 from priorlab.dashboard import data
 from priorlab.dashboard.widgets import md
 
 FAILED_PER_PAGE = 10
-STATUS_COLOR = {"running": "blue", "done": "green", "error": "red", "interrupted": "orange",
-                "diverged": "violet", "pending": "gray"}
+STATUS_COLOR = {vocab.RUNNING: "blue", vocab.DONE: "green", vocab.ERROR: "red", vocab.INTERRUPTED: "orange",
+                vocab.DIVERGED: "violet", vocab.PENDING: "gray"}
 
 st.title("Sweeps")
 st.caption("Progress of every sweep in the store; failed runs with their errors.")
@@ -35,16 +36,16 @@ def live() -> None:
         return
 
     counts = runs["status"].value_counts()
-    cols = st.columns(len(STATUSES) + 1)
+    cols = st.columns(len(vocab.STATUSES) + 1)
     cols[0].metric("runs", f"{len(runs):,}")
-    for col, status in zip(cols[1:], STATUSES):
+    for col, status in zip(cols[1:], vocab.STATUSES):
         col.metric(status, f"{int(counts.get(status, 0)):,}")
 
     for _, sw in sweeps.iterrows():
         name = sw["name"]
         total = int(sw["n_runs"])
-        n = {s: int(sw.get(f"n_{s}", 0)) for s in STATUSES}
-        finished = sum(n[s] for s in data.FINISHED)
+        n = {s: int(sw.get(f"n_{s}", 0)) for s in vocab.STATUSES}
+        finished = sum(n[s] for s in vocab.ENDED)
         with st.container(border=True):
             head = st.columns([4, 1])
             head[0].subheader(md(name), anchor=False)
@@ -53,7 +54,7 @@ def live() -> None:
             st.progress(finished / total if total else 0.0,
                         text=f"{finished} of {total} runs finished · {n['done']} done · "
                              f"{n['running']} running · {n['pending']} pending")
-            table = pd.DataFrame([{"status": s, "runs": n[s]} for s in STATUSES if n[s]])
+            table = pd.DataFrame([{"status": s, "runs": n[s]} for s in vocab.STATUSES if n[s]])
             c1, c2 = st.columns([2, 3])
             with c1:
                 st.dataframe(table, hide_index=True, width="stretch")
@@ -75,19 +76,12 @@ def live() -> None:
             failed_runs(d, runs, name)
 
 
-def _given(v) -> bool:
-    """A parameter the run has: lists and dicts (StyleGAN `spaces`, a classifier spec) count, and
-    `pd.notna` cannot be asked about them (it answers per element)."""
-    return not (v is None or (isinstance(v, float) and v != v))
-
-
 def _shown(v):
     return v if isinstance(v, (list, dict)) else data.fmt(v)
 
 
 def failed_runs(d: data.Data, runs: pd.DataFrame, sweep: str) -> None:
-    in_sweep = runs["sweep"].fillna("").str.split(",").map(lambda names: sweep in names)
-    failed = runs[in_sweep & runs["status"].isin(data.FAILED)]
+    failed = runs[runframe.in_sweep(runs, sweep) & runs["status"].isin(vocab.FAILED)]
     if failed.empty:
         return
     st.markdown(f"**Failed runs** ({len(failed)})")
@@ -109,7 +103,7 @@ def failed_runs(d: data.Data, runs: pd.DataFrame, sweep: str) -> None:
                 st.code(error, language="python")
             else:
                 st.write("No traceback was recorded (a diverged or interrupted run ends without one).")
-            st.json({c: _shown(run[c]) for c in params if _given(run[c])}, expanded=False)
+            st.json({c: _shown(run[c]) for c in params if not runframe.missing(run[c])}, expanded=False)
 
 
 live()

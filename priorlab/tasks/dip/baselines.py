@@ -18,6 +18,7 @@ import time
 import numpy as np
 import torch
 
+from priorlab import vocab
 from priorlab.tasks.sink import Sink
 from priorlab.tasks.dip.degrade import prepare
 from priorlab.tasks.dip.metrics import psnr, ssim
@@ -70,11 +71,11 @@ def run_baseline(params: BaselineParams, sink: Sink) -> dict:
     known = None if mask is None else mask[0, 0].numpy() > 0.5
     restored = restore(p.method, _hwc(corrupted), known)
     out = torch.from_numpy(np.ascontiguousarray(restored, dtype=np.float32)).permute(2, 0, 1)[None].clamp(0, 1)
-    sink.artifact(0, "output", out)
+    sink.artifact(0, vocab.OUTPUT, out)
 
     values = {"psnr": psnr(out, clean).item(), "ssim": ssim(out, clean).item(), "psnr_target": psnr(out, corrupted, mask).item()}
     summary = {
-        "status": "done",
+        "status": vocab.DONE,
         "input_psnr": psnr(corrupted, clean).item(),
         "input_ssim": ssim(corrupted, clean).item(),
         "final_psnr": values["psnr"],

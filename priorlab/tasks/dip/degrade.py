@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import torch
 
+from priorlab import vocab
 from priorlab.tasks.images import load_image
 from priorlab.tasks.sink import Sink
 
@@ -87,8 +88,8 @@ def prepare(p, sink: Sink) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | N
     clean, corrupted and mask images once: (clean, corrupted, mask), all on the CPU."""
     clean = load_image(p.image, p.size)  # (1, 3, H, W)
     corrupted, mask = corrupt(clean, p.task, p.sigma, p.region, p.region_place, p.seed, p.noise)
-    sink.artifact(0, "clean", clean)
-    sink.artifact(0, "corrupted", corrupted)
+    sink.artifact(0, vocab.CLEAN, clean)
+    sink.artifact(0, vocab.CORRUPTED, corrupted)
     if mask is not None:
-        sink.artifact(0, "mask", mask.expand(1, 3, -1, -1))
+        sink.artifact(0, vocab.MASK, mask.expand(1, 3, -1, -1))
     return clean, corrupted, mask

@@ -156,6 +156,28 @@ def build_model(arch: str, depth: int, width: int, in_channels: int = 32, head: 
     return BUILDERS[arch](depth, width, in_channels, head or DEFAULT_HEAD[arch])
 
 
+# A network larger than this cannot be fitted (its weights plus Adam's two moments are 12
+# bytes each): refused when the parameters are validated, not found out of memory in a trial.
+MAX_PARAMS = 500_000_000
+
+
+@functools.lru_cache(maxsize=256)
+def count_params(arch: str, depth: int, width: int, in_channels: int, head: str | None) -> int:
+    """How many weights a built-in network of this shape has, counted on PyTorch's meta device
+    (shapes only: no memory is allocated, whatever the size)."""
+    with torch.device("meta"):
+        model = build_model(arch, depth, width, in_channels, head)
+    return sum(p.numel() for p in model.parameters())
+
+
+def check_size(arch: str, depth: int, width: int, in_channels: int, head: str | None) -> None:
+    """ValueError when a built-in network of this shape is too large to fit."""
+    n = count_params(arch, depth, width, in_channels, head)
+    if n > MAX_PARAMS:
+        raise ValueError(f"width {width} with depth {depth} and input_depth {in_channels} makes {arch} a network of "
+                         f"{n:.3g} weights (about {n * 12 / 2**30:.0f} GiB with Adam); at most {MAX_PARAMS:.0e} fit")
+
+
 @functools.lru_cache(maxsize=64)
 def check_builder(arch: str, depth: int, width: int, in_channels: int) -> None:
     """Build a plug-in architecture and run one tiny forward; ValueError naming what is wrong.

@@ -31,7 +31,7 @@ from priorlab.tasks import inputs
 from priorlab.tasks.images import BUNDLED, image_available
 from priorlab.tasks.dip import losses
 from priorlab.tasks.dip.detectors import DETECTORS
-from priorlab.tasks.dip.models import ARCHS, DEFAULT_HEAD, check_builder
+from priorlab.tasks.dip.models import ARCHS, DEFAULT_HEAD, check_builder, check_size
 from priorlab.tasks.plugins import is_plugin, resolve
 
 MIN_BOTTLENECK = 4  # the deepest feature map must be at least 4x4 pixels
@@ -55,12 +55,23 @@ def _nearest(name: str, allowed) -> str:
     return f"; did you mean {close[0]!r}?" if close else ""
 
 
+# Upper bounds, so a typo'd value is refused up front instead of overflowing a 64-bit integer
+# in the store or asking for memory no machine has inside a trial (`width: 100000000` is a
+# network of ~10^17 weights). The report's widths are 8..256; 4096 leaves room for plug-ins.
+SEED_MAX = 2**63 - 1
+WIDTH_MAX = 4096
+STEPS_MAX = 10**9
+
+
 def check_detectors(names: Any) -> list[str]:
     """None -> every detector; "none"/""/[] -> none; "a,b" or [a, b] -> those, deduplicated."""
     if names is None:
         return list(DETECTORS)
     if isinstance(names, str):
         names = [n for n in names.split(",")]
+    if not isinstance(names, (list, tuple)):  # `detectors: 5` or `true`
+        raise ValueError(f"expected a list of detector names (allowed: {', '.join(DETECTORS)}), or none; "
+                         f"got {names!r}")
     names = [str(n).strip() for n in names if str(n).strip()]
     if names == ["none"]:
         return []
@@ -129,7 +140,7 @@ class BaseParams(BaseModel):
                                "smaller than size (default 32; the report used 32 and 64)")
     region_place: Literal["centre", "random"] | None = Field(
         None, description="inpaint only: where the square is blanked; random is drawn from the seed (default centre)")
-    seed: int = Field(0, ge=0, description="seeds the noise, the mask, the network input and the weights")
+    seed: int = Field(0, ge=0, le=SEED_MAX, description="seeds the noise, the mask, the network input and the weights")
 
     @field_validator("image")
     @classmethod
@@ -159,21 +170,21 @@ class DipParams(BaseParams):
         "package.module:builder (see tasks/plugins.py)")
     depth: int = Field(2, ge=1, le=10, description="encoder levels; size must be divisible by 2**depth and "
                        "at least 4*2**depth")
-    width: int = Field(128, ge=1, description="channels at the first level (seed-*: doubling per level)")
+    width: int = Field(128, ge=1, le=WIDTH_MAX, description="channels at the first level (seed-*: doubling per level)")
     head: Literal["report", "sigmoid", "linear"] | None = Field(
         None, description="the output layer: report = BatchNorm+LeakyReLU (unbounded), sigmoid, or linear "
         "(default: report for seed-*, sigmoid for skip)")
-    input_depth: int = Field(32, ge=1, description="channels of the fixed noise input")
+    input_depth: int = Field(32, ge=1, le=WIDTH_MAX, description="channels of the fixed noise input")
     loss: Literal["l1", "l2", "kl"] | str = Field("l2", description="l1 = mean absolute error, l2 = mean "
                                                   "squared error, kl = KL between per-channel spatial softmaxes, "
                                                   "or your own package.module:function")
     masked_loss: bool | None = Field(None, description="inpaint only: loss on the known pixels only, as in DIP "
                                      "(default); --no-masked-loss = the report's loss over the whole image")
-    iterations: int = Field(1000, ge=1, description="optimisation steps")
+    iterations: int = Field(1000, ge=1, le=STEPS_MAX, description="optimisation steps")
     lr: float = Field(0.01, gt=0, description="Adam learning rate")
     reg_noise_std: float = Field(0.0, ge=0, description="std of fresh noise added to the network input each "
                                  "step (DIP's regulariser; 0 = off)")
-    log_every: int = Field(50, ge=1, description="record metrics every N steps")
+    log_every: int = Field(50, ge=1, le=STEPS_MAX, description="record metrics every N steps")
     snapshots: list[int] | None = Field(None, description="steps (1..iterations) whose output image is saved "
                                         "(default: 5 evenly spaced, ending at the last)")
     device: str = Field("auto", description="auto (CUDA when available, else cpu), cpu, cuda, cuda:N or mps")
@@ -273,6 +284,8 @@ class DipParams(BaseParams):
             if self.head is not None:
                 raise ValueError(f"head {self.head!r}: a plug-in architecture ({self.arch}) has its own head; drop head")
             check_builder(self.arch, self.depth, self.width, self.input_depth)
+        else:
+            check_size(self.arch, self.depth, self.width, self.input_depth, self.head)
         return self
 
     @model_validator(mode="after")

@@ -35,10 +35,12 @@ from __future__ import annotations
 
 import torch
 
+from priorlab import vocab
 from priorlab.tasks.dip import detectors as det
 from priorlab.tasks.dip.metrics import psnr, ssim
 from priorlab.tasks.dip.params import DipParams
 from priorlab.tasks.sink import Sink
+from priorlab.vocab import detector_metric, stop_key
 
 EMA_DECAY = 0.99
 
@@ -115,7 +117,7 @@ class Recorder:
         for name, d in self.detectors.items():
             stat = d.statistic(step, out)
             if stat is not None:
-                values[f"det_{name}"] = stat.float()
+                values[detector_metric(name)] = stat.float()
                 self._det_ready.append(name)
         self._metric_names = list(values)
         return torch.stack([*values.values(), self.bad.float()])
@@ -131,13 +133,13 @@ class Recorder:
         *numbers, flagged = numbers
         values = dict(zip(self._metric_names, numbers))
         self.steps_done = step
-        core = [v for k, v in values.items() if not k.startswith("det_")]
+        core = [v for k, v in values.items() if vocab.parse_detector_metric(k) is None]
         if flagged or any(v != v for v in core):  # NaN output; +inf psnr is a perfect fit
-            self.ended_by, self.diverged_at = "diverged", step
+            self.ended_by, self.diverged_at = vocab.DIVERGED, step
             return True
         self.sink.metrics(step, values)
         if step in self.snapshots:
-            self.sink.artifact(step, "output", self._shown)
+            self.sink.artifact(step, vocab.OUTPUT, self._shown)
         self.last = values
         self.history[step] = (values["psnr"], values["ssim"])
         best = self.best
@@ -147,7 +149,7 @@ class Recorder:
             if k in values and (best[k] is None or values[k] > best[k]):
                 best[k] = values[k]
         for name, d in self.detectors.items():
-            fired = d.decide(step, values.get(f"det_{name}"))
+            fired = d.decide(step, values.get(detector_metric(name)))
             if fired:
                 self.decided.setdefault(name, step)
             if fired and name == self.params.stop and self.ended_by is None:
@@ -161,7 +163,7 @@ class Recorder:
     def summary(self, loop_s: float, wall_s: float, n_params: int, device: str) -> dict:
         last, best = self.last, self.best
         s = dict(self.inputs)
-        s["status"] = "diverged" if self.ended_by == "diverged" else "done"
+        s["status"] = vocab.DIVERGED if self.ended_by == vocab.DIVERGED else vocab.DONE
         if self.diverged_at is not None:
             s["diverged_at"] = self.diverged_at
         s.update(
@@ -188,10 +190,26 @@ class Recorder:
         for name, d in self.detectors.items():
             step = d.stop_step if d.stop_step in self.history else last_logged
             sp, ss = self.history[step] if step is not None else (None, None)
-            s[f"stop_step_{name}"] = step
-            s[f"stop_psnr_{name}"] = sp
-            s[f"stop_ssim_{name}"] = ss
-            s[f"stop_gap_{name}"] = None if sp is None else best["psnr"] - sp
-            s[f"stop_decided_{name}"] = self.decided.get(name)
-        s["stopped_by"] = None if self.ended_by in (None, "diverged") else self.ended_by
+            s[stop_key("step", name)] = step
+            s[stop_key("psnr", name)] = sp
+            s[stop_key("ssim", name)] = ss
+            s[stop_key("gap", name)] = None if sp is None else best["psnr"] - sp
+            s[stop_key("decided", name)] = self.decided.get(name)
+        s[vocab.STOPPED_BY] = None if self.ended_by in (None, vocab.DIVERGED) else self.ended_by
         return s
+
+
+def reported_names(params: dict) -> tuple[list[str], list[str]]:
+    """(per-step metric names, summary keys) a DIP run with `params` (validated, dumped)
+    reports, for the checks a sweep makes before anything runs (an ASHA or Optuna `metric` must
+    be one of them). Kept beside `Recorder.measure` and `Recorder.summary`, which write them."""
+    holes = params.get("task") == "inpaint" or params.get("mask") is not None
+    dets = list(params.get("detectors") or [])
+    step = ["loss", "psnr", "ssim", "psnr_target", "psnr_ema"]
+    step += ["psnr_hole", "psnr_known"] if holes else []
+    step += [f"det_{d}" for d in dets]
+    summary = ["input_psnr", "input_ssim", "final_psnr", "final_ssim", "final_loss", "best_psnr", "best_step",
+               "ssim_at_best", "best_psnr_ema", "iterations_done", "iters_per_s", "wall_s", "n_params"]
+    summary += ["input_psnr_hole", "final_psnr_hole", "final_psnr_known", "best_psnr_hole"] if holes else []
+    summary += [f"stop_{k}_{d}" for d in dets for k in ("step", "psnr", "ssim", "gap", "decided")]
+    return step, summary

@@ -9,13 +9,15 @@
 
 from __future__ import annotations
 
+from priorlab import vocab
+
 from .jobs import direction, interpolate, sample, traverse
 
 TASK_KINDS = [
-    ("stylegan-sample", sample.SampleParams, sample.run),
-    ("stylegan-interpolate", interpolate.InterpolateParams, interpolate.run),
-    ("stylegan-direction", direction.DirectionParams, direction.run),
-    ("stylegan-traverse", traverse.TraverseParams, traverse.run),
+    (vocab.SG_SAMPLE, sample.SampleParams, sample.run),
+    (vocab.SG_INTERPOLATE, interpolate.InterpolateParams, interpolate.run),
+    (vocab.SG_DIRECTION, direction.DirectionParams, direction.run),
+    (vocab.SG_TRAVERSE, traverse.TraverseParams, traverse.run),
 ]
 
 __all__ = ["TASK_KINDS"]

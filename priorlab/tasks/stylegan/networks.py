@@ -26,6 +26,7 @@ NOISE_MODES = ("const", "random", "none")
 MAX_RESOLUTION = 4096
 MAX_MAPPING_LAYERS = 32
 MAX_FEATURE_MAP = 1 << 25  # channels * resolution**2 of the largest synthesis layer (128 MiB in float32)
+MAX_LATENT = 4096  # z_dim, w_dim and mapping widths (NVIDIA's are 512): w_avg's estimate maps 4096 z at once
 
 
 @dataclass
@@ -56,6 +57,9 @@ class GeneratorConfig:
         for name in ("z_dim", "w_dim", "channel_base", "channel_max", "mapping_layers", "img_channels"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name}: {getattr(self, name)} is not allowed (must be >= 1)")
+        for name in ("z_dim", "w_dim", "mapping_layer_features", "mapping_embed_features"):
+            if (getattr(self, name) or 0) > MAX_LATENT:
+                raise ValueError(f"{name}: {getattr(self, name)} is not allowed (at most {MAX_LATENT}; NVIDIA's is 512)")
         if self.mapping_layers > MAX_MAPPING_LAYERS:
             raise ValueError(f"mapping_layers: {self.mapping_layers} is not allowed (at most {MAX_MAPPING_LAYERS}; "
                              f"config-f has 8)")

@@ -12,6 +12,7 @@ import torch
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from torchvision.utils import make_grid
 
+from priorlab import vocab
 from priorlab.tasks import inputs
 
 from ..checkpoints import load_generator
@@ -181,5 +182,5 @@ def strip(images: torch.Tensor, nrow: int | None = None) -> torch.Tensor:
 
 def summary_base(params: StyleGANParams, renderer: Renderer) -> dict:
     G = renderer.G
-    return {"status": "done", "resolution": G.img_resolution, "z_dim": G.z_dim, "w_dim": G.w_dim,
+    return {"status": vocab.DONE, "resolution": G.img_resolution, "z_dim": G.z_dim, "w_dim": G.w_dim,
             "device": str(renderer.device)}

@@ -24,6 +24,8 @@ import numpy as np
 import torch
 from pydantic import BaseModel, ConfigDict, Field
 
+from priorlab.vocab import EXTREMES, space_key, space_metric
+
 from ...sink import Sink
 from ..util import derive_seed
 from .common import ClassifiedParams, Renderer, make_classifier, score, strip, summary_base
@@ -115,10 +117,10 @@ def fit_direction(params: DirectionSettings, shards: list[dict[str, np.ndarray]]
         normal = svm.coef_[0] / np.linalg.norm(svm.coef_[0])
         normals[space] = normal.astype(np.float32)
         proj = data[space].astype(np.float64) @ normal  # all samples, not only the kept ones
-        summary[f"{space}_val_accuracy"] = float(svm.score(x[val] - mean, y[val]))
-        summary[f"{space}_train_accuracy"] = float(svm.score(x[train] - mean, y[train]))
-        summary[f"{space}_proj_std"] = float(proj.std())
-        summary[f"{space}_prob_corr"] = float(np.corrcoef(proj, prob)[0, 1]) if prob.std() > 0 else None
+        summary[space_key(space, "val_accuracy")] = float(svm.score(x[val] - mean, y[val]))
+        summary[space_key(space, "train_accuracy")] = float(svm.score(x[train] - mean, y[train]))
+        summary[space_key(space, "proj_std")] = float(proj.std())
+        summary[space_key(space, "prob_corr")] = float(np.corrcoef(proj, prob)[0, 1]) if prob.std() > 0 else None
     return summary, normals
 
 
@@ -150,15 +152,15 @@ def finish(params: DirectionParams, shards: list[dict[str, np.ndarray]], sink: S
     summary.update(fit)
     for space, normal in normals.items():
         for i, v in enumerate(normal):
-            sink.metrics(i, {f"normal/{space}": float(v)})
-    sink.metrics(0, {f"{s}_val_accuracy": summary[f"{s}_val_accuracy"] for s in normals})
+            sink.metrics(i, {space_metric("normal", space): float(v)})
+    sink.metrics(0, {space_key(s, "val_accuracy"): summary[space_key(s, "val_accuracy")] for s in normals})
     # The most negative and most positive samples, re-rendered: what the SVM separates.
     data = merge_shards(shards)
     order = np.argsort(data["prob"], kind="stable")
     m = min(8, len(order) // 2)
     pick = np.concatenate([order[:m], order[-m:]])
     imgs = r.images_w(torch.from_numpy(data["w"][pick]).to(r.device))
-    sink.artifact(0, "extremes", strip(imgs, nrow=m))
+    sink.artifact(0, EXTREMES, strip(imgs, nrow=m))
     if params.save_normals:
         summary["normals_path"] = str(save_normals(params.save_normals, normals, params))
     return summary

@@ -22,18 +22,17 @@ import numpy as np
 import torch
 from pydantic import Field
 
+from priorlab.vocab import INTERP_SPACES, W_INTERP, Z_INTERP, flip_step, flip_step_key, flips_before_key, frame_metric, pair, space_key, strip_artifact
+
 from ...sink import Sink
 from ..latents import lerp, pixel_distance, slerp
 from .common import ClassifiedParams, Renderer, make_classifier, score, strip, summary_base
-
-SPACES = ("z_lerp", "z_slerp", "w_lerp")
-
 
 class InterpolateParams(ClassifiedParams):
     pairs: int = Field(default=2, ge=1, le=256, description="endpoint pairs to interpolate between")
     steps: int = Field(default=10, ge=2, le=256, description="frames per interpolation, endpoints included")
     spaces: list[Literal["z_lerp", "z_slerp", "w_lerp"]] = Field(
-        default_factory=lambda: list(SPACES), min_length=1, description="interpolation paths to compare")
+        default_factory=lambda: list(INTERP_SPACES), min_length=1, description="interpolation paths to compare")
     endpoints: Literal["opposite", "random"] = Field(default="opposite", description="opposite = a negative "
                                                      "start and a positive end (from the pool), random = any z")
     pool: int = Field(default=64, ge=2, le=100_000, description="z drawn and classified to find opposite endpoints")
@@ -53,14 +52,6 @@ def _endpoints(params: InterpolateParams, r: Renderer, clf) -> tuple[torch.Tenso
     starts = neg[:k].tolist() + rest[: params.pairs - k]
     ends = pos[:k].tolist() + rest[params.pairs - k: 2 * (params.pairs - k)]
     return pool[starts], pool[ends], k
-
-
-def flip_step(labels: list[int]) -> int | None:
-    """The first index whose label differs from the first one's; None if it never changes."""
-    for k, lab in enumerate(labels):
-        if lab != labels[0]:
-            return k
-    return None
 
 
 def run(params: InterpolateParams, sink: Sink) -> dict:
@@ -88,28 +79,28 @@ def run(params: InterpolateParams, sink: Sink) -> dict:
             labels = clf.label(probs).tolist()
             dist = torch.cat([torch.zeros(1), pixel_distance(frames[1:], frames[:-1]).cpu()])  # (K,)
             for k in range(K):
-                values = {f"prob/{space}/pair{i}": float(probs[k]), f"label/{space}/pair{i}": labels[k]}
+                values = {frame_metric("prob", space, pair(i)): float(probs[k]), frame_metric("label", space, pair(i)): labels[k]}
                 if k > 0:
-                    values[f"step_dist/{space}/pair{i}"] = float(dist[k])
+                    values[frame_metric("step_dist", space, pair(i))] = float(dist[k])
                 sink.metrics(k, values)
-            sink.artifact(0, f"strip/{space}/pair{i}", strip(frames))
+            sink.artifact(0, strip_artifact(space, pair(i)), strip(frames))
             f = flip_step(labels)
             flips[space].append(f)
-            summary[f"{space}_flip_step_pair{i}"] = f
+            summary[flip_step_key(space, i)] = f
             changes.append(sum(a != b for a, b in zip(labels, labels[1:])))
             max_step.append(float(dist[1:].max()))
             lengths.append(float(dist.sum()))
         done = [f for f in flips[space] if f is not None]
-        summary[f"{space}_flip_rate"] = len(done) / params.pairs
-        summary[f"{space}_flip_step_mean"] = float(np.mean(done)) if done else None
-        summary[f"{space}_flip_frac_mean"] = float(np.mean(done) / (K - 1)) if done else None
-        summary[f"{space}_label_changes_mean"] = float(np.mean(changes))
-        summary[f"{space}_max_step_dist_mean"] = float(np.mean(max_step))
-        summary[f"{space}_path_length_mean"] = float(np.mean(lengths))
+        summary[space_key(space, "flip_rate")] = len(done) / params.pairs
+        summary[space_key(space, "flip_step_mean")] = float(np.mean(done)) if done else None
+        summary[space_key(space, "flip_frac_mean")] = float(np.mean(done) / (K - 1)) if done else None
+        summary[space_key(space, "label_changes_mean")] = float(np.mean(changes))
+        summary[space_key(space, "max_step_dist_mean")] = float(np.mean(max_step))
+        summary[space_key(space, "path_length_mean")] = float(np.mean(lengths))
     for k in range(K):
         sink.metrics(k, {"t": float(t[k])})
-    for zs in ("z_lerp", "z_slerp"):  # does the classifier flip sooner along z than along w?
-        if zs in flips and "w_lerp" in flips:
-            both = [(a, b) for a, b in zip(flips[zs], flips["w_lerp"]) if a is not None and b is not None]
-            summary[f"{zs}_flips_before_w_lerp_frac"] = (float(np.mean([a < b for a, b in both])) if both else None)
+    for zs in Z_INTERP:  # does the classifier flip sooner along z than along w?
+        if zs in flips and W_INTERP in flips:
+            both = [(a, b) for a, b in zip(flips[zs], flips[W_INTERP]) if a is not None and b is not None]
+            summary[flips_before_key(zs)] = (float(np.mean([a < b for a, b in both])) if both else None)
     return summary

@@ -16,6 +16,8 @@ from typing import Literal
 import torch
 from pydantic import Field
 
+from priorlab.vocab import LATENT_SPACES, grid_artifact, samples_artifact, space_key, space_metric
+
 from ...sink import Sink
 from ..classifiers import ClassifierConfig
 from ..latents import pixel_distance
@@ -58,22 +60,22 @@ def run(params: SampleParams, sink: Sink) -> dict:
     img_w = r.images_w(w)
     seconds = time.perf_counter() - t0
 
-    sink.artifact(0, "grid", strip(torch.cat([img_z, img_w]), nrow=params.n))
-    sink.artifact(0, "samples/z", strip(img_z))
-    sink.artifact(0, "samples/w", strip(img_w))
+    sink.artifact(0, grid_artifact(), strip(torch.cat([img_z, img_w]), nrow=params.n))
+    sink.artifact(0, samples_artifact("z"), strip(img_z))
+    sink.artifact(0, samples_artifact("w"), strip(img_w))
     summary = summary_base(params, r)
     summary.update(n=params.n, w_source=params.w_source, seconds=seconds,
-                   images_per_second=2 * params.n / max(seconds, 1e-9),
-                   z_diversity=_diversity(img_z), w_diversity=_diversity(img_w),
-                   z_pixel_std=float(img_z.std()), w_pixel_std=float(img_w.std()))
-    metrics = {"diversity/z": summary["z_diversity"], "diversity/w": summary["w_diversity"]}
+                   images_per_second=2 * params.n / max(seconds, 1e-9))
+    img = {"z": img_z, "w": img_w}
+    summary.update({space_key(s, "diversity"): _diversity(img[s]) for s in LATENT_SPACES})
+    summary.update({space_key(s, "pixel_std"): float(img[s].std()) for s in LATENT_SPACES})
+    metrics = {space_metric("diversity", s): summary[space_key(s, "diversity")] for s in LATENT_SPACES}
     if params.classifier is not None:
         clf = make_classifier(params, r)
-        p_z, p_w = score(clf, img_z, params.batch_size), score(clf, img_w, params.batch_size)
-        summary.update(z_prob_mean=float(p_z.mean()), w_prob_mean=float(p_w.mean()),
-                       z_positive_frac=float(clf.label(p_z).float().mean()),
-                       w_positive_frac=float(clf.label(p_w).float().mean()))
+        prob = {s: score(clf, img[s], params.batch_size) for s in LATENT_SPACES}
+        summary.update({space_key(s, "prob_mean"): float(prob[s].mean()) for s in LATENT_SPACES})
+        summary.update({space_key(s, "positive_frac"): float(clf.label(prob[s]).float().mean()) for s in LATENT_SPACES})
         for i in range(params.n):
-            sink.metrics(i, {"prob/z": float(p_z[i]), "prob/w": float(p_w[i])})
+            sink.metrics(i, {space_metric("prob", s): float(prob[s][i]) for s in LATENT_SPACES})
     sink.metrics(0, metrics)
     return summary

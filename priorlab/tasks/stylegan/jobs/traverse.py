@@ -26,6 +26,8 @@ import numpy as np
 import torch
 from pydantic import Field, field_validator
 
+from priorlab.vocab import MEAN, direction_key, frame_metric, grid_artifact, latent, space_key, space_metric, strip_artifact
+
 from ... import inputs
 from ...sink import Sink
 from ..latents import pixel_distance, ssim
@@ -127,7 +129,7 @@ def run(params: TraverseParams, sink: Sink) -> dict:
     summary = summary_base(params, r)
     summary.update(normals_source=source, n_latents=params.n_latents, steps=params.steps,
                    alpha_max=params.alpha_max, alpha_units=params.alpha_units, positive=clf.positive)
-    summary.update({f"direction_{k}": v for k, v in fit.items() if k.endswith("accuracy")})
+    summary.update({direction_key(k): v for k, v in fit.items() if k.endswith("accuracy")})
     for k, a in enumerate(alphas):
         sink.metrics(k, {"alpha": float(a)})
     for space in params.spaces:
@@ -152,20 +154,20 @@ def run(params: TraverseParams, sink: Sink) -> dict:
             e = torch.cat([embed(c) for c in flat.split(params.batch_size)]).reshape(L, K, -1)
             emb = (1 - (e * e[:, mid: mid + 1]).sum(-1)).cpu().numpy()  # cosine distance to a = 0
         for k in range(K):
-            values = {f"alpha/{space}": float(alphas[k] * unit), f"prob/{space}/mean": float(prob[:, k].mean()),
-                      f"ssim/{space}/mean": float(sim[:, k].mean()), f"pixel_dist/{space}/mean": float(dist[:, k].mean())}
+            values = {space_metric("alpha", space): float(alphas[k] * unit), frame_metric("prob", space, MEAN): float(prob[:, k].mean()),
+                      frame_metric("ssim", space, MEAN): float(sim[:, k].mean()), frame_metric("pixel_dist", space, MEAN): float(dist[:, k].mean())}
             for i in range(L):
-                values[f"prob/{space}/latent{i}"] = float(prob[i, k])
-                values[f"ssim/{space}/latent{i}"] = float(sim[i, k])
-                values[f"pixel_dist/{space}/latent{i}"] = float(dist[i, k])
+                values[frame_metric("prob", space, latent(i))] = float(prob[i, k])
+                values[frame_metric("ssim", space, latent(i))] = float(sim[i, k])
+                values[frame_metric("pixel_dist", space, latent(i))] = float(dist[i, k])
                 if emb is not None:
-                    values[f"embed_dist/{space}/latent{i}"] = float(emb[i, k])
+                    values[frame_metric("embed_dist", space, latent(i))] = float(emb[i, k])
             if emb is not None:
-                values[f"embed_dist/{space}/mean"] = float(emb[:, k].mean())
+                values[frame_metric("embed_dist", space, MEAN)] = float(emb[:, k].mean())
             sink.metrics(k, values)
         for i in range(L):
-            sink.artifact(0, f"strip/{space}/latent{i}", strip(imgs[i]))
-        sink.artifact(0, f"grid/{space}", strip(imgs.reshape(L * K, *imgs.shape[2:]), nrow=K))
+            sink.artifact(0, strip_artifact(space, latent(i)), strip(imgs[i]))
+        sink.artifact(0, grid_artifact(space), strip(imgs.reshape(L * K, *imgs.shape[2:]), nrow=K))
         summary.update(_space_summary(space, prob, sim, dist, emb, clf.threshold, unit))
     return summary
 
@@ -183,19 +185,19 @@ def _space_summary(space: str, prob: np.ndarray, sim: np.ndarray, dist: np.ndarr
     rho = [spearmanr(np.arange(K), p).statistic if np.ptp(p) > 0 else np.nan for p in prob]
     rho = [x for x in rho if np.isfinite(x)]
     out = {
-        f"{space}_alpha_unit": unit,
-        f"{space}_prob_delta": float((prob[:, -1] - prob[:, 0]).mean()),
-        f"{space}_prob_monotone_frac": float(np.mean([_monotone(p) for p in prob])),
-        f"{space}_mean_prob_monotone": int(_monotone(prob.mean(axis=0))),
-        f"{space}_prob_spearman": float(np.mean(rho)) if rho else None,
-        f"{space}_success_rate": float(np.mean((prob[:, 0] < threshold) & (prob[:, -1] >= threshold))),
-        f"{space}_ssim_at_max": float(sim[:, ends].mean()),
-        f"{space}_pixel_dist_at_max": float(dist[:, ends].mean()),
+        space_key(space, "alpha_unit"): unit,
+        space_key(space, "prob_delta"): float((prob[:, -1] - prob[:, 0]).mean()),
+        space_key(space, "prob_monotone_frac"): float(np.mean([_monotone(p) for p in prob])),
+        space_key(space, "mean_prob_monotone"): int(_monotone(prob.mean(axis=0))),
+        space_key(space, "prob_spearman"): float(np.mean(rho)) if rho else None,
+        space_key(space, "success_rate"): float(np.mean((prob[:, 0] < threshold) & (prob[:, -1] >= threshold))),
+        space_key(space, "ssim_at_max"): float(sim[:, ends].mean()),
+        space_key(space, "pixel_dist_at_max"): float(dist[:, ends].mean()),
         # identity lost per unit of attribute change: lower keeps more of the original features
-        f"{space}_ssim_loss_per_dprob": float((1 - sim).sum() / moved) if moved > 0 else None,
-        f"{space}_pixel_dist_per_dprob": float(dist.sum() / moved) if moved > 0 else None,
+        space_key(space, "ssim_loss_per_dprob"): float((1 - sim).sum() / moved) if moved > 0 else None,
+        space_key(space, "pixel_dist_per_dprob"): float(dist.sum() / moved) if moved > 0 else None,
     }
     if emb is not None:
-        out[f"{space}_embed_dist_at_max"] = float(emb[:, ends].mean())
-        out[f"{space}_embed_dist_per_dprob"] = float(emb.sum() / moved) if moved > 0 else None
+        out[space_key(space, "embed_dist_at_max")] = float(emb[:, ends].mean())
+        out[space_key(space, "embed_dist_per_dprob")] = float(emb.sum() / moved) if moved > 0 else None
     return out
