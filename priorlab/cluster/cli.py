@@ -165,13 +165,23 @@ def cmd_task(kind: str, args) -> int:
         check_out_folder("--store", args.store)
     if not args.out and not args.store:
         args.out = str(Path("results") / "single" / kind)
+    from priorlab.cluster.endline import blind_warning, end_line
+
+    dumped = params.model_dump(mode="json")
+    if blind_warning(dumped):
+        print(f"priorlab {args.command}: warning: {blind_warning(dumped)}", file=sys.stderr)
     try:
         summary = run_local(kind, params, out=args.out, store_dir=args.store, artifacts=args.artifacts)
     except LocalRunError as e:  # found before the run started: nothing was recorded
         raise CliError(str(e)) from None
-    keys = ("best_psnr", "best_step", "final_psnr", "input_psnr", "ssim_at_best", "wall_s", "iters_per_s", "status")
+    keys = ("reference", "best_psnr", "best_step", "final_psnr", "input_psnr", "ssim_at_best", "sigma_est",
+            "stopped_by", "iterations_done", "wall_s", "iters_per_s", "status")
     print(json.dumps({k: summary[k] for k in keys if k in summary}, indent=2))
+    if kind == "dip":
+        print(end_line(summary, dumped))
     if args.out:
+        restored = Path(args.out).resolve() / "restored.png"
+        print(f"restored image: {restored}" if restored.exists() else "")
         print(f"images, metrics.csv and summary.json in {Path(args.out).resolve()}")
     if args.store:
         print(f"stored as run {summary['run_id']} in "
