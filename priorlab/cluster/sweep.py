@@ -332,7 +332,9 @@ def _fit(cfg, fn, key, items, writer, shipped, max_concurrent, echo, desc, store
             storage_path=scratch,
             failure_config=tune.FailureConfig(max_failures=cfg.retries),
             stop=ctrl_c.stopper(),  # one Ctrl-C stops every trial (cluster/interrupt.py)
-            callbacks=[progress, TrialDeathCallback(writer)],
+            # A store server that went away stops the sweep as Ctrl-C would; the first store
+            # call after the fit then fails with the one line naming which server.
+            callbacks=[progress, TrialDeathCallback(writer, on_store_away=ctrl_c.requested.set)],
             verbose=0,
             progress_reporter=None,
         ),

@@ -147,8 +147,16 @@ class TrialDeathCallback(tune.Callback):
     `error` carrying what Ray knows of the death (the actor-died message Tune stored).
     """
 
-    def __init__(self, writer):
+    def __init__(self, writer, on_store_away=None):
         self.writer = writer
+        # Called once when the store itself cannot be written (its database or object store
+        # went away): the sweep then stops at once instead of failing every remaining trial.
+        self.on_store_away = on_store_away
+
+    # Tune pickles its run config (for Tuner.restore, which priorlab never uses): the hook holds
+    # this process's stop event, which neither pickles nor means anything elsewhere.
+    def __getstate__(self) -> dict:
+        return {**self.__dict__, "on_store_away": None}
 
     def on_trial_error(self, iteration, trials, trial, **info):
         pack = trial.config.get("pack")
@@ -164,7 +172,8 @@ class TrialDeathCallback(tune.Callback):
         try:
             ray.get([self.writer.fail_running.remote(run_id, text) for run_id in ids if run_id])
         except StoreError:  # the store itself is away: the run stays `running`, a resume reruns it
-            pass
+            if self.on_store_away is not None:
+                self.on_store_away()
 
 
 def death_text(trial) -> str:
