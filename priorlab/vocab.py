@@ -26,6 +26,7 @@ RUN_COLUMNS = ("run_id", "sweep", "kind", "status", "error", "node", "attempts",
 SUMMARY_PREFIX = "summary_"
 PARAM_PREFIX = "param_"  # likewise a parameter named like a run column
 SWEEP_SEP = ","  # `Store.runs()`: the sweeps a run belongs to, joined
+INPUT_SHA256 = "input_sha256"  # summary: JSON {field: sha256} of the input files a run read (cluster/inputs.py)
 
 
 def run_id(kind: str, params: dict[str, Any]) -> str:
@@ -67,7 +68,11 @@ KIND_NAMES = (*DIP_KINDS, *STYLEGAN_KINDS)
 
 # Artifacts: clean, corrupted (and mask when inpainting) at step 0, output at logging steps.
 CLEAN, CORRUPTED, MASK, OUTPUT = "clean", "corrupted", "mask", "output"
+RESTORED = "restored"  # artifact: a run's answer (dip: the output where its stop detector stops)
 STOPPED_BY = "stopped_by"  # summary: the detector whose `stop:` ended the run, else None
+REFERENCE = "reference"  # summary: "image" (a clean reference scores the run) or NO_REFERENCE
+NO_REFERENCE = "none"  # no clean image: no psnr, no oracle, no gap
+SIGMA_EST = "sigma_est"  # summary: the noise level estimated from the corrupted image
 # Per early-stopping detector d: summary `stop_<field>_<d>`, metric `det_<d>` per logging step.
 STOP_FIELDS = ("step", "psnr", "ssim", "gap", "decided")
 _STOP_KEY = re.compile(r"^stop_(step|psnr|ssim|gap|decided)_(.+)$")

@@ -6,7 +6,8 @@ What is checked, and what `--repair` does about it:
   version (an older one is migrated by `--repair`). A damaged database is reported, never
   "repaired": restore it from a backup.
 - artifacts: every file a row references exists and still hashes to its name. A missing or
-  corrupted file is reported with the runs that show it (rerun those with `--force`);
+  corrupted file is reported with the runs that show it, and the command that reruns just
+  those runs (`priorlab sweep CONFIG --only RUN_ID,...`, per sweep);
   `--repair` cannot bring its bytes back.
 - orphans, which `--repair` removes: artifact PNGs no row references (a rerun replaces a run's
   rows but content-addressed files stay), temporary files of interrupted writes, and
@@ -47,6 +48,7 @@ class CheckReport:
     short: dict[str, str] = field(default_factory=dict)  # run id -> what its rows lack
     orphans: list[Path] = field(default_factory=list)  # unreferenced PNGs and temp files
     stale_shards: list[Path] = field(default_factory=list)
+    sweeps_of: dict[str, list[str]] = field(default_factory=dict)  # run id -> the sweeps it belongs to
     removed: list[Path] = field(default_factory=list)
     kept: list[Path] = field(default_factory=list)  # orphans --repair found it must not remove
     skipped: list[Path] = field(default_factory=list)  # links and other non-regular entries
@@ -65,8 +67,7 @@ class CheckReport:
         out += _listed("corrupted artifact", [f"{p} (runs {', '.join(r)})" for p, r in self.corrupt.items()])
         out += _listed("missing artifact", [f"{s} (runs {', '.join(r)})" for s, r in self.missing.items()])
         out += _listed("finished run with missing rows", [f"{r}: {w}" for r, w in self.short.items()])
-        if self.corrupt or self.missing or self.short:
-            out.append("  (rerun the affected runs with `priorlab sweep CONFIG --force`)")
+        out += self.rerun_lines()
         removed = set(self.removed)
         out += _listed("orphan file", [str(p) for p in self.orphans if p not in removed])
         out += _listed("shard folder of a finished run", [str(p) for p in self.stale_shards if p not in removed])
@@ -77,6 +78,24 @@ class CheckReport:
         out += _listed("skipped (a symbolic link or special file: check never follows links out of the "
                        "store, nor removes them)", [_link_text(p) for p in self.skipped])
         out.append("clean" if self.clean else "problems found")
+        return out
+
+
+    def rerun_lines(self) -> list[str]:
+        """Per sweep, the command that reruns only the runs whose rows or images were lost (a
+        `--force` would rerun the whole sweep to bring back two images)."""
+        affected = sorted({r for runs in [*self.corrupt.values(), *self.missing.values()] for r in runs}
+                          | set(self.short))
+        if not affected:
+            return []
+        by_sweep: dict[str, list[str]] = {}
+        for r in affected:
+            by_sweep.setdefault((self.sweeps_of.get(r) or ["?"])[0], []).append(r)
+        out = []
+        for sweep, runs in sorted(by_sweep.items()):
+            where = f"the config of sweep {sweep!r}" if sweep != "?" else "the config that made them"
+            out.append(f"  rerun just these {len(runs)} run{'s' if len(runs) != 1 else ''}: "
+                       f"priorlab sweep CONFIG --only {','.join(runs)}   (CONFIG: {where})")
         return out
 
 
@@ -112,6 +131,8 @@ def check_store(root: str | Path, repair: bool = False, now: float | None = None
             for sha, run_id in sorted(c.execute(f"SELECT sha256, run_id FROM {table}")):
                 refs.setdefault(sha, []).append(run_id)
             status = dict(c.execute("SELECT run_id, status FROM runs").fetchall())
+            for run_id, sweep in c.execute("SELECT run_id, sweep FROM sweep_runs ORDER BY sweep"):
+                report.sweeps_of.setdefault(run_id, []).append(sweep)
             if store.schema_version >= 3:  # the counts a run's trial sent are kept from v3 on
                 _check_rows(c, report)
     except StoreError as e:

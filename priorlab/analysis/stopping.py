@@ -12,6 +12,11 @@ the columns, never listed here, so a new detector shows up by itself.
   budget (the compute a real stop would save).
 - `saved(runs)`: for runs that really stopped (`stopped_by`), iterations done vs budget.
 - `stop_steps(runs)`: each run's stop step per detector (the Compare page marks them).
+- `split_factors(runs)`: what the table can be split by, `sigma_source` (sigma known or
+  estimated, `sigma: auto`) first when both occur.
+
+A run that `stop` ended has no gaps (its oracle stops where it stopped): its stop steps count,
+its gaps do not. A run with no clean reference has neither oracle nor gaps.
 
 pandas only: the dashboard imports this.
 """
@@ -25,6 +30,9 @@ from priorlab import vocab
 from priorlab.vocab import stop_key
 
 WITHIN_DB = 0.5  # a stop this close to the oracle's best PSNR counts as "as good as the oracle"
+# A derived split: whether the detectors were told the noise level (`sigma` a number) or
+# estimated it from the corrupted image (`sigma: auto`, summary `sigma_est`).
+SIGMA_SOURCE = "sigma_source"
 TABLE_COLUMNS = ["detector", "n", "median_gap", "p90_gap", "share_within", "mean_stop_frac", "saved"]
 
 
@@ -39,6 +47,12 @@ def _num(runs: pd.DataFrame, col: str) -> pd.Series:
     if col not in runs.columns:
         return pd.Series(np.nan, index=runs.index, dtype=float)
     return pd.to_numeric(runs[col], errors="coerce").astype(float)
+
+
+def sigma_source(runs: pd.DataFrame) -> pd.Series:
+    """Per run: "estimated" when its sigma was `auto`, else "known"."""
+    sigma = runs["sigma"] if "sigma" in runs.columns else pd.Series(np.nan, index=runs.index)
+    return pd.Series(np.where(sigma.astype(str) == "auto", "estimated", "known"), index=runs.index)
 
 
 def _finished(runs: pd.DataFrame) -> pd.DataFrame:
@@ -69,7 +83,7 @@ def long_stops(runs: pd.DataFrame, by: str | None = None) -> pd.DataFrame:
             "iterations": iters,
         })
         if by:
-            part.insert(2, by, done[by] if by in done.columns else np.nan)
+            part.insert(2, by, sigma_source(done) if by == SIGMA_SOURCE else done[by] if by in done.columns else np.nan)
         part["stop_frac"] = part["stop_step"] / part["iterations"]
         parts.append(part[part["stop_gap"].notna() | part["stop_step"].notna()])
     if not parts:
@@ -135,5 +149,7 @@ def split_factors(runs: pd.DataFrame) -> list[str]:
     done = _finished(runs)
     params = [c for c in runs.attrs.get("param_columns", []) if c in done.columns]
     varying = [c for c in params if done[c].astype(str).nunique(dropna=True) > 1]
-    first = [c for c in ("arch", "noise", "sigma") if c in varying]
+    if sigma_source(done).nunique() > 1:
+        varying.append(SIGMA_SOURCE)
+    first = [c for c in (SIGMA_SOURCE, "arch", "noise", "sigma") if c in varying]
     return first + [c for c in varying if c not in first]

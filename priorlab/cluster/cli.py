@@ -2,7 +2,7 @@
 
     priorlab dip --arch skip --task denoise --image astronaut --size 128 --out DIR
     priorlab baseline --method nlm --sigma 0.1 --out DIR
-    priorlab sweep configs/dip_smoke.yaml [--store DIR|URL [--artifacts URL]] [--address ADDR] [--force] [--extend]
+    priorlab sweep configs/dip_smoke.yaml [--store DIR|URL [--artifacts URL]] [--address ADDR] [--force] [--extend] [--only RUN_ID,...]
     priorlab runs --store DIR|URL [--sweep NAME] [--format table|csv|parquet] [--out FILE]
     priorlab dashboard [--store DIR|URL] [--port P] [--host 127.0.0.1]
     priorlab check --store DIR|URL [--artifacts URL] [--repair]
@@ -26,7 +26,6 @@ from importlib.util import find_spec
 from pathlib import Path
 
 from pydantic import BaseModel, ValidationError
-from priorlab import vocab
 
 from priorlab.cluster import cli_stylegan
 from priorlab.cluster.cli_errors import CliError, check_out_folder, first_line
@@ -165,13 +164,23 @@ def cmd_task(kind: str, args) -> int:
         check_out_folder("--store", args.store)
     if not args.out and not args.store:
         args.out = str(Path("results") / "single" / kind)
+    from priorlab.cluster.endline import blind_warning, end_line
+
+    dumped = params.model_dump(mode="json")
+    if blind_warning(dumped):
+        print(f"priorlab {args.command}: warning: {blind_warning(dumped)}", file=sys.stderr)
     try:
         summary = run_local(kind, params, out=args.out, store_dir=args.store, artifacts=args.artifacts)
     except LocalRunError as e:  # found before the run started: nothing was recorded
         raise CliError(str(e)) from None
-    keys = ("best_psnr", "best_step", "final_psnr", "input_psnr", "ssim_at_best", "wall_s", "iters_per_s", "status")
+    keys = ("reference", "best_psnr", "best_step", "final_psnr", "input_psnr", "ssim_at_best", "sigma_est",
+            "stopped_by", "iterations_done", "wall_s", "iters_per_s", "status")
     print(json.dumps({k: summary[k] for k in keys if k in summary}, indent=2))
+    if kind == "dip":
+        print(end_line(summary, dumped))
     if args.out:
+        restored = Path(args.out).resolve() / "restored.png"
+        print(f"restored image: {restored}" if restored.exists() else "")
         print(f"images, metrics.csv and summary.json in {Path(args.out).resolve()}")
     if args.store:
         print(f"stored as run {summary['run_id']} in "
@@ -180,59 +189,22 @@ def cmd_task(kind: str, args) -> int:
 
 
 def cmd_sweep(args) -> int:
-    if args.plan:  # issue 11: print the trials, packs, resources and concurrency; run nothing
-        from priorlab.cluster.packing import plan
+    from priorlab.cluster.work import parse_only
+
+    only = parse_only(args.only)
+    if args.plan:  # exactly what the sweep would run (cluster/work.py decides for both); run nothing
+        from priorlab.cluster.plan import plan
 
         return plan(args.config, store_dir=args.store, address=args.address, num_cpus=args.num_cpus,
-                    max_concurrent=args.max_concurrent, force=args.force, artifacts=args.artifacts)
+                    max_concurrent=args.max_concurrent, force=args.force, extend=args.extend, only=only,
+                    artifacts=args.artifacts)
     from priorlab.cluster.sweep import run_sweep
 
     return run_sweep(
         args.config, store_dir=args.store, address=args.address, force=args.force,
         max_concurrent=args.max_concurrent, num_cpus=args.num_cpus, extend=args.extend, artifacts=args.artifacts,
+        only=only,
     )
-
-
-# Summary metrics worth a column in the terminal table (CSV/parquet keep every column).
-KEY_METRICS = ("best_psnr", "best_step", "final_psnr", "input_psnr", "ssim_at_best", "wall_s",
-               *(vocab.space_key(s, "val_accuracy") for s in vocab.LATENT_SPACES),
-               *(vocab.space_key(s, "flip_rate") for s in (vocab.Z_INTERP[0], vocab.W_INTERP)))
-
-
-def _cell(value) -> str:
-    """How a value reads in the terminal table: 25.12, 100 (not 100.0), a,b for lists, - for none."""
-    if isinstance(value, list):
-        return ",".join(map(str, value))
-    if value is None or (isinstance(value, float) and value != value):
-        return "-"
-    if isinstance(value, float):
-        return str(int(value)) if value.is_integer() and abs(value) < 1e15 else f"{value:.2f}"
-    return str(value)
-
-
-def runs_table(runs) -> str:
-    """A terminal-width view of `Store.runs()`: short ids, minutes-resolution times, no node or
-    error text, only the columns whose values differ between runs, plus key metrics."""
-    import pandas as pd
-
-    if runs.empty:
-        return "(no runs)"
-    view = pd.DataFrame({"run": runs["run_id"].str[:8]})
-    for col in ("sweep", "kind"):
-        if runs[col].nunique(dropna=False) > 1:
-            view[col] = runs[col]
-    view["status"] = runs["status"]
-    view["finished"] = runs["finished_at"].dt.strftime("%Y-%m-%d %H:%M")
-    for col in runs.attrs.get("param_columns", []):
-        cells = runs[col].map(_cell)
-        if cells.nunique() > 1:
-            view[col] = cells
-    for col in KEY_METRICS:
-        if col in runs.columns and runs[col].notna().any():
-            view[col] = runs[col].map(_cell)
-    view = view.astype(object).fillna("-").map(printable)  # no escape code reaches the terminal
-    view.columns = [printable(c) for c in view.columns]
-    return view.to_string(index=False)
 
 
 def cmd_runs(args) -> int:
@@ -250,19 +222,29 @@ def cmd_runs(args) -> int:
         check_out_folder("--out", str(Path(args.out).parent))
         if Path(args.out).is_dir():
             raise CliError(f"--out {args.out!r} is a folder; give a file name")
+    from priorlab.cluster.tables import export_frame, runs_table
+
     store = Store(args.store, readonly=True, artifacts=args.artifacts)  # a reader: works on a store it cannot write
+    if args.sweep is not None:
+        names = list(store.sweeps()["name"])
+        if args.sweep not in names:
+            raise CliError(f"--sweep {args.sweep!r}: no such sweep in {args.store} (allowed: {', '.join(names) or 'none yet'})")
     if args.format == "table":
-        text = runs_table(store.runs(sweep=args.sweep)) + "\n"
+        text = printable(runs_table(store.runs(sweep=args.sweep)), keep_lines=True) + "\n"
         if to_stdout:
             sys.stdout.write(text)
         else:
             Path(args.out).write_text(text)
+    elif args.format == "csv":
+        text = export_frame(store.runs(sweep=args.sweep)).to_csv(index=False)
+        if to_stdout:
+            sys.stdout.write(printable(text, keep_lines=True) if sys.stdout.isatty() else text)
+        else:
+            Path(args.out).write_text(text)
+            print(f"wrote {args.out}", file=sys.stderr)
     elif not to_stdout:
         store.export_runs(args.out, format=args.format, sweep=args.sweep)
         print(f"wrote {args.out}", file=sys.stderr)
-    elif args.format == "csv":
-        text = store.runs(sweep=args.sweep).to_csv(index=False)
-        sys.stdout.write(printable(text, keep_lines=True) if sys.stdout.isatty() else text)
     else:
         with tempfile.TemporaryDirectory() as tmp:  # export_runs makes mixed-type columns parquet-safe
             data = store.export_runs(Path(tmp) / "runs.parquet", format="parquet", sweep=args.sweep).read_bytes()
@@ -363,6 +345,9 @@ def build_parser(task_flags: bool = True) -> argparse.ArgumentParser:
     add_store_flags(sp)
     sp.add_argument("--address", help="join this Ray cluster (or 'auto'); default: RAY_ADDRESS, else start Ray here")
     sp.add_argument("--force", action="store_true", help="rerun runs the store already holds as done")
+    sp.add_argument("--only", metavar="RUN_ID,...",
+                    help="rerun just these runs of the sweep (run ids or unique prefixes, comma-separated), "
+                    "whatever the store holds, e.g. the runs `priorlab check` lists")
     sp.add_argument("--extend", action="store_true",
                     help="the store holds this sweep name with another config: add these runs to it")
     sp.add_argument("--max-concurrent", type=int, metavar="N",

@@ -16,7 +16,7 @@ from priorlab.cluster import inputs as input_files
 from priorlab.cluster import space
 from priorlab.cluster.space import INT64
 from priorlab.cluster.config import Group, SweepConfig, ray_resources
-from priorlab.cluster.errors import ConfigError, format_errors, unknown_key
+from priorlab.cluster.errors import ConfigError, format_errors, shown, unknown_key
 from priorlab.tasks import inputs as task_inputs
 from priorlab.tasks.registry import KINDS
 
@@ -36,6 +36,24 @@ def _expand_image_axis(values: list[Any]) -> list[Any]:
     for v in values:
         out.extend(expand_images(v) if isinstance(v, str) else [v])
     return out
+
+
+def _expand_pairs_axis(fixed: dict[str, Any], grid: dict[str, Any]) -> dict[str, str | None]:
+    """`corrupted` values that name a folder of pairs become one grid value per pair
+    (`tasks.images.expand_pairs`); returns {corrupted file: its clean reference or None}."""
+    from priorlab.tasks.images import expand_pairs
+
+    values = fixed.pop("corrupted") if "corrupted" in fixed else grid.get("corrupted")
+    if values is None:
+        return {}
+    pairs = [pair for v in (values if isinstance(values, list) else [values])
+             for pair in (expand_pairs(v) if isinstance(v, str) else [(v, None)])]
+    if len(pairs) == 1 and not isinstance(values, list):
+        fixed["corrupted"] = pairs[0][0]
+        grid.pop("corrupted", None)
+    else:
+        grid["corrupted"] = [c for c, _ in pairs]
+    return dict(pairs)
 
 
 def _check_keys(config: SweepConfig, groups: list[Group]) -> None:
@@ -112,16 +130,22 @@ def _trials(config: SweepConfig) -> list[dict[str, Any]]:
         origin = {k: ("fixed" if k in config.fixed else "grid") for k in (*config.fixed, *config.grid)}
         origin.update({k: f"{prefix}fixed" for k in group.fixed})
         origin.update({k: f"{prefix}grid" for k in group.grid})
-        if isinstance(grid.get("image"), list):
-            try:
+        try:
+            if isinstance(grid.get("image"), list):
                 grid["image"] = _expand_image_axis(grid["image"])
-            except ValueError as e:
-                raise ConfigError(str(e)) from None
+            partners = _expand_pairs_axis(fixed, grid)
+        except ValueError as e:
+            raise ConfigError(str(e)) from None
         where = f"groups[{gi}] ({group.name or kind}): " if config.groups else ""
         resources = ray_resources(group.resources or config.resources)
         space.check_ranges(model, fixed, grid, config.search, where)
         for point in space.points(grid, config.search, gi):  # grid combinations or seeded draws
             raw = {**fixed, **point}
+            if isinstance(raw.get("corrupted"), str) and partners.get(raw["corrupted"]):
+                if raw.get("image") is not None:  # a pair from a folder: its clean file is the reference
+                    raise ConfigError(f"{where}image {shown(raw['image'])}: corrupted names a folder of pairs, "
+                                      "whose clean/ files are the references; drop image")
+                raw["image"] = partners[raw["corrupted"]]
             try:
                 params = model(**raw)
             except ValidationError as e:

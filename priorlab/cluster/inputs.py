@@ -31,8 +31,7 @@ from typing import Any
 
 from priorlab.tasks import inputs as task_inputs
 from priorlab.tasks.registry import KINDS
-
-SUMMARY_KEY = "input_sha256"  # summary key: JSON {field: sha256} of the files a run read
+from priorlab.vocab import INPUT_SHA256 as SUMMARY_KEY  # JSON {field: sha256} of the files a run read
 
 
 @dataclass(frozen=True)

@@ -41,7 +41,7 @@ def check_device_here(device: str) -> None:
         raise LocalRunError(f"--device {device!r}: MPS is not available here (use auto or cpu)")
 
 
-def check_image_decodes(name: str) -> None:
+def check_image_decodes(name: str, field: str = "image") -> None:
     """The image is checked once now (the sweep's own check: decodes, within the size limits),
     so a text file or a corrupt PNG fails in one line, not mid-run."""
     from priorlab.tasks.images import BUNDLED, check_image_file
@@ -49,7 +49,7 @@ def check_image_decodes(name: str) -> None:
     if name in BUNDLED:
         return
     try:
-        check_image_file(name)
+        check_image_file(name, field)
     except ValueError as e:
         raise LocalRunError(f"--{e}") from None
 
@@ -58,9 +58,10 @@ def preflight(params: Any) -> None:
     device = getattr(params, "device", None)
     if isinstance(device, str):
         check_device_here(device)
-    image = getattr(params, "image", None)
-    if isinstance(image, str):
-        check_image_decodes(image)
+    files = params.input_files() if hasattr(params, "input_files") else []
+    for f in files:  # the image files the params model declares (tasks/inputs.py)
+        if f.kind == "image":
+            check_image_decodes(f.name, f.field)
 
 
 def run_local(kind: str, params: Any, out: str | Path | None = None, store_dir: str | Path | None = None,

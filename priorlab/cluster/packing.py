@@ -10,9 +10,9 @@ four packs on one GPU. Runs of other kinds (baselines, StyleGAN) and DIP runs wi
 architecture (`module:builder`, which may not batch under vmap) stay trials of their own.
 Every member keeps its run id, so a resumed sweep packs only the runs not done yet.
 
-The plan prints, without running anything: the Tune trials, the runs in each, what each
-asks for, and how many trials run at once on the cluster the sweep would use (joined only
-when `--address` or RAY_ADDRESS names one; otherwise this machine's CPUs and GPUs).
+`--plan` (`priorlab.cluster.plan`) prints these packs; `capacity` and `at_once` here say how
+many trials run at once on the cluster the sweep would use (joined only when `--address` or
+RAY_ADDRESS names one; otherwise this machine's CPUs and GPUs).
 """
 
 from __future__ import annotations
@@ -20,10 +20,9 @@ from __future__ import annotations
 import hashlib
 import math
 import os
-from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
-from priorlab.tasks.dip.pack import SHAPE_FIELDS, shape_key
+from priorlab.tasks.dip.pack import shape_key
 from priorlab.tasks.plugins import is_plugin
 
 PACKABLE = ("dip",)
@@ -74,19 +73,6 @@ def _fmt_resources(res: dict[str, float]) -> str:
     return ", ".join(f"{k} {v:g}" for k, v in res.items()) or "nothing"
 
 
-def _describe(item: dict[str, Any]) -> tuple[str, str]:
-    """(what the runs share, what differs between them) for one Tune item."""
-    members = item.get("members") or [item]
-    p0 = members[0]["params"]
-    if "members" in item:
-        shared = f"{p0['arch']} depth {p0['depth']} width {p0['width']} {p0['size']}px {p0['iterations']} it"
-    else:
-        keys = [k for k in ("arch", "depth", "width", "method", "task", "size") if k in p0]
-        shared = " ".join(f"{k}={p0[k]}" for k in keys) or ""
-    varying = sorted({k for m in members for k, v in m["params"].items() if v != p0.get(k) and k not in SHAPE_FIELDS})
-    return shared, ("varies: " + ", ".join(varying)) if varying else ""
-
-
 def capacity(address: str | None, num_cpus: int | None) -> tuple[str, list[dict[str, float]]]:
     """(where the numbers come from, one resource dict per node) of the cluster a sweep would use."""
     address = address or os.environ.get("RAY_ADDRESS") or None
@@ -116,83 +102,3 @@ def at_once(nodes: list[dict[str, float]], request: dict[str, float]) -> int:
         fits = [math.floor(node.get(r, 0) / need + 1e-9) for r, need in request.items() if need > 0]
         total += min(fits) if fits else 0
     return total
-
-
-def plan(
-    config_path: str,
-    store_dir: str = "results",
-    artifacts: str | None = None,
-    address: str | None = None,
-    num_cpus: int | None = None,
-    max_concurrent: int | None = None,
-    force: bool = False,
-    echo: Callable[[str], None] = print,
-) -> int:
-    """`priorlab sweep CONFIG --plan`: print what the sweep would run, and exit (0, or 2 for a config error)."""
-    from priorlab.cluster import config as sweep_config
-    from priorlab.cluster.errors import ConfigError
-    from priorlab.cluster import inputs as input_files
-    from priorlab.cluster import search
-    from priorlab.cluster.expand import expand
-    from priorlab.cluster.terminal import printable
-
-    shown = echo
-    echo = lambda message: shown(printable(message, keep_lines=True))  # noqa: E731
-    try:
-        cfg, _ = sweep_config.load(config_path)
-        trials = expand(cfg)  # checks every input file once
-        files = input_files.gather([*trials, *search.probe_trials(cfg)], cfg.folder)
-    except (ConfigError, OSError, ValueError) as e:
-        echo(f"config error: {e}")
-        return 2
-    done: set[str] = set()
-    from priorlab.analysis.store import Store, store_exists
-
-    if not force and store_exists(store_dir):  # a plan only reads (any schema version will do)
-        store = Store(store_dir, readonly=True, any_version=True, artifacts=artifacts)
-        moved = input_files.changed(store, trials, files)  # the sweep would refuse to resume: say so now
-        if moved:
-            echo(f"config error: {moved}")
-            return 2
-        done = store.done_ids([t["run_id"] for t in trials])
-    todo = [t for t in trials if t["run_id"] not in done]
-    k = getattr(cfg, "pack", 1) or 1
-    items = pack_trials(todo, k)
-    packs = [i for i in items if "members" in i]
-    echo(
-        f"plan for sweep {cfg.name}: {len(trials)} runs, {len(done)} already done in {store_dir}, "
-        f"{len(todo)} to run as {len(items)} Tune trials"
-        + (f" ({len(packs)} packs of up to {k} runs)" if k > 1 else " (no packing; add `pack: K` to pack DIP runs)")
-    )
-    width = max([len(i.get("name") or i["run_id"]) for i in items] + [5])
-    echo(f"  {'trial':<{width}}  {'kind':<13} {'runs':>4}  {'asks for':<16} runs share / differ in")
-    for item in items:
-        shared, varying = _describe(item)
-        name = item.get("name") or item["run_id"]
-        n = len(item.get("members", [item]))
-        asks = _fmt_resources(item["resources"])
-        echo(f"  {name:<{width}}  {item['kind']:<13} {n:>4}  {asks:<16} {shared}  {varying}".rstrip())
-
-    if files:
-        total = sum(f.size for f in files)
-        echo(f"input files: {len(files)}, {input_files.describe_size(total)} in all, checked here and shipped to the "
-             "trials through Ray's object store (relative paths are read from the config file's folder)")
-        for line in input_files.describe(files):
-            echo(line)
-    where, nodes = capacity(address, num_cpus)
-    echo(f"cluster: {where}")
-    limit = max_concurrent or cfg.max_concurrent
-    requests: dict[tuple, int] = {}
-    for item in items:
-        key = tuple(sorted(item["resources"].items()))
-        requests[key] = requests.get(key, 0) + 1
-    for key, count in requests.items():
-        request = dict(key)
-        fit = at_once(nodes, request)
-        n = min(fit, count, limit) if limit else min(fit, count)
-        why = f" (max_concurrent {limit})" if limit and limit < min(fit, count) else ""
-        if fit == 0:
-            echo(f"  trials asking {_fmt_resources(request)}: none fit on any node; they would wait forever")
-        else:
-            echo(f"  trials asking {_fmt_resources(request)}: {n} of {count} at once{why} ({fit} fit side by side)")
-    return 0

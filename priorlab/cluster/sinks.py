@@ -12,9 +12,12 @@ import torch
 from priorlab.analysis.store import Store
 from priorlab.tasks.images import png_bytes
 
+from priorlab.vocab import RESTORED
+
 
 class DirSink:
-    """`priorlab dip --out DIR`: metrics.csv (one row per logging step), PNG snapshots, summary.json."""
+    """`priorlab dip --out DIR`: metrics.csv (one row per logging step), PNG snapshots, summary.json,
+    and the run's answer as restored.png (the restored photo, at the image's own size)."""
 
     def __init__(self, out: str | Path):
         self.out = Path(out)
@@ -26,7 +29,8 @@ class DirSink:
         self._write_csv()  # rewritten each logging step so a crash keeps what was logged
 
     def artifact(self, step: int, name: str, image: torch.Tensor) -> None:
-        (self.out / f"{name}_{step:06d}.png").write_bytes(png_bytes(image))
+        file = f"{name}.png" if name == RESTORED else f"{name}_{step:06d}.png"
+        (self.out / file).write_bytes(png_bytes(image))
 
     def _write_csv(self) -> None:
         names = sorted({k for r in self.rows.values() for k in r})

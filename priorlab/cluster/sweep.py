@@ -28,8 +28,9 @@ from priorlab.cluster.progress import ProgressCallback
 from priorlab.cluster.terminal import printable
 from priorlab.cluster.runtime import connect, plugin_modules
 from priorlab.cluster.trial import run_shard, run_trial
-from priorlab.cluster import packing
 from priorlab.cluster.pack_trial import run_pack_trial
+from priorlab.cluster.tables import best_table
+from priorlab.cluster.work import decide, name_reuse_error  # noqa: F401 (name_reuse_error: tests import it here)
 from priorlab.cluster.writer import TrialDeathCallback, start_writer
 
 
@@ -41,84 +42,6 @@ def _trial_resources(config: dict[str, Any]) -> tune.PlacementGroupFactory:
     """Each trial asks for its own group's resources (set by the config expansion)."""
     item = config.get("trial") or config.get("pack") or config["shard"]
     return tune.PlacementGroupFactory([item["resources"]])
-
-
-# What the end-of-sweep summary shows per StyleGAN kind (see priorlab.vocab): summary keys by
-# name, and per-space keys (`vocab.space_key`) with one column per latent space / path present.
-STYLEGAN_SUMMARY = {
-    vocab.SG_DIRECTION: ((), ("val_accuracy",)),  # SVM accuracy of the attribute per latent space
-    vocab.SG_INTERPOLATE: ((), ("flip_step_mean",)),  # the frame where the label flips, per path
-    vocab.SG_SAMPLE: (("n",), ("diversity", "prob_mean")),
-    vocab.SG_TRAVERSE: ((), ("prob_delta", "ssim_at_max")),  # attribute change, identity at +-alpha
-}
-
-
-def _summary_columns(runs, kind: str) -> list[str]:
-    plain, per_space = STYLEGAN_SUMMARY.get(kind, ((), ()))
-    cols = [c for c in plain if c in runs.columns]
-    for key in per_space:
-        cols += [c for c in runs.columns if (k := vocab.parse_space_key(c)) and k[1] == key]
-    return [c for c in dict.fromkeys(cols) if runs[c].notna().any()]
-
-
-def _varying(runs, columns: list[str]) -> list[str]:
-    """Parameters that take more than one value within these runs (all-empty ones dropped)."""
-    return [c for c in columns if runs[c].notna().any() and runs[c].astype(str).nunique() > 1]
-
-
-def best_table(store: Store, sweep: str, metric: str = "best_psnr", top: int = 5) -> str:
-    """The best settings of a sweep, for the end of a run: one small table per kind and task,
-    showing only the parameters that vary within it; StyleGAN kinds show their own results."""
-    runs = store.runs(sweep=sweep, status="done")
-    if runs.empty:
-        return ""
-    params = runs.attrs.get("param_columns", [])
-    parts = []
-    for kind, of_kind in runs.groupby("kind", sort=True):
-        tasks = of_kind.groupby("task", dropna=False) if "task" in of_kind.columns and of_kind["task"].notna().any() \
-            else [(None, of_kind)]
-        for task, group in tasks:
-            title = kind if task is None or task != task else f"{kind} {task}"
-            varying = _varying(group, params)
-            if metric in group.columns and group[metric].notna().any():
-                best = group.sort_values(metric, ascending=False).head(top)
-                shown = [*varying, metric, *(["input_psnr"] if "input_psnr" in group.columns else [])]
-                head = f"{title}: best {len(best)} of {len(group)} by {metric}"
-            elif kind in STYLEGAN_SUMMARY:
-                best = group.head(top)
-                shown = [*varying, *_summary_columns(group, kind)]
-                head = f"{title}: {len(group)} run{'s' if len(group) != 1 else ''}"
-            else:
-                continue
-            if not shown:
-                continue
-            table = best[shown].to_string(index=False, float_format=lambda x: f"{x:.4g}")
-            parts.append(head + "\n" + "\n".join("  " + line for line in table.splitlines()))
-    return "\n".join(parts)
-
-
-def name_reuse_error(store_dir: str | Path, cfg, text: str, extend: bool, artifacts: str | None = None) -> str | None:
-    """A message when the store holds `cfg.name` with a config of another meaning (and the user
-    did not ask to extend that sweep), else None. Two sweeps are never mixed silently.
-
-    Configs are compared by what they mean (the validated config), so an edited comment,
-    reordered keys, other resources or a larger search budget is the same sweep; every text
-    a sweep ran with stays in `sweep_configs`. A sweep that never started a run (it failed
-    before, e.g. on a value now fixed) holds nothing its name could mix, so its name is free.
-    """
-    if extend or not store_exists(store_dir):
-        return None
-    store = Store(store_dir, readonly=True, artifacts=artifacts)
-    stored = store.sweep_configs(cfg.name)
-    if not stored or text in stored:
-        return None
-    counts = store.counts(cfg.name)
-    if sum(counts.values()) == counts["pending"]:  # it failed before running anything: nothing to mix
-        return None
-    if any(sweep_config.same_sweep(cfg, old) for old in stored):
-        return None
-    return (f"sweep {cfg.name!r} is already in {store_dir} with a different config; give this one a new "
-            f"`name:`, or pass --extend to add its runs to {cfg.name!r} (its config history keeps both)")
 
 
 def check_resources(groups: list[tuple[str, dict[str, float]]], nodes: list[dict[str, float]],
@@ -171,10 +94,14 @@ def run_sweep(
     echo: Callable[[str], None] = print,
     extend: bool = False,
     artifacts: str | None = None,
+    only: list[str] | None = None,
 ) -> int:
     """Run one sweep to the end; returns the exit status (see EXIT_*).
 
     `extend`: the store may already hold this sweep name with another config; add to it.
+    `only`: rerun just these run ids (or unique prefixes) of the sweep, e.g. after `priorlab check`.
+    What runs is decided by `work.decide`, which `--plan` prints; with nothing to run, Ray is
+    never started.
     One Ctrl-C in any phase stops it (cluster/interrupt.py): exit 130, rerun to resume.
     Every message goes through `printable`: names, parameters and errors from the config or
     the store never reach the terminal with their control characters.
@@ -184,7 +111,7 @@ def run_sweep(
     with CtrlC() as ctrl_c:
         try:
             return _run_sweep(config_path, store_dir, address, force, max_concurrent, num_cpus, echo, extend,
-                              ctrl_c, artifacts)
+                              ctrl_c, artifacts, only)
         except Exception as e:
             if not disk_full(e):
                 raise
@@ -212,31 +139,21 @@ def disk_full(e: BaseException) -> str | None:
 
 
 def _run_sweep(config_path, store_dir, address, force, max_concurrent, num_cpus, echo, extend, ctrl_c: CtrlC,
-               artifacts: str | None = None) -> int:
-    try:
-        cfg, text = sweep_config.load(config_path)
-        trials = expand(cfg)  # checks every input file once
-        files = input_files.gather([*trials, *search.probe_trials(cfg)], cfg.folder)  # (already checked)
-    except (ConfigError, OSError, ValueError) as e:
-        echo(f"config error: {e}")
-        return EXIT_CONFIG
-
+               artifacts: str | None = None, only: list[str] | None = None) -> int:
     store_dir = str(store_dir) if is_db_url(str(store_dir)) else str(Path(store_dir).resolve())
     try:
         if is_db_url(store_dir):  # a fresh database gets its schema (and --artifacts is checked) now
             Store(store_dir, artifacts=artifacts).close()
-        reuse = name_reuse_error(store_dir, cfg, text, extend, artifacts)
+        work = decide(config_path, store_dir, force=force, extend=extend, only=only, artifacts=artifacts)
     except StoreError as e:
         echo(f"store error: {e}")
         return EXIT_CONFIG
-    if reuse:
-        echo(f"config error: {reuse}")
+    except (ConfigError, OSError, ValueError) as e:
+        echo(f"config error: {e}")
         return EXIT_CONFIG
-    if not force and store_exists(store_dir):
-        moved = input_files.changed(Store(store_dir, readonly=True, artifacts=artifacts), trials, files)
-        if moved:
-            echo(f"config error: {moved}")
-            return EXIT_CONFIG
+    cfg, text, trials, todo, done, files = work.cfg, work.text, work.trials, work.todo, work.done, work.files
+    if work.nothing_to_run:
+        return _nothing_to_run(work, store_dir, artifacts, echo)
     echo(connect(address, num_cpus=num_cpus, py_modules=plugin_modules(trials + search.probe_trials(cfg))))
     error, note = _cluster_check(cfg)
     if error:
@@ -255,26 +172,21 @@ def _run_sweep(config_path, store_dir, address, force, max_concurrent, num_cpus,
     ray.get(writer.register_runs.remote(cfg.name, trials))
 
     store = Store(store_dir, readonly=True, artifacts=artifacts)  # the writer owns all writes
-    ids = [t["run_id"] for t in trials]
-    done = set() if force else search.final_ids(store, ids)  # done, pruned and diverged runs are not rerun
-    todo = [t for t in trials if t["run_id"] not in done]
-    if force:  # the trial may then reset a run another sweep finished meanwhile
-        todo = [{**t, "force": True} for t in todo]
     echo(f"sweep {cfg.name}: {len(trials)} runs, {len(done)} already done, {len(todo)} to run -> {store_dir}")
 
     status = EXIT_OK
-    shards = _pending_shards(todo, writer)
+    shards = work.shards(store_dir, artifacts)
     if shards:
         echo(f"sweep {cfg.name}: scoring {len(shards)} shards first")
         status = _fit(cfg, run_shard, "shard", shards, writer, shipped, max_concurrent, echo, f"{cfg.name} shards",
                       store_dir=store_dir, ctrl_c=ctrl_c)
     stored = None if force else store  # optuna counts (and learns from) stored runs unless --force
     if todo and status == EXIT_OK and cfg.pack > 1:  # issue 11: same-shaped DIP runs fit as packs
-        packs = packing.pack_trials(todo, cfg.pack)
+        packs = work.items()
         echo(f"sweep {cfg.name}: {len(todo)} runs packed into {len(packs)} trials (pack: {cfg.pack})")
         status = _fit(cfg, run_pack_trial, "pack", packs, writer, shipped, max_concurrent, echo, f"{cfg.name} trials",
                       store_dir=store_dir, ctrl_c=ctrl_c)
-    elif (todo or search.remaining(cfg, stored)) and status == EXIT_OK:  # optuna: trials come from the searcher
+    elif (todo or work.optuna_left) and status == EXIT_OK:  # optuna: trials come from the searcher
         status = _fit(cfg, run_trial, "trial", todo, writer, shipped, max_concurrent, echo, cfg.name, store=stored,
                       store_dir=store_dir, ctrl_c=ctrl_c)
 
@@ -315,18 +227,29 @@ def _run_sweep(config_path, store_dir, address, force, max_concurrent, num_cpus,
     return status
 
 
-def _pending_shards(todo: list[dict[str, Any]], writer) -> list[dict[str, Any]]:
-    """The shard trials of sharded runs that are not scored yet (a resumed sweep keeps its shards)."""
-    from priorlab.tasks.registry import KINDS
-
-    shards = []
-    for t in todo:
-        kind = KINDS[t["kind"]]
-        n = kind.sharding.count(kind.params(**t["params"])) if kind.sharding else 1
-        if n > 1:
-            have = set(ray.get(writer.shards_present.remote(t["run_id"])))
-            shards += [{**t, "index": i, "n": n, "name": f"{t['run_id']}-s{i}"} for i in range(n) if i not in have]
-    return shards
+def _nothing_to_run(work, store_dir: str, artifacts: str | None, echo: Callable[[str], None]) -> int:
+    """Every run is final in the store: record the sweep (name, config, links) directly, with
+    no Ray and no writer actor (nothing of this sweep runs), and print its results."""
+    cfg = work.cfg
+    store = Store(store_dir, artifacts=artifacts)
+    try:
+        store.upsert_sweep(cfg.name, work.text, socket.gethostname())
+        store.register_runs(cfg.name, work.trials)
+        failed = store.counts(cfg.name).get(vocab.ERROR, 0)
+        store.set_sweep_status(cfg.name, "error" if failed else "done")
+    finally:
+        store.close()
+    n = len(work.trials)
+    echo(f"sweep {cfg.name}: {n} runs, {len(work.done) or n} already done, 0 to run: Ray not started "
+         f"(--force reruns all, --only RUN_ID reruns one) -> {store_dir}")
+    store = Store(store_dir, readonly=True, artifacts=artifacts)
+    echo(f"sweep {cfg.name}: " + ", ".join(f"{k} {v}" for k, v in sorted(store.counts(cfg.name).items()) if v))
+    table = best_table(store, cfg.name)
+    if table:
+        echo("best settings:\n" + table)
+    echo(f"open the dashboard: priorlab dashboard --store {store.where}"
+         + (f" --artifacts {artifacts}" if artifacts and is_db_url(store_dir) else ""))
+    return EXIT_FAILED if failed else EXIT_OK
 
 
 def _trial_name(t) -> str:
@@ -409,7 +332,9 @@ def _fit(cfg, fn, key, items, writer, shipped, max_concurrent, echo, desc, store
             storage_path=scratch,
             failure_config=tune.FailureConfig(max_failures=cfg.retries),
             stop=ctrl_c.stopper(),  # one Ctrl-C stops every trial (cluster/interrupt.py)
-            callbacks=[progress, TrialDeathCallback(writer)],
+            # A store server that went away stops the sweep as Ctrl-C would; the first store
+            # call after the fit then fails with the one line naming which server.
+            callbacks=[progress, TrialDeathCallback(writer, on_store_away=ctrl_c.requested.set)],
             verbose=0,
             progress_reporter=None,
         ),

@@ -8,6 +8,7 @@ trial's final `finish_run` lands after all of its rows.
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,7 @@ from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
 from priorlab import vocab
 from priorlab.analysis import claims
+from priorlab.analysis.partial import summary_from_metrics
 from priorlab.analysis.store import Store, StoreError, is_db_url
 
 
@@ -41,6 +43,8 @@ class StoreWriter:
         self.store = Store(root, artifacts=artifacts)
         self.owner = owner or claims.new_owner()
         self.lease = claims.Lease(self.store, self.owner)
+        self.pruned: set[str] = set()  # runs this writer marked pruned (their summary follows their rows)
+        self.started: dict[str, float] = {}  # run id -> when its trial claimed it (a pruned run's wall time)
 
     def upsert_sweep(self, name: str, config_text: str, host: str) -> None:
         self.store.upsert_sweep(name, config_text, host)
@@ -54,6 +58,7 @@ class StoreWriter:
     def start_run(self, run_id: str, node: str | None, force: bool = False) -> bool:
         """Claim the run for a trial; False when it is done already (another sweep on this
         store finished it) and `force` is off: the trial then skips it."""
+        self.started[run_id] = time.time()
         return self.store.start_run(run_id, node=node, force=force, owner=self.owner)
 
     def statuses(self, run_ids: list[str]) -> dict[str, str]:
@@ -66,6 +71,8 @@ class StoreWriter:
                 self.store.log_artifacts_many(run_id, images)
             if rows:
                 self.store.log_metrics_many(run_id, rows)
+        if rows and run_id in self.pruned:  # a stopped trial's last step lands after the prune
+            self._summarize_pruned(run_id)
 
     def finish_run(self, run_id: str, status: str, summary: dict | None, error: str | None,
                    sent: tuple[int, int] | None = None) -> None:
@@ -76,7 +83,22 @@ class StoreWriter:
             self.store.files.drop_shards(run_id)
 
     def mark_unfinished(self, run_ids: list[str], status: str = "interrupted") -> None:
-        self.store.mark_unfinished(run_ids, status=status, owner=self.owner)
+        changed = self.store.mark_unfinished(run_ids, status=status, owner=self.owner)
+        if status == "pruned" and changed:
+            for run_id in run_ids:
+                self.pruned.add(run_id)
+                self._summarize_pruned(run_id)
+
+    def _summarize_pruned(self, run_id: str) -> None:
+        """Give a pruned run the summary of what it ran (analysis/partial.py); a run that
+        finished meanwhile keeps its own."""
+        if self.store.run_status([run_id]).get(run_id) != "pruned":
+            self.pruned.discard(run_id)
+            return
+        began = self.started.get(run_id)
+        summary = summary_from_metrics(self.store.metrics(run_ids=[run_id]),
+                                       wall_s=None if began is None else time.time() - began)
+        self.store.finish_run(run_id, "pruned", summary or None, owner=self.owner)
 
     def fail_running(self, run_id: str, error: str) -> bool:
         """`error` for a run still `running` whose trial can no longer record anything itself
@@ -125,8 +147,16 @@ class TrialDeathCallback(tune.Callback):
     `error` carrying what Ray knows of the death (the actor-died message Tune stored).
     """
 
-    def __init__(self, writer):
+    def __init__(self, writer, on_store_away=None):
         self.writer = writer
+        # Called once when the store itself cannot be written (its database or object store
+        # went away): the sweep then stops at once instead of failing every remaining trial.
+        self.on_store_away = on_store_away
+
+    # Tune pickles its run config (for Tuner.restore, which priorlab never uses): the hook holds
+    # this process's stop event, which neither pickles nor means anything elsewhere.
+    def __getstate__(self) -> dict:
+        return {**self.__dict__, "on_store_away": None}
 
     def on_trial_error(self, iteration, trials, trial, **info):
         pack = trial.config.get("pack")
@@ -142,7 +172,8 @@ class TrialDeathCallback(tune.Callback):
         try:
             ray.get([self.writer.fail_running.remote(run_id, text) for run_id in ids if run_id])
         except StoreError:  # the store itself is away: the run stays `running`, a resume reruns it
-            pass
+            if self.on_store_away is not None:
+                self.on_store_away()
 
 
 def death_text(trial) -> str:

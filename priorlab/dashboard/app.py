@@ -38,6 +38,7 @@ PAGES = [
     st.Page("views/runs.py", title="Runs", icon=":material/table_rows:", url_path="runs"),
     st.Page("views/compare.py", title="Compare", icon=":material/compare:", url_path="compare"),
     st.Page("views/grid.py", title="Grid", icon=":material/grid_view:", url_path="grid"),
+    st.Page("views/search.py", title="Search", icon=":material/scatter_plot:", url_path="search"),
     st.Page("views/analysis.py", title="Analysis", icon=":material/query_stats:", url_path="analysis"),
     st.Page("views/findings.py", title="Findings", icon=":material/fact_check:", url_path="findings"),
     st.Page("views/stylegan.py", title="StyleGAN", icon=":material/face:", url_path="stylegan"),
@@ -46,11 +47,13 @@ PAGES = [
 
 @st.cache_resource(show_spinner=False)
 def _prewarm() -> bool:
-    """Import scipy.stats (~1–2 s, needed for p-values) once per server process, in the
-    background after the first page has been drawn, so Analysis and Findings open fast."""
+    """Import scipy.stats (~1–2 s, needed for p-values) and Optuna (its importance evaluators,
+    a few seconds) once per server process, in the background after the first page has been
+    drawn, so Analysis, Findings and Search open fast."""
     def work() -> None:
         try:
             import scipy.stats  # noqa: F401
+            import optuna.importance  # noqa: F401
         except Exception:
             pass
     threading.Thread(target=work, name="priorlab-prewarm", daemon=True).start()

@@ -34,14 +34,18 @@ def render_analysis_section(runs: pd.DataFrame, kind: str) -> None:
         st.caption("No finished run carries early-stopping detectors (stop_step_<d> / stop_gap_<d>) yet.")
         return
     factors = [NO_SPLIT, *stopping.split_factors(mine)]
-    by = bound_select("Split by", factors, "arch" if "arch" in factors else NO_SPLIT, "an_stop_by")
+    default = next((f for f in (stopping.SIGMA_SOURCE, "arch") if f in factors), NO_SPLIT)
+    by = bound_select("Split by", factors, default, "an_stop_by",
+                       help=f"{stopping.SIGMA_SOURCE}: whether the detectors were given the noise level (known) "
+                            "or estimated it from the corrupted image (sigma: auto)")
     by = None if by == NO_SPLIT else by
     table = stopping.stop_table(mine, by=by)
     long = stopping.long_stops(mine, by=by)
     if table.empty:
         st.info("No finished run has a detector's stop gap.")
         return
-    st.caption(f"Gap = best PSNR (the oracle's, needs the clean image) − PSNR where the detector stops, in dB; "
+    st.caption(f"Gap = best PSNR (the oracle's, needs the clean image) − PSNR where the detector stops, in dB "
+               "(absent for runs a detector ended: their oracle saw only the steps before the stop); "
                f"within {stopping.WITHIN_DB} dB counts as as good as the oracle. Saved = the budget a real stop "
                "there would not spend. Detectors: " + ", ".join(dets))
     left, right = st.columns([3, 2])
@@ -114,7 +118,9 @@ def render_detector_curves(d, chosen: list[str], sel: pd.DataFrame, names: dict)
         part = m[m["name"] == metric]
         with col:
             if part.empty:
-                st.caption(f"No {metric} rows logged for these runs.")
+                st.caption(f"No {metric} rows logged for these runs"
+                           + (" (a run without a clean reference has no psnr: its answer is where the detector "
+                              "stops, marked on the right)" if metric == "psnr" else "."))
                 continue
             line = alt.Chart(part).mark_line().encode(
                 x=alt.X("step:Q"), y=alt.Y("value:Q", title=metric, scale=alt.Scale(zero=False)),

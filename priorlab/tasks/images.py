@@ -74,7 +74,7 @@ def _header_size(path: Path) -> tuple[int, int]:
         Image.MAX_IMAGE_PIXELS = limit
 
 
-def check_image_file(name: str) -> None:
+def check_image_file(name: str, field: str = "image") -> None:
     """Raise ValueError naming the file unless it is an image that decodes within the limits.
 
     The size on disk and the pixel count (from the header, before decoding) are checked first,
@@ -82,10 +82,10 @@ def check_image_file(name: str) -> None:
     """
     path = inputs.resolve(name)
     if not path.is_file():
-        raise ValueError(f"image {name!r}: no such file")
+        raise ValueError(f"{field} {name!r}: no such file")
     size = path.stat().st_size
     if size > MAX_IMAGE_BYTES:
-        raise ValueError(f"image {name!r}: {size:,} bytes is larger than the limit of {MAX_IMAGE_BYTES:,}")
+        raise ValueError(f"{field} {name!r}: {size:,} bytes is larger than the limit of {MAX_IMAGE_BYTES:,}")
     try:
         w, h = _header_size(path)
         if w * h <= MAX_IMAGE_PIXELS:
@@ -93,9 +93,9 @@ def check_image_file(name: str) -> None:
                 im.load()  # the full decode: a corrupt or truncated file fails here
     except Exception as e:  # PIL raises OSError, SyntaxError, ValueError, ... for a bad file
         reason = " ".join(str(e).split())[:120] or type(e).__name__
-        raise ValueError(f"image {name!r}: not an image that decodes ({reason})") from None
+        raise ValueError(f"{field} {name!r}: not an image that decodes ({reason})") from None
     if w * h > MAX_IMAGE_PIXELS:
-        raise ValueError(f"image {name!r}: {w} x {h} pixels is more than the limit of "
+        raise ValueError(f"{field} {name!r}: {w} x {h} pixels is more than the limit of "
                          f"{MAX_IMAGE_PIXELS / 1e6:g} megapixels")
 
 
@@ -114,6 +114,76 @@ def expand_images(spec: str) -> list[str]:
             raise ValueError(f"image: folder {spec!r} holds no image files ({', '.join(IMAGE_SUFFIXES)})")
         return files
     return [spec]
+
+
+PAIRS_NOISY, PAIRS_CLEAN = "noisy", "clean"  # the subfolders of a folder of pairs
+
+
+def expand_pairs(spec: str) -> list[tuple[str, str | None]]:
+    """A folder of pairs -> [(corrupted file, its clean reference or None)], sorted.
+
+    The pairing rule (README: "A folder of pairs"): the folder holds `noisy/` and, optionally,
+    `clean/`; `noisy/NAME.ext` pairs with the one `clean/NAME.*` of the same stem (extensions
+    may differ). Anything that does not pair is refused in one line: a noisy file without a
+    clean partner (when `clean/` exists), a clean file without a noisy one, two files of one stem.
+    A value that is not a folder names one corrupted file, with no partner.
+    """
+    folder = inputs.resolve(spec)  # (names stay as written: relative to a config's folder)
+    if not folder.is_dir():
+        return [(spec, None)]
+    noisy_dir, clean_dir = folder / PAIRS_NOISY, folder / PAIRS_CLEAN
+    if not noisy_dir.is_dir():
+        raise ValueError(f"corrupted: folder {spec!r} has no {PAIRS_NOISY}/ subfolder (a folder of pairs holds "
+                         f"{PAIRS_NOISY}/ and optionally {PAIRS_CLEAN}/, files paired by name)")
+
+    def by_stem(d: Path) -> dict[str, Path]:
+        out: dict[str, Path] = {}
+        for f in sorted(d.iterdir()):
+            if f.suffix.lower() in IMAGE_SUFFIXES:
+                if f.stem in out:
+                    raise ValueError(f"corrupted: {str(out[f.stem])!r} and {str(f)!r} share the name {f.stem!r}: "
+                                     "each name may appear once per subfolder")
+                out[f.stem] = f
+        return out
+
+    noisy = by_stem(noisy_dir)
+    if not noisy:
+        raise ValueError(f"corrupted: {str(noisy_dir)!r} holds no image files ({', '.join(IMAGE_SUFFIXES)})")
+    if not clean_dir.is_dir():
+        return [(str(Path(spec) / PAIRS_NOISY / f.name), None) for f in noisy.values()]
+    clean = by_stem(clean_dir)
+    for a, b, what in ((noisy, clean, PAIRS_CLEAN), (clean, noisy, PAIRS_NOISY)):
+        alone = sorted(set(a) - set(b))
+        if alone:
+            raise ValueError(f"corrupted: {str(a[alone[0]])!r} has no partner of the same name in {what}/ "
+                             f"({len(alone)} unpaired file{'s' if len(alone) > 1 else ''})")
+    def written(sub: str, f: Path) -> str:
+        return str(Path(spec) / sub / f.name)
+
+    return [(written(PAIRS_NOISY, noisy[k]), written(PAIRS_CLEAN, clean[k])) for k in noisy]
+
+
+def image_size(name: str) -> tuple[int, int]:
+    """(height, width) of a bundled image or a file (tasks.inputs.resolve), from the header when it
+    can (no decode of a file's pixels). Raises ValueError naming the image when it cannot."""
+    if name in BUNDLED:
+        return read_array(name).shape[:2]
+    limit = Image.MAX_IMAGE_PIXELS
+    Image.MAX_IMAGE_PIXELS = None  # the limits are check_image_file's job, with its own message
+    try:
+        with Image.open(inputs.resolve(name)) as im:  # the driver's file, or its copy on this node
+            w, h = im.size
+    except Exception as e:  # PIL raises OSError, SyntaxError, ... for a file that is no image
+        reason = " ".join(str(e).split())[:120] or type(e).__name__
+        raise ValueError(f"{name!r} is not an image that decodes ({reason})") from None
+    finally:
+        Image.MAX_IMAGE_PIXELS = limit
+    return h, w
+
+
+def to_tensor(a: np.ndarray) -> torch.Tensor:
+    """(H, W, 3) float in [0, 1] -> (1, 3, H, W) float32."""
+    return torch.from_numpy(np.ascontiguousarray(a, dtype=np.float32)).permute(2, 0, 1).unsqueeze(0).contiguous()
 
 
 def load_image(name: str, size: int) -> torch.Tensor:

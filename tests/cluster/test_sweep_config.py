@@ -55,7 +55,7 @@ def test_run_id_is_deterministic_and_parameter_sensitive():
         ({"grid": {"arch": ["unet"]}}, "arch", "unet", "seed-double"),
         ({"fixed": {"size": 32, "depth": 5}}, "depth", "5", "allowed depths"),
         ({"fixed": {"size": 32, "task": "inpaint", "region": 32}}, "region", "32", "smaller than the image size"),
-        ({"fixed": {"sigma": -0.1}}, "sigma", "-0.1", "greater than or equal to 0"),
+        ({"fixed": {"sigma": -0.1}}, "sigma", "-0.1", "neither a noise strength in [0, 1] nor 'auto'"),
         ({"fixed": {"loss": "l3"}}, "loss", "l3", "'l1', 'l2' or 'kl'"),
         ({"fixed": {"image": "/nonexistent/x.png"}}, "image", "/nonexistent/x.png", "bundled"),
         ({"kind": "dipp"}, "kind", "dipp", "allowed: dip"),

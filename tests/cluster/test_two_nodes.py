@@ -4,7 +4,7 @@ On one machine every process can read every path, so a test of "the files travel
 would pass even if they did not. Here the worker node is a `ray start` in its own mount
 namespace (`unshare --mount`) with an empty tmpfs over the driver's folder: the config, the
 generator, the classifier, the normals and the identity model are really absent there, as on
-a second machine. Each nodes has its own temp dir. A StyleGAN sweep whose files exist only on
+a second machine. Each node has its own temp dir. A StyleGAN sweep whose files exist only on
 the driver runs every job kind on each node (a per-group custom resource pins each seed to
 one node) and finishes `done`.
 """
@@ -24,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 import yaml
 
 from priorlab.analysis.store import Store
@@ -63,11 +64,18 @@ def _stop(proc: subprocess.Popen) -> None:
             continue
 
 
+class MeanColour(torch.nn.Module):
+    """An identity embedder for the test: (N, 3, H, W) -> (N, 3) mean colours."""
+
+    def forward(self, x):
+        return x.mean(dim=(2, 3))
+
+
 def _config(folder: Path) -> dict:
     """Every StyleGAN job kind twice: seed 0 on the head, seed 1 on the worker node."""
     small_generator(folder / "g.pt")
     torchscript_classifier(folder / "red.pt")
-    torchscript_classifier(folder / "id.pt")  # any (N,3,H,W) -> (N, D) module serves as an embedder
+    torch.jit.script(MeanColour()).save(str(folder / "id.pt"))
     rng = np.random.default_rng(0)
     np.savez(folder / "n.npz", z=rng.normal(size=16).astype(np.float32), w=rng.normal(size=16).astype(np.float32))
     jobs = {
@@ -96,7 +104,8 @@ def test_stylegan_sweep_with_driver_only_files_runs_every_kind_on_a_node_that_ca
     # Short temp dirs (Ray's socket paths must stay under 108 bytes), one per node.
     head_tmp, worker_tmp = tempfile.mkdtemp(prefix="pl-h"), tempfile.mkdtemp(prefix="pl-w")
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([REPO, os.environ.get("PYTHONPATH", "")]),
-           "RAY_USAGE_STATS_ENABLED": "0"}
+           "RAY_USAGE_STATS_ENABLED": "0",
+           "RAY_AUTH_MODE": "token"}  # as the README's cluster: every node and the driver use ~/.ray/auth_token
     env.pop("RAY_ADDRESS", None)
     # Each node keeps its copies of shipped files in its own temp dir (its trials inherit it).
     head_env, worker_env = ({**env, "PRIORLAB_INPUT_CACHE": f"{d}/inputs"} for d in (head_tmp, worker_tmp))
@@ -116,11 +125,17 @@ def test_stylegan_sweep_with_driver_only_files_runs_every_kind_on_a_node_that_ca
              RAY, "start", f"--address={address}", "--node-ip-address=127.0.0.1", f"--temp-dir={worker_tmp}",
              '--resources={"worker": 1}', *common],
             env=worker_env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-        wait = ("import ray, time; ray.init(address=%r, log_to_driver=False)\n"
-                "t = time.time()\n"
-                "while sum(n['Alive'] for n in ray.nodes()) < 2 and time.time() - t < 120: time.sleep(0.5)\n"
+        # Both nodes up (a loaded machine can take a minute to start a head): retry the join.
+        wait = ("import ray, time\nt = time.time()\n"
+                "while True:\n"
+                "    try:\n"
+                "        ray.init(address=%r, log_to_driver=False); break\n"
+                "    except Exception:\n"
+                "        if time.time() - t > 240: raise\n"
+                "        time.sleep(2)\n"
+                "while sum(n['Alive'] for n in ray.nodes()) < 2 and time.time() - t < 300: time.sleep(0.5)\n"
                 "print(sum(n['Alive'] for n in ray.nodes()))" % address)
-        nodes = subprocess.run([sys.executable, "-c", wait], env=env, capture_output=True, text=True, timeout=240)
+        nodes = subprocess.run([sys.executable, "-c", wait], env=env, capture_output=True, text=True, timeout=400)
         assert nodes.stdout.strip().endswith("2"), nodes.stdout + nodes.stderr
         assert seen.read_text() == ""  # the worker node sees an empty folder where the driver's files are
 

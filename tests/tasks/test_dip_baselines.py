@@ -28,7 +28,7 @@ def test_each_denoiser_beats_the_noisy_input(method, sigma):
     assert s["status"] == "done"
     assert s["best_psnr"] == s["final_psnr"] > s["input_psnr"] + 1
     assert s["ssim_at_best"] == s["final_ssim"]
-    assert sorted(sink.images) == [(0, "clean"), (0, "corrupted"), (0, "output")]
+    assert sorted(sink.images) == [(0, "clean"), (0, "corrupted"), (0, "output"), (0, "restored")]
     assert sink.last("psnr") == s["final_psnr"]
 
 

@@ -24,7 +24,8 @@ def test_denoising_beats_the_noisy_input():
     assert s["status"] == "done"
     assert s["best_psnr"] > s["input_psnr"] + 1.5
     assert s["final_ssim"] > s["input_ssim"]
-    assert {k for _, k, _ in sink.rows} == {"loss", "psnr", "ssim", "psnr_target", "psnr_ema", "det_wmv", "det_dp"}
+    assert {k for _, k, _ in sink.rows} == {"loss", "psnr", "ssim", "psnr_target", "psnr_ema", "det_wmv", "det_dp",
+                                              "det_rw"}
     assert sink.series("psnr")[-1] == (100, s["final_psnr"])
 
 
@@ -62,7 +63,8 @@ def test_summary_and_artifacts():
             "iters_per_s", "final_ssim", "best_psnr_ema", "input_ssim", "final_loss", "iterations_done"}
     assert keys <= set(s)
     json.dumps(s, allow_nan=False)  # flat and JSON-serialisable
-    assert sorted(sink.images) == [(0, "clean"), (0, "corrupted"), (5, "output"), (20, "output")]
+    assert sorted(sink.images) == [(0, "clean"), (0, "corrupted"), (5, "output"), (20, "output"), (20, "restored")]
+    assert torch.equal(sink.images[(20, "restored")], sink.images[(20, "output")]), "no stop rule: the last output"
     out = sink.images[(20, "output")]
     assert out.shape == (3, 64, 64) and 0 <= out.min() and out.max() <= 1
     assert [st for st, _ in sink.series("psnr")] == [5, 10, 20]  # log_every, snapshots, last

@@ -34,6 +34,7 @@ from priorlab.analysis.schema import SCHEMA_VERSION, SchemaVersionError, StoreEr
 from priorlab.analysis.store.records import _json_clean
 
 CONNECT_TIMEOUT_S = 10
+READERS_KEPT = 4  # idle read connections a process keeps (the dashboard's concurrent reruns)
 _LOCK_ID = 0x7072696F726C6162  # "priorlab": serialises migrations across drivers
 DB_SCHEMES = ("postgresql://", "postgres://")
 
@@ -79,9 +80,16 @@ class PgConn:
         self._scratch = 0
 
     def execute(self, sql: str, args: Any = None):
+        from psycopg import ClientCursor
+
         cur = self.raw.cursor()
-        if args:
-            cur.execute(postgres_sql(sql, named=isinstance(args, Mapping)), args)
+        if isinstance(args, Mapping) and args:
+            # Named parameters (`:owner IS NULL` in the claim rule): bound client-side, so a None
+            # is a plain NULL whose type PostgreSQL never has to guess, as in SQLite.
+            cur = ClientCursor(self.raw)
+            cur.execute(postgres_sql(sql, named=True), args)
+        elif args:
+            cur.execute(postgres_sql(sql), args)
         else:  # no parameters: psycopg runs it as a script (several statements allowed)
             cur.execute(postgres_sql(sql, with_args=False))
         return cur
@@ -152,7 +160,9 @@ class PostgresDatabase:
         self._conn = None
         self._conn_pid: int | None = None
         self._depth = 0
-        self._local = threading.local()
+        self._idle_lock = threading.Lock()  # not the writer's: a long batch never holds up a read
+        self._idle: list[PgConn] = []  # read connections between two reads
+        self._idle_pid = os.getpid()
         if readonly:
             self._check_version(any_version)
         else:
@@ -199,17 +209,34 @@ class PostgresDatabase:
 
     @contextmanager
     def reader(self) -> Iterator[PgConn]:
-        """A read-only connection of this thread for one read; errors become `StoreError`s."""
-        conn = getattr(self._local, "conn", None)
-        if conn is None or conn.raw.closed or getattr(self._local, "pid", None) != os.getpid():
-            conn = self._local.conn = PgConn(self._connect(readonly=True), self.where)
-            self._local.pid = os.getpid()
+        """A read-only connection for one read, from a small pool this process keeps (Streamlit
+        runs every rerun in a new thread: a connection per thread would connect on every
+        interaction); errors become `StoreError`s."""
+        with self._idle_lock:
+            if self._idle_pid != os.getpid():  # after a fork, the parent's sockets are not ours
+                self._idle, self._idle_pid = [], os.getpid()
+            conn = self._idle.pop() if self._idle else None
+        if conn is None or conn.raw.closed:
+            conn = PgConn(self._connect(readonly=True), self.where)
         try:
             yield conn
         except self._psycopg.Error as e:
-            if conn.raw.closed or isinstance(e, self._psycopg.OperationalError):
-                self._local.conn = None  # reconnect on the next read (the server came back)
+            if not conn.raw.closed and not isinstance(e, self._psycopg.OperationalError):
+                self._put_back(conn)
+            else:
+                conn.raw.close()  # reconnect on the next read (the server came back)
             raise self._error(e) from None
+        except BaseException:
+            conn.raw.close()
+            raise
+        self._put_back(conn)
+
+    def _put_back(self, conn: PgConn) -> None:
+        with self._idle_lock:
+            if len(self._idle) < READERS_KEPT and self._idle_pid == os.getpid():
+                self._idle.append(conn)
+                return
+        conn.raw.close()
 
     @contextmanager
     def batch(self) -> Iterator[PgConn]:
@@ -246,10 +273,10 @@ class PostgresDatabase:
             if self._conn is not None and self._conn_pid == os.getpid():
                 self._conn.raw.close()
             self._conn = None
-        conn = getattr(self._local, "conn", None)
-        if conn is not None:
+        with self._idle_lock:
+            idle, self._idle = self._idle, []
+        for conn in idle:
             conn.raw.close()
-            self._local.conn = None
 
     # ------------------------------------------------------------------ schema
 

@@ -8,7 +8,8 @@
 
 The denoisers are blind: they estimate the noise level from the corrupted image, as DIP
 does not know it either. The summary uses dip's names so both
-compare in one table: final_psnr = best_psnr (there is one result), best_step = 0.
+compare in one table: final_psnr = best_psnr (there is one result), best_step = 0. The output
+is also the artifact `restored`; with no clean reference (`reference: none`) there is no psnr.
 """
 
 from __future__ import annotations
@@ -72,19 +73,22 @@ def run_baseline(params: BaselineParams, sink: Sink) -> dict:
     restored = restore(p.method, _hwc(corrupted), known)
     out = torch.from_numpy(np.ascontiguousarray(restored, dtype=np.float32)).permute(2, 0, 1)[None].clamp(0, 1)
     sink.artifact(0, vocab.OUTPUT, out)
+    sink.artifact(0, vocab.RESTORED, out)  # the run's answer, named as a DIP run's (identical bytes are stored once)
 
-    values = {"psnr": psnr(out, clean).item(), "ssim": ssim(out, clean).item(), "psnr_target": psnr(out, corrupted, mask).item()}
-    summary = {
-        "status": vocab.DONE,
-        "input_psnr": psnr(corrupted, clean).item(),
-        "input_ssim": ssim(corrupted, clean).item(),
-        "final_psnr": values["psnr"],
-        "final_ssim": values["ssim"],
-        "best_psnr": values["psnr"],
-        "best_step": 0,
-        "ssim_at_best": values["ssim"],
-    }
-    if mask is not None:
+    values = {"psnr_target": psnr(out, corrupted, mask).item()}
+    summary = {"status": vocab.DONE, vocab.REFERENCE: "image" if clean is not None else vocab.NO_REFERENCE}
+    if clean is not None:
+        values.update(psnr=psnr(out, clean).item(), ssim=ssim(out, clean).item())
+        summary.update(
+            input_psnr=psnr(corrupted, clean).item(),
+            input_ssim=ssim(corrupted, clean).item(),
+            final_psnr=values["psnr"],
+            final_ssim=values["ssim"],
+            best_psnr=values["psnr"],
+            best_step=0,
+            ssim_at_best=values["ssim"],
+        )
+    if mask is not None and clean is not None:
         values["psnr_hole"] = psnr(out, clean, 1 - mask).item()
         values["psnr_known"] = psnr(out, clean, mask).item()
         summary.update(

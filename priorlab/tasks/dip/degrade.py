@@ -18,7 +18,7 @@ from __future__ import annotations
 import torch
 
 from priorlab import vocab
-from priorlab.tasks.images import load_image
+from priorlab.tasks.dip import inputs
 from priorlab.tasks.sink import Sink
 
 
@@ -56,39 +56,48 @@ def add_noise(clean: torch.Tensor, sigma: float, g: torch.Generator, noise: str 
     raise ValueError(f"noise: {noise!r} is not one of {', '.join(NOISES)}")
 
 
-def hole_mask(size: int, region: int, place: str, g: torch.Generator) -> torch.Tensor:
-    """(1, 1, size, size): 1 on known pixels, 0 in a `region`x`region` hole."""
+def hole_mask(size: int | tuple[int, int], region: int, place: str, g: torch.Generator) -> torch.Tensor:
+    """(1, 1, H, W) (size: H = W, or (H, W)): 1 on known pixels, 0 in a `region`x`region` hole."""
+    h, w = (size, size) if isinstance(size, int) else size
     if place == "centre":
-        top = left = (size - region) // 2
-    else:  # "random": anywhere the whole square fits
-        top, left = torch.randint(0, size - region + 1, (2,), generator=g).tolist()
-    mask = torch.ones(1, 1, size, size)
+        top, left = (h - region) // 2, (w - region) // 2
+    elif h == w:  # "random": anywhere the whole square fits (one draw of two: square holes as before)
+        top, left = torch.randint(0, h - region + 1, (2,), generator=g).tolist()
+    else:
+        top = int(torch.randint(0, h - region + 1, (1,), generator=g))
+        left = int(torch.randint(0, w - region + 1, (1,), generator=g))
+    mask = torch.ones(1, 1, h, w)
     mask[..., top : top + region, left : left + region] = 0
     return mask
 
 
 def corrupt(
     clean: torch.Tensor, task: str, sigma: float, region: int | None, place: str | None, seed: int,
-    noise: str = "gaussian",
+    noise: str = "gaussian", mask: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor | None]:
     """(1, 3, H, W) clean -> (corrupted (1, 3, H, W), mask (1, 1, H, W) or None for denoising).
 
-    Inpainting adds the noise first, then blanks the hole to 0 (the report's black_out_region).
+    Inpainting adds the noise first, then blanks the hole to 0 (the report's black_out_region):
+    the user's `mask` when given, else a `region` square.
     """
     g = seeded(seed, STREAM_CORRUPT)
     corrupted = add_noise(clean, sigma, g, noise)
     if task == "denoise":
         return corrupted, None
-    mask = hole_mask(clean.shape[-1], region, place, g)
+    if mask is None:
+        mask = hole_mask(tuple(clean.shape[-2:]), region, place, g)
     return corrupted * mask, mask
 
 
-def prepare(p, sink: Sink) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
-    """Load and corrupt the image of a run's parameters (`BaseParams`), and report the
-    clean, corrupted and mask images once: (clean, corrupted, mask), all on the CPU."""
-    clean = load_image(p.image, p.size)  # (1, 3, H, W)
-    corrupted, mask = corrupt(clean, p.task, p.sigma, p.region, p.region_place, p.seed, p.noise)
-    sink.artifact(0, vocab.CLEAN, clean)
+def prepare(p, sink: Sink) -> tuple[torch.Tensor | None, torch.Tensor, torch.Tensor | None]:
+    """The images of a run's parameters (`BaseParams`), corrupted here unless the user gave
+    the corrupted file, reported once at step 0: (clean or None without a reference,
+    corrupted, mask or None), all on the CPU (see `priorlab.tasks.dip.inputs`)."""
+    clean, corrupted, mask = inputs.load(p)  # (1, 3, H, W), (1, 3, H, W) or None, (1, 1, H, W) or None
+    if corrupted is None:
+        corrupted, mask = corrupt(clean, p.task, p.sigma, p.region, p.region_place, p.seed, p.noise, mask)
+    if clean is not None:
+        sink.artifact(0, vocab.CLEAN, clean)
     sink.artifact(0, vocab.CORRUPTED, corrupted)
     if mask is not None:
         sink.artifact(0, vocab.MASK, mask.expand(1, 3, -1, -1))

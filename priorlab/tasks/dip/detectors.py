@@ -40,6 +40,24 @@ A detector that has not fired by the end names its best guess so far (below, per
          per type. Statistic det_dp: residual / expected energy (fires at <= TAU). Not fired
          (e.g. noiseless inpainting): the last logged step.
 
+    rw   The residual whiteness principle: Lanza, Pragliola, Sgallari, "Residual whiteness
+         principle for parameter-free image restoration", Electronic Transactions on
+         Numerical Analysis 53 (2020) 329-351 (also Pragliola, Calatroni, Lanza, Sgallari,
+         "ADMM-based residual whiteness principle for automatic parameter selection in
+         single image super-resolution problems", J. Math. Imaging Vis. 2023): a good
+         restoration leaves a residual y - x that looks like the noise, i.e. white. For
+         DIP the residual's correlation between neighbouring pixels tells the phases apart
+         with no noise level at all: early on the residual still holds image structure
+         (neighbours alike: positive correlation); once the network fits the noise, it fits
+         the noise's smooth part first (its spectral bias), leaving a high-pass residual
+         (negative correlation). Statistic det_rw: the lag-1 normalised autocorrelation of
+         the residual (mean of horizontal and vertical, per channel mean removed, over the
+         loss's pixels; the whiteness measure of the paper restricted to the nearest lags,
+         which carry almost all of it for the noise types here). Fires at the first logging
+         step where it reaches RHO_STOP = 0, the value of a white residual. Needs no sigma,
+         so it is the default stop of a run with no clean image (params.BLIND_STOP).
+         Not fired: the last logged step.
+
 Interface (also what `pack` relies on): a detector is built with a `Context`; the fit calls
 `observe(step, out)` after every update, and at logging steps `statistic(step, out)` (a
 0-dim tensor on the device, or None while it has no value) then, after the sync,
@@ -72,6 +90,7 @@ class Context:
 
 class Detector:
     name: ClassVar[str]
+    why: ClassVar[str]  # why it stops, for the CLI's end-of-run line
 
     def __init__(self, ctx: Context):
         self.ctx = ctx
@@ -94,6 +113,7 @@ class WMV(Detector):
     """ES-WMV: windowed moving variance of the outputs (module doc)."""
 
     name = "wmv"
+    why = "the outputs' moving variance made no new low for its patience; the stop is at that low"
     WINDOW = 10  # W: the paper's 100, scaled to priorlab's image sizes (module doc)
     PATIENCE = 100  # P: the paper's 1000, likewise
 
@@ -149,6 +169,7 @@ class Discrepancy(Detector):
     """The discrepancy principle with the run's noise model (module doc)."""
 
     name = "dp"
+    why = "the residual fell to the noise energy the noise model expects"
     TAU = 1.0
 
     def __init__(self, ctx: Context):
@@ -177,7 +198,45 @@ class Discrepancy(Detector):
         return self.fired
 
 
-DETECTORS: dict[str, type[Detector]] = {d.name: d for d in (WMV, Discrepancy)}
+class ResidualWhiteness(Detector):
+    """The residual whiteness principle (module doc): needs no noise level."""
+
+    name = "rw"
+    why = "the residual became white (its neighbour correlation fell to zero): what is left is noise"
+    RHO_STOP = 0.0  # a white residual has zero correlation between neighbours
+
+    def __init__(self, ctx: Context):
+        super().__init__(ctx)
+        m = ctx.mask  # (1, 1, H, W) or None
+        self.mask = m
+        # Neighbour pairs that both lie on the loss's pixels (all of them without a mask).
+        self.pairs_h = None if m is None else m[..., :, 1:] * m[..., :, :-1]
+        self.pairs_v = None if m is None else m[..., 1:, :] * m[..., :-1, :]
+
+    def statistic(self, step: int, out: torch.Tensor) -> torch.Tensor | None:
+        r = self.ctx.corrupted - out.detach().float().clamp(0, 1)  # (1, 3, H, W)
+        if self.mask is None:
+            r = r - r.mean(dim=(2, 3), keepdim=True)
+            var = r.square().mean()
+            h = (r[..., :, 1:] * r[..., :, :-1]).mean()
+            v = (r[..., 1:, :] * r[..., :-1, :]).mean()
+        else:
+            m = self.mask
+            r = (r - (r * m).sum(dim=(2, 3), keepdim=True) / m.sum().clamp_min(1)) * m
+            var = r.square().sum() / (3 * m.sum()).clamp_min(1)
+            h = (r[..., :, 1:] * r[..., :, :-1]).sum() / (3 * self.pairs_h.sum()).clamp_min(1)
+            v = (r[..., 1:, :] * r[..., :-1, :]).sum() / (3 * self.pairs_v.sum()).clamp_min(1)
+        return (h + v) / 2 / var.clamp_min(1e-12)
+
+    def decide(self, step: int, value: float | None) -> bool:
+        if self.fired:
+            return True
+        self.stop_step = step  # not fired yet: the last logged step
+        self.fired = value is not None and value <= self.RHO_STOP
+        return self.fired
+
+
+DETECTORS: dict[str, type[Detector]] = {d.name: d for d in (WMV, Discrepancy, ResidualWhiteness)}
 
 
 def build(names: list[str], ctx: Context) -> dict[str, Detector]:

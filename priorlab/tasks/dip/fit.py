@@ -11,8 +11,13 @@ Metrics at logging steps (every `log_every`, each snapshot step, and the last st
     psnr_target  output vs the corrupted target, over the pixels the loss sees
     psnr_ema     an exponential moving average (0.99) of the outputs vs the clean image
     psnr_hole, psnr_known   inpainting: psnr inside / outside the hole
-Artifacts: "clean", "corrupted" (and "mask" when inpainting) at step 0, "output" at each
-snapshot step.
+Artifacts: "clean" (when the run has a reference), "corrupted" (and "mask" when inpainting)
+at step 0, "output" at each snapshot step, "restored" (the run's answer: the output where its
+`stop` detector stops, else the last one) at that step.
+
+With no clean reference (`corrupted` without `image`, `reference: none`) nothing that needs
+the clean image is measured: no psnr/ssim metrics, no best_*/final_psnr/input_* summary keys,
+no stop_psnr/stop_gap; the detectors still decide, and `restored` is the answer.
 
 Summary: input_psnr, input_ssim, status ("done" | "diverged", then diverged_at), final_psnr,
 final_ssim, final_loss, best_psnr, best_step, ssim_at_best (best over logging steps),
@@ -41,6 +46,7 @@ import torch
 from priorlab.tasks.sink import Sink
 from priorlab.tasks.dip import losses
 from priorlab.tasks.dip.degrade import STREAM_INPUT, STREAM_REG_NOISE, STREAM_WEIGHTS, prepare, seeded
+from priorlab.tasks.dip.inputs import canvas
 from priorlab.tasks.dip.models import build_model, init_weights_
 from priorlab.tasks.dip.params import DipParams
 from priorlab.tasks.dip.record import EMA_DECAY, Recorder  # noqa: F401  (EMA_DECAY: re-exported)
@@ -52,6 +58,13 @@ def pick_device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     return torch.device(name)
+
+
+def input_noise(p: DipParams, height: int, width: int) -> torch.Tensor:
+    """(1, input_depth, H', W'): the run's fixed network input on its canvas (inputs.canvas: the
+    image's size rounded up to a multiple of 2**depth; a square size is its own canvas)."""
+    h, w = canvas(height, width, p.depth)
+    return torch.rand(1, p.input_depth, h, w, generator=seeded(p.seed, STREAM_INPUT)) * INPUT_SCALE
 
 
 def compiled(model: torch.nn.Module, cuda: bool) -> torch.nn.Module:
@@ -69,13 +82,15 @@ def run(params: DipParams, sink: Sink) -> dict:
     cuda = device.type == "cuda"
 
     # Data, all drawn on the CPU so the numbers do not depend on the device.
-    clean, corrupted, mask = prepare(p, sink)  # (1, 3, H, W) each; mask (1, 1, H, W) or None
-    noise = torch.rand(1, p.input_depth, p.size, p.size, generator=seeded(p.seed, STREAM_INPUT)) * INPUT_SCALE
+    clean, corrupted, mask = prepare(p, sink)  # (1, 3, H, W) each; clean None without a reference; mask or None
+    height, width = corrupted.shape[-2:]
+    noise = input_noise(p, height, width)  # (1, C, H', W'), H' >= H, W' >= W
 
     model = init_weights_(build_model(p.arch, p.depth, p.width, p.input_depth, p.head), seeded(p.seed, STREAM_WEIGHTS))
     memory_format = torch.channels_last if (cuda and p.channels_last) else torch.contiguous_format
     model = model.to(device, memory_format=memory_format)
-    clean, corrupted, noise = (t.to(device, memory_format=memory_format) for t in (clean, corrupted, noise))
+    clean, corrupted, noise = (None if t is None else t.to(device, memory_format=memory_format)
+                               for t in (clean, corrupted, noise))
     optimizer = torch.optim.Adam(model.parameters(), lr=p.lr)
     graphs = p.compile and cuda  # CUDA graphs replay into the same output buffer every step
     forward = compiled(model, cuda) if p.compile else model
@@ -108,7 +123,7 @@ def run(params: DipParams, sink: Sink) -> dict:
         if graphs:
             torch.compiler.cudagraph_mark_step_begin()
         with autocast:
-            out = forward(x)  # (1, 3, H, W)
+            out = forward(x)[..., :height, :width]  # (1, 3, H, W): the canvas cropped to the image
         out = out.float()
         if graphs:
             out = out.clone()  # the recorder and detectors keep outputs past the next replay

@@ -65,7 +65,8 @@ from torch.func import functional_call, replace_all_batch_norm_modules_, vmap
 
 from priorlab.tasks.sink import Sink
 from priorlab.tasks.dip import fit, losses
-from priorlab.tasks.dip.degrade import STREAM_INPUT, STREAM_REG_NOISE, STREAM_WEIGHTS, prepare, seeded
+from priorlab.tasks.dip.degrade import STREAM_REG_NOISE, STREAM_WEIGHTS, prepare, seeded
+from priorlab.tasks.dip.inputs import NATIVE
 from priorlab.tasks.dip.models import build_model, init_weights_
 from priorlab.tasks.dip.params import DipParams
 from priorlab.tasks.dip.record import Recorder
@@ -77,13 +78,16 @@ SHAPE_FIELDS = (
     "iterations", "log_every", "snapshots",
     "device", "amp", "channels_last",
 )
+NATIVE_SHAPE_FIELDS = ("image", "corrupted")
 BETAS, EPS = (0.9, 0.999), 1e-8  # torch.optim.Adam's defaults, which fit.run uses
 
 
 def shape_key(params: DipParams | dict) -> tuple:
-    """Runs with equal keys can be packed together."""
-    get = params.get if isinstance(params, dict) else lambda k: getattr(params, k)
-    return tuple((k, tuple(v) if isinstance(v, list) else v) for k in SHAPE_FIELDS for v in [get(k)])
+    """Runs with equal keys can be packed together. At `size: native` the image decides the
+    shape, so only runs of the same file(s) pack."""
+    get = params.get if isinstance(params, dict) else lambda k: getattr(params, k, None)
+    fields = SHAPE_FIELDS + (NATIVE_SHAPE_FIELDS if get("size") == NATIVE else ())
+    return tuple((k, tuple(v) if isinstance(v, list) else v) for k in fields for v in [get(k)])
 
 
 @dataclass
@@ -95,6 +99,7 @@ class Member:
     rec: Recorder
     known_idx: torch.Tensor | None  # flat indices of the pixels the loss sees; None: all
     target: torch.Tensor  # (1, 3, P)
+    target_shape: tuple[int, int]  # (H, W) of the image
     reg_gen: torch.Generator | None
     t_end: float | None = None  # when the member stopped fitting
 
@@ -105,8 +110,9 @@ class Member:
 
 def _member(p: DipParams, sink: Sink, device: torch.device) -> Member:
     """Data of one run, drawn on the CPU exactly as `fit.run` draws it, then moved."""
-    clean, corrupted, mask = prepare(p, sink)  # (1, 3, H, W) each; mask (1, 1, H, W) or None
-    clean, corrupted = clean.to(device), corrupted.to(device)
+    clean, corrupted, mask = prepare(p, sink)  # (1, 3, H, W) each; clean None without a reference; mask or None
+    clean = None if clean is None else clean.to(device)
+    corrupted = corrupted.to(device)
     known_idx = None
     if mask is not None:
         mask = mask.to(device)
@@ -114,6 +120,7 @@ def _member(p: DipParams, sink: Sink, device: torch.device) -> Member:
             known_idx = mask.flatten().nonzero().squeeze(1)
     m = Member(
         p=p, rec=Recorder(p, clean, corrupted, mask, sink, device), known_idx=known_idx, target=corrupted,
+        target_shape=tuple(corrupted.shape[-2:]),
         reg_gen=seeded(p.seed, STREAM_REG_NOISE, device) if p.reg_noise_std > 0 else None,
     )
     m.target = m.pixels(corrupted)
@@ -207,10 +214,8 @@ def run_pack(params: list[DipParams], sinks: list[Sink], pack_id: str = "") -> l
     forward = vmap(lambda ps, x: functional_call(base, ps, (x,)))
 
     # (K, 1, C, H, W): each member's fixed input noise, drawn as fit.run draws it.
-    noise = torch.stack([
-        torch.rand(1, p.input_depth, p.size, p.size, generator=seeded(p.seed, STREAM_INPUT)) * fit.INPUT_SCALE
-        for p in params
-    ]).to(device)
+    height, width = members[0].target_shape
+    noise = torch.stack([fit.input_noise(p, height, width) for p in params]).to(device)
     optimizer = StackedAdam(stacked, [p.lr for p in params])
     loss_fns = [losses.get(p.loss) for p in params]  # looked up per run (built-in or plug-in), as fit.run does
     autocast = torch.autocast("cuda", dtype=torch.bfloat16) if (cuda and p0.amp) else contextlib.nullcontext()
@@ -229,7 +234,7 @@ def run_pack(params: list[DipParams], sinks: list[Sink], pack_id: str = "") -> l
                 for j, i in enumerate(active)
             ])
         with autocast:
-            out = forward(stacked, x)  # (A, 1, 3, H, W)
+            out = forward(stacked, x)[..., :height, :width]  # (A, 1, 3, H, W): canvases cropped to the image
         out = out.float()
         step_losses = [loss_fns[i](members[i].pixels(out[j]), members[i].target) for j, i in enumerate(active)]
         for q in stacked.values():

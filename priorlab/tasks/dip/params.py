@@ -25,16 +25,22 @@ import importlib.util
 from typing import Any, ClassVar, Literal
 
 import torch
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_serializer, model_validator
 
 from priorlab.tasks import inputs
 from priorlab.tasks.images import BUNDLED, image_available
 from priorlab.tasks.dip import losses
+from priorlab.tasks.dip.inputs import NATIVE, canvas, check_corrupted, check_crop_size, check_mask, shape_of
 from priorlab.tasks.dip.detectors import DETECTORS
 from priorlab.tasks.dip.models import ARCHS, DEFAULT_HEAD, check_builder, check_size
 from priorlab.tasks.plugins import is_plugin, resolve
 
 MIN_BOTTLENECK = 4  # the deepest feature map must be at least 4x4 pixels
+AUTO = "auto"  # the `sigma` value that estimates the noise level from the corrupted file
+NO_STOP = "none"  # `stop: none`: run every iteration even without a clean reference
+# The stop rule of a run with no clean reference unless it names one: the best detector with
+# the noise level estimated, as tests/benchmarks/bench_blind.py measures them.
+BLIND_STOP = "rw"
 INPAINT_ONLY = ("region", "region_place", "masked_loss")
 INPAINT_DEFAULTS = {"region": 32, "region_place": "centre", "masked_loss": True}
 
@@ -48,6 +54,15 @@ def check_image(name: str) -> str:
     if not path.is_file():
         raise ValueError(f"{name!r} is neither a bundled scikit-image name ({', '.join(BUNDLED)}) nor an existing file")
     return name
+
+
+def check_noise_model(names: list[str], data: dict) -> list[str]:
+    """`dp` compares the residual with the noise level: a corrupted file it must denoise needs one."""
+    if "dp" in names and data.get("corrupted") is not None and data.get("task") == "denoise" \
+            and data.get("sigma") == 0:
+        raise ValueError("dp needs the noise level of your corrupted file and sigma is 0: give sigma (0..1) "
+                         "or auto, or leave dp out (detectors, stop)")
+    return names
 
 
 def _nearest(name: str, allowed) -> str:
@@ -84,6 +99,8 @@ def check_detectors(names: Any) -> list[str]:
 
 def check_region(region: int | None, info: ValidationInfo) -> int | None:
     size = info.data.get("size")
+    if size == NATIVE:
+        size = min(shape_of(info.data) or (0,)) or None
     if region is not None and size is not None and region >= size:
         raise ValueError(f"region {region} must be smaller than the image size {size} (allowed: 1..{size - 1})")
     return region
@@ -110,9 +127,43 @@ def fill_task_defaults(data: Any, fields: dict) -> Any:
     for k in INPAINT_ONLY:
         if k in fields:  # (the baselines have no masked_loss)
             data[k] = (INPAINT_DEFAULTS[k] if data.get(k) is None else data[k]) if inpaint else None
+    own = data.get("corrupted") is not None  # the user's corrupted file: no default reference
+    if data.get("image") is None:
+        data["image"] = None if own else "astronaut"
+    if data.get("size") is None:
+        data["size"] = NATIVE if own else 256
+    if data.get("mask") is not None:  # the user's mask replaces the square hole
+        data["region"] = data["region_place"] = None
     if data.get("sigma") is None:
-        data["sigma"] = 0.0 if inpaint else 0.1
+        data["sigma"] = 0.0 if inpaint else ("auto" if own else 0.1)
     return data
+
+
+def parse_size(value: Any) -> Any:
+    """`native`, or an integer 16..4096 (a string from the CLI or a config included)."""
+    if value == NATIVE or isinstance(value, bool):
+        return value
+    try:
+        n = int(value) if not isinstance(value, float) or value.is_integer() else None
+    except (TypeError, ValueError):
+        n = None
+    if n is None or not 16 <= n <= 4096:
+        raise ValueError(f"{value!r} is neither an integer 16..4096 nor 'native' (the image's own height and width)")
+    return n
+
+
+def parse_sigma(value: Any) -> Any:
+    """`auto`, or a number in [0, 1] (pixel units; 25 on a 0-255 scale is 0.1)."""
+    if value == AUTO or isinstance(value, bool):
+        return value
+    try:
+        x = float(value)
+    except (TypeError, ValueError):
+        x = None
+    if x is None or not 0 <= x <= 1:  # (NaN fails both comparisons)
+        hint = f" (on a 0-255 scale {value} is {float(value) / 255:.3g})" if x is not None and 1 < x <= 255 else ""
+        raise ValueError(f"{value!r} is neither a noise strength in [0, 1] nor 'auto'{hint}")
+    return x
 
 
 class BaseParams(BaseModel):
@@ -125,12 +176,21 @@ class BaseParams(BaseModel):
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     task: Literal["denoise", "inpaint"] = Field("denoise", description="the degradation to undo")
-    image: str = Field("astronaut", description="a bundled scikit-image name (astronaut, chelsea, coffee, "
-                       "camera, rocket, ...) or an image file")
-    size: int = Field(256, ge=16, le=4096, description="the image is centre-cropped and resized to size x size pixels")
-    sigma: float = Field(0.1, ge=0, le=1, description="noise strength in [0, 1] pixel units, per noise type: "
-                         "gaussian its std, poisson the std at mid-gray, impulse the salt-and-pepper fraction, "
-                         "speckle the multiplicative std (default 0.1 for denoise, 0 for inpaint)")
+    image: str | None = Field("astronaut", description="a bundled scikit-image name (astronaut, chelsea, coffee, "
+                              "camera, rocket, ...) or an image file; with corrupted: its clean reference, "
+                              "optional (default astronaut, none with corrupted)")
+    corrupted: str | None = Field(None, description="your own corrupted image file, fitted as it is (priorlab "
+                                  "adds no noise); image is then its optional clean reference")
+    mask: str | None = Field(None, validate_default=True, description="inpaint: an image file of the image's size whose non-zero pixels "
+                             "are known (replaces region)")
+    size: int | Literal["native"] = Field(
+        256, description="16..4096: the image is centre-cropped and resized to size x size pixels (a corrupted "
+        "file is cropped, never resized); native: its own height and width (default 256, native with corrupted)")
+    sigma: float | Literal["auto"] = Field(
+        0.1, description="noise strength in [0, 1] pixel units, per noise type: gaussian its std, poisson the std at "
+        "mid-gray, impulse the salt-and-pepper fraction, speckle the multiplicative std; with corrupted: the "
+        "level the detectors assume, auto = estimated from it (default 0.1 for denoise, 0 for inpaint, auto with "
+        "corrupted)")
     noise: Literal["gaussian", "poisson", "impulse", "speckle"] = Field(
         "gaussian",
         description="noise type; sigma is its strength: gaussian = the std, poisson = the std at mid-gray "
@@ -142,14 +202,57 @@ class BaseParams(BaseModel):
         None, description="inpaint only: where the square is blanked; random is drawn from the seed (default centre)")
     seed: int = Field(0, ge=0, le=SEED_MAX, description="seeds the noise, the mask, the network input and the weights")
 
+    @model_serializer(mode="wrap")
+    def _omit_unused_files(self, handler) -> dict:
+        """Runs without these files keep the run ids they had before the fields existed."""
+        dumped = handler(self)
+        for k in ("corrupted", "mask"):
+            if dumped.get(k) is None:
+                dumped.pop(k, None)
+        return dumped
+
     @field_validator("image")
     @classmethod
-    def _image_exists(cls, name: str) -> str:
-        return check_image(name)
+    def _image_exists(cls, name: str | None) -> str | None:
+        return name if name is None else check_image(name)
+
+    @field_validator("corrupted")
+    @classmethod
+    def _corrupted_fits(cls, name: str | None, info: ValidationInfo) -> str | None:
+        return name if name is None else check_corrupted(check_image(name), info.data)
+
+    @field_validator("mask")
+    @classmethod
+    def _mask_fits(cls, name: str | None, info: ValidationInfo) -> str | None:
+        return check_mask(name if name is None else check_image(name), info.data)
+
+    @field_validator("size", mode="before")
+    @classmethod
+    def _size(cls, value: Any) -> Any:
+        return parse_size(value)
+
+    @field_validator("size")
+    @classmethod
+    def _size_fits(cls, size: int | str, info: ValidationInfo) -> int | str:
+        return check_crop_size(size, info.data)
+
+    @field_validator("sigma", mode="before")
+    @classmethod
+    def _sigma(cls, value: Any) -> Any:
+        return parse_sigma(value)
+
+    @field_validator("sigma")
+    @classmethod
+    def _sigma_needs(cls, sigma: float | str, info: ValidationInfo) -> float | str:
+        if sigma == AUTO and "corrupted" in info.data and info.data["corrupted"] is None:
+            raise ValueError("'auto' estimates the noise of your corrupted file: give corrupted, or a number "
+                             "(without corrupted, priorlab adds the noise itself and sigma is its strength)")
+        return sigma
 
     def input_files(self) -> list[inputs.InputFile]:
-        """The files this run reads (tasks/inputs.py): the image unless it is a bundled one."""
-        return [] if self.image in BUNDLED else [inputs.InputFile("image", self.image, "image")]
+        """The files this run reads (tasks/inputs.py): its image files, but bundled images."""
+        return [inputs.InputFile(field, name, "image") for field in ("image", "corrupted", "mask")
+                for name in [getattr(self, field)] if name is not None and name not in BUNDLED]
 
     @field_validator("region")
     @classmethod
@@ -201,8 +304,9 @@ class DipParams(BaseParams):
     )
     stop: str | None = Field(
         None,
-        description=f"end the run when this detector decides to stop ({', '.join(DETECTORS)}); "
-        "default: run all iterations",
+        validate_default=True,  # a run with no reference gets BLIND_STOP, and its params say so
+        description=f"end the run when this detector decides to stop ({', '.join(DETECTORS)}), or none: run all "
+        f"iterations (default: all iterations with a clean reference, {BLIND_STOP} without one)",
     )
 
     @model_validator(mode="before")
@@ -237,7 +341,14 @@ class DipParams(BaseParams):
     @classmethod
     def _depth_fits_size(cls, depth: int, info: ValidationInfo) -> int:
         size = info.data.get("size")
-        if size is not None and (size % 2**depth or size < MIN_BOTTLENECK * 2**depth):
+        if size == NATIVE and shape_of(info.data):  # padded up to the multiple (inputs.canvas): only the bottleneck
+            side = min(shape_of(info.data))
+            if min(canvas(side, side, depth)) < MIN_BOTTLENECK * 2**depth:
+                ok = [d for d in range(1, 11) if min(canvas(side, side, d)) >= MIN_BOTTLENECK * 2**d]
+                raise ValueError(f"depth {depth} does not fit a native image whose shorter side is {side} px: "
+                                 f"it needs at least {MIN_BOTTLENECK}*2**depth; allowed depths: {ok or 'none'}")
+            return depth
+        if size is not None and size != NATIVE and (size % 2**depth or size < MIN_BOTTLENECK * 2**depth):
             ok = [d for d in range(1, 11) if size % 2**d == 0 and size >= MIN_BOTTLENECK * 2**d]
             raise ValueError(
                 f"depth {depth} does not fit size {size}: size must be divisible by 2**depth and at "
@@ -271,11 +382,24 @@ class DipParams(BaseParams):
     def _detectors(cls, names: Any) -> list[str]:
         return check_detectors(names)
 
+    @field_validator("detectors")
+    @classmethod
+    def _detectors_have_noise(cls, names: list[str], info: ValidationInfo) -> list[str]:
+        return check_noise_model(names, info.data)
+
     @field_validator("stop")
     @classmethod
-    def _stop(cls, name: str | None) -> str | None:
-        if name is not None and name not in DETECTORS:
-            raise ValueError(f"unknown detector {name!r} (allowed: {', '.join(DETECTORS)}){_nearest(name, DETECTORS)}")
+    def _stop(cls, name: str | None, info: ValidationInfo) -> str | None:
+        if name is not None and name != NO_STOP and name not in DETECTORS:
+            allowed = ", ".join([*DETECTORS, NO_STOP])
+            raise ValueError(f"unknown detector {name!r} (allowed: {allowed}){_nearest(name, DETECTORS)}")
+        blind = info.data.get("corrupted") is not None and info.data.get("image") is None
+        if name is None and blind:  # no oracle: the answer is where a detector stops (README: Your own images)
+            name = BLIND_STOP
+        if name == NO_STOP and not blind:
+            name = None  # with a reference, running every iteration is the default: one spelling, one run id
+        if name in DETECTORS and "detectors" in info.data:  # (a failed detectors check said it already)
+            check_noise_model([name], info.data)
         return name
 
     @model_validator(mode="after")
@@ -290,7 +414,7 @@ class DipParams(BaseParams):
 
     @model_validator(mode="after")
     def _default_snapshots(self) -> "DipParams":
-        if self.stop is not None and self.stop not in self.detectors:  # the stopping detector is attached
+        if self.stop in DETECTORS and self.stop not in self.detectors:  # the stopping detector is attached
             self.detectors = [d for d in DETECTORS if d in {*self.detectors, self.stop}]
         if self.snapshots is None:
             n = self.iterations

@@ -37,8 +37,9 @@ import torch
 
 from priorlab import vocab
 from priorlab.tasks.dip import detectors as det
+from priorlab.tasks.dip import noise_level
 from priorlab.tasks.dip.metrics import psnr, ssim
-from priorlab.tasks.dip.params import DipParams
+from priorlab.tasks.dip.params import AUTO, DipParams
 from priorlab.tasks.sink import Sink
 from priorlab.vocab import detector_metric, stop_key
 
@@ -49,7 +50,7 @@ class Recorder:
     def __init__(
         self,
         params: DipParams,
-        clean: torch.Tensor,
+        clean: torch.Tensor | None,
         corrupted: torch.Tensor,
         mask: torch.Tensor | None,
         sink: Sink,
@@ -57,14 +58,20 @@ class Recorder:
     ):
         p = self.params = params
         self.sink = sink
-        self.clean, self.corrupted = clean, corrupted  # (1, 3, H, W)
+        self.clean, self.corrupted = clean, corrupted  # (1, 3, H, W); clean None: no reference, no oracle
         self.mask = mask  # (1, 1, H, W) on device, 1 = known; None for denoising
         self.hole = None if mask is None else 1 - mask
         self.target_mask = None if (mask is None or not p.masked_loss) else mask
         self.log_steps = set(range(p.log_every, p.iterations + 1, p.log_every)) | set(p.snapshots) | {p.iterations}
         self.snapshots = set(p.snapshots)
+        # The noise level the detectors assume: the user's, or estimated from the corrupted image
+        # (`sigma: auto`). A denoising run always records the estimate, beside the true level.
+        self.sigma_est = None
+        if p.sigma == AUTO or p.task == "denoise":
+            self.sigma_est = noise_level.estimate(corrupted, p.noise)  # one copy to the host, before the loop
+        sigma = self.sigma_est if p.sigma == AUTO else p.sigma
         ctx = det.Context(
-            corrupted=corrupted, mask=self.target_mask, noise=p.noise, sigma=p.sigma,
+            corrupted=corrupted, mask=self.target_mask, noise=p.noise, sigma=sigma,
             seed=p.seed, iterations=p.iterations, log_every=p.log_every,
         )
         self.detectors = det.build(p.detectors, ctx)
@@ -80,11 +87,17 @@ class Recorder:
         self._shown: torch.Tensor | None = None
         self._det_ready: list[str] = []
         self._metric_names: list[str] = []
+        # The run's answer (artifact `restored`): the output where the `stop` detector stops, or
+        # the last one without a stop rule. (step, image); images from `measure` are never reused.
+        self.answer = p.stop if p.stop in self.detectors else None
+        self.restored: tuple[int, torch.Tensor] | None = None
 
         # Input quality: what the restoration has to beat.
-        self.inputs = {"input_psnr": psnr(corrupted, clean).item(), "input_ssim": ssim(corrupted, clean).item()}
-        if self.hole is not None:
-            self.inputs["input_psnr_hole"] = psnr(corrupted, clean, self.hole).item()
+        self.inputs = {vocab.REFERENCE: "image" if clean is not None else vocab.NO_REFERENCE}
+        if clean is not None:
+            self.inputs.update(input_psnr=psnr(corrupted, clean).item(), input_ssim=ssim(corrupted, clean).item())
+            if self.hole is not None:
+                self.inputs["input_psnr_hole"] = psnr(corrupted, clean, self.hole).item()
 
     def is_log_step(self, step: int) -> bool:
         return step in self.log_steps
@@ -103,14 +116,11 @@ class Recorder:
         """At a logging step: every number to report, stacked on the device (no sync)."""
         out = out.detach()
         shown = self._shown = out.clamp(0, 1)
-        values = {
-            "loss": loss.detach().float(),
-            "psnr": psnr(shown, self.clean),
-            "ssim": ssim(shown, self.clean),
-            "psnr_target": psnr(shown, self.corrupted, self.target_mask),
-            "psnr_ema": psnr(self.ema.clamp(0, 1), self.clean),
-        }
-        if self.hole is not None:
+        values = {"loss": loss.detach().float(), "psnr_target": psnr(shown, self.corrupted, self.target_mask)}
+        if self.clean is not None:
+            values.update(psnr=psnr(shown, self.clean), ssim=ssim(shown, self.clean),
+                          psnr_ema=psnr(self.ema.clamp(0, 1), self.clean))
+        if self.hole is not None and self.clean is not None:
             values["psnr_hole"] = psnr(shown, self.clean, self.hole)
             values["psnr_known"] = psnr(shown, self.clean, self.mask)
         self._det_ready = []
@@ -141,9 +151,9 @@ class Recorder:
         if step in self.snapshots:
             self.sink.artifact(step, vocab.OUTPUT, self._shown)
         self.last = values
-        self.history[step] = (values["psnr"], values["ssim"])
+        self.history[step] = (values.get("psnr"), values.get("ssim"))
         best = self.best
-        if best["psnr"] is None or values["psnr"] > best["psnr"]:
+        if "psnr" in values and (best["psnr"] is None or values["psnr"] > best["psnr"]):
             best.update(psnr=values["psnr"], step=step, ssim=values["ssim"])
         for k in ("psnr_ema", "psnr_hole"):
             if k in values and (best[k] is None or values[k] > best[k]):
@@ -154,6 +164,8 @@ class Recorder:
                 self.decided.setdefault(name, step)
             if fired and name == self.params.stop and self.ended_by is None:
                 self.ended_by = name
+        if self.answer is None or self.detectors[self.answer].stop_step == step:
+            self.restored = (step, self._shown)
         return self.ended_by is not None
 
     def log(self, step: int, out: torch.Tensor, loss: torch.Tensor) -> bool:
@@ -161,41 +173,47 @@ class Recorder:
         return self.record(step, self.measure(step, out, loss).tolist())
 
     def summary(self, loop_s: float, wall_s: float, n_params: int, device: str) -> dict:
+        """The run's summary (module doc); also reports the `restored` image through the sink."""
         last, best = self.last, self.best
         s = dict(self.inputs)
         s["status"] = vocab.DIVERGED if self.ended_by == vocab.DIVERGED else vocab.DONE
         if self.diverged_at is not None:
             s["diverged_at"] = self.diverged_at
+        if self.sigma_est is not None:
+            s[vocab.SIGMA_EST] = self.sigma_est
+        if self.clean is not None:
+            s.update(final_psnr=last.get("psnr"), final_ssim=last.get("ssim"), best_psnr=best["psnr"],
+                     best_step=best["step"], ssim_at_best=best["ssim"], best_psnr_ema=best["psnr_ema"])
         s.update(
-            final_psnr=last.get("psnr"),
-            final_ssim=last.get("ssim"),
             final_loss=last.get("loss"),
-            best_psnr=best["psnr"],
-            best_step=best["step"],
-            ssim_at_best=best["ssim"],
-            best_psnr_ema=best["psnr_ema"],
             iterations_done=self.steps_done,
             iters_per_s=self.steps_done / loop_s if loop_s > 0 else None,
             wall_s=wall_s,
             n_params=n_params,
             device=device,
         )
-        if self.hole is not None:
+        if self.hole is not None and self.clean is not None:
             s.update(
                 final_psnr_hole=last.get("psnr_hole"),
                 final_psnr_known=last.get("psnr_known"),
                 best_psnr_hole=best["psnr_hole"],
             )
+        stopped = self.ended_by not in (None, "diverged")
         last_logged = max(self.history) if self.history else None
         for name, d in self.detectors.items():
             step = d.stop_step if d.stop_step in self.history else last_logged
-            sp, ss = self.history[step] if step is not None else (None, None)
             s[stop_key("step", name)] = step
-            s[stop_key("psnr", name)] = sp
-            s[stop_key("ssim", name)] = ss
-            s[stop_key("gap", name)] = None if sp is None else best["psnr"] - sp
+            if self.clean is not None:
+                sp, ss = self.history[step] if step is not None else (None, None)
+                s[stop_key("psnr", name)] = sp
+                s[stop_key("ssim", name)] = ss
+                # A stopped run's oracle covers only the steps it ran: its gaps would all read as
+                # if the detectors were perfect. Absent, not flattering (README: Early stopping).
+                s[stop_key("gap", name)] = None if (sp is None or stopped) else best["psnr"] - sp
             s[stop_key("decided", name)] = self.decided.get(name)
-        s[vocab.STOPPED_BY] = None if self.ended_by in (None, vocab.DIVERGED) else self.ended_by
+        s[vocab.STOPPED_BY] = self.ended_by if stopped else None
+        if self.restored is not None:
+            self.sink.artifact(self.restored[0], vocab.RESTORED, self.restored[1])
         return s
 
 

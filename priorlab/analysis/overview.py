@@ -1,0 +1,252 @@
+"""A whole search at a glance: the numbers behind the Search page (and a notebook's).
+
+- `search_axes`: the parameters a sweep varied among runs of one kind, each numeric or categorical,
+  and on a log scale where the config drew it `loguniform` (`log_axes` reads the stored config
+  texts) or, for a numeric axis, where its values span two decades or more.
+- `parallel_frame`: one row per (run, axis) with the value placed on a 0..1 axis (log where the
+  axis is log, levels evenly spaced for categories), for parallel coordinates.
+- `brush`: the runs inside per-axis ranges / level sets (what a brushed chart selects).
+- `importance`: which parameter mattered for a metric, by Optuna's own evaluators (PED-ANOVA by
+  default, fANOVA on request), with a bootstrap interval over runs. Optuna imports scikit-learn
+  and scipy, never torch, and is imported only when asked.
+- `curve_bands`: every run's curve of one metric grouped by a factor: per step, the group's mean
+  and a 95% interval of that mean (t-based), with how many runs it rests on.
+"""
+
+from __future__ import annotations
+
+import datetime
+import math
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import yaml
+
+MAX_IMPORTANCE_RUNS = 500  # a seeded sample of this many runs feeds the evaluators (fANOVA is O(n log n) per tree)
+CONTINUOUS_LEVELS = 8  # a numeric axis with more distinct values than this is a sampled range
+
+
+def _hashable(v: Any) -> Any:
+    return repr(v) if isinstance(v, (list, dict)) else v
+
+
+def log_axes(config_texts: Iterable[str]) -> set[str]:
+    """Grid axes that a stored sweep config draws from a `loguniform` range (top level or a group)."""
+    out: set[str] = set()
+    for text in config_texts:
+        try:
+            cfg = yaml.safe_load(text)
+        except yaml.YAMLError:
+            continue
+        if not isinstance(cfg, dict):
+            continue
+        grids = [cfg.get("grid")] + [g.get("grid") for g in cfg.get("groups") or [] if isinstance(g, dict)]
+        for grid in grids:
+            if isinstance(grid, dict):
+                out.update(a for a, v in grid.items() if isinstance(v, dict) and "loguniform" in v)
+    return out
+
+
+def _numeric(s: pd.Series) -> bool:
+    vals = s.dropna()
+    return len(vals) > 0 and all(isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool)
+                                 for v in vals)
+
+
+def search_axes(runs: pd.DataFrame, log: Iterable[str] = ()) -> pd.DataFrame:
+    """`DataFrame[axis, numeric, continuous, log, n_levels]` of the parameters that vary among
+    `runs` (one kind's runs: a parameter missing from all of them is not an axis)."""
+    log = set(log)
+    rows = []
+    for c in runs.attrs.get("param_columns", []):
+        if c not in runs.columns:
+            continue
+        col = runs[c]
+        vals = col.dropna().map(_hashable)
+        n = vals.nunique()
+        if n < 2:
+            continue
+        numeric = _numeric(col)
+        is_log = numeric and (c in log or (n > 2 and vals.min() > 0 and vals.max() / vals.min() >= 100))
+        rows.append({"axis": c, "numeric": numeric, "continuous": numeric and n > CONTINUOUS_LEVELS,
+                     "log": bool(is_log), "n_levels": int(n)})
+    return pd.DataFrame(rows, columns=["axis", "numeric", "continuous", "log", "n_levels"])
+
+
+def _position(col: pd.Series, numeric: bool, log: bool) -> tuple[pd.Series, list]:
+    """Each value's place on a 0..1 axis, and the axis's levels (categorical) or bounds (numeric)."""
+    if numeric:
+        x = pd.to_numeric(col, errors="coerce").astype(float)
+        if log:
+            x = np.log10(x.where(x > 0))
+        lo, hi = x.min(), x.max()
+        span = hi - lo if hi > lo else 1.0
+        return (x - lo) / span, [lo, hi]
+    keyed = col.map(lambda v: "none" if v is None or (isinstance(v, float) and v != v) else str(_hashable(v)))
+    levels = sorted(keyed.unique(), key=str)
+    where = {lv: (i / (len(levels) - 1) if len(levels) > 1 else 0.5) for i, lv in enumerate(levels)}
+    return keyed.map(where).astype(float), levels
+
+
+def parallel_frame(runs: pd.DataFrame, axes: pd.DataFrame, metric: str) -> pd.DataFrame:
+    """Long form for parallel coordinates: `run_id, axis, order, pos (0..1), value (text), metric`;
+    the metric itself is the last axis."""
+    parts = []
+    specs = list(axes.itertuples(index=False))
+    for order, spec in enumerate(specs):
+        pos, _ = _position(runs[spec.axis], spec.numeric, spec.log)
+        parts.append(pd.DataFrame({"run_id": runs["run_id"].to_numpy(), "axis": spec.axis, "order": order,
+                                   "pos": pos.to_numpy(), "value": runs[spec.axis].map(_text).to_numpy()}))
+    m = pd.to_numeric(runs[metric], errors="coerce").astype(float)
+    pos, _ = _position(m, True, False)
+    parts.append(pd.DataFrame({"run_id": runs["run_id"].to_numpy(), "axis": metric, "order": len(specs),
+                               "pos": pos.to_numpy(), "value": m.map(_text).to_numpy()}))
+    out = pd.concat(parts, ignore_index=True)
+    out["metric"] = np.tile(m.to_numpy(), len(specs) + 1)
+    return out
+
+
+def _text(v: Any) -> str:
+    if v is None or (isinstance(v, float) and v != v):
+        return "none"
+    if isinstance(v, float):
+        return str(int(v)) if v.is_integer() and abs(v) < 1e15 else f"{v:.4g}"
+    if isinstance(v, (list, tuple)):
+        return ",".join(_text(x) for x in v)
+    return str(v)
+
+
+def brush(runs: pd.DataFrame, ranges: Mapping[str, Any]) -> np.ndarray:
+    """Rows inside every brush: `(lo, hi)` for a numeric axis, a list of level texts for a categorical one."""
+    keep = np.ones(len(runs), bool)
+    for axis, r in ranges.items():
+        if axis not in runs.columns or r is None:
+            continue
+        if isinstance(r, tuple) and len(r) == 2:
+            x = pd.to_numeric(runs[axis], errors="coerce")
+            keep &= ((x >= r[0]) & (x <= r[1])).fillna(False).to_numpy(bool)
+        else:
+            keep &= runs[axis].map(_text).isin([str(v) for v in r]).to_numpy(bool)
+    return keep
+
+
+# ---------------------------------------------------------------- parameter importance
+
+def _distribution(col: pd.Series, spec) -> Any:
+    from optuna.distributions import CategoricalDistribution, FloatDistribution
+
+    if spec.continuous:
+        lo, hi = float(col.min()), float(col.max())
+        return FloatDistribution(lo, hi if hi > lo else lo + 1e-12, log=bool(spec.log and lo > 0))
+    return CategoricalDistribution(sorted(col.map(_text).unique()))
+
+
+def importance(runs: pd.DataFrame, metric: str, axes: pd.DataFrame, *, higher_is_better: bool = True,
+               method: str = "ped-anova", n_boot: int = 10, seed: int = 0,
+               max_runs: int = MAX_IMPORTANCE_RUNS) -> pd.DataFrame:
+    """`DataFrame[axis, importance, lo, hi, n]`: each axis's share of the metric's variation
+    (normalised to sum to 1), and a 95% bootstrap interval over runs; sorted, most important first.
+    `method`: "ped-anova" (Optuna's PedAnovaImportanceEvaluator: fast) or "fanova" (its
+    FanovaImportanceEvaluator, a random forest: slower). Fewer than 4 runs or no axis: empty."""
+    import optuna
+    from optuna.importance import FanovaImportanceEvaluator, PedAnovaImportanceEvaluator
+    from optuna.study import StudyDirection
+    from optuna.trial import FrozenTrial, TrialState
+
+    cols = ["axis", "importance", "lo", "hi", "n"]
+    ok = runs[pd.to_numeric(runs[metric], errors="coerce").notna()] if metric in runs.columns else runs.iloc[:0]
+    if len(ok) < 4 or axes.empty:
+        return pd.DataFrame(columns=cols)
+    rng = np.random.default_rng(seed)
+    if len(ok) > max_runs:
+        ok = ok.iloc[np.sort(rng.choice(len(ok), max_runs, replace=False))]
+    specs = {s.axis: s for s in axes.itertuples(index=False)}
+    dists = {a: _distribution(ok[a].dropna(), s) for a, s in specs.items()}
+    values = pd.to_numeric(ok[metric], errors="coerce").astype(float).to_numpy()
+    params = {a: (ok[a].astype(float).to_numpy() if specs[a].continuous else ok[a].map(_text).to_numpy())
+              for a in specs}
+    when = datetime.datetime(2000, 1, 1)  # Optuna asks a finished trial for times; none matter here
+    trials = []
+    for i in range(len(ok)):
+        p = {}
+        for a in specs:
+            v = params[a][i]
+            if isinstance(v, float) and v != v:
+                continue  # a run without this axis (another task's parameter): left out of its split
+            p[a] = float(v) if specs[a].continuous else v
+        trials.append(FrozenTrial(number=i, trial_id=i, state=TrialState.COMPLETE, value=float(values[i]),
+                                  datetime_start=when, datetime_complete=when, params=p,
+                                  distributions={a: dists[a] for a in p}, user_attrs={}, system_attrs={},
+                                  intermediate_values={}))
+
+    direction = StudyDirection.MAXIMIZE if higher_is_better else StudyDirection.MINIMIZE
+
+    def evaluate(sample: list) -> dict[str, float]:
+        ev = (FanovaImportanceEvaluator(seed=seed, n_trees=16, max_depth=8) if method == "fanova"
+              else PedAnovaImportanceEvaluator())
+        names = [a for a in specs if any(a in t.params for t in sample)]
+        try:
+            raw = ev.evaluate(_TrialSet(sample, direction), params=names)
+        except AttributeError:  # an Optuna that asks a study for more than _TrialSet answers
+            optuna.logging.set_verbosity(optuna.logging.ERROR)
+            study = optuna.create_study(direction=direction.name.lower())
+            study.add_trials(sample)
+            raw = ev.evaluate(study, params=names)
+        total = sum(max(0.0, float(v)) for v in raw.values())
+        return {a: (max(0.0, float(v)) / total if total > 0 else 0.0) for a, v in raw.items()}
+
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # Optuna marks PED-ANOVA experimental
+        point = evaluate(trials)
+        boots = []
+        for _ in range(n_boot):
+            idx = rng.integers(0, len(trials), len(trials))
+            sample = [trials[j] for j in idx]  # (the study copies each one: repeats are fine)
+            try:
+                boots.append(evaluate(sample))
+            except (ValueError, RuntimeError):  # a resample with one level of every axis
+                continue
+    rows = []
+    for a in specs:
+        b = [x.get(a, 0.0) for x in boots]
+        lo, hi = (float(np.quantile(b, 0.025)), float(np.quantile(b, 0.975))) if len(b) >= 2 else (math.nan, math.nan)
+        rows.append({"axis": a, "importance": point.get(a, 0.0), "lo": lo, "hi": hi, "n": len(ok)})
+    return pd.DataFrame(rows, columns=cols).sort_values("importance", ascending=False, ignore_index=True)
+
+
+class _TrialSet:
+    """What Optuna's importance evaluators read from a study (its finished trials and its
+    direction), without a study: `Study.add_trials` deep-copies every trial, which made a
+    bootstrap of 500 runs take seconds."""
+
+    def __init__(self, trials: list, direction):
+        self._trials = trials
+        self.directions = [direction]
+        self.direction = direction
+
+    def _is_multi_objective(self) -> bool:
+        return False
+
+    def get_trials(self, deepcopy: bool = True, states=None) -> list:
+        return self._trials if states is None else [t for t in self._trials if t.state in states]
+
+
+# ---------------------------------------------------------------- curves
+
+def curve_bands(curves: pd.DataFrame, groups: Mapping[str, Any] | pd.Series) -> pd.DataFrame:
+    """`curves`: `DataFrame[run_id, step, value]` (one metric); `groups`: run_id -> level.
+    Returns `DataFrame[level, step, mean, lo, hi, n]`: per level and step, the mean over runs
+    and its 95% t-interval (lo = hi = mean for a single run)."""
+    from scipy import stats
+
+    g = pd.Series(groups)
+    df = curves.assign(level=curves["run_id"].map(lambda r: _text(g.get(r))))
+    agg = df.groupby(["level", "step"], sort=True)["value"].agg(["mean", "std", "count"]).reset_index()
+    t = stats.t.ppf(0.975, np.maximum(agg["count"] - 1, 1))
+    half = np.where(agg["count"] > 1, t * agg["std"].fillna(0) / np.sqrt(agg["count"]), 0.0)
+    return pd.DataFrame({"level": agg["level"], "step": agg["step"], "mean": agg["mean"],
+                         "lo": agg["mean"] - half, "hi": agg["mean"] + half, "n": agg["count"]})
