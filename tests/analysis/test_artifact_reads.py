@@ -47,4 +47,4 @@ def test_the_dashboard_shows_a_refused_artifact_as_missing(tmp_path, monkeypatch
     store, (sha,) = stored(tmp_path, 1)
     store.artifact_path(sha).unlink()
     os.mkfifo(store.artifact_path(sha))
-    assert data._artifact_png(str(store.root), sha) is None
+    assert data.artifact_png(str(store.root), sha) is None
