@@ -167,64 +167,69 @@ def _run_sweep(config_path, store_dir, address, force, max_concurrent, num_cpus,
         echo(f"config error: {e}")
         return EXIT_CONFIG
     writer = start_writer(store_dir, artifacts, owner=claims.new_owner())
-    ctrl_c.arm()  # from here a Ctrl-C stops the sweep and keeps what finished
-    ray.get(writer.upsert_sweep.remote(cfg.name, text, socket.gethostname()))
-    ray.get(writer.register_runs.remote(cfg.name, trials))
+    try:
+        ctrl_c.arm()  # from here a Ctrl-C stops the sweep and keeps what finished
+        ray.get(writer.upsert_sweep.remote(cfg.name, text, socket.gethostname()))
+        ray.get(writer.register_runs.remote(cfg.name, trials))
 
-    store = Store(store_dir, readonly=True, artifacts=artifacts)  # the writer owns all writes
-    echo(f"sweep {cfg.name}: {len(trials)} runs, {len(done)} already done, {len(todo)} to run -> {store_dir}")
+        store = Store(store_dir, readonly=True, artifacts=artifacts)  # the writer owns all writes
+        echo(f"sweep {cfg.name}: {len(trials)} runs, {len(done)} already done, {len(todo)} to run -> {store_dir}")
 
-    status = EXIT_OK
-    shards = work.shards(store_dir, artifacts)
-    if shards:
-        echo(f"sweep {cfg.name}: scoring {len(shards)} shards first")
-        status = _fit(cfg, run_shard, "shard", shards, writer, shipped, max_concurrent, echo, f"{cfg.name} shards",
-                      store_dir=store_dir, ctrl_c=ctrl_c)
-    stored = None if force else store  # optuna counts (and learns from) stored runs unless --force
-    if todo and status == EXIT_OK and cfg.pack > 1:  # issue 11: same-shaped DIP runs fit as packs
-        packs = work.items()
-        echo(f"sweep {cfg.name}: {len(todo)} runs packed into {len(packs)} trials (pack: {cfg.pack})")
-        status = _fit(cfg, run_pack_trial, "pack", packs, writer, shipped, max_concurrent, echo, f"{cfg.name} trials",
-                      store_dir=store_dir, ctrl_c=ctrl_c)
-    elif (todo or work.optuna_left) and status == EXIT_OK:  # optuna: trials come from the searcher
-        status = _fit(cfg, run_trial, "trial", todo, writer, shipped, max_concurrent, echo, cfg.name, store=stored,
-                      store_dir=store_dir, ctrl_c=ctrl_c)
+        status = EXIT_OK
+        shards = work.shards(store_dir, artifacts)
+        if shards:
+            echo(f"sweep {cfg.name}: scoring {len(shards)} shards first")
+            status = _fit(cfg, run_shard, "shard", shards, writer, shipped, max_concurrent, echo, f"{cfg.name} shards",
+                          store_dir=store_dir, ctrl_c=ctrl_c)
+        stored = None if force else store  # optuna counts (and learns from) stored runs unless --force
+        if todo and status == EXIT_OK and cfg.pack > 1:  # issue 11: same-shaped DIP runs fit as packs
+            packs = work.items()
+            echo(f"sweep {cfg.name}: {len(todo)} runs packed into {len(packs)} trials (pack: {cfg.pack})")
+            status = _fit(cfg, run_pack_trial, "pack", packs, writer, shipped, max_concurrent, echo, f"{cfg.name} trials",
+                          store_dir=store_dir, ctrl_c=ctrl_c)
+        elif (todo or work.optuna_left) and status == EXIT_OK:  # optuna: trials come from the searcher
+            status = _fit(cfg, run_trial, "trial", todo, writer, shipped, max_concurrent, echo, cfg.name, store=stored,
+                          store_dir=store_dir, ctrl_c=ctrl_c)
 
-    counts = store.counts(cfg.name)
-    failed = counts.get(vocab.ERROR, 0)  # diverged and pruned runs are results (vocab.RESULTS), not failures
-    statuses = store.runs(sweep=cfg.name).set_index("run_id")["status"]
-    todo_ids = {t["run_id"] for t in todo}
-    unfinished = [r for r, s in statuses.items() if s not in vocab.FINAL and (r in todo_ids or s == "running")]
-    if unfinished:
-        ray.get(writer.mark_unfinished.remote(unfinished, "interrupted"))
-        # Still `running` now: another live sweep holds the claim (only this sweep's are marked).
-        elsewhere = {r for r, s in store.run_status(unfinished).items() if s == "running"}
-        if elsewhere:
-            echo(f"sweep {cfg.name}: {len(elsewhere)} runs are being run by another sweep on this store; "
-                 "their results land in the store when it finishes them")
-        unfinished = [r for r in unfinished if r not in elsewhere]
-    if unfinished:
-        status = EXIT_INTERRUPTED
-    if ctrl_c.requested.is_set():  # even when every run happened to finish as the user pressed it
-        status = EXIT_INTERRUPTED
-    sweep_status = "interrupted" if unfinished else ("error" if failed else "done")
-    ray.get(writer.set_sweep_status.remote(cfg.name, sweep_status))
+        counts = store.counts(cfg.name)
+        failed = counts.get(vocab.ERROR, 0)  # diverged and pruned runs are results (vocab.RESULTS), not failures
+        statuses = store.runs(sweep=cfg.name).set_index("run_id")["status"]
+        todo_ids = {t["run_id"] for t in todo}
+        unfinished = [r for r, s in statuses.items() if s not in vocab.FINAL and (r in todo_ids or s == "running")]
+        if unfinished:
+            ray.get(writer.mark_unfinished.remote(unfinished, "interrupted"))
+            # Still `running` now: another live sweep holds the claim (only this sweep's are marked).
+            elsewhere = {r for r, s in store.run_status(unfinished).items() if s == "running"}
+            if elsewhere:
+                echo(f"sweep {cfg.name}: {len(elsewhere)} runs are being run by another sweep on this store; "
+                     "their results land in the store when it finishes them")
+            unfinished = [r for r in unfinished if r not in elsewhere]
+        if unfinished:
+            status = EXIT_INTERRUPTED
+        if ctrl_c.requested.is_set():  # even when every run happened to finish as the user pressed it
+            status = EXIT_INTERRUPTED
+        sweep_status = "interrupted" if unfinished else ("error" if failed else "done")
+        ray.get(writer.set_sweep_status.remote(cfg.name, sweep_status))
 
-    echo(f"sweep {cfg.name}: " + ", ".join(f"{k} {v}" for k, v in sorted(store.counts(cfg.name).items()) if v))
-    table = best_table(store, cfg.name)
-    if table:
-        echo("best settings:\n" + table)
-    if unfinished:
-        echo(f"interrupted: {len(unfinished)} runs unfinished; run the same command again to resume")
-    elif failed:
-        errors = store.runs(sweep=cfg.name, status="error")
-        for _, r in errors.head(3).iterrows():
-            last = (r.get("error") or "").strip().splitlines()[-1:] or [""]
-            echo(f"  error in {r['run_id']}: {last[0]}")
-        status = EXIT_FAILED
-    echo(f"open the dashboard: priorlab dashboard --store {store.where}"
-         + (f" --artifacts {artifacts}" if artifacts and is_db_url(store_dir) else ""))
-    return status
+        echo(f"sweep {cfg.name}: " + ", ".join(f"{k} {v}" for k, v in sorted(store.counts(cfg.name).items()) if v))
+        table = best_table(store, cfg.name)
+        if table:
+            echo("best settings:\n" + table)
+        if unfinished:
+            echo(f"interrupted: {len(unfinished)} runs unfinished; run the same command again to resume")
+        elif failed:
+            errors = store.runs(sweep=cfg.name, status="error")
+            for _, r in errors.head(3).iterrows():
+                last = (r.get("error") or "").strip().splitlines()[-1:] or [""]
+                echo(f"  error in {r['run_id']}: {last[0]}")
+            status = EXIT_FAILED
+        echo(f"open the dashboard: priorlab dashboard --store {store.where}"
+             + (f" --artifacts {artifacts}" if artifacts and is_db_url(store_dir) else ""))
+        return status
+    finally:
+        # The writer holds the store's write connection: a driver that runs several sweeps
+        # on one Ray instance (a notebook, a long-lived cluster) must not keep one per sweep.
+        ray.kill(writer)
 
 
 def _nothing_to_run(work, store_dir: str, artifacts: str | None, echo: Callable[[str], None]) -> int:

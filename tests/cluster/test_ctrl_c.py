@@ -11,6 +11,7 @@ import sys
 import textwrap
 import time
 
+import procs
 from priorlab.analysis.store import Store
 
 CONFIG = textwrap.dedent(
@@ -53,7 +54,7 @@ def test_one_sigint_during_shard_scoring_stops_everything_and_the_rerun_resumes(
     kept = len(list(shards.glob("*/*")))
     assert 1 <= kept < 8
 
-    again = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    again = procs.run(cmd, timeout=600)
     assert again.returncode == 0, again.stdout + again.stderr
     assert f"scoring {8 - kept} shards first" in again.stdout  # the scored shards were kept
     assert set(Store(store_dir).runs(sweep="ctrl-c-shards")["status"]) == {"done"}

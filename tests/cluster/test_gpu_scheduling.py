@@ -14,12 +14,13 @@ in the tests marked `gpu`, which skip only when CUDA is absent: `pytest -m gpu`.
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
 import textwrap
 from pathlib import Path
 
 import pytest
+
+import procs
 
 from priorlab.analysis.store import Store
 
@@ -96,9 +97,9 @@ def gpu_sweeps(tmp_path_factory):
     packed.write_text(SWEEP.format(name="gpu-packed", resources="{cpu: 1, gpu: 1}") + "pack: 4\n")
     env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
     env.update(PYTHONPATH=str(ROOT), OMP_NUM_THREADS="1")
-    proc = subprocess.run(
+    proc = procs.run(
         [sys.executable, "-c", DRIVER, str(shared), str(root / "shared"), str(packed), str(root / "packed")],
-        env=env, capture_output=True, text=True, timeout=600, cwd=root,
+        env=env, timeout=600, cwd=root,
     )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     return Store(root / "shared").runs(), Store(root / "packed").runs(), proc.stdout

@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 
+import procs
 from priorlab.analysis.store import Store
 from priorlab.cluster.config import load
 from priorlab.cluster.expand import expand
@@ -145,7 +146,7 @@ def test_killed_driver_resumes_without_rerunning_or_duplicating(ray_cluster, tmp
 
     assert not list(systemp.glob("priorlab-tune-*")), "Tune's scratch of the killed driver was left in temp"
 
-    out = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env)
+    out = procs.run(cmd, timeout=300, env=env)
     assert out.returncode == 0, out.stdout + out.stderr
     assert not list(systemp.glob("priorlab-tune-*")) and not (store_dir / ".tune-scratch").exists()
     runs = assert_exactly_once(store_dir, cfg)
@@ -215,7 +216,7 @@ def test_ctrl_c_marks_running_runs_interrupted_and_the_same_command_resumes(ray_
     statuses = set(Store(store_dir).runs(sweep="ctrl-c")["status"])
     assert "interrupted" in statuses and "running" not in statuses
 
-    again = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    again = procs.run(cmd, timeout=300)
     assert again.returncode == 0, again.stdout + again.stderr
     assert_exactly_once(store_dir, cfg)
 
@@ -326,7 +327,7 @@ def test_embedded_ray_prints_no_token_auth_warning_and_keeps_token_auth_on(tmp_p
     code = ("import os\nfrom priorlab.cluster.runtime import connect\nprint(connect(num_cpus=1))\n"
             "print('auth mode', os.environ.get('RAY_AUTH_MODE'))\nimport ray; ray.shutdown()\n")
     env = {k: v for k, v in os.environ.items() if k not in ("RAY_ADDRESS", "RAY_AUTH_MODE")}
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, env=env,
+    out = procs.run([sys.executable, "-c", code], timeout=120, env=env,
                          cwd=os.getcwd())
     assert out.returncode == 0, out.stderr
     assert "started embedded" in out.stdout and "auth mode token" in out.stdout

@@ -24,6 +24,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
+import procs
 import torch
 import yaml
 
@@ -135,14 +137,14 @@ def test_stylegan_sweep_with_driver_only_files_runs_every_kind_on_a_node_that_ca
                 "        time.sleep(2)\n"
                 "while sum(n['Alive'] for n in ray.nodes()) < 2 and time.time() - t < 300: time.sleep(0.5)\n"
                 "print(sum(n['Alive'] for n in ray.nodes()))" % address)
-        nodes = subprocess.run([sys.executable, "-c", wait], env=env, capture_output=True, text=True, timeout=400)
+        nodes = procs.run([sys.executable, "-c", wait], env=env, timeout=400)
         assert nodes.stdout.strip().endswith("2"), nodes.stdout + nodes.stderr
         assert seen.read_text() == ""  # the worker node sees an empty folder where the driver's files are
 
         store = driver / "store"
-        run = subprocess.run(
+        run = procs.run(
             [sys.executable, "-m", "priorlab.cluster.cli", "sweep", str(cfg), "--store", str(store),
-             "--address", address], env=env, capture_output=True, text=True, timeout=900, cwd=tmp_path)
+             "--address", address], env=env, timeout=900, cwd=tmp_path)
         assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
         runs = Store(store, readonly=True).runs(sweep="two-nodes")
         assert len(runs) == 8 and set(runs["status"]) == {"done"}, runs[["kind", "status", "error"]]

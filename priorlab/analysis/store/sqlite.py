@@ -237,7 +237,14 @@ class SqliteDatabase:
                     conn.execute(f"RELEASE sp{depth}")
                 raise
             self._depth = depth
-            conn.execute("COMMIT" if depth == 0 else f"RELEASE sp{depth}")
+            try:
+                conn.execute("COMMIT" if depth == 0 else f"RELEASE sp{depth}")
+            except sqlite3.DatabaseError:
+                # A COMMIT that fails (a full disk) leaves the transaction open and the write
+                # lock held: every later writer, a rerun's too, would wait on it forever.
+                if depth == 0 and conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
 
 
     def schema_version(self) -> int:
