@@ -12,34 +12,40 @@ import pandas as pd
 import streamlit as st
 
 from priorlab import vocab
+from priorlab.analysis import runframe
 from priorlab.dashboard import data
 
 TTL = data.TTL_S
 SETTING_KEYS = ("image", "task", "sigma", "region", "region_place", "size", "seed")
 
 
+def in_sweeps(runs: pd.DataFrame, sweeps: tuple) -> pd.DataFrame:
+    """The runs of some sweeps; every run when `sweeps` is empty."""
+    return runs[runframe.in_sweep(runs, sweeps)] if sweeps else runs
+
+
 @st.cache_data(ttl=TTL, max_entries=32, show_spinner=False)
-def scope(root: str, token: tuple, kind: str | None, tasks: tuple = ()) -> pd.DataFrame:
-    """The runs one analysis is about: one kind, status done, optionally some tasks; parameter
-    columns with no value there are dropped."""
-    runs = data.cached_runs(root, token)
+def scope(root: str, token: tuple, kind: str | None, tasks: tuple = (), sweeps: tuple = ()) -> pd.DataFrame:
+    """The runs one analysis is about: one kind, status done, optionally some tasks and some
+    sweeps (none: every sweep); parameter columns with no value there are dropped."""
+    runs = in_sweeps(data.cached_runs(root, token), sweeps)
     if tasks and "task" in runs.columns:
         runs = runs[runs["task"].isin(list(tasks))]
     return data.scoped(runs, kind=kind, statuses=(vocab.DONE,))
 
 
 @st.cache_data(ttl=TTL, max_entries=64, show_spinner=False)
-def effects(root: str, token: tuple, kind, tasks: tuple, metric: str, factor: str) -> pd.DataFrame:
+def effects(root: str, token: tuple, kind, tasks: tuple, sweeps: tuple, metric: str, factor: str) -> pd.DataFrame:
     from priorlab.analysis import stats
 
-    return stats.factor_effects(scope(root, token, kind, tasks), metric, factor)
+    return stats.factor_effects(scope(root, token, kind, tasks, sweeps), metric, factor)
 
 
 @st.cache_data(ttl=TTL, max_entries=64, show_spinner=False)
-def interaction(root: str, token: tuple, kind, tasks: tuple, metric: str, f1: str, f2: str):
+def interaction(root: str, token: tuple, kind, tasks: tuple, sweeps: tuple, metric: str, f1: str, f2: str):
     from priorlab.analysis import stats
 
-    runs = scope(root, token, kind, tasks)
+    runs = scope(root, token, kind, tasks, sweeps)
     mean = stats.interaction(runs, metric, f1, f2)
     try:
         n = stats.interaction(runs, metric, f1, f2, stat="n")
@@ -49,35 +55,35 @@ def interaction(root: str, token: tuple, kind, tasks: tuple, metric: str, f1: st
 
 
 @st.cache_data(ttl=TTL, max_entries=64, show_spinner=False)
-def paired(root: str, token: tuple, kind, tasks: tuple, metric: str, factor: str, a, b, higher: bool):
+def paired(root: str, token: tuple, kind, tasks: tuple, sweeps: tuple, metric: str, factor: str, a, b, higher: bool):
     from priorlab.analysis import stats
 
-    return stats.paired(scope(root, token, kind, tasks), metric, factor, a, b, higher_is_better=higher)
+    return stats.paired(scope(root, token, kind, tasks, sweeps), metric, factor, a, b, higher_is_better=higher)
 
 
 @st.cache_data(ttl=TTL, max_entries=64, show_spinner=False)
-def leaderboard(root: str, token: tuple, kind, tasks: tuple, metric: str, by: tuple, higher: bool):
+def leaderboard(root: str, token: tuple, kind, tasks: tuple, sweeps: tuple, metric: str, by: tuple, higher: bool):
     from priorlab.analysis import stats
 
-    return stats.leaderboard(scope(root, token, kind, tasks), metric, list(by), higher_is_better=higher)
+    return stats.leaderboard(scope(root, token, kind, tasks, sweeps), metric, list(by), higher_is_better=higher)
 
 
 @st.cache_data(ttl=TTL, max_entries=16, show_spinner=False)
-def findings(root: str, token: tuple) -> pd.DataFrame:
+def findings(root: str, token: tuple, sweeps: tuple = ()) -> pd.DataFrame:
     from priorlab.analysis import findings as f
 
-    return f.evaluate(data.cached_runs(root, token))
+    return f.evaluate(in_sweeps(data.cached_runs(root, token), sweeps))
 
 
 @st.cache_data(ttl=TTL, max_entries=16, show_spinner=False)
-def dip_vs_baselines(root: str, token: tuple, metric: str) -> pd.DataFrame:
+def dip_vs_baselines(root: str, token: tuple, metric: str, sweeps: tuple = ()) -> pd.DataFrame:
     """Per setting (image, task, sigma, region, …) where classical baselines ran: the metric of
     each baseline method and the mean/best of each DIP architecture on the same setting.
 
     Long format: `setting…, method, n, mean, best`, `method` is "nlm"/"tv"/… for baselines
     and "dip:<arch>" for DIP.
     """
-    runs = data.cached_runs(root, token)
+    runs = in_sweeps(data.cached_runs(root, token), sweeps)
     done = runs[(runs["status"] == "done") & runs[metric].notna()] if metric in runs.columns else runs.iloc[0:0]
     base = done[done["kind"] == "dip-baseline"]
     dip = done[done["kind"] == "dip"]

@@ -111,3 +111,18 @@ def fmt_number(v, spec: str = ".2f") -> str:
     """A number as shown on a page: `format(v, spec)`, or a dash when there is none."""
     x = number(v)
     return "—" if math.isnan(x) else format(x, spec)
+
+
+def sweep_scope(sweep_names: list[str], key: str = "sweep") -> tuple[str, ...]:
+    """The sweeps a page aggregates over, bound to `?sweep=`: empty means every sweep. Shown only
+    when the store holds more than one sweep (two sweeps' runs seldom share a budget)."""
+    if len(sweep_names) < 2:
+        return ()
+    return tuple(st.multiselect("Sweeps", sweep_names, key=key, bind="query-params", placeholder="all sweeps"))
+
+
+def scope_text(sweeps: tuple[str, ...], n_all: int) -> str:
+    """What a page aggregates, for its caption: `sweeps a, b` or `all 3 sweeps`."""
+    if sweeps:
+        return ("sweep " if len(sweeps) == 1 else "sweeps ") + ", ".join(md(s) for s in sweeps)
+    return f"all {n_all} sweeps" if n_all > 1 else ("the store's one sweep" if n_all else "every run")

@@ -48,3 +48,46 @@ def test_sweeps_page_draws_every_card_when_a_failed_run_has_a_list_parameter(mon
 def test_every_page_survives_list_dict_none_and_nan_parameters(monkeypatch, tmp_path, page):
     root = odd_params_store(tmp_path / "s")
     assert_ok(open_page(monkeypatch, root, page))
+
+
+def two_dip_sweeps_store(root: Path) -> Path:
+    """Two DIP sweeps with different budgets in one store: `long` (4 runs, high PSNR) and `short`
+    (6 runs, low PSNR), both varying `arch`."""
+    store = Store(root)
+    for name, n, psnr in (("long", 4, 30.0), ("short", 6, 20.0)):
+        store.upsert_sweep(name, "kind: dip\n", "host", status="done")
+        for i in range(n):
+            rid = f"{name}{i}"
+            arch = ("skip", "seed-single")[i % 2]
+            store.register_runs(name, [{"run_id": rid, "kind": "dip", "params": {
+                "image": "astronaut", "sigma": 0.1, "arch": arch, "seed": i // 2,
+                "iterations": 1000 if name == "long" else 100}}])
+            store.start_run(rid)
+            store.finish_run(rid, "done", {"best_psnr": psnr + (1.0 if arch == "skip" else 0.0) + 0.1 * i})
+    return root
+
+
+def _captions(at) -> str:
+    return " ".join(c.value for c in at.caption)
+
+
+def test_analysis_scopes_by_sweep_and_says_what_it_aggregates(monkeypatch, tmp_path):
+    root = two_dip_sweeps_store(tmp_path / "s")
+    everything = open_page(monkeypatch, root, "analysis", factor="arch")
+    assert_ok(everything)
+    assert "10 finished dip runs" in _captions(everything) and "all 2 sweeps" in _captions(everything)
+    one = open_page(monkeypatch, root, "analysis", factor="arch", sweep="long")
+    assert_ok(one)
+    assert "4 finished dip runs" in _captions(one) and "sweep long" in _captions(one)
+    # The effect table holds only the long sweep's runs: every level's mean is above 30 dB.
+    effect = one.dataframe[0].value
+    means = [v for c in effect.columns if "mean" in str(c).lower() for v in effect[c]]
+    assert means and min(means) > 29.0, effect
+
+
+def test_findings_scope_by_sweep(monkeypatch, tmp_path):
+    root = two_dip_sweeps_store(tmp_path / "s")
+    at = open_page(monkeypatch, root, "findings", sweep="short")
+    assert_ok(at)
+    assert "sweep short" in _captions(at)
+    assert any(s.label == "Sweeps" and s.value == ["short"] for s in at.multiselect)

@@ -20,7 +20,7 @@ import streamlit as st
 from priorlab import vocab
 from priorlab.analysis import runframe
 from priorlab.dashboard import computed, data, stopping
-from priorlab.dashboard.widgets import bound_select, fmt_number, md
+from priorlab.dashboard.widgets import bound_select, fmt_number, md, scope_text, sweep_scope
 
 st.title("Analysis")
 st.caption("Effects with 95% bootstrap confidence intervals, interactions, matched pairs and a "
@@ -88,6 +88,10 @@ def stylegan_spaces(kind: str, scope: pd.DataFrame, metrics: list[str]) -> None:
 
 # ------------------------------------------------------------------ scope, metric, factor
 
+all_sweeps = runframe.sweep_names(runs)
+sweeps = sweep_scope(all_sweeps)
+if sweeps:
+    runs = runs[runframe.in_sweep(runs, sweeps)]
 kinds = [k for k in data.levels(runs.loc[runs["status"] == vocab.DONE, "kind"]) if k is not None]
 if not kinds:
     st.info("No run has finished yet: the analysis needs runs with status done.")
@@ -102,7 +106,7 @@ if len(all_tasks) > 1:
     with c[1]:
         tasks = tuple(st.multiselect("Tasks", all_tasks, key="an_tasks", bind="query-params", placeholder="all tasks"))
 
-scope = computed.scope(d.root, d.token, kind, tasks)
+scope = computed.scope(d.root, d.token, kind, tasks, sweeps)
 metrics = data.numeric_summary_columns(scope)
 factors = [f for f in data.varying(scope, data.param_columns(scope))]
 if scope.empty or not metrics:
@@ -124,8 +128,9 @@ with c[2]:
 higher = data.higher_is_better(metric)
 with c[3]:
     factor = bound_select("Factor", factors, "arch" if "arch" in factors else factors[0], "factor")
-st.caption(md(f"{len(scope):,} finished {kind} runs" + (f" ({', '.join(tasks)})" if tasks else "")
-              + f" · {'higher' if higher else 'lower'} {metric} is better"))
+st.caption(md(f"{len(scope):,} finished {kind} runs" + (f" ({', '.join(tasks)})" if tasks else ""))
+           + " of " + scope_text(sweeps, len(all_sweeps))
+           + md(f" · {'higher' if higher else 'lower'} {metric} is better"))
 
 
 def ci_text(lo, hi, n_pairs) -> str:
@@ -138,7 +143,7 @@ def ci_text(lo, hi, n_pairs) -> str:
 # ------------------------------------------------------------------ effect of one factor
 
 st.subheader(f"Effect of {md(factor)}", anchor=False)
-eff = computed.effects(d.root, d.token, kind, tasks, metric, factor)
+eff = computed.effects(d.root, d.token, kind, tasks, sweeps, metric, factor)
 if eff.empty:
     st.info(f"No finished runs with a value of {md(metric)}.")
 else:
@@ -175,7 +180,7 @@ else:
     with ic[1]:
         f2 = bound_select("Columns", others, next((f for f in ("depth", "sigma", "loss") if f in others), others[0]),
                           "an_f2")
-    mean, n = computed.interaction(d.root, d.token, kind, tasks, metric, f1, f2)
+    mean, n = computed.interaction(d.root, d.token, kind, tasks, sweeps, metric, f1, f2)
     if mean.empty:
         st.info("No finished runs in these combinations.")
     else:
@@ -216,7 +221,7 @@ else:
     with pc[2]:
         b = bound_select("Level B", rest, "seed-single" if "seed-single" in rest else rest[0], "pair_b",
                          format_func=data.fmt)
-    res = computed.paired(d.root, d.token, kind, tasks, metric, pf, a, b, higher)
+    res = computed.paired(d.root, d.token, kind, tasks, sweeps, metric, pf, a, b, higher)
     A, B = data.fmt(a), data.fmt(b)
     mc = st.columns(4)
     mc[0].metric("matched pairs", res.n_pairs)
@@ -261,7 +266,7 @@ if "an_by" in st.session_state and not set(st.session_state["an_by"]) <= set(fac
 by = st.multiselect("Group by", factors, default=list(dict.fromkeys(default_by)), key="an_by",
                     bind="query-params")
 if by:
-    board = computed.leaderboard(d.root, d.token, kind, tasks, metric, tuple(by), higher)
+    board = computed.leaderboard(d.root, d.token, kind, tasks, sweeps, metric, tuple(by), higher)
     show = board.copy()
     for col in by:
         show[col] = show[col].map(data.fmt)
@@ -278,7 +283,7 @@ baselines = runs[(runs["kind"] == vocab.DIP_BASELINE) & (runs["status"] == vocab
 if kind == vocab.DIP and not baselines.empty:
     st.subheader("DIP against the classical baselines", anchor=False)
     bmetric = metric if metric in baselines.columns and baselines[metric].notna().any() else "best_psnr"
-    vs = computed.dip_vs_baselines(d.root, d.token, bmetric)
+    vs = computed.dip_vs_baselines(d.root, d.token, bmetric, sweeps)
     if vs.empty:
         st.info("No finished baseline runs share a setting (image, task, sigma, region) with finished DIP runs.")
     else:

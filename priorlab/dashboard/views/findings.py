@@ -10,7 +10,8 @@ import pandas as pd
 import streamlit as st
 
 from priorlab.dashboard import computed, data
-from priorlab.dashboard.widgets import fmt_number, md
+from priorlab.analysis import runframe
+from priorlab.dashboard.widgets import fmt_number, md, scope_text, sweep_scope
 
 BADGE = {"supported": ("green", ":material/check_circle:"),
          "contradicted": ("red", ":material/cancel:"),
@@ -21,7 +22,10 @@ st.caption("The seed report's claims, each checked on matched runs with an effec
 
 d = data.Data()
 runs = data.guard(d)
-table = computed.findings(d.root, d.token)
+all_sweeps = runframe.sweep_names(runs)
+sweeps = sweep_scope(all_sweeps)
+table = computed.findings(d.root, d.token, sweeps)
+st.caption("Checked over the runs of " + scope_text(sweeps, len(all_sweeps)) + ".")
 
 if table.empty:
     st.info("No claims to check.")
