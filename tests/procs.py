@@ -23,11 +23,10 @@ def run(cmd: list[str], timeout: float, **kwargs) -> subprocess.CompletedProcess
         try:
             code = proc.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
-            kill_group(proc)
+            kill_group(proc)  # before reading: the group may still be writing
             out.seek(0), err.seek(0)
             raise subprocess.TimeoutExpired(cmd, timeout, output=out.read()[-5000:], stderr=err.read()[-5000:])
-        finally:
-            kill_group(proc)  # what the child left behind (Ray's daemons) goes with it
+        kill_group(proc)  # what the child left behind (Ray's daemons) goes with it
         out.seek(0), err.seek(0)
         return subprocess.CompletedProcess(cmd, code, out.read(), err.read())
 
