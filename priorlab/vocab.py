@@ -54,6 +54,7 @@ UNFINISHED = (RUNNING, INTERRUPTED)  # a stopped or killed session's: an Optuna 
 SPENT = (DONE, PRUNED, DIVERGED)  # stored runs that count toward a search's num_samples
 FINAL = (DONE, ERROR, DIVERGED, PRUNED)  # a trial that ended on its own within its sweep
 FAILED = (ERROR, INTERRUPTED, DIVERGED)  # ended without a result; the dashboards list these
+SCORED = (DONE, PRUNED)  # summaries that rank a search: a pruned run carries what it ran until stopped
 
 # ---------------------------------------------------------------------------- kinds
 

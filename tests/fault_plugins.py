@@ -20,3 +20,11 @@ def die_in_fit(output, target):
     if output.shape[-1] > 16:
         os.kill(os.getpid(), signal.SIGKILL)
     return (output - target).square().mean()
+
+
+def raise_in_fit(output, target):
+    """A loss that passes validation (a 16-pixel probe) and raises once a real fit calls it: the
+    trial fails with a Python error the store keeps as its traceback."""
+    if output.shape[-1] > 16:
+        raise RuntimeError("raise_in_fit: this loss fails on purpose")
+    return (output - target).square().mean()

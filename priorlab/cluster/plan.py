@@ -10,7 +10,11 @@ from the cluster the sweep would use (`packing.capacity`).
 
 from __future__ import annotations
 
-from typing import Any, Callable
+import contextlib
+import sqlite3
+import tempfile
+from pathlib import Path
+from typing import Any, Callable, Iterator
 
 from priorlab.cluster import packing
 from priorlab.cluster.config import ray_resources
@@ -79,6 +83,33 @@ def _search_lines(work: Work) -> list[str]:
     return out
 
 
+@contextlib.contextmanager
+def _current_schema(store_dir: str, echo: Callable[[str], None]) -> Iterator[str]:
+    """The store folder to plan against: `store_dir` itself, or for a store an older priorlab
+    wrote, a migrated copy of its database in a temporary folder. A plan writes nothing (issue 16),
+    yet the sweep it describes would migrate the store first and then read it as migrated."""
+    from priorlab import vocab
+    from priorlab.analysis.schema import SCHEMA_VERSION, migrate, user_version
+
+    db = Path(store_dir) / vocab.DB_NAME
+    version = 0
+    if db.is_file():
+        with contextlib.closing(sqlite3.connect(f"file:{db.resolve()}?mode=ro", uri=True)) as conn:
+            with contextlib.suppress(sqlite3.DatabaseError):  # a damaged file: decide() says so
+                version = user_version(conn)
+    if not 0 < version < SCHEMA_VERSION:
+        yield store_dir
+        return
+    with tempfile.TemporaryDirectory(prefix="priorlab-plan-") as tmp:
+        with contextlib.closing(sqlite3.connect(f"file:{db.resolve()}?mode=ro", uri=True)) as src, \
+                contextlib.closing(sqlite3.connect(Path(tmp) / vocab.DB_NAME, isolation_level=None)) as copy:
+            src.backup(copy)
+            migrate(copy, where=str(db))
+        echo(f"store {store_dir}: schema v{version}, older than this priorlab's v{SCHEMA_VERSION}; planned on a "
+             "migrated copy (the sweep migrates the store once before it runs; the plan leaves it as it is)")
+        yield tmp
+
+
 def plan(
     config_path: str,
     store_dir: str = "results",
@@ -94,16 +125,17 @@ def plan(
     """Print what `priorlab sweep` would run with the same arguments; 0, or 2 for a config error."""
     from priorlab.analysis.store import StoreError
 
-    try:
-        work = decide(config_path, store_dir, force=force, extend=extend, only=only, artifacts=artifacts)
-    except (ConfigError, OSError, ValueError) as e:
-        echo(f"config error: {e}")
-        return 2
-    except StoreError as e:
-        echo(f"store error: {e}")
-        return 2
+    with _current_schema(store_dir, echo) as read_dir:
+        try:
+            work = decide(config_path, read_dir, force=force, extend=extend, only=only, artifacts=artifacts)
+        except (ConfigError, OSError, ValueError) as e:
+            echo(f"config error: {e}")
+            return 2
+        except StoreError as e:
+            echo(f"store error: {e}")
+            return 2
+        shards = work.shards(read_dir, artifacts)
     cfg = work.cfg
-    shards = work.shards(store_dir, artifacts)
     items = shards + work.items()
     packs = [i for i in items if "members" in i]
     k = cfg.pack or 1

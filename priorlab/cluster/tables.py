@@ -14,10 +14,13 @@ from typing import Any
 
 import pandas as pd
 
+from priorlab import vocab
+
 # Summary metrics worth a column in the terminal table (CSV/parquet keep every column).
 KEY_METRICS = ("best_psnr", "best_step", "final_psnr", "input_psnr", "ssim_at_best", "wall_s", "iters_per_s",
                "peak_rss_mb", "peak_gpu_mb", "pruned_at",
-               "z_val_accuracy", "w_val_accuracy", "z_lerp_flip_rate", "w_lerp_flip_rate")
+               *(vocab.space_key(s, "val_accuracy") for s in vocab.LATENT_SPACES),
+               *(vocab.space_key(s, "flip_rate") for s in (vocab.Z_INTERP[0], vocab.W_INTERP)))
 MAX_CELL = 28  # characters of one cell; longer values end in "…"
 # Parameters that say which data a run was given, not how it was fitted: settings are ranked within them.
 CONDITIONS = ("image", "corrupted", "noise", "sigma", "region", "region_place", "mask", "seed")
@@ -118,7 +121,7 @@ def export_frame(runs: pd.DataFrame) -> pd.DataFrame:
 STYLEGAN_SUMMARY = {
     "stylegan-direction": ("*_val_accuracy",),  # SVM accuracy of the attribute per latent space
     "stylegan-interpolate": ("*_flip_step_mean",),  # the frame where the label flips, per path
-    "stylegan-sample": ("n", "z_diversity", "w_diversity", "z_prob_mean", "w_prob_mean"),
+    "stylegan-sample": ("n", *(vocab.space_key(s, k) for k in ("diversity", "prob_mean") for s in vocab.LATENT_SPACES)),
     "stylegan-traverse": ("*_prob_delta", "*_ssim_at_max"),  # attribute change, identity at +-alpha
 }
 
@@ -162,7 +165,7 @@ def best_table(store, sweep: str, metric: str = "best_psnr", top: int = 5) -> st
     """The best settings of a sweep, for the end of a run: one small table per kind and task,
     showing every parameter the sweep searched (also when the scheduler pruned all but one run)
     and the runs' own numbers; StyleGAN kinds show their own results."""
-    runs = store.runs(sweep=sweep, status=["done", "pruned"])
+    runs = store.runs(sweep=sweep, status=list(vocab.SCORED))
     if runs.empty:
         return ""
     params = runs.attrs.get("param_columns", [])
@@ -175,8 +178,8 @@ def best_table(store, sweep: str, metric: str = "best_psnr", top: int = 5) -> st
             title = kind if task is None or task != task else f"{kind} {task}"
             # What the search varied for this kind, as far as this task's runs have it.
             searched = [c for c in searched_kind if c in _searched(group, params)]
-            done = group[group["status"] == "done"]
-            pruned = int((group["status"] == "pruned").sum())
+            done = group[group["status"] == vocab.DONE]
+            pruned = int((group["status"] == vocab.PRUNED).sum())
             if metric in group.columns and group[metric].notna().any():
                 best, how = _ranked(group, searched, metric, top)
                 if "vs_same_data" in best.columns:

@@ -19,7 +19,6 @@ from priorlab.cluster import packing, search
 from priorlab.cluster.errors import ConfigError
 from priorlab.cluster.expand import expand
 
-DB_NAME = "priorlab.db"
 
 
 @dataclass

@@ -69,20 +69,20 @@ def test_sweep_over_two_nodes_stores_every_run_once(ray_cluster, tmp_path):
 
 
 def test_failing_trial_is_recorded_with_traceback_and_others_finish(ray_cluster, tmp_path):
-    broken = tmp_path / "broken.pkl"
-    broken.write_bytes(b"this is not a pickle")  # passes validation (a .pkl path), fails to load
-    cfg = write_config(tmp_path / "fail.yaml", "with-failure", {"seed": [0, 1]}, extra=textwrap.dedent(f"""
+    # A loss that passes the config check (a 16-pixel probe) and raises in the real fit: a broken
+    # input file no longer gets this far (the sweep checks every input before a trial starts).
+    cfg = write_config(tmp_path / "fail.yaml", "with-failure", {"seed": [0, 1]}, extra=textwrap.dedent("""
         groups:
-          - {{name: dip}}
-          - {{name: bad-generator, kind: stylegan-sample, fixed: {{generator: {str(broken)!r}, n: 2}}}}
+          - {name: good}
+          - {name: bad-loss, fixed: {loss: "tests.fault_plugins:raise_in_fit"}}
         """))
     lines: list[str] = []
     assert run_sweep(str(cfg), store_dir=str(tmp_path / "store"), echo=lines.append) == EXIT_FAILED
     runs = Store(tmp_path / "store").runs(sweep="with-failure")
-    bad = runs[runs["kind"] == "stylegan-sample"]
-    good = runs[runs["kind"] == "dip"]
+    bad = runs[runs["loss"].astype(str).str.contains("raise_in_fit")]
+    good = runs.drop(bad.index)
     assert (bad["status"] == "error").all() and len(bad) == 2
-    assert all("Traceback" in e and "generator" in e for e in bad["error"])
+    assert all("Traceback" in e and "fails on purpose" in e for e in bad["error"])
     assert (good["status"] == "done").all() and len(good) == 2
     assert any("error in" in l for l in lines)
 

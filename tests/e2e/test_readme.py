@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from priorlab.analysis.store import Store
 from priorlab.cluster.cli import build_parser, main
 
 README = Path(__file__).resolve().parents[2] / "README.md"
@@ -21,7 +22,7 @@ README = Path(__file__).resolve().parents[2] / "README.md"
 # Placeholders in the README and what stands in for them in the test.
 PLACEHOLDERS = {"FILE": "runs-export.csv", "N": "2", "ADDR": "auto"}
 # Tiny sizes for the lines that run: a few seconds each on one core.
-TINY = {"--size": "32", "--iterations": "6", "--width": "8"}
+TINY = {"--size": "32", "--iterations": "6", "--width": "8", "--depth": "2"}
 
 
 def code_blocks() -> list[tuple[str, str]]:
@@ -114,6 +115,24 @@ def tiny(argv: list[str]) -> list[str]:
     return out + ["--size", TINY["--size"]]
 
 
+def write_user_images(folder: Path) -> None:
+    """The user's own files the "Your own images" lines name: a noisy photo with no clean copy,
+    a benchmark pair, an image and a mask drawn on it (small, and not square: native sizes)."""
+    import numpy as np
+    from skimage import data, io, transform
+
+    rng = np.random.default_rng(0)
+    clean = transform.resize(data.astronaut(), (40, 56), anti_aliasing=True)  # (H, W, 3) in [0, 1]
+    noisy = np.clip(clean + rng.normal(0, 0.1, clean.shape), 0, 1)
+    to8 = lambda a: (a * 255).round().astype(np.uint8)  # noqa: E731
+    for name, img in (("photo.png", noisy), ("kodim01_noisy.png", noisy), ("kodim01.png", clean),
+                      ("wall.png", clean)):
+        io.imsave(folder / name, to8(img), check_contrast=False)
+    mask = np.full((40, 56), 255, np.uint8)
+    mask[10:20, 15:35] = 0  # the hole to fill
+    io.imsave(folder / "scribble.png", mask, check_contrast=False)
+
+
 def test_the_single_run_lines_run_at_tiny_size(tmp_path, monkeypatch, capsys):
     """dip, baseline, runs and stylegan lines as written (files in a temporary folder)."""
     monkeypatch.chdir(tmp_path)
@@ -123,6 +142,7 @@ def test_the_single_run_lines_run_at_tiny_size(tmp_path, monkeypatch, capsys):
         if lang == "python" and m:
             (tmp_path / m.group(1)).write_text(text)
     monkeypatch.syspath_prepend(str(tmp_path))
+    write_user_images(tmp_path)
     ran = []
     for command in readme_commands():
         argv = to_argv(command)
@@ -141,6 +161,10 @@ def test_the_single_run_lines_run_at_tiny_size(tmp_path, monkeypatch, capsys):
     for command in readme_commands():  # after the runs above, the store has something to list
         argv = to_argv(command)
         if argv[0] == "runs":
+            # The README's sweep name stands for any sweep: name one these lines stored (a name
+            # the store lacks is an error that lists the names it has).
+            stored = Store(tmp_path / "results", readonly=True).sweeps()["name"].tolist()
+            argv = [stored[0] if prev == "--sweep" else a for prev, a in zip([None, *argv], argv)]
             assert main(argv) == 0, command
             ran.append("runs")
     capsys.readouterr()

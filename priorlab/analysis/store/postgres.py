@@ -320,10 +320,12 @@ class PostgresDatabase:
         return found
 
     def change_token(self) -> str:
-        """Moves whenever anything commits on the server (its write-ahead-log position): a
-        dashboard's cheap "has the store changed?" without scanning a table."""
+        """Moves whenever anything commits on the server (its write-ahead-log insert position): a
+        dashboard's cheap "has the store changed?" without scanning a table. Not the WAL *write*
+        position (`pg_current_wal_lsn`): a server with `synchronous_commit = off` moves that
+        only when its WAL writer next flushes, up to a few hundred ms after the commit."""
         with self.reader() as c:
-            return str(c.execute("SELECT pg_current_wal_lsn()::text").fetchone()[0])
+            return str(c.execute("SELECT pg_current_wal_insert_lsn()::text").fetchone()[0])
 
     def integrity_problems(self) -> list[str]:
         """What the database itself reports wrong (PostgreSQL enforces keys: nothing to scan)."""

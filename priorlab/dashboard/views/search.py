@@ -22,6 +22,7 @@ import pandas as pd
 import streamlit as st
 
 from priorlab.analysis import overview
+from priorlab import vocab
 from priorlab.dashboard import data
 from priorlab.dashboard.widgets import md
 
@@ -29,7 +30,7 @@ MAX_LINES = 2000  # lines drawn in the parallel coordinates (a seeded sample of 
 MAX_POINTS = 5000  # points per slice plot
 MAX_SELECT = 500  # runs the "Select in Runs" button carries (a link holds their ids)
 CURVE_RUNS = 400  # runs whose curves are read for the grouped curves (a seeded sample beyond)
-FINAL = ["done", "pruned"]  # pruned runs carry the summary of what they ran
+FINAL = list(vocab.SCORED)  # pruned runs carry the summary of what they ran
 
 st.title("Search")
 st.caption("A whole sweep at a glance: which settings were tried, which mattered, how the runs evolved.")
@@ -53,7 +54,7 @@ metrics = data.numeric_summary_columns(scope)
 if scope.empty or not metrics:
     st.info(md(f"Sweep {sweep} has no finished {kind} runs with numeric results yet."), icon=":material/inbox:")
     st.stop()
-default_metric = next((m for m in ("best_psnr", "z_val_accuracy", "psnr") if m in metrics), metrics[0])
+default_metric = next((m for m in ("best_psnr", vocab.space_key(vocab.LATENT_SPACES[0], "val_accuracy"), "psnr") if m in metrics), metrics[0])
 if st.session_state.get("sr_metric") not in metrics:
     st.session_state.pop("sr_metric", None)
 metric = top[2].selectbox("Metric", metrics, index=metrics.index(default_metric), key="sr_metric",
