@@ -38,33 +38,16 @@ packed fits.
 
 from __future__ import annotations
 
-import contextlib
 import time
 
 import torch
 
 from priorlab.tasks.sink import Sink
 from priorlab.tasks.dip import losses
-from priorlab.tasks.dip.degrade import STREAM_INPUT, STREAM_REG_NOISE, STREAM_WEIGHTS, prepare, seeded
-from priorlab.tasks.dip.inputs import canvas
-from priorlab.tasks.dip.models import build_model, init_weights_
+from priorlab.tasks.dip.member import INPUT_SCALE, input_noise  # noqa: F401  (re-exported)
+from priorlab.tasks.dip.member import autocast, build_network, pick_device, setup
 from priorlab.tasks.dip.params import DipParams
-from priorlab.tasks.dip.record import EMA_DECAY, Recorder  # noqa: F401  (EMA_DECAY: re-exported)
-
-INPUT_SCALE = 0.1  # DIP's get_noise: uniform noise times 1/10
-
-
-def pick_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
-
-
-def input_noise(p: DipParams, height: int, width: int) -> torch.Tensor:
-    """(1, input_depth, H', W'): the run's fixed network input on its canvas (inputs.canvas: the
-    image's size rounded up to a multiple of 2**depth; a square size is its own canvas)."""
-    h, w = canvas(height, width, p.depth)
-    return torch.rand(1, p.input_depth, h, w, generator=seeded(p.seed, STREAM_INPUT)) * INPUT_SCALE
+from priorlab.tasks.dip.record import EMA_DECAY  # noqa: F401  (re-exported)
 
 
 def compiled(model: torch.nn.Module, cuda: bool) -> torch.nn.Module:
@@ -81,38 +64,17 @@ def run(params: DipParams, sink: Sink) -> dict:
     device = pick_device(p.device)
     cuda = device.type == "cuda"
 
-    # Data, all drawn on the CPU so the numbers do not depend on the device.
-    clean, corrupted, mask = prepare(p, sink)  # (1, 3, H, W) each; clean None without a reference; mask or None
-    height, width = corrupted.shape[-2:]
-    noise = input_noise(p, height, width)  # (1, C, H', W'), H' >= H, W' >= W
-
-    model = init_weights_(build_model(p.arch, p.depth, p.width, p.input_depth, p.head), seeded(p.seed, STREAM_WEIGHTS))
     memory_format = torch.channels_last if (cuda and p.channels_last) else torch.contiguous_format
-    model = model.to(device, memory_format=memory_format)
-    clean, corrupted, noise = (None if t is None else t.to(device, memory_format=memory_format)
-                               for t in (clean, corrupted, noise))
+    m = setup(p, sink, device, memory_format)  # data, input noise, loss pixels, Recorder
+    height, width = m.target_shape
+    model = build_network(p).to(device, memory_format=memory_format)
+    noise = m.noise.to(device, memory_format=memory_format)  # (1, C, H', W')
     optimizer = torch.optim.Adam(model.parameters(), lr=p.lr)
     graphs = p.compile and cuda  # CUDA graphs replay into the same output buffer every step
     forward = compiled(model, cuda) if p.compile else model
     loss_fn = losses.get(p.loss)  # looked up per run, so tests can patch the table
-    autocast = torch.autocast("cuda", dtype=torch.bfloat16) if (cuda and p.amp) else contextlib.nullcontext()
-    reg_gen = None
-    if p.reg_noise_std > 0:
-        reg_gen = seeded(p.seed, STREAM_REG_NOISE, device)  # drawn where it is used: no copies
-
-    # The loss sees (1, 3, P) pixels: all of them, or the known ones picked by a fixed index.
-    known_idx = None
-    if mask is not None:
-        mask = mask.to(device)
-        if p.masked_loss:
-            known_idx = mask.flatten().nonzero().squeeze(1)  # one sync, before the loop
-
-    def pixels(x: torch.Tensor) -> torch.Tensor:
-        x = x.flatten(2)  # (1, 3, H*W)
-        return x if known_idx is None else x.index_select(2, known_idx)
-
-    target = pixels(corrupted)
-    rec = Recorder(p, clean, corrupted, mask, sink, device)  # metrics, best, EMA, detectors
+    amp = autocast(device, p.amp)
+    reg_gen, rec = m.reg_gen, m.rec
 
     model.train()
     t_loop = time.perf_counter()
@@ -122,12 +84,12 @@ def run(params: DipParams, sink: Sink) -> dict:
             x = noise + p.reg_noise_std * torch.randn(noise.shape, generator=reg_gen, device=device)
         if graphs:
             torch.compiler.cudagraph_mark_step_begin()
-        with autocast:
+        with amp:
             out = forward(x)[..., :height, :width]  # (1, 3, H, W): the canvas cropped to the image
         out = out.float()
         if graphs:
             out = out.clone()  # the recorder and detectors keep outputs past the next replay
-        loss = loss_fn(pixels(out), target)
+        loss = loss_fn(m.pixels(out), m.target)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()

@@ -54,22 +54,17 @@ work as in `fit.run`.
 
 from __future__ import annotations
 
-import contextlib
 import copy
-import math
 import time
-from dataclasses import dataclass
 
 import torch
 from torch.func import functional_call, replace_all_batch_norm_modules_, vmap
 
 from priorlab.tasks.sink import Sink
 from priorlab.tasks.dip import fit, losses
-from priorlab.tasks.dip.degrade import STREAM_REG_NOISE, STREAM_WEIGHTS, prepare, seeded
 from priorlab.tasks.dip.inputs import NATIVE
-from priorlab.tasks.dip.models import build_model, init_weights_
+from priorlab.tasks.dip.member import autocast, build_network, pick_device, setup
 from priorlab.tasks.dip.params import DipParams
-from priorlab.tasks.dip.record import Recorder
 
 # What must be equal for runs to share one batched network and one loop. Everything else
 # (seed, sigma, noise, loss, image, task, region, lr, reg_noise_std, ...) may differ.
@@ -88,43 +83,6 @@ def shape_key(params: DipParams | dict) -> tuple:
     get = params.get if isinstance(params, dict) else lambda k: getattr(params, k, None)
     fields = SHAPE_FIELDS + (NATIVE_SHAPE_FIELDS if get("size") == NATIVE else ())
     return tuple((k, tuple(v) if isinstance(v, list) else v) for k in fields for v in [get(k)])
-
-
-@dataclass
-class Member:
-    """One run of the pack: its loss inputs on the device, and its Recorder (the same per-run
-    bookkeeping as `fit.run`: metrics, snapshots, best, EMA, divergence, detectors, summary)."""
-
-    p: DipParams
-    rec: Recorder
-    known_idx: torch.Tensor | None  # flat indices of the pixels the loss sees; None: all
-    target: torch.Tensor  # (1, 3, P)
-    target_shape: tuple[int, int]  # (H, W) of the image
-    reg_gen: torch.Generator | None
-    t_end: float | None = None  # when the member stopped fitting
-
-    def pixels(self, x: torch.Tensor) -> torch.Tensor:
-        x = x.flatten(2)  # (1, 3, H*W)
-        return x if self.known_idx is None else x.index_select(2, self.known_idx)
-
-
-def _member(p: DipParams, sink: Sink, device: torch.device) -> Member:
-    """Data of one run, drawn on the CPU exactly as `fit.run` draws it, then moved."""
-    clean, corrupted, mask = prepare(p, sink)  # (1, 3, H, W) each; clean None without a reference; mask or None
-    clean = None if clean is None else clean.to(device)
-    corrupted = corrupted.to(device)
-    known_idx = None
-    if mask is not None:
-        mask = mask.to(device)
-        if p.masked_loss:
-            known_idx = mask.flatten().nonzero().squeeze(1)
-    m = Member(
-        p=p, rec=Recorder(p, clean, corrupted, mask, sink, device), known_idx=known_idx, target=corrupted,
-        target_shape=tuple(corrupted.shape[-2:]),
-        reg_gen=seeded(p.seed, STREAM_REG_NOISE, device) if p.reg_noise_std > 0 else None,
-    )
-    m.target = m.pixels(corrupted)
-    return m
 
 
 class StackedAdam:
@@ -166,11 +124,6 @@ class StackedAdam:
                 param.add_(exp_avg * value / denom)
 
 
-def build_network(p: DipParams) -> torch.nn.Module:
-    """A run's network, built and seeded exactly as `fit.run` builds it."""
-    return init_weights_(build_model(p.arch, p.depth, p.width, p.input_depth, p.head), seeded(p.seed, STREAM_WEIGHTS))
-
-
 def stack_networks(
     params: list[DipParams], device: torch.device | str = "cpu"
 ) -> tuple[torch.nn.Module, dict[str, torch.Tensor]]:
@@ -205,20 +158,18 @@ def run_pack(params: list[DipParams], sinks: list[Sink], pack_id: str = "") -> l
 
     t_start = time.perf_counter()
     p0 = params[0]
-    device = fit.pick_device(p0.device)
-    cuda = device.type == "cuda"
-    members = [_member(p, s, device) for p, s in zip(params, sinks)]
+    device = pick_device(p0.device)
+    members = [setup(p, s, device) for p, s in zip(params, sinks)]  # as fit.run sets up each run
 
     base, stacked = stack_networks(params, device)
     n_params = sum(q[0].numel() for q in stacked.values())
     forward = vmap(lambda ps, x: functional_call(base, ps, (x,)))
 
-    # (K, 1, C, H, W): each member's fixed input noise, drawn as fit.run draws it.
     height, width = members[0].target_shape
-    noise = torch.stack([fit.input_noise(p, height, width) for p in params]).to(device)
+    noise = torch.stack([m.noise for m in members]).to(device)  # (K, 1, C, H', W'): each member's fixed input
     optimizer = StackedAdam(stacked, [p.lr for p in params])
     loss_fns = [losses.get(p.loss) for p in params]  # looked up per run (built-in or plug-in), as fit.run does
-    autocast = torch.autocast("cuda", dtype=torch.bfloat16) if (cuda and p0.amp) else contextlib.nullcontext()
+    amp = autocast(device, p0.amp)
 
     log_steps = members[0].rec.log_steps  # equal for all: logging steps are part of the shape
     active = list(range(K))  # indices into members/loss_fns of the members still fitting
@@ -233,7 +184,7 @@ def run_pack(params: list[DipParams], sinks: list[Sink], pack_id: str = "") -> l
                 if members[i].reg_gen is not None else noise[j]
                 for j, i in enumerate(active)
             ])
-        with autocast:
+        with amp:
             out = forward(stacked, x)[..., :height, :width]  # (A, 1, 3, H, W): canvases cropped to the image
         out = out.float()
         step_losses = [loss_fns[i](members[i].pixels(out[j]), members[i].target) for j, i in enumerate(active)]
