@@ -20,8 +20,7 @@ from __future__ import annotations
 import hashlib
 import math
 import os
-from typing import Any
-
+from priorlab.cluster.items import PackItem, RunSpec, TrialItem
 from priorlab.tasks.dip.pack import shape_key
 from priorlab.tasks.plugins import is_plugin
 
@@ -33,36 +32,32 @@ def pack_id(run_ids: list[str]) -> str:
     return "pack-" + hashlib.sha256(",".join(sorted(run_ids)).encode()).hexdigest()[:10]
 
 
-def pack_trials(trials: list[dict[str, Any]], k: int) -> list[dict[str, Any]]:
-    """The Tune items of a packed sweep: packs `{"pack_id", "name", "kind", "members",
-    "resources"}` of same-shaped DIP runs, and the runs that cannot pack as they are."""
-    groups: dict[tuple, list[dict[str, Any]]] = {}
-    items: list[dict[str, Any]] = []
-    for t in trials:
+def pack_trials(runs: list[RunSpec], k: int) -> list[TrialItem | PackItem]:
+    """The Tune items of a packed sweep: packs of same-shaped DIP runs, and a trial of its own
+    for each run that cannot pack, in config order."""
+    groups: dict[tuple, list[RunSpec]] = {}
+    slots: list[tuple | RunSpec] = []  # a group's key keeps its packs' place in config order
+    for r in runs:
         # Plug-in architectures run alone: nothing promises that a user's network batches under vmap.
-        if t["kind"] in PACKABLE and k > 1 and not is_plugin(t["params"].get("arch", "")):
-            key = (t["kind"], shape_key(t["params"]), tuple(sorted(t["resources"].items())))
+        if r.kind in PACKABLE and k > 1 and not is_plugin(r.params.get("arch", "")):
+            key = (r.kind, shape_key(r.params), tuple(sorted(r.resources.items())))
             if key not in groups:
                 groups[key] = []
-                items.append({"group": key})  # a placeholder keeps the packs in config order
-            groups[key].append(t)
+                slots.append(key)
+            groups[key].append(r)
         else:
-            items.append(t)
-    out: list[dict[str, Any]] = []
-    for item in items:
-        if "group" not in item:
-            out.append(item)
+            slots.append(r)
+    out: list[TrialItem | PackItem] = []
+    for slot in slots:
+        if isinstance(slot, RunSpec):
+            out.append(TrialItem(slot))
             continue
-        runs = groups[item["group"]]
-        n_packs = math.ceil(len(runs) / k)
-        size = math.ceil(len(runs) / n_packs)
-        for i in range(0, len(runs), size):
-            members = runs[i : i + size]
-            pid = pack_id([m["run_id"] for m in members])
-            out.append({
-                "pack_id": pid, "name": pid, "kind": members[0]["kind"],
-                "members": members, "resources": members[0]["resources"],
-            })
+        group = groups[slot]
+        n_packs = math.ceil(len(group) / k)
+        size = math.ceil(len(group) / n_packs)
+        for i in range(0, len(group), size):
+            members = tuple(group[i : i + size])
+            out.append(PackItem(pack_id([m.run_id for m in members]), members, members[0].resources))
     return out
 
 

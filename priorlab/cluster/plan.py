@@ -19,6 +19,7 @@ from typing import Any, Callable, Iterator
 from priorlab.cluster import packing
 from priorlab.cluster.config import ray_resources
 from priorlab.cluster.errors import ConfigError
+from priorlab.cluster.items import PackItem, ShardItem, WorkItem
 from priorlab.cluster.tables import num_text
 from priorlab.cluster.work import Work, decide
 
@@ -44,15 +45,15 @@ def _axes(trials: list[dict[str, Any]]) -> dict[str, list[str]]:
     return {kind: [k for k, vals in params.items() if len(vals) > 1] for kind, params in seen.items()}
 
 
-def _settings(item: dict[str, Any], axes: dict[str, list[str]]) -> str:
+def _settings(item: WorkItem, axes: dict[str, list[str]]) -> str:
     """What one Tune item runs: a trial's distinguishing values; a pack's shared values and what
     differs among its members; a shard trial's place."""
-    if "index" in item:
-        return f"scores shard {item['index'] + 1} of {item['n']} of run {item['run_id'][:8]}"
-    members = item.get("members") or [item]
-    p0 = members[0]["params"]
-    mine = axes.get(item["kind"], [])
-    same = [k for k in mine if k in p0 and all(m["params"].get(k) == p0[k] for m in members)]
+    if isinstance(item, ShardItem):
+        return f"scores shard {item.index + 1} of {item.n} of run {item.run.run_id[:8]}"
+    members = item.runs
+    p0 = members[0].params
+    mine = axes.get(item.kind, [])
+    same = [k for k in mine if k in p0 and all(m.params.get(k) == p0[k] for m in members)]
     differ = [k for k in mine if k not in same]
     text = " ".join(f"{k}={value_text(p0[k])}" for k in same)
     if differ:
@@ -137,7 +138,7 @@ def plan(
         shards = work.shards(read_dir, artifacts)
     cfg = work.cfg
     items = shards + work.items()
-    packs = [i for i in items if "members" in i]
+    packs = [i for i in items if isinstance(i, PackItem)]
     k = cfg.pack or 1
     scope = f", only {len(work.todo)} named by --only" if work.only else ""
     head = (f"plan for sweep {cfg.name}: {len(work.trials)} runs, {len(work.done)} already final (done or pruned) "
@@ -164,15 +165,15 @@ def plan(
              "--force reruns all, --only RUN_ID reruns one")
         return 0
     axes = _axes(work.trials)
-    names = [i.get("name") or i["run_id"] for i in items]
+    names = [i.name for i in items]
     width = max([len(n) for n in names] + [5])
-    kind_w = max([len(i["kind"]) for i in items] + [4])
-    asks = [packing._fmt_resources(i["resources"]) for i in items]
+    kind_w = max([len(i.kind) for i in items] + [4])
+    asks = [packing._fmt_resources(i.resources) for i in items]
     ask_w = max([len(a) for a in asks] + [8])
     echo(f"  {'trial':<{width}}  {'kind':<{kind_w}}  {'runs':>4}  {'asks for':<{ask_w}}  settings")
     for item, name, ask in zip(items, names, asks):
-        n = len(item.get("members", [item])) if "index" not in item else 0
-        echo(f"  {name:<{width}}  {item['kind']:<{kind_w}}  {n:>4}  {ask:<{ask_w}}  {_settings(item, axes)}".rstrip())
+        n = 0 if isinstance(item, ShardItem) else len(item.runs)
+        echo(f"  {name:<{width}}  {item.kind:<{kind_w}}  {n:>4}  {ask:<{ask_w}}  {_settings(item, axes)}".rstrip())
     if work.optuna_left:
         echo(f"  (+ {work.optuna_left} Optuna trials, their values drawn as the sweep goes)")
 
@@ -181,7 +182,7 @@ def plan(
     limit = max_concurrent or cfg.max_concurrent
     requests: dict[tuple, int] = {}
     for item in items:
-        key = tuple(sorted(item["resources"].items()))
+        key = tuple(sorted(item.resources.items()))
         requests[key] = requests.get(key, 0) + 1
     if work.optuna_left:
         key = tuple(sorted(ray_resources(cfg.resources).items()))

@@ -50,6 +50,7 @@ from pydantic import ValidationError
 from priorlab import vocab
 from priorlab.cluster.config import ray_resources
 from priorlab.cluster.expand import run_id
+from priorlab.cluster.items import DrawItem, RunSpec, ShardItem, TrialItem, WorkItem, from_tune, to_tune
 from priorlab.cluster.space import Range, in_space, max_iterations, plain
 from priorlab.tasks.registry import KINDS
 
@@ -80,11 +81,11 @@ def probe_trials(cfg) -> list[dict[str, Any]]:
     return out
 
 
-def concrete_trial(space_base: dict[str, Any], point: dict[str, Any]) -> dict[str, Any]:
+def concrete_trial(space_base: DrawItem, point: dict[str, Any]) -> dict[str, Any]:
     """The trial record `{run_id, kind, params, resources}` of one suggested point."""
-    kind = space_base["kind"]
-    params = KINDS[kind].params(**{**space_base["fixed"], **point}).model_dump(mode="json")
-    return {"run_id": run_id(kind, params), "kind": kind, "params": params, "resources": space_base["resources"]}
+    kind = space_base.kind
+    params = KINDS[kind].params(**{**space_base.fixed, **point}).model_dump(mode="json")
+    return {"run_id": run_id(kind, params), "kind": kind, "params": params, "resources": space_base.resources}
 
 
 def run_point(config: dict[str, Any], writer=None, inputs: dict[str, dict] | None = None) -> None:
@@ -93,22 +94,26 @@ def run_point(config: dict[str, Any], writer=None, inputs: dict[str, dict] | Non
     import ray
 
     from priorlab.cluster.inputs import materialize
-    from priorlab.cluster.trial import run_trial
+    from priorlab.cluster.trial import run_one
 
     materialize(inputs)  # the suggestion's parameters may name a shipped file
-    trial = concrete_trial(config["trial"], config["point"])
-    ray.get(writer.register_runs.remote(config["trial"]["sweep"], [trial]))
-    run_trial({"trial": trial}, writer=writer, inputs=inputs)
+    draw: DrawItem = from_tune(config["trial"])
+    trial = concrete_trial(draw, config["point"])
+    ray.get(writer.register_runs.remote(draw.sweep, [trial]))
+    run_one(TrialItem(RunSpec.from_dict(trial)), writer, inputs)
 
 
 def run_id_of(config: dict[str, Any]) -> str | None:
     """The run id of a Tune trial's config: given for grid/random trials, built from the
     suggestion for Optuna ones; None when the suggestion is not a valid run."""
-    trial = config.get("trial") or config.get("shard") or {}
-    if trial.get("run_id"):
-        return trial["run_id"]
+    raw = config.get("trial") or config.get("shard")
+    if not raw:
+        return None
+    item = from_tune(raw)
+    if isinstance(item, (TrialItem, ShardItem)):
+        return item.run.run_id
     try:
-        return concrete_trial(trial, config["point"])["run_id"]
+        return concrete_trial(item, config["point"])["run_id"]
     except (KeyError, ValidationError, ValueError, TypeError):
         return None
 
@@ -154,8 +159,8 @@ def _optuna_searcher(cfg, store, space: dict[str, Any]):
     ), len(done) + len(pruned)
 
 
-def _space_base(cfg) -> dict[str, Any]:
-    return {"kind": cfg.kind, "sweep": cfg.name, "fixed": dict(cfg.fixed), "resources": ray_resources(cfg.resources)}
+def _space_base(cfg) -> DrawItem:
+    return DrawItem(kind=cfg.kind, sweep=cfg.name, fixed=dict(cfg.fixed), resources=ray_resources(cfg.resources))
 
 
 def stored_points(cfg, store, statuses=vocab.SPENT) -> tuple[list[dict], list[float], list[dict]]:
@@ -188,7 +193,7 @@ def stored_points(cfg, store, statuses=vocab.SPENT) -> tuple[list[dict], list[fl
 
 # ---------------------------------------------------------------- ASHA
 
-def _asha(cfg, items: list[dict[str, Any]], writer):
+def _asha(cfg, items: list[WorkItem], writer):
     from ray.tune.schedulers import ASHAScheduler
 
     sched = cfg.scheduler
@@ -205,7 +210,7 @@ def _asha(cfg, items: list[dict[str, Any]], writer):
                     writer.mark_unfinished.remote([run_id], "pruned")
             return decision
 
-    max_t = sched.max_t or max_iterations(cfg, items)
+    max_t = sched.max_t or max_iterations(cfg, [r.to_dict() for item in items for r in item.runs])
     return PruningASHA(
         time_attr="step", metric=sched.metric, mode=sched.mode,
         max_t=max_t - 1,  # rungs strictly below the budget: a run that completes is done
@@ -227,12 +232,12 @@ class TunePlan:
     notes: list[str] = field(default_factory=list)
 
 
-def tune_plan(cfg, fn: Callable, key: str, items: list[dict[str, Any]], writer, store=None) -> TunePlan:
+def tune_plan(cfg, fn: Callable, key: str, items: list[WorkItem], writer, store=None) -> TunePlan:
     """What `_fit` hands Tune: the trainable, the space, the search algorithm and scheduler."""
     from ray import tune
 
     if key != "trial":  # shards (StyleGAN scoring) are plain work: no search, no pruning
-        return TunePlan(fn=fn, param_space={key: tune.grid_search(items)}, total=len(items))
+        return TunePlan(fn=fn, param_space={key: tune.grid_search([to_tune(i) for i in items])}, total=len(items))
     if cfg.search.type != "grid" or cfg.scheduler is not None:
         # Per-step reports carry the step's metrics and the final report the summary, so no
         # single key is in every result; Tune's strict check would stop the sweep.
@@ -242,11 +247,12 @@ def tune_plan(cfg, fn: Callable, key: str, items: list[dict[str, Any]], writer, 
         searcher, stored = _optuna_searcher(cfg, store, optuna_space(cfg))
         left = max(0, cfg.search.num_samples - stored)
         return TunePlan(
-            fn=run_point, param_space={"trial": _space_base(cfg), "point": optuna_space(cfg)}, total=left,
+            fn=run_point, param_space={"trial": to_tune(_space_base(cfg)), "point": optuna_space(cfg)}, total=left,
             num_samples=left, search_alg=searcher, scheduler=scheduler,
             notes=[f"optuna: {stored} of {cfg.search.num_samples} samples stored, {left} to run"],
         )
-    return TunePlan(fn=fn, param_space={key: tune.grid_search(items)}, total=len(items), scheduler=scheduler)
+    return TunePlan(fn=fn, param_space={key: tune.grid_search([to_tune(i) for i in items])}, total=len(items),
+                    scheduler=scheduler)
 
 
 def remaining(cfg, store) -> int:

@@ -24,6 +24,7 @@ from priorlab.cluster.expand import expand
 from priorlab.cluster import inputs as input_files
 from priorlab.cluster import search
 from priorlab.cluster.interrupt import CtrlC
+from priorlab.cluster.items import WorkItem, from_tune
 from priorlab.cluster.progress import ProgressCallback
 from priorlab.cluster.terminal import printable
 from priorlab.cluster.runtime import connect, plugin_modules
@@ -38,10 +39,14 @@ from priorlab.cluster.writer import TrialDeathCallback, start_writer
 EXIT_OK, EXIT_FAILED, EXIT_CONFIG, EXIT_INTERRUPTED = 0, 1, 2, 130
 
 
+def _item(config: dict[str, Any]) -> WorkItem:
+    """The work item of a Tune trial's config (`_fit` puts it under its key)."""
+    return from_tune(config.get("trial") or config.get("pack") or config["shard"])
+
+
 def _trial_resources(config: dict[str, Any]) -> tune.PlacementGroupFactory:
     """Each trial asks for its own group's resources (set by the config expansion)."""
-    item = config.get("trial") or config.get("pack") or config["shard"]
-    return tune.PlacementGroupFactory([item["resources"]])
+    return tune.PlacementGroupFactory([_item(config).resources])
 
 
 def check_resources(groups: list[tuple[str, dict[str, float]]], nodes: list[dict[str, float]],
@@ -188,8 +193,8 @@ def _run_sweep(config_path, store_dir, address, force, max_concurrent, num_cpus,
             status = _fit(cfg, run_pack_trial, "pack", packs, writer, shipped, max_concurrent, echo, f"{cfg.name} trials",
                           store_dir=store_dir, ctrl_c=ctrl_c)
         elif (todo or work.optuna_left) and status == EXIT_OK:  # optuna: trials come from the searcher
-            status = _fit(cfg, run_trial, "trial", todo, writer, shipped, max_concurrent, echo, cfg.name, store=stored,
-                          store_dir=store_dir, ctrl_c=ctrl_c)
+            status = _fit(cfg, run_trial, "trial", work.items(), writer, shipped, max_concurrent, echo, cfg.name,
+                          store=stored, store_dir=store_dir, ctrl_c=ctrl_c)
 
         counts = store.counts(cfg.name)
         failed = counts.get(vocab.ERROR, 0)  # diverged and pruned runs are results (vocab.RESULTS), not failures
@@ -258,8 +263,8 @@ def _nothing_to_run(work, store_dir: str, artifacts: str | None, echo: Callable[
 
 
 def _trial_name(t) -> str:
-    c = t.config.get("trial") or t.config.get("pack") or t.config["shard"]
-    return c.get("name") or c.get("run_id") or f"{c.get('sweep', 'trial')}-{t.trial_id}"  # optuna: no id yet
+    item = _item(t.config)
+    return item.name or f"{item.sweep}-{t.trial_id}"  # optuna: no run id before the draw
 
 
 class _NoTuneResumeHint(logging.Filter):

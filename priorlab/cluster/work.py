@@ -18,6 +18,7 @@ from priorlab.cluster import config as sweep_config
 from priorlab.cluster import packing, search
 from priorlab.cluster.errors import ConfigError
 from priorlab.cluster.expand import expand
+from priorlab.cluster.items import PackItem, RunSpec, ShardItem, TrialItem
 
 
 
@@ -36,12 +37,13 @@ class Work:
     def nothing_to_run(self) -> bool:
         return not self.todo and not self.optuna_left
 
-    def items(self) -> list[dict[str, Any]]:
+    def items(self) -> list[TrialItem | PackItem]:
         """The Tune items of the trials to run: packs of same-shaped DIP runs with `pack: K`."""
         k = self.cfg.pack or 1
-        return packing.pack_trials(self.todo, k) if k > 1 else list(self.todo)
+        runs = [RunSpec.from_dict(t) for t in self.todo]
+        return packing.pack_trials(runs, k) if k > 1 else [TrialItem(r) for r in runs]
 
-    def shards(self, store_dir: str | Path, artifacts: str | None = None) -> list[dict[str, Any]]:
+    def shards(self, store_dir: str | Path, artifacts: str | None = None) -> list[ShardItem]:
         """The shard trials of sharded runs not scored yet (a resumed sweep keeps its shards,
         which the store keeps among its files)."""
         from priorlab.analysis.store import Store, store_exists
@@ -49,12 +51,12 @@ class Work:
 
         store = Store(store_dir, readonly=True, artifacts=artifacts) if store_exists(store_dir) else None
         out = []
-        for t in self.todo:
-            kind = KINDS[t["kind"]]
-            n = kind.sharding.count(kind.params(**t["params"])) if kind.sharding else 1
+        for run in map(RunSpec.from_dict, self.todo):
+            kind = KINDS[run.kind]
+            n = kind.sharding.count(run.task_params()) if kind.sharding else 1
             if n > 1:
-                have = set(store.files.shards_present(t["run_id"])) if store is not None else set()
-                out += [{**t, "index": i, "n": n, "name": f"{t['run_id']}-s{i}"} for i in range(n) if i not in have]
+                have = set(store.files.shards_present(run.run_id)) if store is not None else set()
+                out += [ShardItem(run, i, n) for i in range(n) if i not in have]
         return out
 
 

@@ -20,6 +20,7 @@ from priorlab import vocab
 from priorlab.analysis import claims
 from priorlab.analysis.partial import summary_from_metrics
 from priorlab.analysis.store import Store, StoreError, is_db_url
+from priorlab.cluster.items import from_tune
 
 
 # The environment the store's libraries read their endpoints and credentials from (libpq,
@@ -161,7 +162,7 @@ class TrialDeathCallback(tune.Callback):
     def on_trial_error(self, iteration, trials, trial, **info):
         pack = trial.config.get("pack")
         if pack is not None:  # a packed trial: every member it was still fitting died with it
-            ids = [m["run_id"] for m in pack.get("members", [pack])]
+            ids = [r.run_id for r in from_tune(pack).runs]
         elif trial.config.get("trial"):
             from priorlab.cluster.search import run_id_of  # an Optuna trial's run id comes from its suggestion
 

@@ -11,6 +11,7 @@ from priorlab.analysis.store import Store
 from priorlab.cluster import config as sweep_config
 from priorlab.cluster.errors import ConfigError
 from priorlab.cluster.expand import expand
+from priorlab.cluster.items import PackItem, RunSpec, TrialItem
 from priorlab.cluster.packing import pack_trials
 
 PACKED = textwrap.dedent(
@@ -63,18 +64,20 @@ def test_runs_pack_by_network_shape_into_balanced_packs():
         "groups": [{"name": "dip"}, {"name": "b", "kind": "dip-baseline", "grid": {"method": ["tv"]}}],
     })
     trials = expand(cfg)
-    items = pack_trials(trials, cfg.pack)
-    packs = [i for i in items if "members" in i]
+    items = pack_trials([RunSpec.from_dict(t) for t in trials], cfg.pack)
+    packs = [i for i in items if isinstance(i, PackItem)]
+    alone = [i for i in items if isinstance(i, TrialItem)]
     # 5 runs per architecture with K = 4: two packs each, 3 + 2 (not 4 + 1).
-    assert sorted(len(p["members"]) for p in packs) == [2, 2, 3, 3]
+    assert sorted(len(p.members) for p in packs) == [2, 2, 3, 3]
     for p in packs:
-        assert len({m["params"]["arch"] for m in p["members"]}) == 1
-        assert p["resources"] == {"CPU": 1.0}
+        assert len({m.params["arch"] for m in p.members}) == 1
+        assert p.resources == {"CPU": 1.0}
     # Every run is in exactly one item, under its own (unpacked) run id; baselines stay alone.
-    ids = [m["run_id"] for p in packs for m in p["members"]] + [i["run_id"] for i in items if "members" not in i]
+    ids = [r.run_id for i in items for r in i.runs]
     assert sorted(ids) == sorted(t["run_id"] for t in trials)
-    assert {i["kind"] for i in items if "members" not in i} == {"dip-baseline"}
-    assert pack_trials(trials, 1) == trials  # pack: 1 is no packing
+    assert {i.kind for i in alone} == {"dip-baseline"}
+    runs = [RunSpec.from_dict(t) for t in trials]
+    assert pack_trials(runs, 1) == [TrialItem(r) for r in runs]  # pack: 1 is no packing
 
 
 def test_packed_sweep_stores_every_member_as_its_own_run_and_resumes_only_unfinished(ray_cluster, tmp_path):
