@@ -108,8 +108,12 @@ def parallel_frame(runs: pd.DataFrame, axes: pd.DataFrame, metric: str) -> pd.Da
     return out
 
 
+def _missing(v: Any) -> bool:
+    return v is None or (isinstance(v, float) and v != v)
+
+
 def _text(v: Any) -> str:
-    if v is None or (isinstance(v, float) and v != v):
+    if _missing(v):
         return "none"
     if isinstance(v, float):
         return str(int(v)) if v.is_integer() and abs(v) < 1e15 else f"{v:.4g}"
@@ -165,7 +169,10 @@ def importance(runs: pd.DataFrame, metric: str, axes: pd.DataFrame, *, higher_is
     specs = {s.axis: s for s in axes.itertuples(index=False)}
     dists = {a: _distribution(ok[a].dropna(), s) for a, s in specs.items()}
     values = pd.to_numeric(ok[metric], errors="coerce").astype(float).to_numpy()
-    params = {a: (ok[a].astype(float).to_numpy() if specs[a].continuous else ok[a].map(_text).to_numpy())
+    # A missing value stays None (not _text's "none"): the run is left out of that axis's split,
+    # since the axis's distribution (built from the present values) has no such level.
+    params = {a: (ok[a].astype(float).to_numpy() if specs[a].continuous
+                  else ok[a].map(lambda v: None if _missing(v) else _text(v)).to_numpy())
               for a in specs}
     when = datetime.datetime(2000, 1, 1)  # Optuna asks a finished trial for times; none matter here
     trials = []
@@ -173,7 +180,7 @@ def importance(runs: pd.DataFrame, metric: str, axes: pd.DataFrame, *, higher_is
         p = {}
         for a in specs:
             v = params[a][i]
-            if isinstance(v, float) and v != v:
+            if v is None or (isinstance(v, float) and v != v):
                 continue  # a run without this axis (another task's parameter): left out of its split
             p[a] = float(v) if specs[a].continuous else v
         trials.append(FrozenTrial(number=i, trial_id=i, state=TrialState.COMPLETE, value=float(values[i]),
