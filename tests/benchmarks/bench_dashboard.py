@@ -188,7 +188,7 @@ def bench_search(store: Path, runs_df) -> None:
     axes = overview.search_axes(scope, overview.log_axes([]))
 
     def fn(label, f, target=INTERACTION_S):
-        record(f"  {label}", timed(lambda: f() and None), target)
+        record(f"  {label}", timed(lambda: (f(), None)[1]), target)
 
     print(f"  analysis.overview on {len(scope):,} runs, {len(axes)} axes")
     fn("search_axes", lambda: overview.search_axes(scope, set()))
