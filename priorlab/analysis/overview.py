@@ -41,7 +41,9 @@ def start_import() -> None:
     """Import Optuna's evaluators in a background thread (once per process). `optuna.importance`
     pulls in scikit-learn and scipy.stats (2-3 s cold), also for PED-ANOVA; started as a page
     opens, the import overlaps its store read and charts instead of following them
-    (`importance` then waits on Python's import lock for the rest, never imports twice)."""
+    (`importance` then waits on Python's import lock for the rest, never imports twice). Call it
+    after the page's own imports: a package both threads import at once (narwhals, through
+    altair and scikit-learn) can raise `_DeadlockError`."""
     import sys
 
     if _warming or "optuna.importance" in sys.modules:
