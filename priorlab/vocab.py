@@ -35,6 +35,14 @@ def run_id(kind: str, params: dict[str, Any]) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
+# ---------------------------------------------------------------------------- resource use
+
+# Summary keys of what a run cost (every kind; tasks/resources.py measures them). iters_per_s
+# only where a run has iterations (DIP); peak_gpu_mb only where the run used CUDA.
+WALL_S, ITERS_PER_S = "wall_s", "iters_per_s"
+PEAK_RSS_MB, PEAK_GPU_MB = "peak_rss_mb", "peak_gpu_mb"
+RESOURCE_KEYS = (WALL_S, ITERS_PER_S, PEAK_RSS_MB, PEAK_GPU_MB)
+
 # ---------------------------------------------------------------------------- run statuses
 
 PENDING, RUNNING, DONE, ERROR = "pending", "running", "done", "error"

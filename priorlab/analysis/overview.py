@@ -7,7 +7,8 @@
   axis is log, levels evenly spaced for categories), for parallel coordinates.
 - `brush`: the runs inside per-axis ranges / level sets (what a brushed chart selects).
 - `importance`: which parameter mattered for a metric, by Optuna's own evaluators (PED-ANOVA by
-  default, fANOVA on request), with a bootstrap interval over runs. Optuna imports scikit-learn
+  default, fANOVA on request), with a bootstrap interval over runs (PED-ANOVA's; fANOVA's refits
+  are too slow for one). Optuna imports scikit-learn
   and scipy, never torch, and is imported only when asked.
 - `curve_bands`: every run's curve of one metric grouped by a factor: per step, the group's mean
   and a 95% interval of that mean (t-based), with how many runs it rests on.
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import datetime
 import math
+import threading
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -25,7 +27,36 @@ import pandas as pd
 import yaml
 
 MAX_IMPORTANCE_RUNS = 500  # a seeded sample of this many runs feeds the evaluators (fANOVA is O(n log n) per tree)
+# Bootstrap refits per evaluator. PED-ANOVA fits in ~20 ms, so ten resamples cost nothing;
+# one fANOVA forest takes ~0.5-1 s on 500 runs (two shared cores), so its ten refits took
+# 10-13 s on the Search page: fANOVA gives its point estimate only (no interval).
+BOOTSTRAPS = {"ped-anova": 10, "fanova": 0}
 CONTINUOUS_LEVELS = 8  # a numeric axis with more distinct values than this is a sampled range
+
+
+_warming: list[threading.Thread] = []
+
+
+def start_import() -> None:
+    """Import Optuna's evaluators in a background thread (once per process). `optuna.importance`
+    pulls in scikit-learn and scipy.stats (2-3 s cold), also for PED-ANOVA; started as a page
+    opens, the import overlaps its store read and charts instead of following them
+    (`importance` then waits on Python's import lock for the rest, never imports twice). Call it
+    after the page's own imports: a package both threads import at once (narwhals, through
+    altair and scikit-learn) can raise `_DeadlockError`."""
+    import sys
+
+    if _warming or "optuna.importance" in sys.modules:
+        return
+
+    def work() -> None:
+        try:
+            import optuna.importance  # noqa: F401
+        except Exception:  # the page's own import reports it
+            pass
+
+    _warming.append(threading.Thread(target=work, name="priorlab-optuna-import", daemon=True))
+    _warming[0].start()
 
 
 def _hashable(v: Any) -> Any:
@@ -98,7 +129,7 @@ def parallel_frame(runs: pd.DataFrame, axes: pd.DataFrame, metric: str) -> pd.Da
     for order, spec in enumerate(specs):
         pos, _ = _position(runs[spec.axis], spec.numeric, spec.log)
         parts.append(pd.DataFrame({"run_id": runs["run_id"].to_numpy(), "axis": spec.axis, "order": order,
-                                   "pos": pos.to_numpy(), "value": runs[spec.axis].map(_text).to_numpy()}))
+                                   "pos": pos.to_numpy(), "value": texts(runs[spec.axis]).to_numpy()}))
     m = pd.to_numeric(runs[metric], errors="coerce").astype(float)
     pos, _ = _position(m, True, False)
     parts.append(pd.DataFrame({"run_id": runs["run_id"].to_numpy(), "axis": metric, "order": len(specs),
@@ -108,14 +139,29 @@ def parallel_frame(runs: pd.DataFrame, axes: pd.DataFrame, metric: str) -> pd.Da
     return out
 
 
+def _missing(v: Any) -> bool:
+    return v is None or (isinstance(v, float) and v != v)
+
+
 def _text(v: Any) -> str:
-    if v is None or (isinstance(v, float) and v != v):
+    if _missing(v):
         return "none"
     if isinstance(v, float):
         return str(int(v)) if v.is_integer() and abs(v) < 1e15 else f"{v:.4g}"
     if isinstance(v, (list, tuple)):
         return ",".join(_text(x) for x in v)
     return str(v)
+
+
+def texts(col: pd.Series) -> pd.Series:
+    """`col.map(_text)`, formatting each distinct value once: a sweep's axes have a handful of
+    levels over thousands of runs, and the Search page formats every axis on every rerun."""
+    try:
+        codes, uniques = pd.factorize(col, use_na_sentinel=True)
+    except TypeError:  # unhashable values (list or dict parameters): one at a time
+        return col.map(_text)
+    table = np.array([_text(u) for u in uniques] + [_text(None)], dtype=object)
+    return pd.Series(table[codes], index=col.index, dtype=object)  # code -1 (missing) -> "none"
 
 
 def brush(runs: pd.DataFrame, ranges: Mapping[str, Any]) -> np.ndarray:
@@ -128,7 +174,7 @@ def brush(runs: pd.DataFrame, ranges: Mapping[str, Any]) -> np.ndarray:
             x = pd.to_numeric(runs[axis], errors="coerce")
             keep &= ((x >= r[0]) & (x <= r[1])).fillna(False).to_numpy(bool)
         else:
-            keep &= runs[axis].map(_text).isin([str(v) for v in r]).to_numpy(bool)
+            keep &= texts(runs[axis]).isin([str(v) for v in r]).to_numpy(bool)
     return keep
 
 
@@ -140,22 +186,24 @@ def _distribution(col: pd.Series, spec) -> Any:
     if spec.continuous:
         lo, hi = float(col.min()), float(col.max())
         return FloatDistribution(lo, hi if hi > lo else lo + 1e-12, log=bool(spec.log and lo > 0))
-    return CategoricalDistribution(sorted(col.map(_text).unique()))
+    return CategoricalDistribution(sorted(texts(col).unique()))
 
 
 def importance(runs: pd.DataFrame, metric: str, axes: pd.DataFrame, *, higher_is_better: bool = True,
-               method: str = "ped-anova", n_boot: int = 10, seed: int = 0,
+               method: str = "ped-anova", n_boot: int | None = None, seed: int = 0,
                max_runs: int = MAX_IMPORTANCE_RUNS) -> pd.DataFrame:
     """`DataFrame[axis, importance, lo, hi, n]`: each axis's share of the metric's variation
     (normalised to sum to 1), and a 95% bootstrap interval over runs; sorted, most important first.
     `method`: "ped-anova" (Optuna's PedAnovaImportanceEvaluator: fast) or "fanova" (its
-    FanovaImportanceEvaluator, a random forest: slower). Fewer than 4 runs or no axis: empty."""
+    FanovaImportanceEvaluator, a random forest: slower). `n_boot`: resamples for the interval
+    (default `BOOTSTRAPS[method]`; with none, lo and hi are NaN). Fewer than 4 runs or no axis: empty."""
     import optuna
     from optuna.importance import FanovaImportanceEvaluator, PedAnovaImportanceEvaluator
     from optuna.study import StudyDirection
     from optuna.trial import FrozenTrial, TrialState
 
     cols = ["axis", "importance", "lo", "hi", "n"]
+    n_boot = BOOTSTRAPS.get(method, 10) if n_boot is None else n_boot
     ok = runs[pd.to_numeric(runs[metric], errors="coerce").notna()] if metric in runs.columns else runs.iloc[:0]
     if len(ok) < 4 or axes.empty:
         return pd.DataFrame(columns=cols)
@@ -165,7 +213,10 @@ def importance(runs: pd.DataFrame, metric: str, axes: pd.DataFrame, *, higher_is
     specs = {s.axis: s for s in axes.itertuples(index=False)}
     dists = {a: _distribution(ok[a].dropna(), s) for a, s in specs.items()}
     values = pd.to_numeric(ok[metric], errors="coerce").astype(float).to_numpy()
-    params = {a: (ok[a].astype(float).to_numpy() if specs[a].continuous else ok[a].map(_text).to_numpy())
+    # A missing value stays None (not _text's "none"): the run is left out of that axis's split,
+    # since the axis's distribution (built from the present values) has no such level.
+    params = {a: (ok[a].astype(float).to_numpy() if specs[a].continuous
+                  else ok[a].map(lambda v: None if _missing(v) else _text(v)).to_numpy())
               for a in specs}
     when = datetime.datetime(2000, 1, 1)  # Optuna asks a finished trial for times; none matter here
     trials = []
@@ -173,7 +224,7 @@ def importance(runs: pd.DataFrame, metric: str, axes: pd.DataFrame, *, higher_is
         p = {}
         for a in specs:
             v = params[a][i]
-            if isinstance(v, float) and v != v:
+            if v is None or (isinstance(v, float) and v != v):
                 continue  # a run without this axis (another task's parameter): left out of its split
             p[a] = float(v) if specs[a].continuous else v
         trials.append(FrozenTrial(number=i, trial_id=i, state=TrialState.COMPLETE, value=float(values[i]),

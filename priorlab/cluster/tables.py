@@ -17,8 +17,7 @@ import pandas as pd
 from priorlab import vocab
 
 # Summary metrics worth a column in the terminal table (CSV/parquet keep every column).
-KEY_METRICS = ("best_psnr", "best_step", "final_psnr", "input_psnr", "ssim_at_best", "wall_s", "iters_per_s",
-               "peak_rss_mb", "peak_gpu_mb", "pruned_at",
+KEY_METRICS = ("best_psnr", "best_step", "final_psnr", "input_psnr", "ssim_at_best", *vocab.RESOURCE_KEYS, "pruned_at",
                *(vocab.space_key(s, "val_accuracy") for s in vocab.LATENT_SPACES),
                *(vocab.space_key(s, "flip_rate") for s in (vocab.Z_INTERP[0], vocab.W_INTERP)))
 MAX_CELL = 28  # characters of one cell; longer values end in "…"

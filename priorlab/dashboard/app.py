@@ -56,6 +56,10 @@ def _prewarm() -> bool:
             import optuna.importance  # noqa: F401
         except Exception:
             pass
+    # Altair and scikit-learn both import narwhals: a page's `import altair` on the script thread
+    # while this thread imported scikit-learn raised `_DeadlockError` (two threads, one package
+    # half-imported by each). Imported here first, the thread finds narwhals complete.
+    import altair  # noqa: F401
     threading.Thread(target=work, name="priorlab-prewarm", daemon=True).start()
     return True
 

@@ -3,6 +3,11 @@
 A kind is added by appending one `TaskKind(...)` line to `_KINDS`. A kind whose work splits
 into independent shards (scoring many StyleGAN samples) also names a `Sharding`: the sweep
 runs each shard as its own trial, then `finish` once on the gathered shard outputs.
+
+Every run function (and `finish`) is wrapped here by `resources.measured`, so each kind's summary
+carries its wall time and peak memory without the job spelling them (the cluster's trial and
+`priorlab <kind>` both call `KINDS[name].run`). A sharded run's numbers are its `finish` step's:
+the shards ran as other trials, in other processes.
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ from typing import Any, Callable
 from pydantic import BaseModel
 
 from priorlab import vocab
+from priorlab.tasks.resources import measured
 from priorlab.tasks.sink import Sink
 from priorlab.tasks.dip import BaselineParams, DipParams, run, run_baseline
 from priorlab.tasks.stylegan import TASK_KINDS as STYLEGAN_KINDS
@@ -35,13 +41,13 @@ class TaskKind:
 
 
 _SHARDED = {
-    vocab.SG_DIRECTION: Sharding(lambda p: p.n_shards, direction.score_shard, direction.finish),
+    vocab.SG_DIRECTION: Sharding(lambda p: p.n_shards, direction.score_shard, measured(direction.finish)),
 }
 
 _KINDS = [
-    TaskKind(vocab.DIP, DipParams, run),
-    TaskKind(vocab.DIP_BASELINE, BaselineParams, run_baseline),
-    *(TaskKind(name, model, fn, _SHARDED.get(name)) for name, model, fn in STYLEGAN_KINDS),
+    TaskKind(vocab.DIP, DipParams, measured(run)),
+    TaskKind(vocab.DIP_BASELINE, BaselineParams, measured(run_baseline)),
+    *(TaskKind(name, model, measured(fn), _SHARDED.get(name)) for name, model, fn in STYLEGAN_KINDS),
 ]
 
 KINDS: dict[str, TaskKind] = {k.name: k for k in _KINDS}

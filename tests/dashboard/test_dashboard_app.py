@@ -136,6 +136,16 @@ def test_runs_table_has_one_row_per_run(monkeypatch, sweep_store):
         assert axis in keys, f"a filter for {axis}"
 
 
+def test_a_sweeps_runs_record_what_they_cost(sweep_store):
+    # Through the real trial on Ray (registry-wrapped run): issue 18's resource columns, for
+    # every kind (DIP, baselines, StyleGAN); iterations per second only where there are iterations.
+    runs = Store(sweep_store).runs()
+    done = runs[runs["status"] == "done"]
+    assert done["kind"].nunique() >= 3
+    assert (done["peak_rss_mb"] > 0).all() and (done["wall_s"] > 0).all()
+    assert (done.loc[done["kind"] == "dip", "iters_per_s"] > 0).all()
+
+
 def test_runs_filters_and_sort_come_from_the_url(monkeypatch, sweep_store):
     runs = Store(sweep_store).runs()
     want = runs[(runs["arch"] == "seed-single") & (runs["loss"] == "l1")]

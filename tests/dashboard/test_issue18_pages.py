@@ -91,3 +91,20 @@ def test_findings_scope_by_sweep(monkeypatch, tmp_path):
     assert_ok(at)
     assert "sweep short" in _captions(at)
     assert any(s.label == "Sweeps" and s.value == ["short"] for s in at.multiselect)
+
+
+def test_runs_table_shows_what_each_run_cost(monkeypatch, tmp_path):
+    from priorlab import vocab
+
+    store = Store(tmp_path / "s")
+    store.upsert_sweep("cost", "kind: dip\n", "host", status="done")
+    for i in range(2):
+        store.register_runs("cost", [{"run_id": f"c{i}", "kind": "dip", "params": {"image": "astronaut", "seed": i}}])
+        store.start_run(f"c{i}")
+        store.finish_run(f"c{i}", "done", {"best_psnr": 25.0 + i, vocab.WALL_S: 10.0, vocab.ITERS_PER_S: 50.0,
+                                           vocab.PEAK_RSS_MB: 700.0 + i, vocab.PEAK_GPU_MB: 300.0})
+    at = open_page(monkeypatch, tmp_path / "s", "runs")
+    assert_ok(at)
+    table = at.dataframe[0].value
+    assert {*vocab.RESOURCE_KEYS} <= set(table.columns)
+    assert sorted(table[vocab.PEAK_RSS_MB]) == [700.0, 701.0]

@@ -109,6 +109,19 @@ def test_importance_finds_the_parameter_that_matters_with_an_interval():
     assert fan.iloc[0]["axis"] == "lr"
 
 
+def test_importance_leaves_out_runs_that_lack_a_categorical_axis():
+    # A sweep whose groups set a parameter only for some runs (the synthetic inpaint sweep's
+    # `size`): those runs used to reach Optuna as the level "none", which it refused.
+    rng = np.random.default_rng(2)
+    n = 120
+    runs = pd.DataFrame({"run_id": [f"r{i}" for i in range(n)], "kind": "dip", "arch": rng.choice(["a", "b"], n),
+                         "size": [None if i % 3 == 0 else (32, 64)[i % 2] for i in range(n)]})
+    runs["best_psnr"] = (runs["arch"] == "a") * 3.0 + rng.normal(0, 0.1, n)
+    runs.attrs["param_columns"] = ["arch", "size"]
+    imp = overview.importance(runs, "best_psnr", overview.search_axes(runs), n_boot=3)
+    assert imp.iloc[0]["axis"] == "arch" and set(imp["axis"]) == {"arch", "size"}
+
+
 def test_curve_bands_give_a_mean_and_a_95_percent_band_per_level():
     curves = pd.DataFrame({"run_id": ["a", "a", "b", "b", "c", "c"], "step": [1, 2, 1, 2, 1, 2],
                            "value": [1.0, 2.0, 3.0, 4.0, 10.0, 10.0]})

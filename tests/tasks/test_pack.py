@@ -18,6 +18,8 @@ from priorlab.tasks.dip.models import build_model, init_weights_
 from priorlab.tasks.dip.degrade import STREAM_WEIGHTS, seeded
 from priorlab.tasks.dip.pack import run_pack, shape_key, stack_networks
 from priorlab.tasks.sink import MemorySink
+from priorlab.tasks.registry import KINDS
+from priorlab import vocab
 
 TINY = dict(size=32, width=8, iterations=40, log_every=10, snapshots=[20, 40], depth=2)
 TOL_DB = 0.05
@@ -54,7 +56,7 @@ def test_each_member_logs_what_its_unpacked_run_logs(arch):
     summaries = run_pack(params, sinks, pack_id="p1")
     for p, sink, summary in zip(params, sinks, summaries):
         alone = MemorySink()
-        ref = run(p, alone)
+        ref = KINDS[vocab.DIP].run(p, alone)  # as a trial runs it: its resource use measured too
         packed, single = by_key(sink), by_key(alone)
         assert packed.keys() == single.keys()  # the same metrics at the same logging steps
         steps = sorted({s for s, name in single if name == "psnr"})
@@ -139,7 +141,7 @@ def test_a_member_stopped_by_its_detector_leaves_the_pack_and_the_others_go_on()
     summaries = run_pack(params, sinks)
     for p, sink, summary in zip(params, sinks, summaries):
         alone = MemorySink()
-        ref = run(p, alone)
+        ref = KINDS[vocab.DIP].run(p, alone)  # as a trial runs it: its resource use measured too
         assert (summary["iterations_done"], summary["stopped_by"]) == (ref["iterations_done"], ref["stopped_by"])
         for (step, a), (_, b) in zip(sink.series("psnr"), alone.series("psnr"), strict=True):
             assert abs(a - b) < TOL_DB, step

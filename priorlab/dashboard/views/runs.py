@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
+from priorlab import vocab
 from priorlab.analysis import runframe
 from priorlab.dashboard import data, images
 from priorlab.dashboard.widgets import filter_key, md, url_runs
@@ -23,6 +24,12 @@ THUMBS_PER_PAGE = 24
 MAX_COMPARE = 6
 MAX_LEVELS = 200  # a text summary with more distinct values is a column, not a filter
 VALUE_CHARS = 40  # a long value (a dict, a list) in the "not varied" list is cut here
+COST_COLUMNS = {  # (format, help) of the resource-use columns (tasks/resources.py measures them)
+    vocab.WALL_S: ("%.1f", "seconds the run took"),
+    vocab.ITERS_PER_S: ("%.1f", "optimisation steps per second (DIP)"),
+    vocab.PEAK_RSS_MB: ("%.0f", "peak resident memory of the run's process while it ran, MiB (a pack's: shared)"),
+    vocab.PEAK_GPU_MB: ("%.0f", "peak CUDA memory PyTorch allocated during the run, MiB (GPU runs only)"),
+}
 
 st.title("Runs")
 st.caption("Filter on any axis or metric range, sort, select rows and compare them.")
@@ -135,10 +142,14 @@ def table() -> None:
     st.markdown(f"**{len(shown):,}** of {len(all_runs):,} runs")
 
     lead = [sort_by] if sort_by in metrics else []
+    # What each run cost sits beside its settings, not among dozens of result columns.
+    cost = [c for c in vocab.RESOURCE_KEYS if c in metrics]
     columns = (["run_id", "status", "kind"] + lead + [c for c in axes if c not in ("kind", "status")]
-               + metrics + texts + ["sweep", "node", "started_at", "finished_at"])
+               + cost + metrics + texts + ["sweep", "node", "started_at", "finished_at"])
     columns = [c for c in dict.fromkeys(columns) if c in shown.columns]
     config = {m: st.column_config.NumberColumn(m, format="%.4g") for m in metrics}
+    config.update({c: st.column_config.NumberColumn(c, format=fmt, help=text) for c, (fmt, text) in COST_COLUMNS.items()
+                   if c in cost})
     config["run_id"] = st.column_config.TextColumn("run_id", width="small")
     config["status"] = st.column_config.TextColumn("status", width="small")
 

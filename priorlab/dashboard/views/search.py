@@ -5,7 +5,7 @@
   range per numeric axis, levels per categorical one, a metric range) narrows the lines and is
   the selection the "Select in Runs" button carries to the Runs page;
 - parameter importance for the metric by Optuna's evaluators (PED-ANOVA, or fANOVA), with a
-  bootstrap 95% interval;
+  bootstrap 95% interval (PED-ANOVA only: ten fANOVA refits took 10+ s);
 - slice plots: the metric against each axis, on a log axis where the range was log-uniform;
 - every run's curve at once, grouped by any factor: the group mean and its 95% band.
 
@@ -14,6 +14,7 @@ Numbers come from `priorlab.analysis.overview`; every widget keeps its value in 
 
 from __future__ import annotations
 
+import hashlib
 import math
 
 import altair as alt
@@ -32,19 +33,26 @@ MAX_SELECT = 500  # runs the "Select in Runs" button carries (a link holds their
 CURVE_RUNS = 400  # runs whose curves are read for the grouped curves (a seeded sample beyond)
 FINAL = list(vocab.SCORED)  # pruned runs carry the summary of what they ran
 
+overview.start_import()  # Optuna's evaluators load while the runs are read and drawn
+# Altair validates every chart object as it is built and again when Streamlit serialises the
+# chart; building them took ~0.3 s of each rerun here. The final check (to_dict) still runs.
+alt.utils.schemapi.disable_debug_mode()
+
 st.title("Search")
 st.caption("A whole sweep at a glance: which settings were tried, which mattered, how the runs evolved.")
 
 d = data.Data()
 runs = data.guard(d)
-sweeps = sorted({s for v in runs["sweep"].dropna() for s in str(v).split(",") if s})
+# Splitting each run's sweep list took ~0.4 s of every rerun at 10k runs: split the few distinct ones.
+memberships = {str(v): str(v).split(",") for v in runs["sweep"].dropna().unique()}
+sweeps = sorted({s for names in memberships.values() for s in names if s})
 if not sweeps:
     st.info("No sweep in the store yet: this page looks at one sweep's runs.", icon=":material/inbox:")
     st.stop()
 
 top = st.columns([2, 2, 2])
 sweep = top[0].selectbox("Sweep", sweeps, key="sr_sweep", bind="query-params")
-in_sweep = runs[runs["sweep"].fillna("").str.split(",").map(lambda names: sweep in names)]
+in_sweep = runs[runs["sweep"].isin([v for v, names in memberships.items() if sweep in names]).to_numpy(bool)]
 kinds = sorted(in_sweep["kind"].dropna().unique())
 if st.session_state.get("sr_kind") not in kinds:
     st.session_state.pop("sr_kind", None)
@@ -96,7 +104,7 @@ with st.expander("Brush: narrow the runs by any axis or the metric", expanded=Fa
                 if got != (lo, hi):
                     ranges[spec.axis] = (10 ** got[0], 10 ** got[1]) if spec.log else got
             else:
-                levels = sorted(scope[spec.axis].map(overview._text).unique(), key=str)
+                levels = sorted(overview.texts(scope[spec.axis]).unique(), key=str)
                 if any(v not in levels for v in st.session_state.get(key, [])):
                     st.session_state.pop(key)
                 got = st.multiselect(spec.axis, levels, key=key, bind="query-params", placeholder="all")
@@ -123,8 +131,14 @@ if b[1].button(f"Select {min(len(ids), MAX_SELECT)} in Runs", icon=":material/ta
 
 # ------------------------------------------------------------------ parallel coordinates
 
+def _digest(ids: pd.Series) -> str:
+    """The cache key of a set of runs: Streamlit hashing a tuple of 5,000 ids item by item took
+    a few hundred ms of every rerun."""
+    return hashlib.blake2b("\n".join(ids).encode(), digest_size=16).hexdigest()
+
+
 @st.cache_data(ttl=data.TTL_S, max_entries=16, show_spinner=False)
-def _parallel(token: tuple, sweep: str, kind: str, metric: str, ids: tuple, _frame: pd.DataFrame,
+def _parallel(token: tuple, sweep: str, kind: str, metric: str, ids: str, _frame: pd.DataFrame,
               _axes: pd.DataFrame) -> pd.DataFrame:
     return overview.parallel_frame(_frame, _axes, metric)
 
@@ -134,7 +148,7 @@ shown = brushed
 if len(shown) > MAX_LINES:
     shown = shown.sample(MAX_LINES, random_state=0)
     st.caption(f"Drawing a seeded sample of {MAX_LINES:,} of the {len(brushed):,} brushed runs.")
-pf = _parallel(d.token, sweep, kind, metric, tuple(shown["run_id"]), shown, axes)
+pf = _parallel(d.token, sweep, kind, metric, _digest(shown["run_id"]), shown, axes)
 scale = alt.Scale(scheme="viridis", reverse=not better)
 order = [*axes["axis"], metric]
 lines = alt.Chart(pf).mark_line(opacity=0.45, strokeWidth=1.2).encode(
@@ -157,32 +171,40 @@ st.caption("Each line is a run; each vertical axis spans the values tried (log s
 # ------------------------------------------------------------------ importance
 
 @st.cache_data(ttl=data.TTL_S, max_entries=16, show_spinner=False)
-def _importance(token: tuple, sweep: str, kind: str, metric: str, method: str, ids: tuple,
+def _importance(token: tuple, sweep: str, kind: str, metric: str, method: str, ids: str,
                 _frame: pd.DataFrame, _axes: pd.DataFrame, better: bool) -> pd.DataFrame:
     return overview.importance(_frame, metric, _axes, higher_is_better=better, method=method)
 
 
-st.subheader("Which parameter mattered", anchor=False)
-method = st.segmented_control("Evaluator", ["ped-anova", "fanova"], default="ped-anova", key="sr_importance",
-                              bind="query-params",
-                              help="Optuna's importance evaluators: PED-ANOVA (fast, on the best quantile) or "
-                                   "fANOVA (a random forest's variance decomposition; slower).") or "ped-anova"
-with st.spinner("Estimating importance…"):
-    imp = _importance(d.token, sweep, kind, metric, method, tuple(brushed["run_id"]), brushed, axes, better)
-if imp.empty:
-    st.info("Importance needs at least four runs with the metric inside the brush.", icon=":material/info:")
-else:
-    bars = alt.Chart(imp).mark_bar(color="#0072B2").encode(
-        y=alt.Y("axis:N", sort="-x", title=None), x=alt.X("importance:Q", title=f"share of {metric}'s variation",
-                                                            scale=alt.Scale(domain=[0, 1])),
-        tooltip=["axis:N", alt.Tooltip("importance:Q", format=".2f"), alt.Tooltip("lo:Q", format=".2f"),
-                 alt.Tooltip("hi:Q", format=".2f"), "n:Q"])
-    err = alt.Chart(imp.dropna(subset=["lo"])).mark_errorbar(color="#333").encode(
-        y=alt.Y("axis:N", sort="-x"), x="lo:Q", x2="hi:Q")
-    st.altair_chart((bars + err).properties(height=40 + 28 * len(imp)), width="stretch")
-    top_axis = imp.iloc[0]
-    st.caption(md(f"{top_axis['axis']} explains the largest share ({top_axis['importance']:.2f}, 95% interval "
-                  f"{top_axis['lo']:.2f}–{top_axis['hi']:.2f} over {int(top_axis['n'])} runs, bootstrap)."))
+# A fragment: choosing the evaluator reruns this section only, not the charts around it.
+@st.fragment
+def importance_section(brushed: pd.DataFrame) -> None:
+    st.subheader("Which parameter mattered", anchor=False)
+    method = st.segmented_control("Evaluator", ["ped-anova", "fanova"], default="ped-anova", key="sr_importance",
+                                  bind="query-params",
+                                  help="Optuna's importance evaluators: PED-ANOVA (fast, on the best quantile) or "
+                                       "fANOVA (a random forest's variance decomposition; slower, no interval).") or "ped-anova"
+    with st.spinner("Estimating importance…"):
+        imp = _importance(d.token, sweep, kind, metric, method, _digest(brushed["run_id"]), brushed, axes, better)
+    if imp.empty:
+        st.info("Importance needs at least four runs with the metric inside the brush.", icon=":material/info:")
+    else:
+        bars = alt.Chart(imp).mark_bar(color="#0072B2").encode(
+            y=alt.Y("axis:N", sort="-x", title=None), x=alt.X("importance:Q", title=f"share of {metric}'s variation",
+                                                                scale=alt.Scale(domain=[0, 1])),
+            tooltip=["axis:N", alt.Tooltip("importance:Q", format=".2f"), alt.Tooltip("lo:Q", format=".2f"),
+                     alt.Tooltip("hi:Q", format=".2f"), "n:Q"])
+        err = alt.Chart(imp.dropna(subset=["lo"])).mark_errorbar(color="#333").encode(
+            y=alt.Y("axis:N", sort="-x"), x="lo:Q", x2="hi:Q")
+        st.altair_chart((bars + err).properties(height=40 + 28 * len(imp)), width="stretch")
+        top_axis = imp.iloc[0]
+        interval = (f"95% interval {top_axis['lo']:.2f}–{top_axis['hi']:.2f}, bootstrap" if top_axis["lo"] == top_axis["lo"]
+                    else "no interval: each fANOVA refit takes about a second")
+        st.caption(md(f"{top_axis['axis']} explains the largest share ({top_axis['importance']:.2f} over "
+                      f"{int(top_axis['n'])} runs; {interval})."))
+
+
+importance_section(brushed)
 
 
 # ------------------------------------------------------------------ slices
@@ -191,7 +213,7 @@ st.subheader("Slices: the metric against each axis", anchor=False)
 pts = brushed if len(brushed) <= MAX_POINTS else brushed.sample(MAX_POINTS, random_state=0)
 charts = []
 for spec in axes.itertuples(index=False):
-    frame = pd.DataFrame({"x": pts[spec.axis].map(lambda v: v if spec.continuous else overview._text(v)),
+    frame = pd.DataFrame({"x": pts[spec.axis] if spec.continuous else overview.texts(pts[spec.axis]),
                           "y": pd.to_numeric(pts[metric], errors="coerce"), "run_id": pts["run_id"]}).dropna()
     if spec.continuous:
         x = alt.X("x:Q", title=spec.axis + (" (log)" if spec.log else ""),
@@ -208,35 +230,41 @@ st.altair_chart(alt.vconcat(*rows), width="content")
 
 # ------------------------------------------------------------------ every run's curve
 
-st.subheader("Every run's curve", anchor=False)
-arts_metric = [m for m in data.CURVE_METRICS]
-c = st.columns(3)
-curve = c[0].selectbox("Curve", arts_metric, key="sr_curve", bind="query-params")
-factors = ["(each run)", *axes["axis"]]
-if st.session_state.get("sr_group") not in factors:
-    st.session_state.pop("sr_group", None)
-group = c[1].selectbox("Group by", factors, key="sr_group", bind="query-params")
-chosen = brushed if len(brushed) <= CURVE_RUNS else brushed.sample(CURVE_RUNS, random_state=0)
-mets = d.metrics(chosen["run_id"].tolist(), names=[curve])
-if mets.empty:
-    st.info(md(f"No {curve} curves stored for these runs."), icon=":material/info:")
-else:
-    note = f" (a seeded sample of {CURVE_RUNS} of {len(brushed):,})" if len(brushed) > CURVE_RUNS else ""
-    if group == "(each run)":
-        mets = mets.assign(metric=mets["run_id"].map(brushed.set_index("run_id")[metric]))
-        ch = alt.Chart(mets).mark_line(opacity=0.35, strokeWidth=1).encode(
-            x=alt.X("step:Q"), y=alt.Y("value:Q", title=curve, scale=alt.Scale(zero=False)), detail="run_id:N",
-            color=alt.Color("metric:Q", scale=scale, title=metric, legend=alt.Legend(orient="top")),
-            tooltip=["run_id:N", "step:Q", alt.Tooltip("value:Q", format=".4g")])
-        st.altair_chart(ch.properties(height=320), width="stretch")
-        st.caption(f"{mets['run_id'].nunique()} runs{note}, coloured by {md(metric)}.")
+# A fragment: the curve and the grouping rerun this section only.
+@st.fragment
+def curves_section(brushed: pd.DataFrame) -> None:
+    st.subheader("Every run's curve", anchor=False)
+    arts_metric = [m for m in data.CURVE_METRICS]
+    c = st.columns(3)
+    curve = c[0].selectbox("Curve", arts_metric, key="sr_curve", bind="query-params")
+    factors = ["(each run)", *axes["axis"]]
+    if st.session_state.get("sr_group") not in factors:
+        st.session_state.pop("sr_group", None)
+    group = c[1].selectbox("Group by", factors, key="sr_group", bind="query-params")
+    chosen = brushed if len(brushed) <= CURVE_RUNS else brushed.sample(CURVE_RUNS, random_state=0)
+    mets = d.metrics(chosen["run_id"].tolist(), names=[curve])
+    if mets.empty:
+        st.info(md(f"No {curve} curves stored for these runs."), icon=":material/info:")
     else:
-        bands = overview.curve_bands(mets, chosen.set_index("run_id")[group])
-        col = alt.Color("level:N", title=group, legend=alt.Legend(orient="top", labelLimit=200, columns=6))
-        band = alt.Chart(bands).mark_area(opacity=0.2).encode(x="step:Q", y="lo:Q", y2="hi:Q", color=col)
-        mean = alt.Chart(bands).mark_line(strokeWidth=2).encode(
-            x=alt.X("step:Q"), y=alt.Y("mean:Q", title=f"{curve} (mean, 95% band)", scale=alt.Scale(zero=False)),
-            color=col, tooltip=["level:N", "step:Q", alt.Tooltip("mean:Q", format=".4g"), "n:Q"])
-        st.altair_chart((band + mean).properties(height=320), width="stretch")
-        st.caption(md(f"Mean {curve} per {group} level over {mets['run_id'].nunique()} runs{note}; the band is "
-                      "the 95% t-interval of the mean at each step."))
+        note = f" (a seeded sample of {CURVE_RUNS} of {len(brushed):,})" if len(brushed) > CURVE_RUNS else ""
+        if group == "(each run)":
+            mets = mets.assign(metric=mets["run_id"].map(brushed.set_index("run_id")[metric]))
+            ch = alt.Chart(mets).mark_line(opacity=0.35, strokeWidth=1).encode(
+                x=alt.X("step:Q"), y=alt.Y("value:Q", title=curve, scale=alt.Scale(zero=False)), detail="run_id:N",
+                color=alt.Color("metric:Q", scale=scale, title=metric, legend=alt.Legend(orient="top")),
+                tooltip=["run_id:N", "step:Q", alt.Tooltip("value:Q", format=".4g")])
+            st.altair_chart(ch.properties(height=320), width="stretch")
+            st.caption(f"{mets['run_id'].nunique()} runs{note}, coloured by {md(metric)}.")
+        else:
+            bands = overview.curve_bands(mets, chosen.set_index("run_id")[group])
+            col = alt.Color("level:N", title=group, legend=alt.Legend(orient="top", labelLimit=200, columns=6))
+            band = alt.Chart(bands).mark_area(opacity=0.2).encode(x="step:Q", y="lo:Q", y2="hi:Q", color=col)
+            mean = alt.Chart(bands).mark_line(strokeWidth=2).encode(
+                x=alt.X("step:Q"), y=alt.Y("mean:Q", title=f"{curve} (mean, 95% band)", scale=alt.Scale(zero=False)),
+                color=col, tooltip=["level:N", "step:Q", alt.Tooltip("mean:Q", format=".4g"), "n:Q"])
+            st.altair_chart((band + mean).properties(height=320), width="stretch")
+            st.caption(md(f"Mean {curve} per {group} level over {mets['run_id'].nunique()} runs{note}; the band is "
+                          "the 95% t-interval of the mean at each step."))
+
+
+curves_section(brushed)

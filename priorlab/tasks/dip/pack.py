@@ -46,7 +46,9 @@ Reporting
     summary keys), plus `pack_id` and `pack_size`. All members' metrics of a logging step
     are copied to the host in one sync. `iters_per_s` is the pack's steps per second (each
     member advances one step per pack step) and `wall_s` the pack's time until that member
-    ended. A pack of one runs `fit.run` itself.
+    ended. `peak_rss_mb` / `peak_gpu_mb` are the pack's (its one process's peak while the pack
+    ran, `tasks/resources.py`), the same number for every member. A pack of one runs `fit.run`
+    itself.
 
 `channels_last` is ignored inside a pack (the stacked tensors are 5-D); `amp` and `device`
 work as in `fit.run`.
@@ -60,6 +62,7 @@ import time
 import torch
 from torch.func import functional_call, replace_all_batch_norm_modules_, vmap
 
+from priorlab.tasks import resources
 from priorlab.tasks.sink import Sink
 from priorlab.tasks.dip import fit, losses
 from priorlab.tasks.dip.inputs import NATIVE
@@ -151,6 +154,14 @@ def run_pack(params: list[DipParams], sinks: list[Sink], pack_id: str = "") -> l
         raise ValueError(
             f"run_pack: runs differ in {', '.join(fields_differ)}; a pack needs equal {', '.join(SHAPE_FIELDS)}"
         )
+    # One process fits every member, so each member's peak memory is the pack's (its own share
+    # cannot be told apart); the summaries say so by their pack_size.
+    with resources.measure() as used:
+        summaries = _fit_pack(params, sinks, pack_id)
+    return [resources.add_to(s, used) for s in summaries]
+
+
+def _fit_pack(params: list[DipParams], sinks: list[Sink], pack_id: str) -> list[dict]:
     K = len(params)
     if K == 1:  # nothing to batch: the plain fit is the same computation, without vmap's reshapes
         summary = fit.run(params[0], sinks[0])
