@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 import shlex
+import sys
 from pathlib import Path
 
 import pytest
@@ -133,7 +134,7 @@ def write_user_images(folder: Path) -> None:
     io.imsave(folder / "scribble.png", mask, check_contrast=False)
 
 
-def test_the_single_run_lines_run_at_tiny_size(tmp_path, monkeypatch, capsys):
+def test_the_single_run_lines_run_at_tiny_size(tmp_path, monkeypatch, capsys, request):
     """dip, baseline, runs and stylegan lines as written (files in a temporary folder)."""
     monkeypatch.chdir(tmp_path)
     # A Python block that starts `# name.py` is a file the commands below it use (a plug-in).
@@ -141,6 +142,9 @@ def test_the_single_run_lines_run_at_tiny_size(tmp_path, monkeypatch, capsys):
         m = re.match(r"# (\w+\.py)\b", text)
         if lang == "python" and m:
             (tmp_path / m.group(1)).write_text(text)
+            # Imported by the runs below: forget it afterwards, or a later test's own `mynets`
+            # (tests/cluster/test_plugins.py) would find this one in sys.modules.
+            request.addfinalizer(lambda name=m.group(1)[:-3]: sys.modules.pop(name, None))
     monkeypatch.syspath_prepend(str(tmp_path))
     write_user_images(tmp_path)
     ran = []
