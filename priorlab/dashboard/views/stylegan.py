@@ -394,8 +394,7 @@ else:
             f"({'frames 0–' + str(fa.steps[0] - 1) if len(fa.steps) == 1 else 'various lengths'}), the label first "
             "changes " + "; ".join(parts) + ".")
     for r in fa.vs_w.itertuples():
-        text += (" On the same endpoints, "
-                 + sgt.sooner_text(r.space.replace("_", " "), "w lerp", r.sooner, r.later, r.same, r.n) + ".")
+        text += f" On the same endpoints, {sgt.sooner_text(r.space.replace('_', ' '), 'w lerp', *r[2:])}."
     if fa.verdict:
         text += (f" So here the classifier changes its mind **{VERDICT_WORDS[fa.verdict]}** (the report: after two "
                  "steps in z, five in w).")
