@@ -84,3 +84,18 @@ def of_kind(runs: pd.DataFrame, kinds: str | Iterable[str], statuses: Iterable[s
     if statuses is not None and "status" in runs.columns:
         keep &= runs["status"].isin(list(statuses))
     return runs[keep]
+
+
+def stalled(runs: pd.DataFrame, sweep_status: dict[str, str]) -> pd.Series:
+    """Rows of the runs still pending or running whose every sweep has ended (interrupted or
+    stopped): nothing will finish them until that sweep is run again."""
+    if runs.empty or "status" not in runs.columns:
+        return pd.Series(False, index=runs.index)
+
+    def ended(v: Any) -> bool:
+        names = sweeps_of(v)
+        return bool(names) and all(sweep_status.get(n, vocab.RUNNING) != vocab.RUNNING for n in names)
+
+    waiting = runs["status"].isin(vocab.WAITING)
+    sweeps = runs["sweep"] if "sweep" in runs.columns else pd.Series(None, index=runs.index)
+    return (waiting & sweeps.map(ended).astype(bool)).astype(bool)

@@ -183,3 +183,16 @@ def traversal_answer(runs: pd.DataFrame) -> TraversalAnswer | None:
         answer.val_accuracy = {s: float(summary_number(dirs, space_key(s, "val_accuracy")).mean())
                                for s in LATENT_SPACES}
     return answer
+
+
+def sooner_text(subject: str, other: str, sooner: int, later: int, same: int, n: int) -> str:
+    """`z_lerp flips sooner than w_lerp in 2 of 3 pairs, at the same frame in 1`: the counts of a
+    paired comparison in words, leaving out the zero ones (never "sooner in 0, later in 0")."""
+    if n == 0:
+        return f"no pair flips along both {subject} and {other}"
+    counts = [(w, c, k) for w, c, k in (("sooner", "than", sooner), ("later", "than", later),
+                                         ("at the same frame", "as", same)) if k]
+    (w, c, k), rest = counts[0], counts[1:]
+    if not rest:
+        return f"{subject} flips {w} {c} {other} in " + (f"all {n} pairs" if n > 1 else "the one pair")
+    return f"{subject} flips {w} {c} {other} in {k} of {n} pairs, " + ", ".join(f"{w} in {k}" for w, _, k in rest)

@@ -150,14 +150,14 @@ def params_from_args(model: type[BaseModel], args: argparse.Namespace) -> BaseMo
 # ---- commands ----
 
 def cmd_task(kind: str, args) -> int:
-    from priorlab.cluster.errors import format_validation
+    from priorlab.cluster.errors import flag_line
     from priorlab.cluster.local import LocalRunError, run_local
     from priorlab.tasks.registry import KINDS
 
     try:
         params = params_from_args(KINDS[kind].params, args)
     except ValidationError as e:
-        print(f"priorlab {args.command}: invalid parameters\n{format_validation(e, as_flags=True)}", file=sys.stderr)
+        print(f"priorlab {args.command}: {flag_line(e)}", file=sys.stderr)
         return 2
     check_out_folder("--out", args.out)
     if not is_store_url(args.store):

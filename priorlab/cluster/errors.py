@@ -104,3 +104,18 @@ def format_errors(errors: list[dict], where: str = "", as_flags: bool = False,
         msg = e["msg"] if len(e["msg"]) <= 4 * MAX_SHOWN else e["msg"][: 4 * MAX_SHOWN] + "..."
         lines.append(f"{where}{field}{value_text}: {msg}")
     return "\n".join(lines)
+
+
+def flag_line(err: ValidationError) -> str:
+    """The command line's answer to bad flags, on ONE line: `--depth 5: depth 5 does not fit size 32
+    ...; allowed depths ...`, several bad flags joined by `; ` (pydantic's `Value error, ` dropped)."""
+    parts = []
+    for e in err.errors():
+        loc = tuple(e["loc"])
+        flag = "--" + _loc(loc).replace("_", "-") if loc else "(parameters)"
+        value = e.get("input")
+        value_text = "" if isinstance(value, dict) or not loc else f" {clip(str(value))}"
+        msg = " ".join(str(e["msg"]).split()).removeprefix("Value error, ")
+        msg = msg if len(msg) <= 4 * MAX_SHOWN else msg[: 4 * MAX_SHOWN] + "..."
+        parts.append(f"{flag}{value_text}: {msg}")
+    return "; ".join(parts)

@@ -6,8 +6,9 @@ from ray import tune
 
 
 class ProgressCallback(tune.Callback):
-    def __init__(self, total: int, desc: str):
-        self.total, self.desc = total, desc
+    def __init__(self, total: int, desc: str, unit: str = "run"):
+        """`unit`: what one tick counts: a run, or a packed trial (several runs) or a shard."""
+        self.total, self.desc, self.unit = total, desc, unit
         self.running = 0
         self.failed = 0
         self._bar = None
@@ -21,7 +22,7 @@ class ProgressCallback(tune.Callback):
         if self._bar is None:
             from tqdm import tqdm
 
-            self._bar = tqdm(total=self.total, desc=self.desc, unit="run", dynamic_ncols=True, smoothing=0.1)
+            self._bar = tqdm(total=self.total, desc=self.desc, unit=getattr(self, "unit", "run"), dynamic_ncols=True, smoothing=0.1)
         return self._bar
 
     def _refresh(self) -> None:

@@ -88,7 +88,8 @@ class ProgressSink:
     def __init__(self, total: int | None, desc: str, show: tuple[str, ...] = ("psnr", "loss")):
         from tqdm import tqdm
 
-        self.bar = tqdm(total=total, desc=desc, unit="it", dynamic_ncols=True)
+        # A run with no steps (a baseline) would show an empty `0it` bar: no bar at all then.
+        self.bar = tqdm(total=total, desc=desc, unit="it", dynamic_ncols=True, disable=not total)
         self.show = show
 
     def metrics(self, step: int, values: dict[str, float]) -> None:

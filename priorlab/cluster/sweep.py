@@ -322,7 +322,8 @@ def _fit(cfg, fn, key, items, writer, shipped, max_concurrent, echo, desc, store
     for note in plan.notes:
         echo(f"sweep {cfg.name}: {note}")
     trainable = tune.with_resources(tune.with_parameters(plan.fn, writer=writer, inputs=shipped), _trial_resources)
-    progress = ProgressCallback(total=plan.total, desc=printable(desc))
+    # A pack trial runs several runs, a shard several trials: the bar counts (and rates) what it ticks.
+    progress = ProgressCallback(total=plan.total, desc=printable(desc), unit={"pack": "trial", "trial": "run"}.get(key, key))
     scratch = _scratch_dir(store_dir)
     tuner = tune.Tuner(
         trainable,

@@ -27,11 +27,21 @@ def in_sweeps(runs: pd.DataFrame, sweeps: tuple) -> pd.DataFrame:
 @st.cache_data(ttl=TTL, max_entries=32, show_spinner=False)
 def scope(root: str, token: tuple, kind: str | None, tasks: tuple = (), sweeps: tuple = ()) -> pd.DataFrame:
     """The runs one analysis is about: one kind, status done, optionally some tasks and some
-    sweeps (none: every sweep); parameter columns with no value there are dropped."""
+    sweeps (none: every sweep); parameter columns with no value there are dropped. DIP runs get
+    the per-run `stop_step`/`stop_gap` metrics; a continuous parameter (a sampled `lr`) is binned
+    into a few ordered ranges (`attrs["binned"]` names those)."""
+    from priorlab.analysis import choices
+
     runs = in_sweeps(data.cached_runs(root, token), sweeps)
     if tasks and "task" in runs.columns:
         runs = runs[runs["task"].isin(list(tasks))]
-    return data.scoped(runs, kind=kind, statuses=(vocab.DONE,))
+    out = data.scoped(runs, kind=kind, statuses=(vocab.DONE,))
+    if kind == vocab.DIP:
+        out = choices.with_stop_metrics(out)
+    attrs = dict(out.attrs)
+    out, attrs["binned"] = choices.binned(out, data.param_columns(out))
+    out.attrs = attrs
+    return out
 
 
 @st.cache_data(ttl=TTL, max_entries=64, show_spinner=False)

@@ -320,8 +320,12 @@ def scoped(runs: pd.DataFrame, *, kind: str | None = None,
     return df
 
 
+LABEL_MAX = 80  # characters of a run's label in a selector; the run id prefix keeps labels unique
+
+
 def run_labels(runs: pd.DataFrame, columns: Iterable[str] | None = None, short: int = 8) -> pd.Series:
-    """`run_id[:8] · arch=skip depth=2 …` over the given (default: varying parameter) columns."""
+    """`run_id[:8] · arch=skip depth=2 …` over the given (default: varying parameter) columns,
+    at most LABEL_MAX characters (a sweep varying a dozen parameters would give ~200)."""
     cols = list(columns) if columns is not None else varying(runs, param_columns(runs))
     if runs.empty:
         return pd.Series([], dtype=str)
@@ -331,6 +335,7 @@ def run_labels(runs: pd.DataFrame, columns: Iterable[str] | None = None, short: 
     if parts:
         tail = pd.concat(parts, axis=1).agg(lambda r: " ".join(x for x in r if x), axis=1)
         label = label.where(tail == "", label + " · " + tail)
+    label = label.map(lambda t: t if len(t) <= LABEL_MAX else t[: LABEL_MAX - 1].rstrip() + "…")
     return pd.Series(label.to_numpy(), index=runs["run_id"].to_numpy())
 
 

@@ -62,18 +62,28 @@ def md(value) -> str:
     return s
 
 
-def restore(key: str) -> None:
+def restore(key: str, context: str = "") -> None:
     """Before creating the bound widget `key`: give it back the value it had the last time it
-    was on the page. Streamlit forgets an unmounted widget's state (and drops it from the URL),
-    so e.g. the Grid's task would fall back to its default after a switch to another kind and
-    back; `keep` (after the widget) remembers it. A value in the URL wins."""
-    shadow = "_keep_" + key
+    was on the page *in this context* (the Grid's kind and task). Streamlit forgets an unmounted
+    widget's state (and drops it from the URL), so e.g. the Grid's task would fall back to its
+    default after a switch to another kind and back; `keep` (after the widget) remembers it.
+
+    A value left over from another context (the rows chosen for denoising, now on inpainting) is
+    dropped, from the session and from the URL, so the widget starts from this context's own
+    remembered value or its default. A value in the URL wins on the first run of a session (a
+    shared link)."""
+    ctx, shadow = "_ctx_" + key, f"_keep_{key}@{context}"
+    if ctx in st.session_state and st.session_state[ctx] != context:
+        st.session_state.pop(key, None)
+        if key in st.query_params:
+            del st.query_params[key]
+    st.session_state[ctx] = context
     if key not in st.session_state and key not in st.query_params and shadow in st.session_state:
         st.session_state[key] = st.session_state[shadow]
 
 
-def keep(key: str, value) -> None:
-    st.session_state["_keep_" + key] = value
+def keep(key: str, value, context: str = "") -> None:
+    st.session_state[f"_keep_{key}@{context}"] = value
 
 
 def url_pick(label: str, ids: list[str], key: str, labels: dict[str, str]) -> str:

@@ -28,6 +28,10 @@ def is_plugin(name: Any) -> bool:
     return isinstance(name, str) and ":" in name
 
 
+# What a user whose plug-in does not import most often lacks: its folder on the import path.
+PYTHONPATH_HINT = "is its folder on PYTHONPATH? (e.g. PYTHONPATH=path/to/folder priorlab ...)"
+
+
 def resolve(spec: str) -> Callable[..., Any]:
     """Import `package.module:function`; ValueError with one line naming what went wrong."""
     if not SPEC.match(spec):
@@ -39,7 +43,8 @@ def resolve(spec: str) -> Callable[..., Any]:
         with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
             module = importlib.import_module(module_name)
     except Exception as e:  # ImportError, or an error raised while the module runs
-        raise ValueError(f"{spec!r}: cannot import {module_name!r} ({type(e).__name__}: {e})") from None
+        raise ValueError(f"{spec!r}: cannot import {module_name!r} ({type(e).__name__}: {e}); "
+                         f"{PYTHONPATH_HINT}") from None
     func = getattr(module, func_name, None)
     if not callable(func):
         raise ValueError(f"{spec!r}: module {module_name!r} has no function {func_name!r}")

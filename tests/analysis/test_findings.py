@@ -248,7 +248,7 @@ def test_stylegan_claims_supported_on_the_reports_picture():
     flips = out.loc["stylegan-z-flips-sooner"]
     assert flips["n_pairs"] == 18 and flips["metric"] == "flip_frac"
     assert flips["mean_diff"] == pytest.approx(-3 / 9, abs=0.08)  # 3 frames sooner of 9 steps
-    assert "z flips sooner" in flips["explanation"] and "z sooner in" in flips["explanation"]
+    assert "z flips sooner" in flips["explanation"] and "z flips sooner than w_lerp in" in flips["explanation"]
     keeps = out.loc["stylegan-w-keeps-features"]
     assert keeps["metric"] == "ssim_loss_per_dprob" and keeps["n_pairs"] == 6
     assert keeps["mean_diff"] == pytest.approx(-0.3, abs=0.05)
@@ -271,7 +271,7 @@ def test_stylegan_claims_without_an_effect_are_not_enough_data():
                                  ssim=(0.9, 0.9), delta=(0.0, 0.0)))
     assert set(out["verdict"]) == {NOT_ENOUGH}
     assert out.loc["stylegan-z-flips-sooner", "explanation"].startswith("no significant difference over 18 pairs")
-    assert "same frame in 18 of 18 pairs" in out.loc["stylegan-z-flips-sooner", "explanation"]
+    assert "z flips at the same frame as w_lerp in all 18 pairs" in out.loc["stylegan-z-flips-sooner", "explanation"]
 
 
 def test_three_seeds_say_why_they_cannot_decide():

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 import shlex
+import sys
 from pathlib import Path
 
 import pytest
@@ -133,7 +134,7 @@ def write_user_images(folder: Path) -> None:
     io.imsave(folder / "scribble.png", mask, check_contrast=False)
 
 
-def test_the_single_run_lines_run_at_tiny_size(tmp_path, monkeypatch, capsys):
+def test_the_single_run_lines_run_at_tiny_size(tmp_path, monkeypatch, capsys, request):
     """dip, baseline, runs and stylegan lines as written (files in a temporary folder)."""
     monkeypatch.chdir(tmp_path)
     # A Python block that starts `# name.py` is a file the commands below it use (a plug-in).
@@ -141,6 +142,9 @@ def test_the_single_run_lines_run_at_tiny_size(tmp_path, monkeypatch, capsys):
         m = re.match(r"# (\w+\.py)\b", text)
         if lang == "python" and m:
             (tmp_path / m.group(1)).write_text(text)
+            # Imported by the runs below: forget it afterwards, or a later test's own `mynets`
+            # (tests/cluster/test_plugins.py) would find this one in sys.modules.
+            request.addfinalizer(lambda name=m.group(1)[:-3]: sys.modules.pop(name, None))
     monkeypatch.syspath_prepend(str(tmp_path))
     write_user_images(tmp_path)
     ran = []
@@ -171,3 +175,20 @@ def test_the_single_run_lines_run_at_tiny_size(tmp_path, monkeypatch, capsys):
     assert {"dip", "baseline", "stylegan convert", "stylegan generate", "runs"} <= set(ran)
     assert (tmp_path / "runs" / "skip-denoise" / "summary.json").exists()
     assert (tmp_path / "results" / "priorlab.db").exists()
+
+
+def test_every_dip_example_is_cpu_sized_or_says_how_long_it_takes():
+    """Issue 18 (14): a new user copies the first `priorlab dip` line and waits. Every dip line
+    that trains a built-in network is CPU-sized (width 32 or less); the first one says how long."""
+    for command in readme_commands():
+        argv = to_argv(command)
+        if argv[0] != "dip" or "--help" in argv or ":" in argv[argv.index("--arch") + 1 if "--arch" in argv else 0]:
+            continue
+        if "..." in command:  # `priorlab dip ... --store results`: the line above, elided
+            continue
+        width = int(argv[argv.index("--width") + 1]) if "--width" in argv else 128
+        assert width <= 32, f"README line `{command}` trains width {width}: far too long on a CPU"
+    text = README.read_text()
+    first = text.index("priorlab dip --arch skip --task denoise")
+    comment = text[text.rindex("# one DIP trial", 0, first):first]
+    assert re.search(r"\d+ min", comment) and "measured" in comment, comment

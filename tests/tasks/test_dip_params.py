@@ -24,7 +24,7 @@ def error(model, **kw) -> str:
         (dict(task="inpaint", size=64, region=64), "region", "64", "allowed: 1..63"),
         (dict(task="inpaint", size=64, region=80), "region", "80", "smaller than the image size 64"),
         (dict(sigma=-0.1), "sigma", "-0.1", "neither a noise strength in [0, 1] nor 'auto'"),
-        (dict(sigma=25), "sigma", "25", "on a 0-255 scale 25 is 0.098"),
+        (dict(sigma=25), "sigma", "25", "25 on a 0-255 scale is 25/255 = 0.098"),
         (dict(image="/no/such/picture.png"), "image", "/no/such/picture.png", "astronaut"),
         (dict(loss="ssim"), "loss", "ssim", "'l1', 'l2' or 'kl'"),
         (dict(head="tanh"), "head", "tanh", "'report', 'sigmoid' or 'linear'"),

@@ -52,8 +52,8 @@ def _z_flips_sooner(claim: Claim, runs: pd.DataFrame) -> dict:
     seen = (f"mean flip at {fmt_value(mean_of(pairs['z']), '.0%')} of the way along z "
             + "(" + ", ".join(f"{c} {fmt_value(mean_of(wide.loc[both, c]), '.0%')}" for c in z_cols) + ")"
             + f" vs {fmt_value(mean_of(pairs[W_INTERP]), '.0%')} along w_lerp")
-    counts = (f"z sooner in {int((pairs['diff'] < 0).sum())}, later in {int((pairs['diff'] > 0).sum())}, "
-              f"same frame in {int((pairs['diff'] == 0).sum())} of {len(pairs)} pairs")
+    counts = tables.sooner_text("z", W_INTERP, int((pairs["diff"] < 0).sum()), int((pairs["diff"] > 0).sum()),
+                                int((pairs["diff"] == 0).sum()), len(pairs))
     extra = f"; {dropped} pair{'s' if dropped != 1 else ''} left out (no flip in one space)" if dropped else ""
     j = assess(r)
     why = explain(r, j, f"{seen}; {counts}{extra}", "z flips sooner", "w flips sooner, the opposite of the claim")

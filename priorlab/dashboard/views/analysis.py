@@ -18,7 +18,7 @@ import pandas as pd
 import streamlit as st
 
 from priorlab import vocab
-from priorlab.analysis import runframe
+from priorlab.analysis import choices, runframe
 from priorlab.dashboard import computed, data, stopping
 from priorlab.dashboard.widgets import bound_select, fmt_number, md, scope_text, sweep_scope
 
@@ -124,13 +124,16 @@ if not factors:
         stopping.render_analysis_section(runs, kind)
     st.stop()
 with c[2]:
-    metric = bound_select("Metric", metrics, "best_psnr", "metric")
+    metric = bound_select("Metric", metrics, choices.default_metric(kind, metrics), "metric")
 higher = data.higher_is_better(metric)
 with c[3]:
-    factor = bound_select("Factor", factors, "arch" if "arch" in factors else factors[0], "factor")
+    factor = bound_select("Factor", factors, choices.default_factor(factors), "factor")
+binned = scope.attrs.get("binned", [])
 st.caption(md(f"{len(scope):,} finished {kind} runs" + (f" ({', '.join(tasks)})" if tasks else ""))
            + " of " + scope_text(sweeps, len(all_sweeps))
-           + md(f" · {'higher' if higher else 'lower'} {metric} is better"))
+           + md(f" · {'higher' if higher else 'lower'} {metric} is better")
+           + md("".join(f" · {b} binned into {scope[b].nunique()} ranges (it takes "
+                        "many values)" for b in binned)))
 
 
 def ci_text(lo, hi, n_pairs) -> str:
@@ -275,7 +278,8 @@ if by:
 
 # ------------------------------------------------------------------ early stopping (dashboard/stopping.py)
 
-stopping.render_analysis_section(runs, kind)
+if kind == vocab.DIP:  # the detectors are DIP's; other kinds have nothing to stop
+    stopping.render_analysis_section(runs, kind)
 
 # ------------------------------------------------------------------ DIP against classical baselines
 

@@ -192,25 +192,29 @@ if kind not in DIP_KINDS:
     st.stop()
 
 
-def pick(label: str, column: str, frame: pd.DataFrame, key: str, default=None):
+def pick(label: str, column: str, frame: pd.DataFrame, key: str, default=None, context: str = ""):
     """A bound selectbox over the levels of `column` in `frame` (None when it has none); its
-    value survives a switch to another kind and back (`restore`/`keep`)."""
+    value survives a switch to another kind and back (`restore`/`keep`, per `context`)."""
     if column not in frame.columns:
         return None
     options = data.levels(frame[column])
     if not options:
         return None
-    return choose(label, options, default, key, format_func=data.fmt)
+    return choose(label, options, default, key, context, format_func=data.fmt)
 
 
-def choose(label: str, options: list, default, key: str, **extra):
-    """A bound selectbox whose value survives a switch to another kind and back."""
-    restore(key)
+def choose(label: str, options: list, default, key: str, context: str = "", **extra):
+    """A bound selectbox whose value survives a switch to another kind and back; a value kept for
+    another context (kind, task) or no longer among the options is dropped, from the URL too."""
+    restore(key, context)
+    shown = extra.get("format_func", str)
     if st.session_state.get(key, object()) not in options:
         st.session_state.pop(key, None)
+    if key in st.query_params and st.query_params[key] not in {shown(o) for o in options} | {str(o) for o in options}:
+        del st.query_params[key]
     kw = {} if key in st.session_state else {"index": options.index(default) if default in options else 0}
     value = st.selectbox(label, options, key=key, bind="query-params", **kw, **extra)
-    keep(key, value)
+    keep(key, value, context)
     return value
 
 
@@ -220,25 +224,28 @@ def matches(frame: pd.DataFrame, column: str, value) -> pd.Series:
 
 top = st.columns(4)
 with top[0]:
-    image = pick("Image", "image", pool, "grid_image")
+    image = pick("Image", "image", pool, "grid_image", context=kind)
 sub = pool[matches(pool, "image", image)] if "image" in pool.columns else pool
 with top[1]:
-    task = pick("Task", "task", sub, "grid_task")
+    task = pick("Task", "task", sub, "grid_task", context=kind)
 sub = sub[matches(sub, "task", task)] if "task" in sub.columns else sub
+here = f"{kind}|{task}"  # the rows and fixed values chosen for one kind and task are kept for it alone
 
-factors = [c for c in data.varying(sub, params) if c not in ("image", "task")]
+# Only parameters these runs have and vary (a baseline has no depth; missing throughout is no factor).
+factors = [c for c in data.varying(sub, params) if c not in ("image", "task") and sub[c].notna().any()]
 if not factors:
     st.info("Only one run matches this image and task: nothing to lay out in rows.")
     rows_f: list[str] = []
 else:
-    preferred = ["depth", "region" if task == "inpaint" else "sigma", "arch", "loss"]
+    second = "region" if task == "inpaint" else "sigma"
+    preferred = ["method", second] if kind == vocab.DIP_BASELINE else ["depth", second, "arch", "loss"]
     outer_default = next((f for f in preferred if f in factors), factors[0])
-    inner_options = [NONE] + factors
     inner_default = next((f for f in preferred if f in factors and f != outer_default), NONE)
     with top[2]:
-        outer = choose("Rows: outer factor", factors, outer_default, "grid_rows")
+        outer = choose("Rows: outer factor", factors, outer_default, "grid_rows", here)
     with top[3]:
-        inner = choose("Rows: inner factor", inner_options, inner_default, "grid_rows2")
+        inner = choose("Rows: inner factor", [NONE] + [f for f in factors if f != outer], inner_default,
+                       "grid_rows2", here)
     rows_f = [outer] + ([inner] if inner not in (NONE, outer) else [])
 
 fixed = [f for f in factors if f not in rows_f]
@@ -249,7 +256,7 @@ if fixed:
     for i, f in enumerate(fixed):
         with fcols[i % len(fcols)]:
             default = "seed-double" if f == "arch" else ("l2" if f == "loss" else None)
-            chosen_fixed[f] = pick(f, f, sub, f"fix_{f}", default)
+            chosen_fixed[f] = pick(f, f, sub, f"fix_{f}", default, here)
 for f, v in chosen_fixed.items():
     sub = sub[matches(sub, f, v)]
 

@@ -69,7 +69,7 @@ def pick_run(kind: str, key: str, label: str) -> pd.Series | None:
         if n := int(pool["status"].isin(vocab.FAILED).sum()):
             notes.append(f"{n} failed, see above")
         if n := int(pool["status"].isin(vocab.WAITING).sum()):
-            notes.append(f"{n} pending or running")
+            notes.append(f"{n} not finished, see above")
         st.info(f"No finished {md(kind)} run yet" + (f" ({'; '.join(notes)})" if notes else "") + ".")
         return None
     ids = done["run_id"].tolist()
@@ -103,8 +103,12 @@ if not failed.empty:
             st.markdown(f"**{md(r['kind'])}** {md(labels.get(r['run_id'], r['run_id']))} · {md(r['status'])}")
             if isinstance(r.get("error"), str) and r["error"]:
                 st.code(r["error"], language="python")
-waiting = int(scope["status"].isin(vocab.WAITING).sum())
-if waiting:
+stuck = runframe.stalled(scope, dict(zip(d.sweeps()["name"], d.sweeps()["status"])))
+if stuck.any():  # their sweep ended: Reload would never show them finished
+    st.warning(f"{int(stuck.sum())} StyleGAN run(s) were interrupted before they finished (sweep "
+               f"{md(', '.join(runframe.sweep_names(scope[stuck])))} stopped). To finish them run "
+               + md(f"priorlab sweep CONFIG --store {d.root}") + " again: it reruns only the unfinished runs.")
+if waiting := int(scope["status"].isin(vocab.WAITING).sum()) - int(stuck.sum()):
     st.caption(f"{waiting} StyleGAN run{'s' if waiting != 1 else ''} pending or running; "
                "press *Reload data* to see them when they finish.")
 done = scope[scope["status"] == vocab.DONE]
@@ -390,8 +394,7 @@ else:
             f"({'frames 0–' + str(fa.steps[0] - 1) if len(fa.steps) == 1 else 'various lengths'}), the label first "
             "changes " + "; ".join(parts) + ".")
     for r in fa.vs_w.itertuples():
-        text += (f" Against w lerp on the same endpoints, {r.space.replace('_', ' ')} flips sooner in {r.sooner}, "
-                 f"later in {r.later} and at the same frame in {r.same} of {r.n} pairs.")
+        text += f" On the same endpoints, {sgt.sooner_text(r.space.replace('_', ' '), 'w lerp', *r[2:])}."
     if fa.verdict:
         text += (f" So here the classifier changes its mind **{VERDICT_WORDS[fa.verdict]}** (the report: after two "
                  "steps in z, five in w).")

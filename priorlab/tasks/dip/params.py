@@ -66,7 +66,8 @@ def check_noise_model(names: list[str], data: dict) -> list[str]:
 
 
 def _nearest(name: str, allowed) -> str:
-    close = difflib.get_close_matches(name, list(allowed), n=1)
+    same_case = [a for a in allowed if a.lower() == str(name).lower()]  # `Skip`, `L2`
+    close = same_case or difflib.get_close_matches(name, list(allowed), n=1)
     return f"; did you mean {close[0]!r}?" if close else ""
 
 
@@ -161,7 +162,8 @@ def parse_sigma(value: Any) -> Any:
     except (TypeError, ValueError):
         x = None
     if x is None or not 0 <= x <= 1:  # (NaN fails both comparisons)
-        hint = f" (on a 0-255 scale {value} is {float(value) / 255:.3g})" if x is not None and 1 < x <= 255 else ""
+        hint = (f"; sigma is in 0-1 units (pixel values 0..1): {value} on a 0-255 scale is "
+                f"{value}/255 = {float(value) / 255:.3g}") if x is not None and 1 < x <= 255 else ""
         raise ValueError(f"{value!r} is neither a noise strength in [0, 1] nor 'auto'{hint}")
     return x
 
@@ -324,7 +326,7 @@ class DipParams(BaseParams):
             resolve(arch)  # imports now: a typo fails before anything starts
         elif arch not in ARCHS:
             raise ValueError(f"{arch!r} is neither a built-in architecture ('seed-double', 'seed-single' or "
-                             "'skip') nor a plug-in 'package.module:builder'")
+                             f"'skip') nor a plug-in 'package.module:builder'{_nearest(arch, ARCHS)}")
         return arch
 
     @field_validator("loss")
@@ -334,7 +336,7 @@ class DipParams(BaseParams):
             losses.check_loss(loss)
         elif loss not in losses.LOSSES:
             raise ValueError(f"{loss!r} is neither a built-in loss ('l1', 'l2' or 'kl') nor a plug-in "
-                             "'package.module:function'")
+                             f"'package.module:function'{_nearest(loss, losses.LOSSES)}")
         return loss
 
     @field_validator("depth")

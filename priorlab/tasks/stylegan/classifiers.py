@@ -26,6 +26,7 @@ import torch.nn.functional as F
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from priorlab.tasks.inputs import resolve  # the driver's file, or its copy on this node
+from priorlab.tasks.plugins import PYTHONPATH_HINT
 
 from .checkpoints.torch_file import torch_load
 
@@ -242,7 +243,7 @@ def load_classifier(cfg: ClassifierConfig | dict | str, device: torch.device | s
         try:
             model = getattr(importlib.import_module(module_name), func_name)
         except (ImportError, AttributeError) as e:
-            raise ValueError(f"source: cannot import {target!r}: {e}") from e
+            raise ValueError(f"source: cannot import {target!r}: {e}; {PYTHONPATH_HINT}") from e
         if not callable(model):
             raise ValueError(f"source: {target!r} is not callable")
     return Classifier(cfg, model, device)
