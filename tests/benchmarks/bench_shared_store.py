@@ -45,7 +45,7 @@ def load(store: str, artifacts: str | None, n_trials: int, n_steps: int, n_image
         refs = [writer.start_run.remote(rid, "bench")]
         for step in range(n_steps):
             rows = [(step * 10, f"m{k}", float(np.sin(i + step + k))) for k in range(8)]
-            images = [(step * 10, f"img{k}", pngs[i * n_images + k])] if step < n_images else []
+            images = [(step * 10, f"img{step}", pngs[i * n_images + step])] if step < n_images else []
             for k in range(n_images) if step == n_steps - 1 else []:
                 images.append((step * 10, f"final{k}", pngs[i * n_images + k]))
             refs.append(writer.log.remote(rid, rows, images))
