@@ -87,6 +87,22 @@ def test_check_finds_missing_and_corrupt_objects(pg_url, s3_url):
     assert any(bad in path for path in report.corrupt)
 
 
+def test_a_later_writer_restores_a_lost_or_damaged_object_and_uploads_a_batch_once(pg_url, s3_url):
+    store = Store(pg_url, artifacts=s3_url)
+    fill(store)
+    arts = store.artifacts()
+    gone, bad = arts["sha256"].iloc[0], arts["sha256"].iloc[-1]
+    images = {sha: store.files.read_artifact(sha) for sha in (gone, bad)}
+    store.files.fs.rm(store.files._artifact_key(gone))
+    store.files.fs.pipe_file(store.files._artifact_key(bad), png(99))
+    assert not check_store(pg_url, artifacts=s3_url).clean
+    again = Store(pg_url, artifacts=s3_url)  # a later sweep logs the same images
+    run = arts["run_id"].iloc[0]
+    shas = again.log_artifacts_many(run, [(900, "a", images[gone]), (900, "b", images[bad]), (901, "a", images[gone])])
+    assert shas == [gone, bad, gone]
+    assert check_store(pg_url, artifacts=s3_url).clean
+
+
 def test_server_store_needs_artifacts_and_no_password_in_the_url(pg_url):
     with pytest.raises(StoreError, match="--artifacts"):
         Store(pg_url)

@@ -132,6 +132,9 @@ class LocalFiles:
         self._write_atomic(path, png, prefix=f".{sha[:12]}.")
         return sha, width, height
 
+    def put_artifacts(self, pngs: list[bytes]) -> list[tuple[str, int, int]]:
+        return [self.put_artifact(png) for png in pngs]
+
     def read_artifact(self, sha256: str, *, verify: bool = False, hint: str = "") -> bytes | None:
         """The bytes of `sha256`, or None when the file is missing; `verify`: `ArtifactCorrupt`
         when they do not hash to `sha256` (`hint` names the store for the fix)."""

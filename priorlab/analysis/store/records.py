@@ -228,10 +228,10 @@ class Writes:
 
     def log_artifacts_many(self, run_id: str, items: Iterable[tuple[int, str, bytes]]) -> list[str]:
         """Many `(step, name, png)` artifacts of one run; their rows in one transaction."""
-        rows = []
-        for step, name, png in items:
-            sha, width, height = self.put_file(png)
-            rows.append((run_id, int(step), name, sha, width, height))
+        items = list(items)
+        put = self.files.put_artifacts([png for _, _, png in items])  # object storage: concurrently
+        rows = [(run_id, int(step), name, sha, width, height)
+                for (step, name, _), (sha, width, height) in zip(items, put)]
         with self.batch() as c:
             c.executemany("""INSERT INTO artifacts(run_id, step, name, sha256, width, height)
                              VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(run_id, step, name) DO UPDATE SET
