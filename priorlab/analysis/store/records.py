@@ -144,7 +144,9 @@ class Writes:
         """
         now = _now()
         run_rows, param_rows, link_rows = [], [], []
-        for run in runs:
+        # In run_id order: two drivers registering the same runs concurrently then take their
+        # row locks in one order (PostgreSQL aborts one with "deadlock detected" otherwise).
+        for run in sorted(runs, key=lambda r: str(r["run_id"])):
             run_id = str(run["run_id"])
             params = dict(run.get("params") or {})
             run_rows.append((run_id, str(run["kind"]), _dumps(params), now))
