@@ -27,6 +27,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ValidationError
 
+from priorlab import vocab
 from priorlab.cluster import cli_stylegan
 from priorlab.cluster.cli_errors import CliError, check_out_folder, first_line
 from priorlab.cluster.terminal import printable
