@@ -128,4 +128,5 @@ def test_detector_flags_parse_lists_and_none(capsys):
     assert params_from_args(Params, parser.parse_args(["dip", "--detectors", "none"])).detectors == []
     assert main(["dip", "--detectors", "wmx"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert err[-1].startswith("--detectors") and "allowed: wmv, dp" in err[-1]
+    assert len(err) == 1 and err[0].startswith("priorlab dip: --detectors")
+    assert "allowed: wmv, dp" in err[0] and "did you mean 'wmv'" in err[0]
