@@ -10,6 +10,7 @@ import time
 import textwrap
 
 
+from priorlab import vocab
 from priorlab.analysis.check import check_store
 from priorlab.analysis.schema import StoreError
 from priorlab.analysis.store import Store
@@ -18,7 +19,7 @@ from priorlab.cluster.sweep import EXIT_OK, run_sweep
 from test_sweep_cluster import write_config
 
 # Summary keys that measure the machine, not the result.
-TIMING = ("wall_s", "iters_per_s", "seconds")
+TIMING = (*vocab.RESOURCE_KEYS, "seconds")  # what a run cost differs from run to run
 
 
 def results(store: Store, sweep: str) -> dict:

@@ -16,8 +16,10 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from priorlab.analysis import claims
-from priorlab.analysis.schema import STATUSES
+from priorlab.analysis.schema import STATUSES, is_postgres
 from priorlab.vocab import DONE, RUNNING
+
+REGISTER_LOCK = 0x7072696F726C6162 + 1  # PostgreSQL advisory lock: one registration at a time
 
 
 def _now() -> float:
@@ -144,15 +146,19 @@ class Writes:
         """
         now = _now()
         run_rows, param_rows, link_rows = [], [], []
-        # In run_id order: two drivers registering the same runs concurrently then take their
-        # row locks in one order (PostgreSQL aborts one with "deadlock detected" otherwise).
-        for run in sorted(runs, key=lambda r: str(r["run_id"])):
+        for run in runs:
             run_id = str(run["run_id"])
             params = dict(run.get("params") or {})
             run_rows.append((run_id, str(run["kind"]), _dumps(params), now))
             param_rows.extend((run_id, str(k), self.db.param_value(v)) for k, v in params.items())
             link_rows.append((sweep, run_id, now))
         with self.batch() as c:
+            if is_postgres(c):
+                # Two drivers registering the same runs in different orders would each wait on a
+                # row the other inserted: PostgreSQL aborts one ("deadlock detected"). Registering
+                # is once per sweep, so take turns (SQLite has one writer anyway); the runs keep
+                # the order they were given in (the runs table lists them so).
+                c.execute(f"SELECT pg_advisory_xact_lock({REGISTER_LOCK})")
             c.execute("""INSERT INTO sweeps(name, status, created_at, updated_at)
                          VALUES (?, 'running', ?, ?) ON CONFLICT(name) DO NOTHING""", (sweep, now, now))
             new = c.executemany("""INSERT INTO runs(run_id, kind, params, status, created_at)
