@@ -142,3 +142,19 @@ def test_analysis_overview_and_importance_never_import_torch():
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=root, timeout=300,
                           env={**__import__("os").environ, "PYTHONPATH": str(root)})
     assert proc.returncode == 0, proc.stderr
+
+
+def test_parallel_coordinates_label_every_axis(monkeypatch, tmp_path):
+    """Each axis carries its own value labels (they once all sat on one "undefined" axis)."""
+    import pyarrow as pa
+
+    at = open_page(monkeypatch, search_store(tmp_path / "s"), "search", sr_sweep="lr-search")
+    assert_ok(at)
+    chart = next(c for c in at.get("arrow_vega_lite_chart") + at.get("vega_lite_chart")
+                 if '"text"' in c.proto.spec and '"pos"' in c.proto.spec)
+    spec = json.loads(chart.proto.spec)
+    text_layer = next(layer for layer in spec["layer"] if layer["mark"]["type"] == "text")
+    frames = {d.name: pa.ipc.open_stream(d.data.data).read_all().to_pandas() for d in chart.proto.datasets}
+    labels = frames[text_layer["data"]["name"]]
+    axes = set(labels["axis"])
+    assert labels["axis"].notna().all() and {"lr", "arch"} <= axes, labels.head()

@@ -132,6 +132,13 @@ def _charts_drawn(page) -> int:
     return page.locator('[data-testid="stVegaLiteChart"] canvas, [data-testid="stVegaLiteChart"] svg').count()
 
 
+def _clipped_charts(page) -> list[str]:
+    """Charts cut off by their box or by the window (a legend or axis the reader cannot see)."""
+    return page.evaluate("""() => Array.from(document.querySelectorAll('[data-testid=stVegaLiteChart]'))
+        .filter(e => e.scrollWidth > e.clientWidth + 2 || e.getBoundingClientRect().right > window.innerWidth + 2)
+        .map(e => `${Math.round(e.getBoundingClientRect().right)}px wide, scroll ${e.scrollWidth} > ${e.clientWidth}`)""")
+
+
 def _stylegan_ids(store: Path) -> list[str]:
     runs = Store(store).runs()
     sg = runs[runs["kind"].str.startswith("stylegan") & (runs["status"] == "done")]
@@ -149,6 +156,8 @@ PAGES = [  # (path, title, images at least, charts at least)
     ("/analysis", "Analysis", 0, 3),
     ("/analysis?an_kind=stylegan-sample", "Analysis", 0, 1),
     ("/analysis?an_kind=stylegan-interpolate", "Analysis", 0, 1),
+    ("/search", "Search", 0, 2),
+    ("/search?sr_kind=stylegan-sample", "Search", 0, 0),  # one run: says there is no search
     ("/findings", "Findings", 0, 0),
     ("/stylegan", "StyleGAN", 2, 1),
 ]
@@ -204,6 +213,7 @@ def test_every_page_renders_in_chromium(server, browser, sweep_store, tmp_path_f
                     "() => document.querySelectorAll('[data-testid=stVegaLiteChart] canvas, "
                     f"[data-testid=stVegaLiteChart] svg').length >= {min_charts}", timeout=PAGE_TIMEOUT_MS)
             assert _charts_drawn(page) >= min_charts, f"{path}: charts missing"
+            assert not _clipped_charts(page), f"{path}: clipped charts {_clipped_charts(page)}"
             if title == "Runs":
                 assert page.locator('[data-testid="stDataFrame"]').count() >= 1
             body = page.locator('[data-testid="stMain"]').inner_text()

@@ -24,6 +24,7 @@ import streamlit as st
 
 from priorlab.analysis import overview
 from priorlab import vocab
+from priorlab.analysis import choices
 from priorlab.dashboard import data
 from priorlab.dashboard.widgets import md
 
@@ -62,7 +63,7 @@ metrics = data.numeric_summary_columns(scope)
 if scope.empty or not metrics:
     st.info(md(f"Sweep {sweep} has no finished {kind} runs with numeric results yet."), icon=":material/inbox:")
     st.stop()
-default_metric = next((m for m in ("best_psnr", vocab.space_key(vocab.LATENT_SPACES[0], "val_accuracy"), "psnr") if m in metrics), metrics[0])
+default_metric = choices.default_metric(kind, metrics)  # the Analysis page starts from the same one
 if st.session_state.get("sr_metric") not in metrics:
     st.session_state.pop("sr_metric", None)
 metric = top[2].selectbox("Metric", metrics, index=metrics.index(default_metric), key="sr_metric",
@@ -158,8 +159,11 @@ lines = alt.Chart(pf).mark_line(opacity=0.45, strokeWidth=1.2).encode(
     detail="run_id:N",
     tooltip=["run_id:N", "axis:N", "value:N", alt.Tooltip("metric:Q", title=metric, format=".4g")],
 )
-ticks = pf.drop_duplicates(["axis", "value"]).groupby("axis", group_keys=False).apply(
-    lambda g: g if len(g) <= 12 else g.iloc[np.linspace(0, len(g) - 1, 6).astype(int)])
+# Up to 12 labels per axis (6 spread over a longer one). Not groupby.apply: pandas drops the
+# grouping column from what apply returns, and the labels then sat on an "undefined" axis.
+ticks = pf.drop_duplicates(["axis", "value"]).sort_values("pos")
+ticks = pd.concat([g if len(g) <= 12 else g.iloc[np.linspace(0, len(g) - 1, 6).astype(int)]
+                   for _, g in ticks.groupby("axis", sort=False)] or [ticks])
 labels = alt.Chart(ticks).mark_text(align="left", dx=4, fontSize=10, color="#333").encode(
     x=alt.X("axis:N", sort=order), y="pos:Q", text="value:N")
 rules = alt.Chart(pd.DataFrame({"axis": order})).mark_rule(color="#888").encode(x=alt.X("axis:N", sort=order))
@@ -194,8 +198,8 @@ def importance_section(brushed: pd.DataFrame) -> None:
                                                                 scale=alt.Scale(domain=[0, 1])),
             tooltip=["axis:N", alt.Tooltip("importance:Q", format=".2f"), alt.Tooltip("lo:Q", format=".2f"),
                      alt.Tooltip("hi:Q", format=".2f"), "n:Q"])
-        err = alt.Chart(imp.dropna(subset=["lo"])).mark_errorbar(color="#333").encode(
-            y=alt.Y("axis:N", sort="-x"), x="lo:Q", x2="hi:Q")
+        err = alt.Chart(imp.dropna(subset=["lo"])).mark_errorbar(color="#333").encode(  # the same x title, or
+            y=alt.Y("axis:N", sort="-x"), x=alt.X("lo:Q", title=f"share of {metric}'s variation"), x2="hi:Q")  # Vega joins them
         st.altair_chart((bars + err).properties(height=40 + 28 * len(imp)), width="stretch")
         top_axis = imp.iloc[0]
         interval = (f"95% interval {top_axis['lo']:.2f}–{top_axis['hi']:.2f}, bootstrap" if top_axis["lo"] == top_axis["lo"]
