@@ -101,7 +101,8 @@ def format_errors(errors: list[dict], where: str = "", as_flags: bool = False,
             continue
         value = e.get("input")
         value_text = "" if isinstance(value, dict) else f" = {shown(value)}"
-        msg = e["msg"] if len(e["msg"]) <= 4 * MAX_SHOWN else e["msg"][: 4 * MAX_SHOWN] + "..."
+        msg = str(e["msg"]).removeprefix("Value error, ")  # pydantic's wrapper says nothing to a user
+        msg = msg if len(msg) <= 4 * MAX_SHOWN else msg[: 4 * MAX_SHOWN] + "..."
         lines.append(f"{where}{field}{value_text}: {msg}")
     return "\n".join(lines)
 

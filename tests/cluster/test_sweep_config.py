@@ -308,3 +308,14 @@ def test_same_sweep_ignores_layout_and_operational_settings_but_not_the_runs():
     assert same_sweep(cfg, "# a comment\n" + base)
     assert not same_sweep(parse({**cfg.model_dump(), "grid": {"seed": [0, 1, 2]}}), base)
     assert not same_sweep(cfg, "name: s\nkind: [not valid\n")
+
+
+def test_a_config_error_never_shows_pydantics_value_error_prefix(tmp_path, capsys):
+    from priorlab.cluster.cli import main
+
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("name: x\nkind: dip\ngrid:\n  lr: {dist: loguniform}\n")
+    assert main(["sweep", str(cfg), "--plan", "--store", str(tmp_path / "s")]) == 2
+    out = capsys.readouterr()
+    line = (out.out + out.err).strip()
+    assert "grid axis 'lr'" in line and "Value error" not in line, line
