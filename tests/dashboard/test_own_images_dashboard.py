@@ -55,3 +55,12 @@ def test_compare_marks_the_blind_stop_on_the_detector_statistic(monkeypatch, own
     specs = [json.loads(c.proto.spec) for c in at.get("vega_lite_chart")]
     stat = next(s for s in specs if s.get("title") == "rw statistic (det_rw)")
     assert any(layer["mark"]["type"] == "rule" for layer in stat["layer"]), "the stop steps are marked"
+
+
+def test_compare_shows_a_photo_with_no_clean_copy_as_such_and_its_restored_image(monkeypatch, own_store):
+    store, ids = own_store
+    at = open_page(monkeypatch, store, "compare", runs=",".join(ids[:2]))
+    assert_ok(at)
+    texts = " ".join(img.proto.imgs[0].caption for img in at.get("image"))
+    assert "clean: none given (no reference)" in texts, texts
+    assert texts.count("restored (stopped by") >= 1, texts

@@ -166,10 +166,16 @@ for col, (_, run) in zip(cols, sel.iterrows()):
             output, out_step = _image(rid, "output", step)
             ref = next((i for i in (clean, corrupted, output) if i is not None), None)
             size = ref.size if ref is not None else (64, 64)
-            if clean is not None or run["kind"] == "dip":
+            if run.get(vocab.REFERENCE) == vocab.NO_REFERENCE:  # a photo with no clean copy: nothing is missing
+                st.image(images.enlarge(images.placeholder(*size, "none"), DISPLAY_SIDE), width=img_width,
+                         caption="clean: none given (no reference)")
+            elif clean is not None or run["kind"] == "dip":
                 show(clean, "clean", size)
             show(corrupted, "corrupted", size)
             show(output, "output" + (f" @ {out_step}" if out_step is not None else " (none)"), size)
+            restored, _ = _image(rid, vocab.RESTORED, None)
+            if restored is not None:  # the run's answer: the output where its stop detector stopped
+                show(restored, f"restored (stopped by {run.get(vocab.STOPPED_BY) or 'the last step'})", size)
             if show_diff:
                 if output is not None and clean is not None:
                     show(images.difference(output, clean, gain), f"|output − clean| × {gain}", size)
