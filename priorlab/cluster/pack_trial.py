@@ -40,7 +40,7 @@ def run_pack_trial(config: dict[str, Any], writer=None, inputs: dict[str, dict] 
     def fit(params: list[Any], sinks: list[RaySink]) -> list[dict[str, Any]]:
         return run_pack(params, sinks, pack_id=item.pack_id)
 
-    summaries = claim_run_finish(writer, item.runs, inputs, fit, sink_type=MemberSink, gpu_first=True)
+    summaries = claim_run_finish(writer, item.runs, inputs, fit, sink_type=MemberSink)
     if not summaries:
         tune.report({"pack_id": item.pack_id, "status": SKIPPED, "pid": os.getpid()})
         return

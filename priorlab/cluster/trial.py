@@ -109,7 +109,7 @@ Fit = Callable[[list[Any], list[RaySink]], list[dict[str, Any]]]
 
 
 def claim_run_finish(writer, runs: list[RunSpec], inputs: dict[str, dict] | None, fit: Fit,
-                     sink_type: type[RaySink] = RaySink, gpu_first: bool = False) -> list[dict[str, Any]]:
+                     sink_type: type[RaySink] = RaySink) -> list[dict[str, Any]]:
     """Claim `runs` in the store, fit the claimed ones, finish each; the summaries of those
     this trial ran (none: another sweep on this store finished them all; keep its results,
     only --force reruns a done run).
@@ -118,8 +118,7 @@ def claim_run_finish(writer, runs: list[RunSpec], inputs: dict[str, dict] | None
     packs waiting on each other's members would never end): the runs claimed now are fitted
     first, then the rest once their claim lapses or ends. A fit that raises finishes each of
     its runs as an error with the traceback, then re-raises so Tune can retry it
-    (FailureConfig) and the store keeps the traceback if no retry succeeds. `gpu_first` keeps
-    the summary key order packs always stored (gpu_ids before the input hashes)."""
+    (FailureConfig) and the store keeps the traceback if no retry succeeds."""
     params = {r.run_id: r.task_params() for r in runs}  # an invalid run fails before any claim
     node = ray.get_runtime_context().get_node_id()
     waiting, summaries = list(runs), []
@@ -128,13 +127,13 @@ def claim_run_finish(writer, runs: list[RunSpec], inputs: dict[str, dict] | None
         claimed, busy = claim_runs(writer, list(by_id), node, any(r.force for r in waiting))
         now, waiting = [by_id[r] for r in claimed], [by_id[r] for r in busy]
         if now:
-            summaries += _run_claimed(writer, now, [params[r.run_id] for r in now], inputs, fit, sink_type, gpu_first)
+            summaries += _run_claimed(writer, now, [params[r.run_id] for r in now], inputs, fit, sink_type)
         elif waiting:
             time.sleep(CLAIM_POLL_S)
     return summaries
 
 
-def _run_claimed(writer, runs: list[RunSpec], params: list[Any], inputs, fit: Fit, sink_type, gpu_first: bool):
+def _run_claimed(writer, runs: list[RunSpec], params: list[Any], inputs, fit: Fit, sink_type):
     sinks = [sink_type(writer, r.run_id) for r in runs]
     try:
         summaries = fit(params, sinks)
@@ -149,7 +148,7 @@ def _run_claimed(writer, runs: list[RunSpec], params: list[Any], inputs, fit: Fi
     gpu = {"gpu_ids": assigned} if assigned is not None else {}
     for summary, p in zip(summaries, params):
         hashes = input_files.run_hashes(p, inputs)  # a file changed before a resume is noticed
-        summary.update({**gpu, **hashes} if gpu_first else {**hashes, **gpu})
+        summary.update({**hashes, **gpu})
     ray.get([writer.finish_run.remote(r.run_id, s.get("status", vocab.DONE), s, None, sink.sent())
              for r, sink, s in zip(runs, sinks, summaries)])
     return summaries

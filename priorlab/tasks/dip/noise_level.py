@@ -53,12 +53,11 @@ def _hwc(image: torch.Tensor) -> np.ndarray:
     return image.detach().to("cpu", torch.float64)[0].permute(1, 2, 0).numpy()  # (1, 3, H, W) -> (H, W, 3)
 
 
-def _gaussian(a: np.ndarray, image: np.ndarray | None = None) -> float:
-    """scikit-image's estimate_sigma of `a`, refined once over flat, unclipped areas (module doc);
-    `image` (default `a`) is where the clipping and the flatness are judged."""
+def _gaussian(a: np.ndarray, image: np.ndarray) -> float:
+    """scikit-image's estimate_sigma of `a` (poisson/speckle noise rescaled to std sigma), refined
+    over flat, unclipped areas of `image`, the corrupted image itself (module doc)."""
     from skimage.restoration import estimate_sigma
 
-    image = a if image is None else image
     sigma = float(estimate_sigma(a, channel_axis=-1, average_sigmas=True))
     for _ in range(REFINE):  # the first estimate is biased by clipping, so are the areas it picks
         sigma = _donoho(a, image, sigma) or sigma
