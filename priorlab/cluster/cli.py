@@ -255,26 +255,41 @@ def cmd_runs(args) -> int:
     return 0
 
 
-def port_in_use(host: str, port: int) -> str | None:
-    """Why Streamlit could not listen on host:port (a one-line reason), or None when it can."""
+_ADDR_IN_USE = (98, 48, 10048)  # EADDRINUSE on Linux, macOS, Windows
+
+
+def _bind_error(host: str, port: int) -> OSError | None:
+    """The error binding host:port raises, or None when it is free (raises socket.gaierror)."""
     import socket
 
-    try:
-        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
-    except socket.gaierror as e:
-        return f"--host {host!r} is not an address of this machine ({e.strerror})"
-    family, kind, proto, _, addr = infos[0]
+    family, kind, proto, _, addr = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM,
+                                                      flags=socket.AI_PASSIVE)[0]
     with socket.socket(family, kind, proto) as s:
         # As Streamlit's server does: a port left in TIME_WAIT by a stopped server is free.
         s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             s.bind(addr)
         except OSError as e:
-            if e.errno in (98, 48, 10048):  # EADDRINUSE on Linux, macOS, Windows
-                return (f"port {port} on {host} is already in use (another dashboard?); "
-                        f"pick another with --port, e.g. --port {port + 1}")
-            return f"cannot listen on {host}:{port}: {e.strerror} (try another --port or --host)"
+            return e
     return None
+
+
+def port_in_use(host: str, port: int) -> str | None:
+    """Why Streamlit could not listen on host:port (a one-line reason), or None when it can."""
+    import socket
+
+    try:
+        err = _bind_error(host, port)
+    except socket.gaierror as e:
+        return f"--host {host!r} is not an address of this machine ({e.strerror})"
+    if err is None:
+        return None
+    if err.errno not in _ADDR_IN_USE:
+        return f"cannot listen on {host}:{port}: {err.strerror} (try another --port or --host)"
+    # Suggest a port that is free now, not just port + 1 (a second dashboard often holds that one).
+    free = next((p for p in range(port + 1, min(port + 100, 65536)) if _bind_error(host, p) is None), None)
+    hint = f"e.g. --port {free} (free now)" if free else f"none of {port + 1}..{port + 99} is free either"
+    return f"port {port} on {host} is already in use (another dashboard?); pick another with --port, {hint}"
 
 
 def cmd_check(args) -> int:

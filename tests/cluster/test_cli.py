@@ -173,10 +173,27 @@ def test_runs_into_a_closed_pipe_ends_quietly(small_store):
 
 # ---- priorlab dashboard on a busy port ----
 
+def _listening_pair() -> tuple[socket.socket, socket.socket]:
+    """Two sockets listening on two neighbouring ports (port, port + 1) of 127.0.0.1."""
+    for _ in range(50):
+        a = socket.socket()
+        a.bind(("127.0.0.1", 0))
+        b = socket.socket()
+        try:
+            b.bind(("127.0.0.1", a.getsockname()[1] + 1))
+        except OSError:
+            a.close()
+            b.close()
+            continue
+        a.listen()
+        b.listen()
+        return a, b
+    raise RuntimeError("no two neighbouring free ports")
+
+
 def test_dashboard_on_a_busy_port_says_so_in_one_line(tmp_path):
-    with socket.socket() as busy:
-        busy.bind(("127.0.0.1", 0))
-        busy.listen()
+    busy, next_busy = _listening_pair()  # a second dashboard often holds port + 1 too
+    with busy, next_busy:
         port = busy.getsockname()[1]
         # A subprocess: on success the command becomes Streamlit (exec), which a test must not do.
         proc = subprocess.run([sys.executable, "-m", "priorlab.cluster.cli", "dashboard", "--store", str(tmp_path),
@@ -184,6 +201,8 @@ def test_dashboard_on_a_busy_port_says_so_in_one_line(tmp_path):
     assert proc.returncode == 2
     err = proc.stderr.strip().splitlines()
     assert len(err) == 1 and str(port) in err[0] and "--port" in err[0] and "in use" in err[0]
+    suggested = int(err[0].split("--port ")[-1].split()[0])
+    assert suggested > port + 1, f"the hint names a port that is busy: {err[0]}"
 
 
 def test_make_demo_takes_port_and_store():
