@@ -48,28 +48,28 @@ def render_analysis_section(runs: pd.DataFrame, kind: str) -> None:
                "(absent for runs a detector ended: their oracle saw only the steps before the stop); "
                f"within {stopping.WITHIN_DB} dB counts as as good as the oracle. Saved = the budget a real stop "
                "there would not spend. Detectors: " + ", ".join(dets))
-    left, right = st.columns([3, 2])
-    with left:
-        shown = long.dropna(subset=["stop_gap"]).copy()
-        enc = {"x": alt.X("stop_gap:Q", title="stop gap (dB)"), "y": alt.Y("detector:N", title=None)}
-        if by:
-            shown[by] = shown[by].map(data.fmt)
-            enc.update(color=alt.Color(f"{by}:N", title=by), yOffset=alt.YOffset(f"{by}:N"))
-        box = alt.Chart(shown).mark_boxplot(extent="min-max").encode(**enc)
-        rule = alt.Chart(pd.DataFrame({"x": [stopping.WITHIN_DB]})).mark_rule(strokeDash=[4, 4], color="gray").encode(x="x:Q")
-        height = max(120, 36 * len(dets) * (shown[by].nunique() if by else 1))
-        st.altair_chart((box + rule).properties(height=min(height, 600)), width="stretch")
-    with right:
-        show = table.copy()
-        if by:
-            show[by] = show[by].map(data.fmt)
-        st.dataframe(show, hide_index=True, width="stretch", column_config={
-            "median_gap": st.column_config.NumberColumn("median gap (dB)", format="%.2f"),
-            "p90_gap": st.column_config.NumberColumn("p90 gap (dB)", format="%.2f"),
-            "share_within": st.column_config.NumberColumn(f"within {stopping.WITHIN_DB} dB", format="percent"),
-            "mean_stop_frac": st.column_config.NumberColumn("stop step / iterations", format="%.2f"),
-            "saved": st.column_config.NumberColumn("saved", format="percent"),
-        })
+    # The box plot and the table each get the page's width: side by side the table's p90,
+    # within and saved columns were off-screen at a 1400 px window.
+    shown = long.dropna(subset=["stop_gap"]).copy()
+    enc = {"x": alt.X("stop_gap:Q", title="stop gap (dB)"), "y": alt.Y("detector:N", title=None)}
+    if by:
+        shown[by] = shown[by].map(data.fmt)
+        enc.update(color=alt.Color(f"{by}:N", title=by), yOffset=alt.YOffset(f"{by}:N"))
+    box = alt.Chart(shown).mark_boxplot(extent="min-max").encode(**enc)
+    rule = alt.Chart(pd.DataFrame({"x": [stopping.WITHIN_DB]})).mark_rule(strokeDash=[4, 4], color="gray").encode(x="x:Q")
+    height = max(120, 36 * len(dets) * (shown[by].nunique() if by else 1))
+    st.altair_chart((box + rule).properties(height=min(height, 600)), width="stretch")
+    show = table.drop(columns=["mean_stop_frac"])  # saved = 1 − it: one number for one fact
+    if by:
+        show[by] = show[by].map(data.fmt)
+    st.dataframe(show, hide_index=True, width="stretch", column_config={
+        "n": st.column_config.NumberColumn("n", width="small"),
+        "median_gap": st.column_config.NumberColumn("median gap (dB)", format="%.2f"),
+        "p90_gap": st.column_config.NumberColumn("p90 gap (dB)", format="%.2f"),
+        "share_within": st.column_config.NumberColumn(f"within {stopping.WITHIN_DB} dB", format="percent"),
+        "saved": st.column_config.NumberColumn("budget saved", format="percent",
+                                               help="1 − stop step / iterations: what a real stop there would not spend"),
+    })
     real = stopping.saved(mine)
     if not real.empty:
         st.caption("Runs a detector really ended (`--stop`): iterations done against the budget.")
