@@ -14,7 +14,8 @@ import streamlit as st
 
 from priorlab import vocab
 from priorlab.analysis import stopping
-from priorlab.dashboard import data
+from priorlab.dashboard import charts, data
+from priorlab.dashboard.charts import RunColors
 from priorlab.dashboard.widgets import bound_select
 
 NO_SPLIT = "(none)"
@@ -79,24 +80,25 @@ def render_analysis_section(runs: pd.DataFrame, kind: str) -> None:
             "median_gap": st.column_config.NumberColumn("median gap (dB)", format="%.2f")})
 
 
-def mark_stops(chart, name: str, sel: pd.DataFrame, names: dict) -> alt.Chart:
-    """The PSNR chart with a dashed rule at each run's stop step per detector (others unchanged)."""
+def mark_stops(chart, name: str, sel: pd.DataFrame, colors: RunColors) -> alt.Chart:
+    """The PSNR chart with a dashed rule at each run's stop step per detector (others unchanged).
+    The detector legend sits above the plot: beside the run legend below it was cut off."""
     if name != "psnr":
         return chart
     marks = stopping.stop_steps(sel)
     if marks.empty:
         return chart
-    marks = marks.assign(run=marks["run_id"].map(names))
+    marks = marks.assign(run=marks["run_id"].map(colors.label))
     rules = alt.Chart(marks).mark_rule(strokeWidth=1.5, opacity=0.8).encode(
-        x="stop_step:Q", color="run:N",
-        strokeDash=alt.StrokeDash("detector:N", title="detector stop",
-                                  legend=alt.Legend(orient="bottom", columns=4)),
+        x=alt.X("stop_step:Q", title="step"), color=colors.color(marks["run"], legend=False),
+        strokeDash=alt.StrokeDash("detector:N", legend=charts.top_legend("detector stop")),
         tooltip=["run:N", "detector:N", alt.Tooltip("stop_step:Q", title="stops at")])
     return chart + rules
 
 
-def render_detector_curves(d, chosen: list[str], sel: pd.DataFrame, names: dict) -> None:
-    """A toggle (`?cmp_det=`): one detector's own statistic (`det_<d>`) beside PSNR."""
+def render_detector_curves(d, chosen: list[str], sel: pd.DataFrame, colors: RunColors) -> None:
+    """A toggle (`?cmp_det=`): one detector's own statistic (`det_<d>`) beside PSNR, each run in
+    its colour from the curves above."""
     dets = stopping.detectors(sel)
     logged = d.metrics(chosen, names=None)
     dets = sorted(set(dets) | {d for n in logged["name"].unique() if (d := vocab.parse_detector_metric(n))})
@@ -110,9 +112,9 @@ def render_detector_curves(d, chosen: list[str], sel: pd.DataFrame, names: dict)
     det = bound_select("Detector", dets, dets[0], "cmp_det_name")
     det_name = vocab.detector_metric(det)
     m = logged[logged["name"].isin(["psnr", det_name])].copy()
-    m["run"] = m["run_id"].map(names)
+    m["run"] = m["run_id"].map(colors.label)
     marks = stopping.stop_steps(sel)
-    marks = marks[marks["detector"] == det].assign(run=lambda x: x["run_id"].map(names))
+    marks = marks[marks["detector"] == det].assign(run=lambda x: x["run_id"].map(colors.label))
     cols = st.columns(2)
     for col, metric, title in ((cols[0], "psnr", "psnr"), (cols[1], det_name, f"{det} statistic ({det_name})")):
         part = m[m["name"] == metric]
@@ -122,9 +124,11 @@ def render_detector_curves(d, chosen: list[str], sel: pd.DataFrame, names: dict)
                            + (" (a run without a clean reference has no psnr: its answer is where the detector "
                               "stops, marked on the right)" if metric == "psnr" else "."))
                 continue
+            shown = [*part["run"], *marks["run"]]  # one scale for lines and rules: one legend
             line = alt.Chart(part).mark_line().encode(
-                x=alt.X("step:Q"), y=alt.Y("value:Q", title=metric, scale=alt.Scale(zero=False)),
-                color=alt.Color("run:N", legend=alt.Legend(orient="bottom", columns=1, title=None, labelLimit=400)),
+                x=alt.X("step:Q", title="step"), y=alt.Y("value:Q", title=metric, scale=alt.Scale(zero=False)),
+                color=colors.color(shown),
                 tooltip=["run:N", "step:Q", alt.Tooltip("value:Q", format=".4g")])
-            rules = alt.Chart(marks).mark_rule(strokeDash=[4, 4]).encode(x="stop_step:Q", color="run:N")
-            st.altair_chart((line + rules).properties(title=title, height=270 + 20 * len(chosen)), width="stretch")
+            rules = alt.Chart(marks).mark_rule(strokeDash=[4, 4]).encode(x=alt.X("stop_step:Q", title="step"),
+                                                                         color=colors.color(shown))
+            st.altair_chart((line + rules).properties(title=title, height=colors.height(shown)), width="stretch")
