@@ -1,7 +1,7 @@
 """Issue 18 defect 10 (layout) measured in headless Chromium at a 1400 px wide window: every Vega
 legend inside its chart and the window with no label cut short, legend symbols drawn in colour,
-and the Analysis page's Stopping table without a horizontal scroll. The server, browser and
-settling come from test_dashboard_browser.
+the Analysis page's Stopping table without a horizontal scroll, and StyleGAN frames on Compare
+shown at a readable size. The server, browser and settling come from test_dashboard_browser.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from priorlab import vocab
+from priorlab.analysis import runframe
 from priorlab.analysis.store import Store
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -27,6 +28,7 @@ pytestmark = [
 ]
 
 WINDOW = {"width": 1400, "height": 1600}
+MIN_FRAME = 96  # px: a StyleGAN frame shown smaller is a thumbnail nobody can read
 
 # Every legend of every chart: its box against the chart's box, the chart's container and the
 # window, and any label Vega shortened with an ellipsis. (Vega draws SVG here: a clipped legend
@@ -63,6 +65,13 @@ STOPPING_TABLE = """() => {
   return {content: scroller.scrollWidth, shown: scroller.clientWidth, right: grid.getBoundingClientRect().right,
           window: window.innerWidth};
 }"""
+
+# Each image's caption, shown width and natural width.
+IMAGES = """() => Array.from(document.querySelectorAll('[data-testid=stMain] [data-testid=stImage]')).map(e => {
+  const img = e.querySelector('img'), cap = e.querySelector('[data-testid=stImageCaption]');
+  return {caption: cap ? cap.textContent.trim() : '', shown: img.getBoundingClientRect().width,
+          natural: img.naturalWidth};
+})"""
 
 
 def _open(browser, url: str):
@@ -116,3 +125,32 @@ def test_stopping_table_needs_no_horizontal_scroll(server, browser):
     finally:
         page.close()
 
+
+def _frames_across(store: Path, caption: str) -> int | None:
+    """How many frames side by side a stored StyleGAN image holds, from its run's parameters."""
+    runs = Store(store).runs()
+    if caption.startswith("strip/"):
+        return int(runs.loc[runs["kind"] == vocab.SG_INTERPOLATE, "steps"].iloc[0])
+    if caption == vocab.grid_artifact():
+        return int(runs.loc[runs["kind"] == vocab.SG_SAMPLE, "n"].iloc[0])
+    return None
+
+
+def test_stylegan_frames_on_compare_are_readable(server, browser, sweep_store):
+    """Strips and grids in narrow per-run columns showed their frames ~30 px wide."""
+    runs = Store(sweep_store).runs()
+    dip = runs.loc[(runs["kind"] == vocab.DIP) & (runs["status"] == vocab.DONE), "run_id"].iloc[0]
+    page = _open(browser, f"{server}/compare?runs={','.join([*stylegan_runs(sweep_store), dip])}")
+    try:
+        sample = runs[runs["kind"] == vocab.SG_SAMPLE].iloc[0]
+        side = int(runframe.summary_of(sample, "resolution"))  # the generator's: one frame's side
+        measured = []
+        for img in page.evaluate(IMAGES):
+            across = _frames_across(sweep_store, img["caption"])
+            if across:  # stored as make_grid: `across` frames of `side` px with 2-px gaps
+                measured.append((img["caption"], round(img["shown"] * side / (2 + across * (side + 2)))))
+        assert measured, "no strips or grids on the page"
+        small = [m for m in measured if m[1] < MIN_FRAME]
+        assert not small, f"frames shown smaller than {MIN_FRAME} px: {small}"
+    finally:
+        page.close()

@@ -12,12 +12,13 @@ from __future__ import annotations
 import re
 
 import altair as alt
+import numpy as np
 import streamlit as st
 
 from priorlab import vocab
 from priorlab.analysis import runframe
-from priorlab.dashboard import charts, data, images, stopping
-from priorlab.dashboard.widgets import md, url_runs
+from priorlab.dashboard import charts, data, frames, images, stopping
+from priorlab.dashboard.widgets import md, number as num, url_runs
 
 MAX_RUNS = 6
 DISPLAY_SIDE = 256  # small training images are enlarged (crisp pixels) to at least this
@@ -176,60 +177,86 @@ def _image(run_id: str, name: str, at: int | None):
     return d.image(row["sha256"], (int(row["width"]), int(row["height"]))), int(row["step"])
 
 
-img_width = "stretch" if len(chosen) > 3 else 240
-cols = st.columns(len(chosen))
-for col, (_, run) in zip(cols, sel.iterrows()):
+def run_header(run) -> None:
+    st.markdown(f"**{md(short[run['run_id']])}** · {md(run['kind'])} · {md(run['status'])}")
+    text = data.settings_text(run, shared)
+    if text:
+        st.caption(md(text))
+
+
+def run_error(run) -> None:
+    if isinstance(run.get("error"), str) and run["error"]:
+        with st.expander("error"):
+            st.code(run["error"], language="python")
+
+
+def snapshots(run, width) -> None:
+    """Clean, corrupted and output at the step (and restored, difference, before/after)."""
     rid = run["run_id"]
-    with col:
-        st.markdown(f"**{md(short[rid])}** · {md(run['kind'])} · {md(run['status'])}")
-        text = data.settings_text(run, shared)
-        if text:
-            st.caption(md(text))
 
-        def show(img, caption, size=(64, 64), width=img_width):
-            img = img if img is not None else images.placeholder(*size, "missing")
-            st.image(images.enlarge(img, DISPLAY_SIDE), caption=caption, width=width)
+    def show(img, caption, size=(64, 64)):
+        img = img if img is not None else images.placeholder(*size, "missing")
+        st.image(images.enlarge(img, DISPLAY_SIDE), caption=caption, width=width)
 
-        if rid in has_output:
-            clean, _ = _image(rid, "clean", None)
-            corrupted, _ = _image(rid, "corrupted", None)
-            output, out_step = _image(rid, "output", step)
-            ref = next((i for i in (clean, corrupted, output) if i is not None), None)
-            size = ref.size if ref is not None else (64, 64)
-            if run.get(vocab.REFERENCE) == vocab.NO_REFERENCE:  # a photo with no clean copy: nothing is missing
-                st.image(images.enlarge(images.placeholder(*size, "none"), DISPLAY_SIDE), width=img_width,
-                         caption="clean: none given (no reference)")
-            elif clean is not None or run["kind"] == "dip":
-                show(clean, "clean", size)
-            show(corrupted, "corrupted", size)
-            show(output, "output" + (f" @ {out_step}" if out_step is not None else " (none)"), size)
-            restored, _ = _image(rid, vocab.RESTORED, None)
-            if restored is not None:  # the run's answer: the output where its stop detector stopped
-                show(restored, f"restored (stopped by {run.get(vocab.STOPPED_BY) or 'the last step'})", size)
-            if show_diff:
-                if output is not None and clean is not None:
-                    show(images.difference(output, clean, gain), f"|output − clean| × {gain}", size)
-                else:
-                    show(None, "difference (needs clean and output)", size)
-            if show_ba:
-                if output is not None and corrupted is not None:
-                    show(images.before_after(corrupted, output, split / 100), f"corrupted | output at {split}%",
-                         size)
-                else:
-                    show(None, "before/after (needs corrupted and output)", size)
+    clean, _ = _image(rid, "clean", None)
+    corrupted, _ = _image(rid, "corrupted", None)
+    output, out_step = _image(rid, "output", step)
+    ref = next((i for i in (clean, corrupted, output) if i is not None), None)
+    size = ref.size if ref is not None else (64, 64)
+    if run.get(vocab.REFERENCE) == vocab.NO_REFERENCE:  # a photo with no clean copy: nothing is missing
+        st.image(images.enlarge(images.placeholder(*size, "none"), DISPLAY_SIDE), width=width,
+                 caption="clean: none given (no reference)")
+    elif clean is not None or run["kind"] == "dip":
+        show(clean, "clean", size)
+    show(corrupted, "corrupted", size)
+    show(output, "output" + (f" @ {out_step}" if out_step is not None else " (none)"), size)
+    restored, _ = _image(rid, vocab.RESTORED, None)
+    if restored is not None:  # the run's answer: the output where its stop detector stopped
+        show(restored, f"restored (stopped by {run.get(vocab.STOPPED_BY) or 'the last step'})", size)
+    if show_diff:
+        if output is not None and clean is not None:
+            show(images.difference(output, clean, gain), f"|output − clean| × {gain}", size)
         else:
-            mine = [n for n in picked_names if ((arts["run_id"] == rid) & (arts["name"] == n)).any()]
-            if not mine:
-                stored = int((arts["run_id"] == rid).sum())
-                st.caption("No stored images picked for this run." if stored else
-                           ("No images stored yet." if run["status"] in vocab.WAITING
-                            else "This run stored no images."))
-            for n in mine:
-                img, _ = _image(rid, n, None)
-                show(img, md(n), width="stretch")
-        if isinstance(run.get("error"), str) and run["error"]:
-            with st.expander("error"):
-                st.code(run["error"], language="python")
+            show(None, "difference (needs clean and output)", size)
+    if show_ba:
+        if output is not None and corrupted is not None:
+            show(images.before_after(corrupted, output, split / 100), f"corrupted | output at {split}%", size)
+        else:
+            show(None, "before/after (needs corrupted and output)", size)
+
+
+def stored_images(run) -> None:
+    """A run's picked stored images (StyleGAN strips and grids), side by side while they fit,
+    each enlarged so that its frames show at a readable size."""
+    rid = run["run_id"]
+    mine = [n for n in picked_names if ((arts["run_id"] == rid) & (arts["name"] == n)).any()]
+    if not mine:
+        stored = int((arts["run_id"] == rid).sum())
+        st.caption("No stored images picked for this run." if stored else
+                   ("No images stored yet." if run["status"] in vocab.WAITING else "This run stored no images."))
+        return
+    side = num(runframe.summary_of(run, "resolution", np.nan))  # the generator's: one frame's side
+    with st.container(horizontal=True):
+        for n in mine:
+            img, _ = _image(rid, n, None)
+            img = frames.readable(img, side) if img is not None else images.placeholder(64, 64, "missing")
+            st.image(img, caption=md(n), width="content")
+
+
+# Runs with output snapshots side by side, a column each; the others (StyleGAN) below, a row
+# each: their strips hold many frames, which a narrow column shrank to ~30 px.
+snap = sel[sel["run_id"].isin(has_output)]
+if not snap.empty:
+    width = "stretch" if len(snap) > 3 else 240
+    for col, (_, run) in zip(st.columns(len(snap)), snap.iterrows()):
+        with col:
+            run_header(run)
+            snapshots(run, width)
+            run_error(run)
+for _, run in sel[~sel["run_id"].isin(has_output)].iterrows():
+    run_header(run)
+    stored_images(run)
+    run_error(run)
 
 # ------------------------------------------------------------------ metric curves
 
