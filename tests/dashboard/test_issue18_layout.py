@@ -21,6 +21,7 @@ pytest.importorskip("streamlit")
 
 from apptest_helpers import assert_ok, open_page  # noqa: E402
 
+EMPTY = "—"
 LINE_CHARS = 52  # what a legend line may hold in a half-page chart at a 1400 px window
 
 
@@ -134,3 +135,24 @@ def test_second_legends_draw_their_symbols_in_grey_not_black(monkeypatch, sweep_
                 if name == "strokeDash":
                     assert legend.get("symbolType") == "stroke", "a dash pattern needs a line to show on"
 
+
+def displayed(df) -> pd.DataFrame:
+    """A table's cells as the browser shows them: a Styler's display values, else the values, where
+    Streamlit's grid writes "None" for a missing number."""
+    arrow = df.proto.arrow_data
+    if arrow.HasField("styler"):
+        import pyarrow as pa
+
+        return pa.ipc.open_stream(arrow.styler.display_values).read_all().to_pandas()
+    return df.value.map(lambda v: "None" if pd.isna(v) else str(v))
+
+
+def test_every_empty_cell_on_compare_is_a_dash(monkeypatch, sweep_store):
+    """The parameters table said "—" and the summary table beside it "None" for the same thing."""
+    ids = stylegan_runs(sweep_store) + long_label_runs(sweep_store)[:1]
+    at = open_page(monkeypatch, sweep_store, "compare", runs=",".join(ids))
+    assert_ok(at)
+    assert len(at.dataframe) >= 2
+    cells = pd.concat([displayed(df).astype(str).stack() for df in at.dataframe])
+    assert (cells == EMPTY).any(), "these runs have parameters and summaries the others lack"
+    assert not cells.isin(["None", "nan", "NaN", "<NA>", ""]).any(), cells[cells.isin(["None", "nan"])].head()

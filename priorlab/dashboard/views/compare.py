@@ -21,6 +21,7 @@ from priorlab.dashboard import charts, data, frames, images, stopping
 from priorlab.dashboard.widgets import md, number as num, url_runs
 
 MAX_RUNS = 6
+EMPTY = "—"  # a table cell with no value, in every table on this page
 DISPLAY_SIDE = 256  # small training images are enlarged (crisp pixels) to at least this
 
 
@@ -306,7 +307,7 @@ if len(chosen) < 2:
 elif not differ:
     st.success("These runs have identical parameters.")
 else:
-    diff = sel.set_index("run_id")[differ].T.map(lambda v: "—" if runframe.missing(v) else data.fmt(v))
+    diff = sel.set_index("run_id")[differ].T.map(lambda v: EMPTY if runframe.missing(v) else data.fmt(v))
     diff.columns = [short[r] for r in diff.columns]
     st.dataframe(diff, width="stretch")
     same = [c for c in params if c not in differ and sel[c].notna().any()]
@@ -318,5 +319,5 @@ if summary:
     st.subheader("Summary metrics", anchor=False)
     table = sel.set_index("run_id")[summary].T
     table.columns = [short[r] for r in table.columns]
-    st.dataframe(table, width="stretch", column_config={short[r]: st.column_config.NumberColumn(format="%.4g")
-                                                         for r in chosen})
+    # A value a run does not have shows as the parameters table's "—" (a NumberColumn wrote "None").
+    st.dataframe(table.astype(float).style.format("{:.4g}", na_rep=EMPTY), width="stretch")
