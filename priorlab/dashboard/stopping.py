@@ -57,7 +57,8 @@ def render_analysis_section(runs: pd.DataFrame, kind: str) -> None:
         shown[by] = shown[by].map(data.fmt)
         enc.update(color=alt.Color(f"{by}:N", title=by), yOffset=alt.YOffset(f"{by}:N"))
     box = alt.Chart(shown).mark_boxplot(extent="min-max").encode(**enc)
-    rule = alt.Chart(pd.DataFrame({"x": [stopping.WITHIN_DB]})).mark_rule(strokeDash=[4, 4], color="gray").encode(x="x:Q")
+    rule = (alt.Chart(pd.DataFrame({"x": [stopping.WITHIN_DB]}))
+            .mark_rule(strokeDash=[4, 4], color="gray").encode(x="x:Q"))
     height = max(120, 36 * len(dets) * (shown[by].nunique() if by else 1))
     st.altair_chart((box + rule).properties(height=min(height, 600)), width="stretch")
     show = table.drop(columns=["mean_stop_frac"])  # saved = 1 − it: one number for one fact
@@ -69,7 +70,7 @@ def render_analysis_section(runs: pd.DataFrame, kind: str) -> None:
         "p90_gap": st.column_config.NumberColumn("p90 gap (dB)", format="%.2f"),
         "share_within": st.column_config.NumberColumn(f"within {stopping.WITHIN_DB} dB", format="percent"),
         "saved": st.column_config.NumberColumn("budget saved", format="percent",
-                                               help="1 − stop step / iterations: what a real stop there would not spend"),
+                                               help="1 − stop step / iterations: what a real stop would not spend"),
     })
     real = stopping.saved(mine)
     if not real.empty:

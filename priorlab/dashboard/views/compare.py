@@ -43,7 +43,7 @@ PROB_OF = {vocab.SG_SAMPLE: "per image", vocab.SG_INTERPOLATE: "per frame, mean 
            vocab.SG_TRAVERSE: "per frame, mean over latents"}
 
 
-def prob_charts(pm, kind_of: dict[str, str]) -> None:
+def prob_charts(pm, kind_of: dict[str, str], colors: charts.RunColors) -> None:
     """The classifier's probability logged by StyleGAN runs, one chart per kind: a curve per run
     and space along the frames, and points per sample image (a line between samples means nothing)."""
     pm = pm.assign(space=pm["name"].map(_prob_space)).dropna(subset=["space"])
@@ -295,7 +295,7 @@ elif not m.empty:
         with chart_cols[i % 2]:
             st.altair_chart(marked.properties(title=name, height=height), width="stretch")
 if sg_ids:
-    prob_charts(d.metrics(sg_ids), dict(zip(sel["run_id"], sel["kind"])))
+    prob_charts(d.metrics(sg_ids), dict(zip(sel["run_id"], sel["kind"])), colors)
 
 stopping.render_detector_curves(d, chosen, sel, colors)  # toggle: a detector's statistic beside PSNR
 
