@@ -252,7 +252,8 @@ if not snap.empty:
     for col, (_, run) in zip(st.columns(len(snap)), snap.iterrows()):
         with col:
             run_header(run)
-            snapshots(run, width)
+            with st.container(horizontal=len(snap) == 1):  # a lone run: its images in a row, not a tower
+                snapshots(run, width)
             run_error(run)
 for _, run in sel[~sel["run_id"].isin(has_output)].iterrows():
     run_header(run)
