@@ -9,10 +9,12 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import streamlit as st
+from PIL import Image
 
 from priorlab.dashboard import data, images, strips
 
 MAX_COLS = 12  # frames per figure row; longer strips show evenly spaced frames (and the marked ones)
+MIN_FRAME = 96  # px: a frame shown smaller than this is a thumbnail nobody can read
 
 
 @st.cache_data(ttl=3600, max_entries=512, show_spinner=False)
@@ -57,3 +59,15 @@ def cell_for(cells: list[list], target: int = 1100) -> int:
 
 def show(fig, caption: str) -> None:
     st.image(images.enlarge(fig, 96), caption=caption)
+
+
+def readable(img: Image.Image, frame_side: float, min_frame: int = MIN_FRAME) -> Image.Image:
+    """A stored strip or grid enlarged by a whole factor (crisp pixels) so that each of its
+    frames (`frame_side` px, the generator's resolution) shows at least `min_frame` px; one of
+    unknown frame size as a single image."""
+    if not frame_side or np.isnan(frame_side):
+        return images.enlarge(img, min_frame)
+    factor = -(-min_frame // int(frame_side))
+    if factor <= 1:
+        return img
+    return img.resize((img.width * factor, img.height * factor), Image.Resampling.NEAREST)

@@ -14,7 +14,8 @@ import streamlit as st
 
 from priorlab import vocab
 from priorlab.analysis import stopping
-from priorlab.dashboard import data
+from priorlab.dashboard import charts, data
+from priorlab.dashboard.charts import RunColors
 from priorlab.dashboard.widgets import bound_select
 
 NO_SPLIT = "(none)"
@@ -48,28 +49,29 @@ def render_analysis_section(runs: pd.DataFrame, kind: str) -> None:
                "(absent for runs a detector ended: their oracle saw only the steps before the stop); "
                f"within {stopping.WITHIN_DB} dB counts as as good as the oracle. Saved = the budget a real stop "
                "there would not spend. Detectors: " + ", ".join(dets))
-    left, right = st.columns([3, 2])
-    with left:
-        shown = long.dropna(subset=["stop_gap"]).copy()
-        enc = {"x": alt.X("stop_gap:Q", title="stop gap (dB)"), "y": alt.Y("detector:N", title=None)}
-        if by:
-            shown[by] = shown[by].map(data.fmt)
-            enc.update(color=alt.Color(f"{by}:N", title=by), yOffset=alt.YOffset(f"{by}:N"))
-        box = alt.Chart(shown).mark_boxplot(extent="min-max").encode(**enc)
-        rule = alt.Chart(pd.DataFrame({"x": [stopping.WITHIN_DB]})).mark_rule(strokeDash=[4, 4], color="gray").encode(x="x:Q")
-        height = max(120, 36 * len(dets) * (shown[by].nunique() if by else 1))
-        st.altair_chart((box + rule).properties(height=min(height, 600)), width="stretch")
-    with right:
-        show = table.copy()
-        if by:
-            show[by] = show[by].map(data.fmt)
-        st.dataframe(show, hide_index=True, width="stretch", column_config={
-            "median_gap": st.column_config.NumberColumn("median gap (dB)", format="%.2f"),
-            "p90_gap": st.column_config.NumberColumn("p90 gap (dB)", format="%.2f"),
-            "share_within": st.column_config.NumberColumn(f"within {stopping.WITHIN_DB} dB", format="percent"),
-            "mean_stop_frac": st.column_config.NumberColumn("stop step / iterations", format="%.2f"),
-            "saved": st.column_config.NumberColumn("saved", format="percent"),
-        })
+    # The box plot and the table each get the page's width: side by side the table's p90,
+    # within and saved columns were off-screen at a 1400 px window.
+    shown = long.dropna(subset=["stop_gap"]).copy()
+    enc = {"x": alt.X("stop_gap:Q", title="stop gap (dB)"), "y": alt.Y("detector:N", title=None)}
+    if by:
+        shown[by] = shown[by].map(data.fmt)
+        enc.update(color=alt.Color(f"{by}:N", title=by), yOffset=alt.YOffset(f"{by}:N"))
+    box = alt.Chart(shown).mark_boxplot(extent="min-max").encode(**enc)
+    rule = (alt.Chart(pd.DataFrame({"x": [stopping.WITHIN_DB]}))
+            .mark_rule(strokeDash=[4, 4], color="gray").encode(x="x:Q"))
+    height = max(120, 36 * len(dets) * (shown[by].nunique() if by else 1))
+    st.altair_chart((box + rule).properties(height=min(height, 600)), width="stretch")
+    show = table.drop(columns=["mean_stop_frac"])  # saved = 1 − it: one number for one fact
+    if by:
+        show[by] = show[by].map(data.fmt)
+    st.dataframe(show, hide_index=True, width="stretch", column_config={
+        "n": st.column_config.NumberColumn("n", width="small"),
+        "median_gap": st.column_config.NumberColumn("median gap (dB)", format="%.2f"),
+        "p90_gap": st.column_config.NumberColumn("p90 gap (dB)", format="%.2f"),
+        "share_within": st.column_config.NumberColumn(f"within {stopping.WITHIN_DB} dB", format="percent"),
+        "saved": st.column_config.NumberColumn("budget saved", format="percent",
+                                               help="1 − stop step / iterations: what a real stop would not spend"),
+    })
     real = stopping.saved(mine)
     if not real.empty:
         st.caption("Runs a detector really ended (`--stop`): iterations done against the budget.")
@@ -79,24 +81,25 @@ def render_analysis_section(runs: pd.DataFrame, kind: str) -> None:
             "median_gap": st.column_config.NumberColumn("median gap (dB)", format="%.2f")})
 
 
-def mark_stops(chart, name: str, sel: pd.DataFrame, names: dict) -> alt.Chart:
-    """The PSNR chart with a dashed rule at each run's stop step per detector (others unchanged)."""
+def mark_stops(chart, name: str, sel: pd.DataFrame, colors: RunColors) -> alt.Chart:
+    """The PSNR chart with a dashed rule at each run's stop step per detector (others unchanged).
+    The detector legend sits above the plot: beside the run legend below it was cut off."""
     if name != "psnr":
         return chart
     marks = stopping.stop_steps(sel)
     if marks.empty:
         return chart
-    marks = marks.assign(run=marks["run_id"].map(names))
+    marks = marks.assign(run=marks["run_id"].map(colors.label))
     rules = alt.Chart(marks).mark_rule(strokeWidth=1.5, opacity=0.8).encode(
-        x="stop_step:Q", color="run:N",
-        strokeDash=alt.StrokeDash("detector:N", title="detector stop",
-                                  legend=alt.Legend(orient="bottom", columns=4)),
+        x=alt.X("stop_step:Q", title="step"), color=colors.color(marks["run"], legend=False),
+        strokeDash=alt.StrokeDash("detector:N", legend=charts.top_legend("detector stop")),
         tooltip=["run:N", "detector:N", alt.Tooltip("stop_step:Q", title="stops at")])
     return chart + rules
 
 
-def render_detector_curves(d, chosen: list[str], sel: pd.DataFrame, names: dict) -> None:
-    """A toggle (`?cmp_det=`): one detector's own statistic (`det_<d>`) beside PSNR."""
+def render_detector_curves(d, chosen: list[str], sel: pd.DataFrame, colors: RunColors) -> None:
+    """A toggle (`?cmp_det=`): one detector's own statistic (`det_<d>`) beside PSNR, each run in
+    its colour from the curves above."""
     dets = stopping.detectors(sel)
     logged = d.metrics(chosen, names=None)
     dets = sorted(set(dets) | {d for n in logged["name"].unique() if (d := vocab.parse_detector_metric(n))})
@@ -110,9 +113,9 @@ def render_detector_curves(d, chosen: list[str], sel: pd.DataFrame, names: dict)
     det = bound_select("Detector", dets, dets[0], "cmp_det_name")
     det_name = vocab.detector_metric(det)
     m = logged[logged["name"].isin(["psnr", det_name])].copy()
-    m["run"] = m["run_id"].map(names)
+    m["run"] = m["run_id"].map(colors.label)
     marks = stopping.stop_steps(sel)
-    marks = marks[marks["detector"] == det].assign(run=lambda x: x["run_id"].map(names))
+    marks = marks[marks["detector"] == det].assign(run=lambda x: x["run_id"].map(colors.label))
     cols = st.columns(2)
     for col, metric, title in ((cols[0], "psnr", "psnr"), (cols[1], det_name, f"{det} statistic ({det_name})")):
         part = m[m["name"] == metric]
@@ -122,9 +125,11 @@ def render_detector_curves(d, chosen: list[str], sel: pd.DataFrame, names: dict)
                            + (" (a run without a clean reference has no psnr: its answer is where the detector "
                               "stops, marked on the right)" if metric == "psnr" else "."))
                 continue
+            shown = [*part["run"], *marks["run"]]  # one scale for lines and rules: one legend
             line = alt.Chart(part).mark_line().encode(
-                x=alt.X("step:Q"), y=alt.Y("value:Q", title=metric, scale=alt.Scale(zero=False)),
-                color=alt.Color("run:N", legend=alt.Legend(orient="bottom", columns=1, title=None, labelLimit=400)),
+                x=alt.X("step:Q", title="step"), y=alt.Y("value:Q", title=metric, scale=alt.Scale(zero=False)),
+                color=colors.color(shown),
                 tooltip=["run:N", "step:Q", alt.Tooltip("value:Q", format=".4g")])
-            rules = alt.Chart(marks).mark_rule(strokeDash=[4, 4]).encode(x="stop_step:Q", color="run:N")
-            st.altair_chart((line + rules).properties(title=title, height=270 + 20 * len(chosen)), width="stretch")
+            rules = alt.Chart(marks).mark_rule(strokeDash=[4, 4]).encode(x=alt.X("stop_step:Q", title="step"),
+                                                                         color=colors.color(shown))
+            st.altair_chart((line + rules).properties(title=title, height=colors.height(shown)), width="stretch")

@@ -12,14 +12,16 @@ from __future__ import annotations
 import re
 
 import altair as alt
+import numpy as np
 import streamlit as st
 
 from priorlab import vocab
 from priorlab.analysis import runframe
-from priorlab.dashboard import data, images, stopping
-from priorlab.dashboard.widgets import md, url_runs
+from priorlab.dashboard import charts, data, frames, images, stopping
+from priorlab.dashboard.widgets import md, number as num, url_runs
 
 MAX_RUNS = 6
+EMPTY = "—"  # a table cell with no value, in every table on this page
 DISPLAY_SIDE = 256  # small training images are enlarged (crisp pixels) to at least this
 
 
@@ -31,6 +33,43 @@ def _prob_space(name: str) -> str | None:
     if (m := vocab.parse_frame_metric(name)) and m[0] == "prob" and not m[2].startswith("latent"):
         return m[1]
     return None
+
+
+# The x axis of each StyleGAN kind's probability chart: each kind steps through something else,
+# so each gets its own chart (one axis held sample indices and interpolation frames at once).
+PROB_AXIS = {vocab.SG_SAMPLE: "sample index", vocab.SG_INTERPOLATE: "frame (0 = the first endpoint)",
+             vocab.SG_TRAVERSE: "frame (−α_max → +α_max)"}
+PROB_OF = {vocab.SG_SAMPLE: "per image", vocab.SG_INTERPOLATE: "per frame, mean over pairs",
+           vocab.SG_TRAVERSE: "per frame, mean over latents"}
+
+
+def prob_charts(pm, kind_of: dict[str, str], colors: charts.RunColors) -> None:
+    """The classifier's probability logged by StyleGAN runs, one chart per kind: a curve per run
+    and space along the frames, and points per sample image (a line between samples means nothing)."""
+    pm = pm.assign(space=pm["name"].map(_prob_space)).dropna(subset=["space"])
+    if pm.empty:
+        st.caption("The StyleGAN runs here log no per-frame probabilities (a direction run stores its SVM "
+                   "accuracy: see the summary metrics below).")
+        return
+    per = pm.groupby(["run_id", "space", "step"], as_index=False)["value"].mean()
+    per["run"] = per["run_id"].map(colors.label)
+    per["kind"] = per["run_id"].map(kind_of)
+    for kind in [k for k in PROB_AXIS if k in set(per["kind"])]:
+        part = per[per["kind"] == kind]
+        base = alt.Chart(part).encode(
+            x=alt.X("step:Q", title=PROB_AXIS[kind], axis=alt.Axis(tickMinStep=1)),
+            y=alt.Y("value:Q", title="classifier probability", scale=alt.Scale(domain=[0, 1])),
+            color=colors.color(part["run"]),
+            tooltip=["run:N", "space:N", alt.Tooltip("step:Q", title=PROB_AXIS[kind]),
+                     alt.Tooltip("value:Q", format=".3f")])
+        if kind == vocab.SG_SAMPLE:
+            chart = base.mark_point(filled=True, size=60).encode(
+                shape=alt.Shape("space:N", legend=charts.top_legend("space", dashes=False)))
+        else:  # points as a layer of their own: on the line they blanked the dash legend's symbols
+            chart = (base.mark_line().encode(strokeDash=alt.StrokeDash("space:N", legend=charts.top_legend("space")))
+                     + base.mark_point(filled=True).encode(detail="space:N"))
+        st.altair_chart(chart.properties(title=f"{kind}: classifier probability {PROB_OF[kind]}",
+                                         height=colors.height(part["run"], top_legend=True)), width="stretch")
 
 
 st.title("Compare")
@@ -82,14 +121,7 @@ for _, r in sel.iterrows():
     names[r["run_id"]] = f"{short[r['run_id']]} · {text}" if text else short[r["run_id"]]
 if len(set(names.values())) < len(names):
     names = short
-# One distinct hue per run, the same in every chart on this page.
-hue = {names[r]: data.PALETTE[i % len(data.PALETTE)] for i, r in enumerate(chosen)}
-
-
-def run_color(shown) -> alt.Scale:
-    """The colour scale over the runs a chart shows (its legend lists only those)."""
-    domain = [n for n in hue if n in set(shown)]
-    return alt.Scale(domain=domain, range=[hue[n] for n in domain])
+colors = charts.RunColors(names)  # one hue per run, the same in every chart on this page
 
 # ------------------------------------------------------------------ images at one step
 
@@ -146,60 +178,87 @@ def _image(run_id: str, name: str, at: int | None):
     return d.image(row["sha256"], (int(row["width"]), int(row["height"]))), int(row["step"])
 
 
-img_width = "stretch" if len(chosen) > 3 else 240
-cols = st.columns(len(chosen))
-for col, (_, run) in zip(cols, sel.iterrows()):
+def run_header(run) -> None:
+    st.markdown(f"**{md(short[run['run_id']])}** · {md(run['kind'])} · {md(run['status'])}")
+    text = data.settings_text(run, shared)
+    if text:
+        st.caption(md(text))
+
+
+def run_error(run) -> None:
+    if isinstance(run.get("error"), str) and run["error"]:
+        with st.expander("error"):
+            st.code(run["error"], language="python")
+
+
+def snapshots(run, width) -> None:
+    """Clean, corrupted and output at the step (and restored, difference, before/after)."""
     rid = run["run_id"]
-    with col:
-        st.markdown(f"**{md(short[rid])}** · {md(run['kind'])} · {md(run['status'])}")
-        text = data.settings_text(run, shared)
-        if text:
-            st.caption(md(text))
 
-        def show(img, caption, size=(64, 64), width=img_width):
-            img = img if img is not None else images.placeholder(*size, "missing")
-            st.image(images.enlarge(img, DISPLAY_SIDE), caption=caption, width=width)
+    def show(img, caption, size=(64, 64)):
+        img = img if img is not None else images.placeholder(*size, "missing")
+        st.image(images.enlarge(img, DISPLAY_SIDE), caption=caption, width=width)
 
-        if rid in has_output:
-            clean, _ = _image(rid, "clean", None)
-            corrupted, _ = _image(rid, "corrupted", None)
-            output, out_step = _image(rid, "output", step)
-            ref = next((i for i in (clean, corrupted, output) if i is not None), None)
-            size = ref.size if ref is not None else (64, 64)
-            if run.get(vocab.REFERENCE) == vocab.NO_REFERENCE:  # a photo with no clean copy: nothing is missing
-                st.image(images.enlarge(images.placeholder(*size, "none"), DISPLAY_SIDE), width=img_width,
-                         caption="clean: none given (no reference)")
-            elif clean is not None or run["kind"] == "dip":
-                show(clean, "clean", size)
-            show(corrupted, "corrupted", size)
-            show(output, "output" + (f" @ {out_step}" if out_step is not None else " (none)"), size)
-            restored, _ = _image(rid, vocab.RESTORED, None)
-            if restored is not None:  # the run's answer: the output where its stop detector stopped
-                show(restored, f"restored (stopped by {run.get(vocab.STOPPED_BY) or 'the last step'})", size)
-            if show_diff:
-                if output is not None and clean is not None:
-                    show(images.difference(output, clean, gain), f"|output − clean| × {gain}", size)
-                else:
-                    show(None, "difference (needs clean and output)", size)
-            if show_ba:
-                if output is not None and corrupted is not None:
-                    show(images.before_after(corrupted, output, split / 100), f"corrupted | output at {split}%",
-                         size)
-                else:
-                    show(None, "before/after (needs corrupted and output)", size)
+    clean, _ = _image(rid, "clean", None)
+    corrupted, _ = _image(rid, "corrupted", None)
+    output, out_step = _image(rid, "output", step)
+    ref = next((i for i in (clean, corrupted, output) if i is not None), None)
+    size = ref.size if ref is not None else (64, 64)
+    if run.get(vocab.REFERENCE) == vocab.NO_REFERENCE:  # a photo with no clean copy: nothing is missing
+        st.image(images.enlarge(images.placeholder(*size, "none"), DISPLAY_SIDE), width=width,
+                 caption="clean: none given (no reference)")
+    elif clean is not None or run["kind"] == "dip":
+        show(clean, "clean", size)
+    show(corrupted, "corrupted", size)
+    show(output, "output" + (f" @ {out_step}" if out_step is not None else " (none)"), size)
+    restored, _ = _image(rid, vocab.RESTORED, None)
+    if restored is not None:  # the run's answer: the output where its stop detector stopped
+        show(restored, f"restored (stopped by {run.get(vocab.STOPPED_BY) or 'the last step'})", size)
+    if show_diff:
+        if output is not None and clean is not None:
+            show(images.difference(output, clean, gain), f"|output − clean| × {gain}", size)
         else:
-            mine = [n for n in picked_names if ((arts["run_id"] == rid) & (arts["name"] == n)).any()]
-            if not mine:
-                stored = int((arts["run_id"] == rid).sum())
-                st.caption("No stored images picked for this run." if stored else
-                           ("No images stored yet." if run["status"] in vocab.WAITING
-                            else "This run stored no images."))
-            for n in mine:
-                img, _ = _image(rid, n, None)
-                show(img, md(n), width="stretch")
-        if isinstance(run.get("error"), str) and run["error"]:
-            with st.expander("error"):
-                st.code(run["error"], language="python")
+            show(None, "difference (needs clean and output)", size)
+    if show_ba:
+        if output is not None and corrupted is not None:
+            show(images.before_after(corrupted, output, split / 100), f"corrupted | output at {split}%", size)
+        else:
+            show(None, "before/after (needs corrupted and output)", size)
+
+
+def stored_images(run) -> None:
+    """A run's picked stored images (StyleGAN strips and grids), side by side while they fit,
+    each enlarged so that its frames show at a readable size."""
+    rid = run["run_id"]
+    mine = [n for n in picked_names if ((arts["run_id"] == rid) & (arts["name"] == n)).any()]
+    if not mine:
+        stored = int((arts["run_id"] == rid).sum())
+        st.caption("No stored images picked for this run." if stored else
+                   ("No images stored yet." if run["status"] in vocab.WAITING else "This run stored no images."))
+        return
+    side = num(runframe.summary_of(run, "resolution", np.nan))  # the generator's: one frame's side
+    with st.container(horizontal=True):
+        for n in mine:
+            img, _ = _image(rid, n, None)
+            img = frames.readable(img, side) if img is not None else images.placeholder(64, 64, "missing")
+            st.image(img, caption=md(n), width="content")
+
+
+# Runs with output snapshots side by side, a column each; the others (StyleGAN) below, a row
+# each: their strips hold many frames, which a narrow column shrank to ~30 px.
+snap = sel[sel["run_id"].isin(has_output)]
+if not snap.empty:
+    width = "stretch" if len(snap) > 3 else 240
+    for col, (_, run) in zip(st.columns(len(snap)), snap.iterrows()):
+        with col:
+            run_header(run)
+            with st.container(horizontal=len(snap) == 1):  # a lone run: its images in a row, not a tower
+                snapshots(run, width)
+            run_error(run)
+for _, run in sel[~sel["run_id"].isin(has_output)].iterrows():
+    run_header(run)
+    stored_images(run)
+    run_error(run)
 
 # ------------------------------------------------------------------ metric curves
 
@@ -212,54 +271,34 @@ elif not m.empty:
     smooth = st.slider("Smoothing (EMA weight)", 0.0, 0.99, 0.0, 0.01, key="smooth", bind="query-params",
                        help="Exponential moving average over logged steps, as in TensorBoard; 0 = raw")
     m = m.sort_values(["run_id", "name", "step"]).copy()
-    m["run"] = m["run_id"].map(names)
+    m["run"] = m["run_id"].map(colors.label)
     if smooth > 0:
         m["smoothed"] = (m.groupby(["run_id", "name"], sort=False)["value"]
                          .transform(lambda v: v.ewm(alpha=1 - smooth, adjust=True, ignore_na=True).mean()))
     else:
         m["smoothed"] = m["value"]
     present = [n for n in data.CURVE_METRICS if n in set(m["name"])]
-    chart_cols = st.columns(2)
     for i, name in enumerate(present):
+        if i % 2 == 0:  # a row of two: a taller chart (PSNR's detector legend) leaves no gap below its neighbour
+            chart_cols = st.columns(2)
         part = m[m["name"] == name]
         base = alt.Chart(part).encode(
             x=alt.X("step:Q", title="step"),
-            color=alt.Color("run:N", scale=run_color(part["run"]),
-                            legend=alt.Legend(orient="bottom", columns=1, title=None, labelLimit=400)),
+            color=colors.color(part["run"]),
         )
         line = base.mark_line().encode(
             y=alt.Y("smoothed:Q", title=name, scale=alt.Scale(zero=False)),
             tooltip=["run:N", "step:Q", alt.Tooltip("value:Q", format=".4g"),
                      alt.Tooltip("smoothed:Q", format=".4g")])
         chart = (base.mark_line(opacity=0.25).encode(y="value:Q") + line) if smooth > 0 else line
-        chart = stopping.mark_stops(chart, name, sel, names)  # detectors' stop steps on the PSNR curve
+        marked = stopping.mark_stops(chart, name, sel, colors)  # detectors' stop steps on the PSNR curve
+        height = colors.height(part["run"], top_legend=marked is not chart)
         with chart_cols[i % 2]:
-            # Streamlit fits the whole chart (title, axes, legend) into `height`: leave the
-            # plot about 200 px whatever the number of runs in the legend.
-            height = 270 + 20 * part["run_id"].nunique()
-            st.altair_chart(chart.properties(title=name, height=height), width="stretch")
+            st.altair_chart(marked.properties(title=name, height=height), width="stretch")
 if sg_ids:
-    # StyleGAN runs log the classifier's probability per frame (interpolations: per pair,
-    # traversals: per latent and their mean, samples: per image): one curve per run and space.
-    pm = d.metrics(sg_ids)
-    pm = pm.assign(space=pm["name"].map(_prob_space)).dropna(subset=["space"])
-    if pm.empty:
-        st.caption("The StyleGAN runs here log no per-frame probabilities (a direction run stores its SVM "
-                   "accuracy: see the summary metrics below).")
-    else:
-        per = pm.groupby(["run_id", "space", "step"], as_index=False)["value"].mean()
-        per["run"] = per["run_id"].map(names)
-        chart = alt.Chart(per).mark_line(point=True).encode(
-            x=alt.X("step:Q", title="frame (sample index for sample runs)", axis=alt.Axis(tickMinStep=1)),
-            y=alt.Y("value:Q", title="classifier probability", scale=alt.Scale(domain=[0, 1])),
-            color=alt.Color("run:N", scale=run_color(per["run"]),
-                            legend=alt.Legend(orient="bottom", columns=1, title=None, labelLimit=400)),
-            strokeDash=alt.StrokeDash("space:N", title="space"),
-            tooltip=["run:N", "space:N", "step:Q", alt.Tooltip("value:Q", format=".3f")])
-        st.altair_chart(chart.properties(title="classifier probability per frame (mean over pairs/latents)",
-                                         height=270 + 20 * len(sg_ids)), width="stretch")
+    prob_charts(d.metrics(sg_ids), dict(zip(sel["run_id"], sel["kind"])), colors)
 
-stopping.render_detector_curves(d, chosen, sel, names)  # toggle: a detector's statistic beside PSNR
+stopping.render_detector_curves(d, chosen, sel, colors)  # toggle: a detector's statistic beside PSNR
 
 # ------------------------------------------------------------------ parameters and summaries
 
@@ -269,7 +308,7 @@ if len(chosen) < 2:
 elif not differ:
     st.success("These runs have identical parameters.")
 else:
-    diff = sel.set_index("run_id")[differ].T.map(lambda v: "—" if runframe.missing(v) else data.fmt(v))
+    diff = sel.set_index("run_id")[differ].T.map(lambda v: EMPTY if runframe.missing(v) else data.fmt(v))
     diff.columns = [short[r] for r in diff.columns]
     st.dataframe(diff, width="stretch")
     same = [c for c in params if c not in differ and sel[c].notna().any()]
@@ -281,5 +320,5 @@ if summary:
     st.subheader("Summary metrics", anchor=False)
     table = sel.set_index("run_id")[summary].T
     table.columns = [short[r] for r in table.columns]
-    st.dataframe(table, width="stretch", column_config={short[r]: st.column_config.NumberColumn(format="%.4g")
-                                                         for r in chosen})
+    # A value a run does not have shows as the parameters table's "—" (a NumberColumn wrote "None").
+    st.dataframe(table.astype(float).style.format("{:.4g}", na_rep=EMPTY), width="stretch")
