@@ -298,6 +298,8 @@ def fmt(v) -> str:
     """A parameter value as shown in labels and options."""
     if missing(v):
         return "none"
+    if isinstance(v, dict):  # a classifier's settings: its keys in words, not a Python literal
+        return "(" + ", ".join(f"{k}: {fmt(x)}" for k, x in v.items()) + ")"
     if isinstance(v, float) and v.is_integer() and abs(v) < 1e15:
         return str(int(v))
     return str(v)

@@ -156,3 +156,11 @@ def test_every_empty_cell_on_compare_is_a_dash(monkeypatch, sweep_store):
     cells = pd.concat([displayed(df).astype(str).stack() for df in at.dataframe])
     assert (cells == EMPTY).any(), "these runs have parameters and summaries the others lack"
     assert not cells.isin(["None", "nan", "NaN", "<NA>", ""]).any(), cells[cells.isin(["None", "nan"])].head()
+
+
+def test_a_dict_parameter_reads_as_words_not_a_python_literal():
+    """"Same in all" on Compare printed a classifier's settings as `{'weights': None, ...}`."""
+    from priorlab.dashboard import data
+
+    assert data.fmt({"weights": None, "attribute": "smiling", "size": 64.0}) == \
+        "(weights: none, attribute: smiling, size: 64)"

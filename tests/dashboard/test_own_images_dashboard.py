@@ -64,3 +64,4 @@ def test_compare_shows_a_photo_with_no_clean_copy_as_such_and_its_restored_image
     texts = " ".join(img.proto.imgs[0].caption for img in at.get("image"))
     assert "clean: none given (no reference)" in texts, texts
     assert texts.count("restored (stopped by") >= 1, texts
+    assert "stopped by nan" not in texts and "stopped by None" not in texts, texts

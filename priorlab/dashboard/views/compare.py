@@ -213,7 +213,8 @@ def snapshots(run, width) -> None:
     show(output, "output" + (f" @ {out_step}" if out_step is not None else " (none)"), size)
     restored, _ = _image(rid, vocab.RESTORED, None)
     if restored is not None:  # the run's answer: the output where its stop detector stopped
-        show(restored, f"restored (stopped by {run.get(vocab.STOPPED_BY) or 'the last step'})", size)
+        by = run.get(vocab.STOPPED_BY)  # NaN in a frame where other runs have one
+        show(restored, f"restored (stopped by {'the last step' if runframe.missing(by) else by})", size)
     if show_diff:
         if output is not None and clean is not None:
             show(images.difference(output, clean, gain), f"|output − clean| × {gain}", size)
