@@ -159,6 +159,8 @@ def test_missing_store_and_dip_only_store(monkeypatch, tmp_path):
 
 
 def test_page_shows_z_and_w_flips_svm_and_traversals(monkeypatch, sg_store):
+    from priorlab.analysis import findings
+
     runs = by_kind(sg_store)
     assert (runs["status"] == "done").all()
     at = open_page(monkeypatch, sg_store)
@@ -203,8 +205,13 @@ def test_page_shows_z_and_w_flips_svm_and_traversals(monkeypatch, sg_store):
     assert f"**{trav['z_success_rate']:.0%}** in z and **{trav['w_success_rate']:.0%}** in w" in answers
     z_frac = np.mean([f / (STEPS - 1) for (s, _), f in flips.items() if s == "z_lerp" and f is not None])
     assert f"**{z_frac:.0%}** of the way" in answers
+    # One traverse run: the claims table says "not enough data", and so must the sentence (issue
+    # 18.11: the page stated in bold what the claim beside it could not decide).
     keeps = "w" if trav["w_ssim_loss_per_dprob"] < trav["z_ssim_loss_per_dprob"] else "z"
-    assert f"**{keeps} keeps more of the original features**" in answers
+    assert "keeps more of the original features**" not in answers
+    assert f"{keeps} lost" in answers and "too few runs to call it: the claim `stylegan-w-keeps-features`" in answers
+    verdicts = findings.evaluate(Store(sg_store).runs()).set_index("claim")["verdict"]
+    assert verdicts["stylegan-w-keeps-features"] == findings.NOT_ENOUGH
     for claim in SG_CLAIMS:
         assert f"`{claim}`" in answers
 
@@ -514,3 +521,21 @@ def test_corrupted_strip_is_drawn_as_corrupted(monkeypatch, sg_copy):
     img = d.image(sha)
     assert img is not None and img.getpixel((1, 1)) == images.PLACEHOLDER_BG
     assert d.png(sha) is None, "the download offers no corrupted bytes"
+
+
+def test_a_verdict_is_bold_only_where_its_claim_decides():
+    """The sentence and the claims table give one answer: bold when the claim is supported or
+    contradicted, hedged when it has too little data."""
+    from priorlab.analysis import findings
+    from priorlab.analysis.stylegan import TraversalAnswer
+    from priorlab.dashboard import sg_answers
+
+    by = pd.DataFrame({"ssim_loss_per_dprob": [0.9, 0.3], "ssim_at_max": [0.5, 0.6],
+                       "pixel_dist_at_max": [0.2, 0.1]}, index=pd.Index(["z", "w"], name="space"))
+    ta = TraversalAnswer(by_space=by, kept=[], lost=["z", "w"], keeps_more="w", ratio=3.0)
+    decided = sg_answers._space(ta, {sg_answers.KEEPS: findings.SUPPORTED})
+    assert "**w keeps more of the original features** (3.00× less" in decided
+    hedged = sg_answers._space(ta, {sg_answers.KEEPS: findings.NOT_ENOUGH})
+    assert "**w keeps" not in hedged and "w lost 3.00× less here (too few runs to call it" in hedged
+    assert "Identity is **not preserved**" in sg_answers._identity(ta, {sg_answers.IDENTITY: findings.SUPPORTED})
+    assert "**not preserved**" not in sg_answers._identity(ta, {})

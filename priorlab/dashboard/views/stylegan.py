@@ -16,10 +16,10 @@ import pandas as pd
 import streamlit as st
 
 from priorlab import vocab
-from priorlab.analysis import findings, runframe
+from priorlab.analysis import runframe
 from priorlab.analysis import stylegan as sgt
 from priorlab.analysis.runframe import missing, param_of, summary_of
-from priorlab.dashboard import computed, data, images, strips
+from priorlab.dashboard import data, images, sg_answers, strips
 from priorlab.dashboard.frames import MAX_COLS, artifact_sha, cell_for, frames_of, show, shown_columns
 from priorlab.dashboard.widgets import fmt_number as fmt, md, number as num, url_pick
 from priorlab.vocab import INTERP_SPACES as INTERP, LATENT_SPACES, space_key
@@ -28,8 +28,6 @@ KINDS = vocab.STYLEGAN_KINDS
 HINT = "No StyleGAN runs yet: run `priorlab sweep configs/stylegan_smoke.yaml`"
 COLORS = {"z_lerp": "#d62728", "z_slerp": "#ff7f0e", "w_lerp": "#1f77b4"}
 LATENT_COLOR = alt.Scale(domain=["z", "w"], range=["#d62728", "#1f77b4"])
-SG_CLAIMS = [c.id for c in findings.STYLEGAN_CLAIMS]
-BADGE = {"supported": "green", "contradicted": "red", "not enough data": "gray"}
 MAX_ROWS = 8  # latents per traversal figure; more are paged
 
 st.title("StyleGAN")
@@ -372,78 +370,7 @@ if run is not None:
         st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch",
                      column_config={"monotone": st.column_config.NumberColumn(format="percent"),
                                     "success (crosses the threshold)": st.column_config.NumberColumn(format="percent")})
-
 # ------------------------------------------------------------------ 5. the report's questions
 
-st.subheader("z or w? The report's questions, answered", anchor=False)
-n_runs = {k: int((done["kind"] == k).sum()) for k in KINDS}
-st.caption("Over every finished StyleGAN run in " + ("this sweep" if len(sweeps) > 1 and scope is not sg else
-           "the store") + ": " + ", ".join(f"{n} {k.removeprefix('stylegan-')}" for k, n in n_runs.items()) + ".")
-answers = []
-VERDICT_WORDS = {"same": "about the same point in z and w", "z": "sooner in z than in w", "w": "sooner in w than in z"}
-
-fa = sgt.flip_answer(done)
-if fa is None:
-    answers.append("**Where does the classifier flip?** No finished interpolation runs yet.")
-else:
-    parts = [f"along {r.space.replace('_', ' ')} at "
-             + (f"frame **{fmt(r.flip_step)}**, " if len(fa.steps) == 1 else "")
-             + f"**{fmt(r.flip_frac, '.0%')}** of the way ({r.n_flip} of {r.n} pairs flip)"
-             for r in fa.per_space.itertuples()]
-    text = (f"**Where does the classifier flip?** Over {fa.pairs} pairs "
-            f"({'frames 0–' + str(fa.steps[0] - 1) if len(fa.steps) == 1 else 'various lengths'}), the label first "
-            "changes " + "; ".join(parts) + ".")
-    for r in fa.vs_w.itertuples():
-        text += f" On the same endpoints, {sgt.sooner_text(r.space.replace('_', ' '), 'w lerp', *r[2:])}."
-    if fa.verdict:
-        text += (f" So here the classifier changes its mind **{VERDICT_WORDS[fa.verdict]}** (the report: after two "
-                 "steps in z, five in w).")
-    answers.append(text)
-
-ta = sgt.traversal_answer(done)
-if ta is None:
-    answers.append("**Is identity preserved? Does z or w work better? Are the traversals successful?** "
-                   "No finished traversal runs yet.")
-else:
-    def per(col: str, spec: str = ".2f") -> str:
-        return " and ".join(f"**{fmt(ta.by_space.loc[s, col], spec)}** in {s}" for s in ta.by_space.index)
-
-    n_spaces = len(ta.by_space)
-    verdict = ("not preserved" + (f" in {' or '.join(ta.lost)}" if len(ta.lost) < n_spaces else "")
-               if ta.lost else "preserved")
-    answers.append(
-        f"**Is identity preserved?** At ±α_max the frames keep an SSIM to the starting image of "
-        f"{per('ssim_at_max')} (1 = identical; identity counts as kept at ≥ {sgt.IDENTITY_SSIM}), with a pixel "
-        f"RMSE of {per('pixel_dist_at_max', '.3f')}. Identity is **{verdict}**"
-        + (f" (kept in {', '.join(ta.kept)})" if ta.kept and ta.lost else "") + " along these directions.")
-    text = (f"**Does noise space (z) or style space (w) work better?** Per unit of attribute change, the "
-            f"identity lost (1 − SSIM summed over frames, divided by the summed change in probability) is "
-            f"{per('ssim_loss_per_dprob', '.3f')}")
-    if ta.keeps_more:
-        text += (f": **{ta.keeps_more} keeps more of the original features** ({ta.ratio:.2f}× less identity lost "
-                 "per unit of change)")
-    text += "."
-    if ta.val_accuracy:
-        text += (f" The SVM finds the attribute with validation accuracy **{fmt(ta.val_accuracy['z'])}** in z and "
-                 f"**{fmt(ta.val_accuracy['w'])}** in w.")
-    answers.append(text)
-    answers.append(
-        f"**Are the traversals successful?** From −α_max to +α_max the probability of the positive class "
-        f"changes by {per('prob_delta', '+.2f')}. The share of traversals that start below the threshold and "
-        f"end above it (success) is {per('success_rate', '.0%')}; the share whose probability rises "
-        f"monotonically is {per('prob_monotone_frac', '.0%')}.")
-
-for a in answers:
-    st.markdown(a)
-
-table = computed.findings(d.root, d.token)
-table = table[table["claim"].isin(SG_CLAIMS)]
-if not table.empty:
-    st.markdown("**The report's StyleGAN claims, checked over every run in the store:**")
-    for _, row in table.iterrows():
-        c = st.columns([3, 2, 7])
-        c[0].markdown(f"`{row['claim']}`")
-        with c[1]:
-            st.badge(row["verdict"], color=BADGE.get(row["verdict"], "gray"))
-        c[2].caption(row["explanation"])
-    st.page_link("views/findings.py", label="All claims on the Findings page", icon=":material/fact_check:")
+scoped = len(sweeps) > 1 and scope is not sg
+sg_answers.render(d, done, (chosen,) if scoped else (), "this sweep" if scoped else "the store")
