@@ -158,3 +158,16 @@ def test_parallel_coordinates_label_every_axis(monkeypatch, tmp_path):
     labels = frames[text_layer["data"]["name"]]
     axes = set(labels["axis"])
     assert labels["axis"].notna().all() and {"lr", "arch"} <= axes, labels.head()
+
+
+def test_importance_bars_and_intervals_share_one_row_order(monkeypatch, tmp_path):
+    """The walk found the importance chart naming `sigma` in its caption but drawing sigma's bar on
+    another axis's row: bars and error bars sorted by different fields (`-x` is importance in one
+    layer, the interval's low end in the other), so Vega laid the rows out twice."""
+    at = open_page(monkeypatch, search_store(tmp_path / "s"), "search", sr_sweep="lr-search")
+    assert_ok(at)
+    chart = next(c for c in at.get("arrow_vega_lite_chart") + at.get("vega_lite_chart")
+                 if '"errorbar"' in c.proto.spec)
+    sorts = [layer["encoding"]["y"].get("sort") for layer in json.loads(chart.proto.spec)["layer"]]
+    assert all(isinstance(s, list) for s in sorts) and all(s == sorts[0] for s in sorts), sorts
+    assert set(sorts[0]) == {"lr", "arch"}

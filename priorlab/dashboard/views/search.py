@@ -193,13 +193,16 @@ def importance_section(brushed: pd.DataFrame) -> None:
     if imp.empty:
         st.info("Importance needs at least four runs with the metric inside the brush.", icon=":material/info:")
     else:
+        # One explicit row order for both layers: sorting each by its own x (importance, the
+        # interval's low end) drew a bar on another axis's row.
+        order = imp["axis"].tolist()
         bars = alt.Chart(imp).mark_bar(color="#0072B2").encode(
-            y=alt.Y("axis:N", sort="-x", title=None), x=alt.X("importance:Q", title=f"share of {metric}'s variation",
+            y=alt.Y("axis:N", sort=order, title=None), x=alt.X("importance:Q", title=f"share of {metric}'s variation",
                                                                 scale=alt.Scale(domain=[0, 1])),
             tooltip=["axis:N", alt.Tooltip("importance:Q", format=".2f"), alt.Tooltip("lo:Q", format=".2f"),
                      alt.Tooltip("hi:Q", format=".2f"), "n:Q"])
         err = alt.Chart(imp.dropna(subset=["lo"])).mark_errorbar(color="#333").encode(  # the same x title, or
-            y=alt.Y("axis:N", sort="-x"), x=alt.X("lo:Q", title=f"share of {metric}'s variation"), x2="hi:Q")  # Vega joins them
+            y=alt.Y("axis:N", sort=order), x=alt.X("lo:Q", title=f"share of {metric}'s variation"), x2="hi:Q")  # Vega joins them
         st.altair_chart((bars + err).properties(height=40 + 28 * len(imp)), width="stretch")
         top_axis = imp.iloc[0]
         interval = (f"95% interval {top_axis['lo']:.2f}–{top_axis['hi']:.2f}, bootstrap" if top_axis["lo"] == top_axis["lo"]
