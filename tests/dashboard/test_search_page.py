@@ -171,3 +171,14 @@ def test_importance_bars_and_intervals_share_one_row_order(monkeypatch, tmp_path
     sorts = [layer["encoding"]["y"].get("sort") for layer in json.loads(chart.proto.spec)["layer"]]
     assert all(isinstance(s, list) for s in sorts) and all(s == sorts[0] for s in sorts), sorts
     assert set(sorts[0]) == {"lr", "arch"}
+
+
+def test_slices_fit_the_page(monkeypatch, tmp_path):
+    """The walk found the slice plots drawn as one fixed-width concatenation (3 x 260 px plus
+    axes) that ran past the page's right edge at a 1400 px window: each slice is now its own
+    chart, as wide as its column."""
+    at = open_page(monkeypatch, search_store(tmp_path / "s"), "search", sr_sweep="lr-search")
+    assert_ok(at)
+    specs = [c.proto.spec for c in at.get("arrow_vega_lite_chart") + at.get("vega_lite_chart")]
+    assert not any('"hconcat"' in s or '"vconcat"' in s for s in specs)
+    assert sum('"mark": {"type": "circle"' in s for s in specs) == 2  # lr and arch

@@ -218,21 +218,32 @@ importance_section(brushed)
 
 st.subheader("Slices: the metric against each axis", anchor=False)
 pts = brushed if len(brushed) <= MAX_POINTS else brushed.sample(MAX_POINTS, random_state=0)
-charts = []
-for spec in axes.itertuples(index=False):
+SLICES_PER_ROW = 3
+
+
+def slice_chart(spec) -> alt.Chart:
+    """The metric against one axis; categories keep their whole names (a plug-in's
+    `module:function` cut to 100 px was unreadable), tilted when they are long."""
     frame = pd.DataFrame({"x": pts[spec.axis] if spec.continuous else overview.texts(pts[spec.axis]),
                           "y": pd.to_numeric(pts[metric], errors="coerce"), "run_id": pts["run_id"]}).dropna()
     if spec.continuous:
         x = alt.X("x:Q", title=spec.axis + (" (log)" if spec.log else ""),
                   scale=alt.Scale(type="log" if spec.log else "linear", zero=False))
     else:
-        x = alt.X("x:N", title=spec.axis, axis=alt.Axis(labelAngle=0, labelLimit=100))
-    charts.append(alt.Chart(frame).mark_circle(size=28, opacity=0.6, color="#0072B2").encode(
+        long = frame["x"].astype(str).str.len().max() > 12 if len(frame) else False
+        x = alt.X("x:N", title=spec.axis, axis=alt.Axis(labelAngle=-30 if long else 0, labelLimit=0))
+    return alt.Chart(frame).mark_circle(size=28, opacity=0.6, color="#0072B2").encode(
         x=x, y=alt.Y("y:Q", title=metric, scale=alt.Scale(zero=False)),
         tooltip=["run_id:N", alt.Tooltip("x", title=spec.axis), alt.Tooltip("y:Q", title=metric, format=".4g")],
-    ).properties(width=260, height=200))
-rows = [alt.hconcat(*charts[i:i + 3]) for i in range(0, len(charts), 3)]
-st.altair_chart(alt.vconcat(*rows), width="content")
+    ).properties(height=200)
+
+
+# One chart per column, each as wide as its column: a fixed-width concatenation of three ran
+# past the page's right edge.
+specs = list(axes.itertuples(index=False))
+for start in range(0, len(specs), SLICES_PER_ROW):
+    for col, spec in zip(st.columns(SLICES_PER_ROW), specs[start:start + SLICES_PER_ROW]):
+        col.altair_chart(slice_chart(spec), width="stretch")
 
 
 # ------------------------------------------------------------------ every run's curve
