@@ -1,0 +1,44 @@
+"""Dashboard defects the browser walk (tests/e2e/test_dashboard_walk.py) found, each pinned on a
+small hand-written store (the store's own write API, no Ray, no browser)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from priorlab.analysis.store import Store
+
+pytest.importorskip("streamlit")
+
+from apptest_helpers import assert_ok, open_page  # noqa: E402
+
+
+def dip_and_stylegan_store(root: Path) -> Path:
+    """Sweep `d` of two DIP runs, sweep `s` of one StyleGAN sampling run."""
+    store = Store(root)
+    store.upsert_sweep("d", "kind: dip\n", "host", status="done")
+    store.upsert_sweep("s", "kind: stylegan-sample\n", "host", status="done")
+    store.register_runs("d", [{"run_id": f"dip{i}", "kind": "dip",
+                               "params": {"task": "denoise", "image": "astronaut", "depth": 1 + i, "sigma": 0.1}}
+                              for i in range(2)])
+    store.register_runs("s", [{"run_id": "sg0", "kind": "stylegan-sample",
+                               "params": {"generator": "random:16", "n": 4, "spaces": ["z", "w"]}}])
+    for i in range(2):
+        store.start_run(f"dip{i}")
+        store.finish_run(f"dip{i}", "done", {"best_psnr": 20.0 + i, "best_step": 10 * (i + 1)})
+    store.start_run("sg0")
+    store.finish_run("sg0", "done", {"resolution": 16, "z_diversity": 0.3})
+    return root
+
+
+def test_runs_table_of_one_sweep_has_no_column_empty_for_all_its_runs(monkeypatch, tmp_path):
+    """With `?sweep=` naming a DIP sweep, the table still carried every StyleGAN column of the
+    store, all blank: ~14,000 px of empty columns to scroll past on the walk's store."""
+    at = open_page(monkeypatch, dip_and_stylegan_store(tmp_path / "s"), "runs", sweep="d")
+    assert_ok(at)
+    table = at.dataframe[0].value
+    assert set(table["run_id"]) == {"dip0", "dip1"}
+    empty = [c for c in table.columns if table[c].isna().all()]
+    assert not empty, empty
+    assert not {"resolution", "z_diversity", "generator", "n", "spaces"} & set(table.columns)
