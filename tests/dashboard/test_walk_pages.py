@@ -42,3 +42,29 @@ def test_runs_table_of_one_sweep_has_no_column_empty_for_all_its_runs(monkeypatc
     empty = [c for c in table.columns if table[c].isna().all()]
     assert not empty, empty
     assert not {"resolution", "z_diversity", "generator", "n", "spaces"} & set(table.columns)
+
+
+def arch_pairs_store(root: Path) -> Path:
+    """Two architectures at two noise levels on one image (two matched pairs) and one run of
+    another image and budget without a partner (so image and iterations vary, but not in pairs)."""
+    store = Store(root)
+    store.upsert_sweep("d", "kind: dip\n", "host", status="done")
+    runs = [{"run_id": f"{arch[5]}{sigma}", "kind": "dip",
+             "params": {"task": "denoise", "image": "astronaut", "iterations": 40, "arch": arch, "sigma": sigma}}
+            for arch in ("seed-double", "seed-single") for sigma in (0.1, 0.2)]
+    runs.append({"run_id": "lone", "kind": "dip", "params": {"task": "denoise", "image": "coffee", "iterations": 80,
+                                                            "arch": "seed-double", "sigma": 0.1}})
+    store.register_runs("d", runs)
+    for i, r in enumerate(runs):
+        store.start_run(r["run_id"])
+        store.finish_run(r["run_id"], "done", {"best_psnr": 20.0 + i})
+    return root
+
+
+def test_paired_table_leads_with_the_values_and_drops_settings_shared_by_every_pair(monkeypatch, tmp_path):
+    """The walk found the pairs table beside its scatter with half its columns off-screen, most of
+    them settings every pair shares (task, image, iterations ...) before the values."""
+    at = open_page(monkeypatch, arch_pairs_store(tmp_path / "s"), "analysis")
+    assert_ok(at)
+    table = next(t.value for t in at.dataframe if "value_a" in t.value.columns)
+    assert list(table.columns) == ["value_a", "value_b", "diff", "sigma", "run_id_a", "run_id_b"], list(table.columns)

@@ -207,6 +207,18 @@ else:
                                                alt.value("black"), alt.value("white")))
         st.altair_chart((rect + text).properties(height=max(120, 44 * len(mean.index))), width="stretch")
 
+
+def pair_table(pairs: pd.DataFrame) -> pd.DataFrame:
+    """The matched pairs to read: both values and their difference first, then only the settings
+    that differ between pairs (a column constant over every pair says nothing), the run counts
+    only where a side averages several runs, then the run ids."""
+    lead = [c for c in ("value_a", "value_b", "diff") if c in pairs.columns]
+    ids = [c for c in ("run_id_a", "run_id_b") if c in pairs.columns]
+    counts = [c for c in ("n_a", "n_b") if c in pairs.columns]
+    multi = [c for c in counts if (pd.to_numeric(pairs[c], errors="coerce") > 1).any()]
+    settings = [c for c in pairs.columns if c not in lead + ids + counts and pairs[c].astype(str).nunique() > 1]
+    return pairs[lead + settings + multi + ids]
+
 # ------------------------------------------------------------------ paired comparison
 
 st.subheader("Paired comparison", anchor=False)
@@ -248,8 +260,7 @@ else:
     if pairs is not None and not pairs.empty:
         lim = [float(min(pairs["value_a"].min(), pairs["value_b"].min())),
                float(max(pairs["value_a"].max(), pairs["value_b"].max()))]
-        pc2 = st.columns([2, 3])
-        with pc2[0]:
+        with st.columns([2, 3])[0]:
             diag = alt.Chart(pd.DataFrame({"x": lim, "y": lim})).mark_line(color="gray", strokeDash=[4, 4]).encode(
                 x="x:Q", y="y:Q")
             pts = alt.Chart(pairs).mark_circle(size=50, opacity=0.7).encode(
@@ -257,8 +268,8 @@ else:
                 y=alt.Y("value_a:Q", title=f"{metric} at {pf}={A}", scale=alt.Scale(domain=lim, zero=False)),
                 tooltip=[c for c in pairs.columns if c not in ("n_a", "n_b")])
             st.altair_chart((diag + pts).properties(height=300), width="stretch")
-        with pc2[1]:
-            st.dataframe(pairs, hide_index=True, width="stretch", height=300)
+        # Below the scatter at the page's width: beside it, half its columns were off-screen.
+        st.dataframe(pair_table(pairs), hide_index=True, width="stretch", height=min(36 + 35 * len(pairs), 300))
 
 # ------------------------------------------------------------------ leaderboard
 
