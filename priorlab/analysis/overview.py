@@ -101,7 +101,10 @@ def search_axes(runs: pd.DataFrame, log: Iterable[str] = ()) -> pd.DataFrame:
             continue
         numeric = _numeric(col)
         is_log = numeric and (c in log or (n > 2 and vals.min() > 0 and vals.max() / vals.min() >= 100))
-        rows.append({"axis": c, "numeric": numeric, "continuous": numeric and n > CONTINUOUS_LEVELS,
+        # A log-uniform range is continuous however few samples it drew (six lr values of a
+        # small search were shown as six categories, sorted as text).
+        continuous = numeric and (c in log or n > CONTINUOUS_LEVELS)
+        rows.append({"axis": c, "numeric": numeric, "continuous": continuous,
                      "log": bool(is_log), "n_levels": int(n)})
     return pd.DataFrame(rows, columns=["axis", "numeric", "continuous", "log", "n_levels"])
 

@@ -182,3 +182,12 @@ def test_slices_fit_the_page(monkeypatch, tmp_path):
     specs = [c.proto.spec for c in at.get("arrow_vega_lite_chart") + at.get("vega_lite_chart")]
     assert not any('"hconcat"' in s or '"vconcat"' in s for s in specs)
     assert sum('"mark": {"type": "circle"' in s for s in specs) == 2  # lr and arch
+
+
+def test_a_log_uniform_axis_is_continuous_however_few_samples_it_drew(tmp_path):
+    """The walk's search (six runs) showed lr's slice as six text categories ('0.00153',
+    '0.03663', '1.603e-06', sorted as text) instead of a log axis."""
+    runs = Store(search_store(tmp_path / "s", n=6)).runs(sweep="lr-search")
+    axes = overview.search_axes(runs, overview.log_axes([CONFIG])).set_index("axis")
+    assert axes.loc["lr", "continuous"] and axes.loc["lr", "log"], axes
+    assert not axes.loc["arch", "continuous"]
