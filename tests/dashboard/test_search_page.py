@@ -191,3 +191,13 @@ def test_a_log_uniform_axis_is_continuous_however_few_samples_it_drew(tmp_path):
     axes = overview.search_axes(runs, overview.log_axes([CONFIG])).set_index("axis")
     assert axes.loc["lr", "continuous"] and axes.loc["lr", "log"], axes
     assert not axes.loc["arch", "continuous"]
+
+
+def test_importance_rows_are_tall_enough_to_read(monkeypatch, tmp_path):
+    """The chart's height includes its x axis and title (~60 px): with two parameters, 40 + 28 px
+    per row left each row 9 px, the labels 'lr' and 'arch' on top of each other."""
+    at = open_page(monkeypatch, search_store(tmp_path / "s"), "search", sr_sweep="lr-search")
+    assert_ok(at)
+    spec = json.loads(next(c.proto.spec for c in at.get("arrow_vega_lite_chart") + at.get("vega_lite_chart")
+                           if '"errorbar"' in c.proto.spec))
+    assert spec["height"] >= 60 + 20 * 2, spec["height"]

@@ -32,6 +32,7 @@ MAX_LINES = 2000  # lines drawn in the parallel coordinates (a seeded sample of 
 MAX_POINTS = 5000  # points per slice plot
 MAX_SELECT = 500  # runs the "Select in Runs" button carries (a link holds their ids)
 CURVE_RUNS = 400  # runs whose curves are read for the grouped curves (a seeded sample beyond)
+IMPORTANCE_AXIS_PX = 70  # the importance chart's x axis and title, beside 28 px per row
 FINAL = list(vocab.SCORED)  # pruned runs carry the summary of what they ran
 
 overview.start_import()  # Optuna's evaluators load while the runs are read and drawn
@@ -203,7 +204,8 @@ def importance_section(brushed: pd.DataFrame) -> None:
                      alt.Tooltip("hi:Q", format=".2f"), "n:Q"])
         err = alt.Chart(imp.dropna(subset=["lo"])).mark_errorbar(color="#333").encode(  # the same x title, or
             y=alt.Y("axis:N", sort=order), x=alt.X("lo:Q", title=f"share of {metric}'s variation"), x2="hi:Q")  # Vega joins them
-        st.altair_chart((bars + err).properties(height=40 + 28 * len(imp)), width="stretch")
+        # The height holds the x axis and its title (~60 px) too: 40 px left two rows 9 px each.
+        st.altair_chart((bars + err).properties(height=IMPORTANCE_AXIS_PX + 28 * len(imp)), width="stretch")
         top_axis = imp.iloc[0]
         interval = (f"95% interval {top_axis['lo']:.2f}–{top_axis['hi']:.2f}, bootstrap" if top_axis["lo"] == top_axis["lo"]
                     else "no interval: each fANOVA refit takes about a second")
@@ -227,8 +229,8 @@ def slice_chart(spec) -> alt.Chart:
     frame = pd.DataFrame({"x": pts[spec.axis] if spec.continuous else overview.texts(pts[spec.axis]),
                           "y": pd.to_numeric(pts[metric], errors="coerce"), "run_id": pts["run_id"]}).dropna()
     if spec.continuous:
-        x = alt.X("x:Q", title=spec.axis + (" (log)" if spec.log else ""),
-                  scale=alt.Scale(type="log" if spec.log else "linear", zero=False))
+        x = alt.X("x:Q", title=spec.axis + (" (log)" if spec.log else ""), axis=alt.Axis(labelFlush=True),
+                  scale=alt.Scale(type="log" if spec.log else "linear", zero=False))  # end labels inside
     else:
         long = frame["x"].astype(str).str.len().max() > 12 if len(frame) else False
         x = alt.X("x:N", title=spec.axis, axis=alt.Axis(labelAngle=-30 if long else 0, labelLimit=0))
