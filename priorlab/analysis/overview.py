@@ -142,6 +142,26 @@ def parallel_frame(runs: pd.DataFrame, axes: pd.DataFrame, metric: str) -> pd.Da
     return out
 
 
+def axis_labels(pf: pd.DataFrame, max_labels: int = 12, min_gap: float = 0.05) -> pd.DataFrame:
+    """The value labels to print on each parallel-coordinates axis: at most `max_labels`, none
+    closer than `min_gap` of the axis to the one below (close values printed on top of each other,
+    unreadable), the lowest and highest always among them."""
+    ticks = pf.drop_duplicates(["axis", "value"]).dropna(subset=["pos"]).sort_values("pos")
+    kept = []
+    for _, g in ticks.groupby("axis", sort=False):
+        if len(g) > max_labels:
+            g = g.iloc[np.linspace(0, len(g) - 1, max_labels // 2).astype(int)]
+        pos, keep, last = g["pos"].to_numpy(), [], -np.inf
+        for k, p in enumerate(pos):
+            if p - last >= min_gap:
+                keep.append(k)
+                last = p
+        if len(keep) > 1 and pos[-1] - pos[keep[-1]] > 0 and pos[-1] - pos[keep[-2]] >= min_gap:
+            keep[-1] = len(pos) - 1  # the top label names the highest value
+        kept.append(g.iloc[keep])
+    return pd.concat(kept) if kept else ticks
+
+
 def _missing(v: Any) -> bool:
     return v is None or (isinstance(v, float) and v != v)
 

@@ -201,3 +201,14 @@ def test_importance_rows_are_tall_enough_to_read(monkeypatch, tmp_path):
     spec = json.loads(next(c.proto.spec for c in at.get("arrow_vega_lite_chart") + at.get("vega_lite_chart")
                            if '"errorbar"' in c.proto.spec))
     assert spec["height"] >= 60 + 20 * 2, spec["height"]
+
+
+def test_parallel_axis_labels_never_print_on_top_of_each_other():
+    """The walk's search printed best_psnr's five pruned values (5.87 … 5.91) and two close lr
+    values on one spot of their axes, unreadable."""
+    pf = pd.DataFrame({"axis": ["m"] * 6 + ["lr"] * 4,
+                       "pos": [0.0, 0.01, 0.02, 0.5, 0.98, 1.0, 0.0, 0.3, 0.31, 1.0],
+                       "value": ["5.87", "5.88", "5.89", "9.7", "11.8", "11.85", "1e-06", "2e-05", "2.1e-05", "0.04"]})
+    labels = overview.axis_labels(pf)
+    assert labels.loc[labels["axis"] == "m", "value"].tolist() == ["5.87", "9.7", "11.85"]
+    assert labels.loc[labels["axis"] == "lr", "value"].tolist() == ["1e-06", "2e-05", "0.04"]

@@ -18,7 +18,6 @@ import hashlib
 import math
 
 import altair as alt
-import numpy as np
 import pandas as pd
 import streamlit as st
 
@@ -160,11 +159,7 @@ lines = alt.Chart(pf).mark_line(opacity=0.45, strokeWidth=1.2).encode(
     detail="run_id:N",
     tooltip=["run_id:N", "axis:N", "value:N", alt.Tooltip("metric:Q", title=metric, format=".4g")],
 )
-# Up to 12 labels per axis (6 spread over a longer one). Not groupby.apply: pandas drops the
-# grouping column from what apply returns, and the labels then sat on an "undefined" axis.
-ticks = pf.drop_duplicates(["axis", "value"]).sort_values("pos")
-ticks = pd.concat([g if len(g) <= 12 else g.iloc[np.linspace(0, len(g) - 1, 6).astype(int)]
-                   for _, g in ticks.groupby("axis", sort=False)] or [ticks])
+ticks = overview.axis_labels(pf)
 labels = alt.Chart(ticks).mark_text(align="left", dx=4, fontSize=10, color="#333").encode(
     x=alt.X("axis:N", sort=order), y="pos:Q", text="value:N")
 rules = alt.Chart(pd.DataFrame({"axis": order})).mark_rule(color="#888").encode(x=alt.X("axis:N", sort=order))
