@@ -155,6 +155,13 @@ LAYOUT_JS = """() => {
     if (r.width > 0 && (r.right > main.right + 2 || r.right > vw + 2)) out.push(`image ${i + 1} (${im.alt}): right edge ${px(r.right)} px beyond the main block`);
     if (r.width > 0 && r.width < 48 && im.naturalWidth >= 48) out.push(`image ${i + 1} (${im.alt}): ${im.naturalWidth} px shown at ${px(r.width)} px`);
   });
+  // Text the page itself cut with an ellipsis (metric labels, tabs, captions): the reader
+  // cannot get the rest. Form widgets are left out: their full value shows when opened.
+  document.querySelectorAll('[data-testid=stMain] *').forEach(e => {
+    if (!e.childElementCount && e.textContent.trim() && getComputedStyle(e).textOverflow === 'ellipsis'
+        && e.scrollWidth > e.clientWidth + 1 && !e.closest('[data-baseweb=select], [data-baseweb=input], [data-baseweb=tag]'))
+      out.push(`text cut short: "${e.textContent.trim().slice(0, 80)}"`);
+  });
   document.querySelectorAll('[data-testid=stMain] [data-testid=stElementContainer]').forEach(e => {
     const r = e.getBoundingClientRect();
     if (r.width > 0 && r.right > main.right + 2) out.push(`${e.innerText.slice(0, 40)}…: right edge ${px(r.right)} px beyond the main block`);

@@ -68,3 +68,14 @@ def test_paired_table_leads_with_the_values_and_drops_settings_shared_by_every_p
     assert_ok(at)
     table = next(t.value for t in at.dataframe if "value_a" in t.value.columns)
     assert list(table.columns) == ["value_a", "value_b", "diff", "sigma", "run_id_a", "run_id_b"], list(table.columns)
+
+
+def test_paired_metric_labels_fit_their_quarter_of_the_page(monkeypatch, tmp_path):
+    """'mean difference (seed-double − …' was cut at a 1400 px window (a quarter column holds
+    about 24 characters); a plug-in's `module:function` level would leave nothing readable. The
+    levels are named in the Level A / Level B boxes right above."""
+    at = open_page(monkeypatch, arch_pairs_store(tmp_path / "s"), "analysis")
+    assert_ok(at)
+    labels = [m.label for m in at.metric]
+    assert "mean difference A − B" in labels and "win rate of A" in labels, labels
+    assert all(len(label) <= 24 for label in labels), labels

@@ -240,11 +240,12 @@ else:
     A, B = data.fmt(a), data.fmt(b)
     mc = st.columns(4)
     mc[0].metric("matched pairs", res.n_pairs)
-    mc[1].metric(f"mean difference ({md(A)} − {md(B)})", fmt_number(res.mean_diff, "+.4g"),
-                 help="Bootstrap 95% CI of the mean paired difference")
+    # A and B are named in the boxes above: a label holding the levels was cut at 1400 px.
+    mc[1].metric("mean difference A − B", fmt_number(res.mean_diff, "+.4g"),
+                 help=f"{md(A)} − {md(B)}; bootstrap 95% CI of the mean paired difference below")
     mc[1].caption(ci_text(res.lo, res.hi, res.n_pairs))
-    mc[2].metric(f"win rate of {md(A)}", "—" if res.n_pairs == 0 else f"{res.win_rate:.0%}",
-                 help="Share of pairs where A is better (ties count half)")
+    mc[2].metric("win rate of A", "—" if res.n_pairs == 0 else f"{res.win_rate:.0%}",
+                 help=f"Share of pairs where {md(A)} is better than {md(B)} (ties count half)")
     mc[3].metric("Wilcoxon p", fmt_number(res.p_value, ".3g"), help="Two-sided signed-rank test; — when undefined")
     on = getattr(res, "matched_on", None)
     notes = []
