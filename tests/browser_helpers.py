@@ -122,7 +122,9 @@ LAYOUT_JS = """() => {
   const main = {right: block.getBoundingClientRect().right - pad};  // the content's right edge
   // Sideways only (a chart's box grows down with its drawing); 3 px of rounding and stroke.
   const sticksOut = (r, box) => r.width > 0 && (r.left < box.left - 3 || r.right > box.right + 3);
-  const colour = p => [p.getAttribute('fill'), p.getAttribute('stroke')].find(c => c && c !== 'transparent' && c !== 'none');
+  // A legend symbol's look: its colour (fill, or stroke for lines), dash and shape.
+  const look = p => [[p.getAttribute('fill'), p.getAttribute('stroke')].find(c => c && c !== 'transparent' && c !== 'none'),
+                     p.getAttribute('stroke-dasharray'), p.getAttribute('d')].join(' ');
   const charts = document.querySelectorAll('[data-testid=stMain] [data-testid=stVegaLiteChart]');
   charts.forEach((c, i) => {
     const box = c.getBoundingClientRect();
@@ -138,8 +140,8 @@ LAYOUT_JS = """() => {
     for (const t of c.querySelectorAll('g.role-legend text, g.role-axis text, g.role-title text'))
       if (t.textContent.endsWith('…')) out.push(`chart "${title}": text cut short "${t.textContent}"`);
     for (const leg of c.querySelectorAll('g.role-legend')) {
-      const fills = Array.from(leg.querySelectorAll('g.role-legend-symbol path')).map(colour);
-      if (fills.length > 1 && new Set(fills).size === 1) out.push(`chart "${title}": all ${fills.length} legend symbols are ${fills[0]}`);
+      const looks = Array.from(leg.querySelectorAll('g.role-legend-symbol path')).map(look);
+      if (looks.length > 1 && new Set(looks).size === 1) out.push(`chart "${title}": all ${looks.length} legend symbols look alike (${looks[0].split(' ')[0]})`);
     }
   });
   document.querySelectorAll('[data-testid=stMain] [data-testid=stDataFrame]').forEach((d, i) => {
@@ -159,7 +161,7 @@ LAYOUT_JS = """() => {
   // cannot get the rest. Form widgets are left out: their full value shows when opened.
   document.querySelectorAll('[data-testid=stMain] *').forEach(e => {
     if (!e.childElementCount && e.textContent.trim() && getComputedStyle(e).textOverflow === 'ellipsis'
-        && e.scrollWidth > e.clientWidth + 1 && !e.closest('[data-baseweb=select], [data-baseweb=input], [data-baseweb=tag]'))
+        && e.scrollWidth > e.clientWidth + 1 && !e.closest('[data-testid=stMultiSelect], [data-testid=stSelectbox], [data-testid=stTextInput]'))
       out.push(`text cut short: "${e.textContent.trim().slice(0, 80)}"`);
   });
   document.querySelectorAll('[data-testid=stMain] [data-testid=stElementContainer]').forEach(e => {
