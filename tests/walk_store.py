@@ -78,7 +78,7 @@ def noisy_photo(path: Path) -> Path:
     return path
 
 
-def two_sweep_store(sweep_store: Path, root: Path) -> Path:
+def add_walk_sweeps(sweep_store: Path, root: Path) -> Path:
     """A copy of the session store (never the shared one: other tests assert its contents) with
     the `search` and `walk` sweeps run into it."""
     from apptest_helpers import sweep_into_store

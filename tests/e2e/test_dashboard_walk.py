@@ -35,9 +35,9 @@ EMPTY_STATES = ["No output snapshots", "no output images", "No parameter varies"
 
 @pytest.fixture(scope="module")
 def walk_store(sweep_store, tmp_path_factory) -> Path:
-    from walk_store import two_sweep_store
+    from walk_store import add_walk_sweeps
 
-    return two_sweep_store(sweep_store, tmp_path_factory.mktemp("walk-store"))
+    return add_walk_sweeps(sweep_store, tmp_path_factory.mktemp("walk-store"))
 
 
 def q(path: str, **params) -> str:
@@ -102,6 +102,23 @@ def walk(base: str, store: Path, browser, shots: Path) -> dict[str, list[str]]:
     finally:
         page.close()
     return found
+
+
+def test_the_walk_store_holds_what_the_next_walk_uses(walk_store):
+    """The pages are only as tested as the store is varied: keep every ingredient of issue 18's
+    walk in it."""
+    runs = Store(walk_store).runs()
+    assert len(set(runs["sweep"])) >= 2
+    search = runs[runs["sweep"] == "search"]
+    assert {vocab.DONE, vocab.PRUNED} <= set(search["status"]) and search["lr"].nunique() > 2
+    assert (runs["pack_size"] > 1).any(), "packed runs"
+    assert runs["loss"].astype(str).str.contains(":").any(), "a plug-in loss"
+    assert (runs["reference"] == "none").any() and runs["image"].isna().any(), "no-reference runs"
+    done = set(runs.loc[runs["status"] == vocab.DONE, "kind"])
+    assert {vocab.DIP, vocab.DIP_BASELINE, vocab.SG_SAMPLE, vocab.SG_INTERPOLATE, vocab.SG_DIRECTION,
+            vocab.SG_TRAVERSE} <= done
+    failed = runs[runs["status"] == vocab.ERROR]
+    assert failed["kind"].str.startswith("stylegan").any() and failed["spaces"].map(lambda v: isinstance(v, list)).any()
 
 
 def test_every_page_every_kind_every_sweep(walk_store, tmp_path_factory):
