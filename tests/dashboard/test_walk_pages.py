@@ -79,3 +79,15 @@ def test_paired_metric_labels_fit_their_quarter_of_the_page(monkeypatch, tmp_pat
     labels = [m.label for m in at.metric]
     assert "mean difference A − B" in labels and "win rate of A" in labels, labels
     assert all(len(label) <= 24 for label in labels), labels
+
+
+def test_analysis_tables_keep_significant_digits(monkeypatch, tmp_path):
+    """The walk's Analysis tables printed '%.3f': a traversal's dim as 64.000 and anything below
+    5e-4 (an lr, a loss) as 0.000. Numbers keep their significant digits in every table."""
+    import json
+
+    at = open_page(monkeypatch, arch_pairs_store(tmp_path / "s"), "analysis", an_by="arch")
+    assert_ok(at)
+    formats = {c.get("type_config", {}).get("format") for t in at.dataframe
+               for c in json.loads(t.proto.columns).values()} - {None}
+    assert formats and all(f.endswith("g") for f in formats), formats

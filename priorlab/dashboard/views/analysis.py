@@ -30,6 +30,7 @@ d = data.Data()
 runs = data.guard(d)
 
 
+SIG = "%.4g"  # table numbers keep 4 significant digits (%.3f showed a 1e-4 lr or loss as 0.000; issue 18 1.2)
 SPACES = (*vocab.LATENT_SPACES, *vocab.INTERP_SPACES)  # the order the charts show them in
 # Per StyleGAN kind: the per-space measures worth a chart first (the rest are in the table).
 SG_MEASURES = {
@@ -80,7 +81,7 @@ def stylegan_spaces(kind: str, scope: pd.DataFrame, metrics: list[str]) -> None:
         wide = long.pivot_table(index="measure", columns="space", values="mean", aggfunc="first")
         wide = wide.reindex(index=measures, columns=[sp for sp in SPACES if sp in wide.columns])
         st.dataframe(wide, width="stretch",
-                     column_config={c: st.column_config.NumberColumn(format="%.3f") for c in wide.columns})
+                     column_config={c: st.column_config.NumberColumn(format=SIG) for c in wide.columns})
     n = len(scope)
     st.caption(f"Mean over {n} finished {md(kind)} run{'s' if n != 1 else ''}; each measure is computed "
                "the same way in each space, so a row compares the spaces directly.")
@@ -166,7 +167,7 @@ else:
     with right:
         table = eff[["label", "n", "mean", "lo", "hi"]].rename(columns={"label": factor})
         st.dataframe(table, hide_index=True, width="stretch",
-                     column_config={k: st.column_config.NumberColumn(format="%.3f") for k in ("mean", "lo", "hi")})
+                     column_config={k: st.column_config.NumberColumn(format=SIG) for k in ("mean", "lo", "hi")})
     st.caption("Marginal means over everything else that varies; the paired comparison below "
                "answers the matched question.")
 
@@ -286,7 +287,7 @@ if by:
     for col in by:
         show[col] = show[col].map(data.fmt)
     st.dataframe(show, hide_index=True, width="stretch", height=min(38 + 35 * max(len(show), 1), 420),
-                 column_config={k: st.column_config.NumberColumn(format="%.3f") for k in ("mean", "lo", "hi")})
+                 column_config={k: st.column_config.NumberColumn(format=SIG) for k in ("mean", "lo", "hi")})
 
 # ------------------------------------------------------------------ early stopping (dashboard/stopping.py)
 
