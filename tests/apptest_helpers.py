@@ -27,12 +27,13 @@ def assert_ok(at: AppTest) -> None:
     assert not at.error, [e.value for e in at.error]
 
 
-def sweep_into_store(config_text: str, root: Path) -> Path:
-    """Write `config_text` beside `root/store` and run it with the real sweep code."""
+def sweep_into_store(config_text: str, root: Path, name: str = "sweep", expect: int = 0) -> Path:
+    """Write `config_text` beside `root/store` as NAME.yaml and run it into that store with the
+    real sweep code; `expect` is its exit status (1 when a run is meant to fail)."""
     from priorlab.cluster.sweep import run_sweep
 
-    cfg = root / "sweep.yaml"
+    cfg = root / f"{name}.yaml"
     cfg.write_text(config_text)
     status = run_sweep(str(cfg), store_dir=str(root / "store"), echo=lambda s: None)
-    assert status == 0, f"the sweep in {cfg} failed with exit status {status}"
+    assert status == expect, f"the sweep in {cfg} ended with exit status {status}, not {expect}"
     return root / "store"

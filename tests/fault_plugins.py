@@ -28,3 +28,16 @@ def raise_in_fit(output, target):
     if output.shape[-1] > 16:
         raise RuntimeError("raise_in_fit: this loss fails on purpose")
     return (output - target).square().mean()
+
+
+def refuse(images):
+    """A classifier that imports (so the driver's check passes) and raises on every call: a
+    StyleGAN run fails with its list parameters stored beside the traceback."""
+    raise RuntimeError("refuse: this classifier fails on purpose")
+
+
+def smooth_l1(output, target):
+    """A well-behaved plug-in loss (Huber), so a plug-in sweep has finished runs to show."""
+    import torch.nn.functional as F
+
+    return F.smooth_l1_loss(output, target, beta=0.05)

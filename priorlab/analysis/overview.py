@@ -101,7 +101,10 @@ def search_axes(runs: pd.DataFrame, log: Iterable[str] = ()) -> pd.DataFrame:
             continue
         numeric = _numeric(col)
         is_log = numeric and (c in log or (n > 2 and vals.min() > 0 and vals.max() / vals.min() >= 100))
-        rows.append({"axis": c, "numeric": numeric, "continuous": numeric and n > CONTINUOUS_LEVELS,
+        # A log-uniform range is continuous however few samples it drew (six lr values of a
+        # small search were shown as six categories, sorted as text).
+        continuous = numeric and (c in log or n > CONTINUOUS_LEVELS)
+        rows.append({"axis": c, "numeric": numeric, "continuous": continuous,
                      "log": bool(is_log), "n_levels": int(n)})
     return pd.DataFrame(rows, columns=["axis", "numeric", "continuous", "log", "n_levels"])
 
@@ -137,6 +140,26 @@ def parallel_frame(runs: pd.DataFrame, axes: pd.DataFrame, metric: str) -> pd.Da
     out = pd.concat(parts, ignore_index=True)
     out["metric"] = np.tile(m.to_numpy(), len(specs) + 1)
     return out
+
+
+def axis_labels(pf: pd.DataFrame, max_labels: int = 12, min_gap: float = 0.05) -> pd.DataFrame:
+    """The value labels to print on each parallel-coordinates axis: at most `max_labels`, none
+    closer than `min_gap` of the axis to the one below (close values printed on top of each other,
+    unreadable), the lowest and highest always among them."""
+    ticks = pf.drop_duplicates(["axis", "value"]).dropna(subset=["pos"]).sort_values("pos")
+    kept = []
+    for _, g in ticks.groupby("axis", sort=False):
+        if len(g) > max_labels:
+            g = g.iloc[np.linspace(0, len(g) - 1, max_labels // 2).astype(int)]
+        pos, keep, last = g["pos"].to_numpy(), [], -np.inf
+        for k, p in enumerate(pos):
+            if p - last >= min_gap:
+                keep.append(k)
+                last = p
+        if len(keep) > 1 and pos[-1] - pos[keep[-1]] > 0 and pos[-1] - pos[keep[-2]] >= min_gap:
+            keep[-1] = len(pos) - 1  # the top label names the highest value
+        kept.append(g.iloc[keep])
+    return pd.concat(kept) if kept else ticks
 
 
 def _missing(v: Any) -> bool:

@@ -328,3 +328,12 @@ def test_failed_stylegan_runs_do_not_count_and_kinds_stay_apart():
     pd.testing.assert_series_equal(both.loc[DIP, "mean_diff"], alone.loc[DIP, "mean_diff"])
     assert (both.loc[SG, "verdict"] == SUPPORTED).all()
     assert both.loc["stylegan-z-flips-sooner", "filter"] == "kind=stylegan-interpolate"
+
+
+def test_a_claim_with_no_pairs_says_so_in_words():
+    """The walk's Findings page read "only 0 matched pairs (need 3)"."""
+    df = study(+1, noise=0.0)
+    df = df[(df["loss"] == "l2") & (df["task"] == "denoise")]  # no l1 run: nothing to pair
+    row = findings.evaluate(df).set_index("claim").loc["loss-l2-beats-l1"]
+    assert row["n_pairs"] == 0 and row["explanation"].startswith("no matched pairs (need 3)"), row["explanation"]
+    assert "only 0" not in " ".join(findings.evaluate(df)["explanation"])

@@ -158,3 +158,57 @@ def test_parallel_coordinates_label_every_axis(monkeypatch, tmp_path):
     labels = frames[text_layer["data"]["name"]]
     axes = set(labels["axis"])
     assert labels["axis"].notna().all() and {"lr", "arch"} <= axes, labels.head()
+
+
+def test_importance_bars_and_intervals_share_one_row_order(monkeypatch, tmp_path):
+    """The walk found the importance chart naming `sigma` in its caption but drawing sigma's bar on
+    another axis's row: bars and error bars sorted by different fields (`-x` is importance in one
+    layer, the interval's low end in the other), so Vega laid the rows out twice."""
+    at = open_page(monkeypatch, search_store(tmp_path / "s"), "search", sr_sweep="lr-search")
+    assert_ok(at)
+    chart = next(c for c in at.get("arrow_vega_lite_chart") + at.get("vega_lite_chart")
+                 if '"errorbar"' in c.proto.spec)
+    sorts = [layer["encoding"]["y"].get("sort") for layer in json.loads(chart.proto.spec)["layer"]]
+    assert all(isinstance(s, list) for s in sorts) and all(s == sorts[0] for s in sorts), sorts
+    assert set(sorts[0]) == {"lr", "arch"}
+
+
+def test_slices_fit_the_page(monkeypatch, tmp_path):
+    """The walk found the slice plots drawn as one fixed-width concatenation (3 x 260 px plus
+    axes) that ran past the page's right edge at a 1400 px window: each slice is now its own
+    chart, as wide as its column."""
+    at = open_page(monkeypatch, search_store(tmp_path / "s"), "search", sr_sweep="lr-search")
+    assert_ok(at)
+    specs = [c.proto.spec for c in at.get("arrow_vega_lite_chart") + at.get("vega_lite_chart")]
+    assert not any('"hconcat"' in s or '"vconcat"' in s for s in specs)
+    assert sum('"mark": {"type": "circle"' in s for s in specs) == 2  # lr and arch
+
+
+def test_a_log_uniform_axis_is_continuous_however_few_samples_it_drew(tmp_path):
+    """The walk's search (six runs) showed lr's slice as six text categories ('0.00153',
+    '0.03663', '1.603e-06', sorted as text) instead of a log axis."""
+    runs = Store(search_store(tmp_path / "s", n=6)).runs(sweep="lr-search")
+    axes = overview.search_axes(runs, overview.log_axes([CONFIG])).set_index("axis")
+    assert axes.loc["lr", "continuous"] and axes.loc["lr", "log"], axes
+    assert not axes.loc["arch", "continuous"]
+
+
+def test_importance_rows_are_tall_enough_to_read(monkeypatch, tmp_path):
+    """The chart's height includes its x axis and title (~60 px): with two parameters, 40 + 28 px
+    per row left each row 9 px, the labels 'lr' and 'arch' on top of each other."""
+    at = open_page(monkeypatch, search_store(tmp_path / "s"), "search", sr_sweep="lr-search")
+    assert_ok(at)
+    spec = json.loads(next(c.proto.spec for c in at.get("arrow_vega_lite_chart") + at.get("vega_lite_chart")
+                           if '"errorbar"' in c.proto.spec))
+    assert spec["height"] >= 60 + 20 * 2, spec["height"]
+
+
+def test_parallel_axis_labels_never_print_on_top_of_each_other():
+    """The walk's search printed best_psnr's five pruned values (5.87 … 5.91) and two close lr
+    values on one spot of their axes, unreadable."""
+    pf = pd.DataFrame({"axis": ["m"] * 6 + ["lr"] * 4,
+                       "pos": [0.0, 0.01, 0.02, 0.5, 0.98, 1.0, 0.0, 0.3, 0.31, 1.0],
+                       "value": ["5.87", "5.88", "5.89", "9.7", "11.8", "11.85", "1e-06", "2e-05", "2.1e-05", "0.04"]})
+    labels = overview.axis_labels(pf)
+    assert labels.loc[labels["axis"] == "m", "value"].tolist() == ["5.87", "9.7", "11.85"]
+    assert labels.loc[labels["axis"] == "lr", "value"].tolist() == ["1e-06", "2e-05", "0.04"]

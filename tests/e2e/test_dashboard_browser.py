@@ -11,40 +11,18 @@ Set PRIORLAB_DOCS_SCREENSHOT=1 to also write the Compare page to docs/compare.pn
 
 from __future__ import annotations
 
-import contextlib
 import os
 import shutil
-import signal
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 from pathlib import Path
-from urllib.parse import urlparse
 
 import pytest
 
+from browser_helpers import PAGE_TIMEOUT_MS, NEEDS_CHROMIUM, ROOT, chromium, serve
+from browser_helpers import external_requests as _external_requests
+from browser_helpers import settle as _settle
 from priorlab.analysis.store import Store
 
-CHROMIUM = "/usr/bin/chromium"
-ROOT = Path(__file__).resolve().parents[2]
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--no-first-run", "--disable-sync"]
-START_TIMEOUT_S = 60
-PAGE_TIMEOUT_MS = 45_000
-
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(not Path(CHROMIUM).exists(),
-                       reason=f"no Chromium at {CHROMIUM} (apt-get install chromium); browsers are never downloaded"),
-]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+pytestmark = [pytest.mark.browser, NEEDS_CHROMIUM]
 
 
 @pytest.fixture(scope="module")
@@ -53,55 +31,10 @@ def server(sweep_store):
         yield url
 
 
-@contextlib.contextmanager
-def serve(sweep_store):
-    """`priorlab dashboard --store STORE --port FREE` until the block ends; yields its URL."""
-    port = _free_port()
-    log = open(Path(sweep_store).parent / f"dashboard-{port}.log", "w")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "priorlab.cluster.cli", "dashboard", "--store", str(sweep_store), "--port", str(port)],
-        cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + START_TIMEOUT_S
-        while True:
-            if proc.poll() is not None:
-                raise RuntimeError(f"dashboard exited with {proc.returncode}; see {log.name}")
-            try:
-                with urllib.request.urlopen(url + "/_stcore/health", timeout=2) as r:
-                    if r.read().strip() == b"ok":
-                        break
-            except OSError:
-                pass
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"dashboard not healthy after {START_TIMEOUT_S} s; see {log.name}")
-            time.sleep(0.3)
-        yield url
-    finally:
-        # `priorlab dashboard` runs streamlit as a child: stop the whole session we started.
-        _signal_group(proc, signal.SIGTERM)
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            _signal_group(proc, signal.SIGKILL)
-            proc.wait(timeout=10)
-        log.close()
-
-
-def _signal_group(proc: subprocess.Popen, sig: int) -> None:
-    try:
-        os.killpg(proc.pid, sig)  # the group of the session started for this server only
-    except ProcessLookupError:
-        pass
-
-
 @pytest.fixture(scope="module")
 def browser():
-    sync_api = pytest.importorskip("playwright.sync_api", reason="the playwright package is not installed")
-    with sync_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+    with chromium() as b:
         yield b
-        b.close()
 
 
 def _compare_ids(store: Path) -> list[str]:
@@ -109,17 +42,6 @@ def _compare_ids(store: Path) -> list[str]:
     den = runs[(runs["kind"] == "dip") & (runs["status"] == "done") & (runs["task"] == "denoise")]
     den = den[(den["sigma"] == den["sigma"].min()) & (den["loss"] == "l2")]
     return den.sort_values(["depth", "arch"], ascending=[False, True])["run_id"].tolist()[:3]
-
-
-def _settle(page) -> None:
-    """Wait until the script has run and the page stopped changing (bounded)."""
-    done = '[data-testid="stApp"][data-test-script-state="notRunning"]'
-    page.wait_for_selector(done, timeout=PAGE_TIMEOUT_MS)
-    page.wait_for_timeout(800)  # a rerun (e.g. a bound widget syncing the URL) may start
-    page.wait_for_selector(done, timeout=PAGE_TIMEOUT_MS)
-    page.wait_for_function(
-        "() => Array.from(document.querySelectorAll('[data-testid=stMain] img')).every(i => i.complete)",
-        timeout=PAGE_TIMEOUT_MS)
 
 
 def _decoded_images(page) -> int:
@@ -164,20 +86,6 @@ PAGES = [  # (path, title, images at least, charts at least)
 # What a page says when it has nothing to show: never for these finished runs.
 EMPTY_STATES = ["No output snapshots", "no output images", "No parameter varies", "No metric curves",
                 "This run stored no", "not recorded"]
-
-
-def _external_requests(page) -> list[str]:
-    """Start recording every request to a host other than this machine."""
-    seen: list[str] = []
-
-    def on_request(request) -> None:
-        url = request.url
-        if url.startswith(("data:", "blob:", "about:")):
-            return
-        if urlparse(url).hostname not in ("127.0.0.1", "localhost", "::1"):
-            seen.append(url)
-    page.on("request", on_request)
-    return seen
 
 
 def test_every_page_renders_in_chromium(server, browser, sweep_store, tmp_path_factory):

@@ -120,12 +120,18 @@ class Judgement:
         return f"{self.reason}: {self.numbers}" if self.numbers else self.reason
 
 
+def short_count(n: int, unit: str) -> str:
+    """A count below what a verdict needs, in words: "no matched pairs" (not "only 0 …"),
+    "only 1 matched pair", "only 2 matched pairs"."""
+    return f"no {unit}s" if n == 0 else f"only {n} {unit}{'s' if n != 1 else ''}"
+
+
 def assess(result: PairedResult, min_pairs: int = MIN_PAIRS, alpha: float = ALPHA,
            counted: str = "matched pair") -> Judgement:
     """The verdict on "`result.a` beats `result.b`"; `counted` names the unit a short count is in."""
     n = result.n_pairs
     if n < min_pairs:
-        why = f"only {n} {counted}{'s' if n != 1 else ''} (need {min_pairs})"
+        why = f"{short_count(n, counted)} (need {min_pairs})"
         if result.unmatched:
             why += f"; {result.unmatched} run{'s' if result.unmatched != 1 else ''} had no partner"
         return Judgement(NOT_ENOUGH, why)

@@ -15,6 +15,7 @@ import pandas as pd
 from priorlab import vocab
 from priorlab.analysis.findings.claims import (
     MIN_PAIRS, NOT_ENOUGH, SUPPORTED, Claim, Judgement, assess, claim_row, explain, fmt_value, from_diffs, mean_of,
+    short_count,
 )
 from priorlab.analysis import stylegan as tables
 from priorlab.analysis.stylegan import IDENTITY_SSIM, MIN_MONOTONE
@@ -93,7 +94,7 @@ def _w_keeps_features(claim: Claim, runs: pd.DataFrame) -> dict:
 
 
 def _one_sample_counts(n: int) -> str:
-    return f"only {n} run × space value{'s' if n != 1 else ''} (need {MIN_PAIRS})"
+    return f"{short_count(n, 'run × space value')} (need {MIN_PAIRS})"
 
 
 def _identity_lost(claim: Claim, runs: pd.DataFrame) -> dict:

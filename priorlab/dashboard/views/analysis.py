@@ -30,6 +30,7 @@ d = data.Data()
 runs = data.guard(d)
 
 
+SIG = "%.4g"  # table numbers keep 4 significant digits (%.3f showed a 1e-4 lr or loss as 0.000; issue 18 1.2)
 SPACES = (*vocab.LATENT_SPACES, *vocab.INTERP_SPACES)  # the order the charts show them in
 # Per StyleGAN kind: the per-space measures worth a chart first (the rest are in the table).
 SG_MEASURES = {
@@ -80,7 +81,7 @@ def stylegan_spaces(kind: str, scope: pd.DataFrame, metrics: list[str]) -> None:
         wide = long.pivot_table(index="measure", columns="space", values="mean", aggfunc="first")
         wide = wide.reindex(index=measures, columns=[sp for sp in SPACES if sp in wide.columns])
         st.dataframe(wide, width="stretch",
-                     column_config={c: st.column_config.NumberColumn(format="%.3f") for c in wide.columns})
+                     column_config={c: st.column_config.NumberColumn(format=SIG) for c in wide.columns})
     n = len(scope)
     st.caption(f"Mean over {n} finished {md(kind)} run{'s' if n != 1 else ''}; each measure is computed "
                "the same way in each space, so a row compares the spaces directly.")
@@ -166,7 +167,7 @@ else:
     with right:
         table = eff[["label", "n", "mean", "lo", "hi"]].rename(columns={"label": factor})
         st.dataframe(table, hide_index=True, width="stretch",
-                     column_config={k: st.column_config.NumberColumn(format="%.3f") for k in ("mean", "lo", "hi")})
+                     column_config={k: st.column_config.NumberColumn(format=SIG) for k in ("mean", "lo", "hi")})
     st.caption("Marginal means over everything else that varies; the paired comparison below "
                "answers the matched question.")
 
@@ -207,6 +208,18 @@ else:
                                                alt.value("black"), alt.value("white")))
         st.altair_chart((rect + text).properties(height=max(120, 44 * len(mean.index))), width="stretch")
 
+
+def pair_table(pairs: pd.DataFrame) -> pd.DataFrame:
+    """The matched pairs to read: both values and their difference first, then only the settings
+    that differ between pairs (a column constant over every pair says nothing), the run counts
+    only where a side averages several runs, then the run ids."""
+    lead = [c for c in ("value_a", "value_b", "diff") if c in pairs.columns]
+    ids = [c for c in ("run_id_a", "run_id_b") if c in pairs.columns]
+    counts = [c for c in ("n_a", "n_b") if c in pairs.columns]
+    multi = [c for c in counts if (pd.to_numeric(pairs[c], errors="coerce") > 1).any()]
+    settings = [c for c in pairs.columns if c not in lead + ids + counts and pairs[c].astype(str).nunique() > 1]
+    return pairs[lead + settings + multi + ids]
+
 # ------------------------------------------------------------------ paired comparison
 
 st.subheader("Paired comparison", anchor=False)
@@ -228,11 +241,12 @@ else:
     A, B = data.fmt(a), data.fmt(b)
     mc = st.columns(4)
     mc[0].metric("matched pairs", res.n_pairs)
-    mc[1].metric(f"mean difference ({md(A)} − {md(B)})", fmt_number(res.mean_diff, "+.4g"),
-                 help="Bootstrap 95% CI of the mean paired difference")
+    # A and B are named in the boxes above: a label holding the levels was cut at 1400 px.
+    mc[1].metric("mean difference A − B", fmt_number(res.mean_diff, "+.4g"),
+                 help=f"{md(A)} − {md(B)}; bootstrap 95% CI of the mean paired difference below")
     mc[1].caption(ci_text(res.lo, res.hi, res.n_pairs))
-    mc[2].metric(f"win rate of {md(A)}", "—" if res.n_pairs == 0 else f"{res.win_rate:.0%}",
-                 help="Share of pairs where A is better (ties count half)")
+    mc[2].metric("win rate of A", "—" if res.n_pairs == 0 else f"{res.win_rate:.0%}",
+                 help=f"Share of pairs where {md(A)} is better than {md(B)} (ties count half)")
     mc[3].metric("Wilcoxon p", fmt_number(res.p_value, ".3g"), help="Two-sided signed-rank test; — when undefined")
     on = getattr(res, "matched_on", None)
     notes = []
@@ -248,8 +262,7 @@ else:
     if pairs is not None and not pairs.empty:
         lim = [float(min(pairs["value_a"].min(), pairs["value_b"].min())),
                float(max(pairs["value_a"].max(), pairs["value_b"].max()))]
-        pc2 = st.columns([2, 3])
-        with pc2[0]:
+        with st.columns([2, 3])[0]:
             diag = alt.Chart(pd.DataFrame({"x": lim, "y": lim})).mark_line(color="gray", strokeDash=[4, 4]).encode(
                 x="x:Q", y="y:Q")
             pts = alt.Chart(pairs).mark_circle(size=50, opacity=0.7).encode(
@@ -257,8 +270,8 @@ else:
                 y=alt.Y("value_a:Q", title=f"{metric} at {pf}={A}", scale=alt.Scale(domain=lim, zero=False)),
                 tooltip=[c for c in pairs.columns if c not in ("n_a", "n_b")])
             st.altair_chart((diag + pts).properties(height=300), width="stretch")
-        with pc2[1]:
-            st.dataframe(pairs, hide_index=True, width="stretch", height=300)
+        # Below the scatter at the page's width: beside it, half its columns were off-screen.
+        st.dataframe(pair_table(pairs), hide_index=True, width="stretch", height=min(36 + 35 * len(pairs), 300))
 
 # ------------------------------------------------------------------ leaderboard
 
@@ -274,7 +287,7 @@ if by:
     for col in by:
         show[col] = show[col].map(data.fmt)
     st.dataframe(show, hide_index=True, width="stretch", height=min(38 + 35 * max(len(show), 1), 420),
-                 column_config={k: st.column_config.NumberColumn(format="%.3f") for k in ("mean", "lo", "hi")})
+                 column_config={k: st.column_config.NumberColumn(format=SIG) for k in ("mean", "lo", "hi")})
 
 # ------------------------------------------------------------------ early stopping (dashboard/stopping.py)
 

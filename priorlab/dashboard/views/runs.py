@@ -147,6 +147,8 @@ def table() -> None:
     columns = (["run_id", "status", "kind"] + lead + [c for c in axes if c not in ("kind", "status")]
                + cost + metrics + texts + ["sweep", "node", "started_at", "finished_at"])
     columns = [c for c in dict.fromkeys(columns) if c in shown.columns]
+    if len(shown):  # a column blank for every shown run (another kind's, another sweep's) is noise
+        columns = [c for c in columns if c in ("run_id", "status", "kind", "sweep") or shown[c].notna().any()]
     config = {m: st.column_config.NumberColumn(m, format="%.4g") for m in metrics}
     config.update({c: st.column_config.NumberColumn(c, format=fmt, help=text) for c, (fmt, text) in COST_COLUMNS.items()
                    if c in cost})

@@ -18,7 +18,6 @@ import hashlib
 import math
 
 import altair as alt
-import numpy as np
 import pandas as pd
 import streamlit as st
 
@@ -32,6 +31,7 @@ MAX_LINES = 2000  # lines drawn in the parallel coordinates (a seeded sample of 
 MAX_POINTS = 5000  # points per slice plot
 MAX_SELECT = 500  # runs the "Select in Runs" button carries (a link holds their ids)
 CURVE_RUNS = 400  # runs whose curves are read for the grouped curves (a seeded sample beyond)
+IMPORTANCE_AXIS_PX = 70  # the importance chart's x axis and title, beside 28 px per row
 FINAL = list(vocab.SCORED)  # pruned runs carry the summary of what they ran
 
 overview.start_import()  # Optuna's evaluators load while the runs are read and drawn
@@ -159,11 +159,7 @@ lines = alt.Chart(pf).mark_line(opacity=0.45, strokeWidth=1.2).encode(
     detail="run_id:N",
     tooltip=["run_id:N", "axis:N", "value:N", alt.Tooltip("metric:Q", title=metric, format=".4g")],
 )
-# Up to 12 labels per axis (6 spread over a longer one). Not groupby.apply: pandas drops the
-# grouping column from what apply returns, and the labels then sat on an "undefined" axis.
-ticks = pf.drop_duplicates(["axis", "value"]).sort_values("pos")
-ticks = pd.concat([g if len(g) <= 12 else g.iloc[np.linspace(0, len(g) - 1, 6).astype(int)]
-                   for _, g in ticks.groupby("axis", sort=False)] or [ticks])
+ticks = overview.axis_labels(pf)
 labels = alt.Chart(ticks).mark_text(align="left", dx=4, fontSize=10, color="#333").encode(
     x=alt.X("axis:N", sort=order), y="pos:Q", text="value:N")
 rules = alt.Chart(pd.DataFrame({"axis": order})).mark_rule(color="#888").encode(x=alt.X("axis:N", sort=order))
@@ -193,14 +189,18 @@ def importance_section(brushed: pd.DataFrame) -> None:
     if imp.empty:
         st.info("Importance needs at least four runs with the metric inside the brush.", icon=":material/info:")
     else:
+        # One explicit row order for both layers: sorting each by its own x (importance, the
+        # interval's low end) drew a bar on another axis's row.
+        order = imp["axis"].tolist()
         bars = alt.Chart(imp).mark_bar(color="#0072B2").encode(
-            y=alt.Y("axis:N", sort="-x", title=None), x=alt.X("importance:Q", title=f"share of {metric}'s variation",
+            y=alt.Y("axis:N", sort=order, title=None), x=alt.X("importance:Q", title=f"share of {metric}'s variation",
                                                                 scale=alt.Scale(domain=[0, 1])),
             tooltip=["axis:N", alt.Tooltip("importance:Q", format=".2f"), alt.Tooltip("lo:Q", format=".2f"),
                      alt.Tooltip("hi:Q", format=".2f"), "n:Q"])
         err = alt.Chart(imp.dropna(subset=["lo"])).mark_errorbar(color="#333").encode(  # the same x title, or
-            y=alt.Y("axis:N", sort="-x"), x=alt.X("lo:Q", title=f"share of {metric}'s variation"), x2="hi:Q")  # Vega joins them
-        st.altair_chart((bars + err).properties(height=40 + 28 * len(imp)), width="stretch")
+            y=alt.Y("axis:N", sort=order), x=alt.X("lo:Q", title=f"share of {metric}'s variation"), x2="hi:Q")  # Vega joins them
+        # The height holds the x axis and its title (~60 px) too: 40 px left two rows 9 px each.
+        st.altair_chart((bars + err).properties(height=IMPORTANCE_AXIS_PX + 28 * len(imp)), width="stretch")
         top_axis = imp.iloc[0]
         interval = (f"95% interval {top_axis['lo']:.2f}–{top_axis['hi']:.2f}, bootstrap" if top_axis["lo"] == top_axis["lo"]
                     else "no interval: each fANOVA refit takes about a second")
@@ -215,21 +215,32 @@ importance_section(brushed)
 
 st.subheader("Slices: the metric against each axis", anchor=False)
 pts = brushed if len(brushed) <= MAX_POINTS else brushed.sample(MAX_POINTS, random_state=0)
-charts = []
-for spec in axes.itertuples(index=False):
+SLICES_PER_ROW = 3
+
+
+def slice_chart(spec) -> alt.Chart:
+    """The metric against one axis; categories keep their whole names (a plug-in's
+    `module:function` cut to 100 px was unreadable), tilted when they are long."""
     frame = pd.DataFrame({"x": pts[spec.axis] if spec.continuous else overview.texts(pts[spec.axis]),
                           "y": pd.to_numeric(pts[metric], errors="coerce"), "run_id": pts["run_id"]}).dropna()
     if spec.continuous:
-        x = alt.X("x:Q", title=spec.axis + (" (log)" if spec.log else ""),
-                  scale=alt.Scale(type="log" if spec.log else "linear", zero=False))
+        x = alt.X("x:Q", title=spec.axis + (" (log)" if spec.log else ""), axis=alt.Axis(labelFlush=True),
+                  scale=alt.Scale(type="log" if spec.log else "linear", zero=False))  # end labels inside
     else:
-        x = alt.X("x:N", title=spec.axis, axis=alt.Axis(labelAngle=0, labelLimit=100))
-    charts.append(alt.Chart(frame).mark_circle(size=28, opacity=0.6, color="#0072B2").encode(
+        long = frame["x"].astype(str).str.len().max() > 12 if len(frame) else False
+        x = alt.X("x:N", title=spec.axis, axis=alt.Axis(labelAngle=-30 if long else 0, labelLimit=0))
+    return alt.Chart(frame).mark_circle(size=28, opacity=0.6, color="#0072B2").encode(
         x=x, y=alt.Y("y:Q", title=metric, scale=alt.Scale(zero=False)),
         tooltip=["run_id:N", alt.Tooltip("x", title=spec.axis), alt.Tooltip("y:Q", title=metric, format=".4g")],
-    ).properties(width=260, height=200))
-rows = [alt.hconcat(*charts[i:i + 3]) for i in range(0, len(charts), 3)]
-st.altair_chart(alt.vconcat(*rows), width="content")
+    ).properties(height=200)
+
+
+# One chart per column, each as wide as its column: a fixed-width concatenation of three ran
+# past the page's right edge.
+specs = list(axes.itertuples(index=False))
+for start in range(0, len(specs), SLICES_PER_ROW):
+    for col, spec in zip(st.columns(SLICES_PER_ROW), specs[start:start + SLICES_PER_ROW]):
+        col.altair_chart(slice_chart(spec), width="stretch")
 
 
 # ------------------------------------------------------------------ every run's curve
