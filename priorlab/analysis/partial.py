@@ -14,6 +14,8 @@ from typing import Any
 
 import pandas as pd
 
+from priorlab import vocab
+
 
 def summary_from_metrics(metrics: pd.DataFrame, wall_s: float | None = None) -> dict[str, Any]:
     """`metrics`: one run's `DataFrame[step, name, value]` (as `Store.metrics` returns it)."""
@@ -21,7 +23,10 @@ def summary_from_metrics(metrics: pd.DataFrame, wall_s: float | None = None) -> 
         return {}
     wide = metrics.pivot_table(index="step", columns="name", values="value", aggfunc="last").sort_index()
     last_step = int(wide.index.max())
-    out: dict[str, Any] = {"iterations_done": last_step, "pruned_at": last_step}
+    # A DIP run logs psnr exactly when a clean image scores it (tasks/dip/record.py).
+    scored = "psnr" in wide.columns and wide["psnr"].notna().any()
+    out: dict[str, Any] = {"iterations_done": last_step, "pruned_at": last_step,
+                           vocab.REFERENCE: "image" if scored else vocab.NO_REFERENCE}
     last = wide.ffill().iloc[-1]
     for name in ("psnr", "ssim", "loss", "psnr_hole", "psnr_known"):
         if name in wide.columns and wide[name].notna().any():

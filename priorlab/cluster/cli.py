@@ -174,7 +174,7 @@ def cmd_task(kind: str, args) -> int:
         summary = run_local(kind, params, out=args.out, store_dir=args.store, artifacts=args.artifacts)
     except LocalRunError as e:  # found before the run started: nothing was recorded
         raise CliError(str(e)) from None
-    keys = ("reference", "best_psnr", "best_step", "final_psnr", "input_psnr", "ssim_at_best", "sigma_est",
+    keys = (vocab.REFERENCE, "best_psnr", "best_step", "final_psnr", "input_psnr", "ssim_at_best", "sigma_est",
             "stopped_by", "iterations_done", *vocab.RESOURCE_KEYS, "status")
     print(json.dumps({k: summary[k] for k in keys if k in summary}, indent=2))
     if kind == "dip":

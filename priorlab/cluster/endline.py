@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from priorlab import vocab
+
 
 def _db(x: Any) -> str:
     return "-" if x is None else f"{x:.2f} dB"
@@ -22,7 +24,7 @@ def end_line(summary: dict[str, Any], params: dict[str, Any]) -> str:
     if summary.get("status") == "diverged":
         return f"diverged at step {summary.get('diverged_at')} of {total} (the loss became NaN or infinite)"
     dets = [d for d in DETECTORS if f"stop_step_{d}" in summary]
-    ref = summary.get("reference") != "none"
+    ref = summary.get(vocab.REFERENCE) != vocab.NO_REFERENCE
     sigma = summary.get("sigma_est")
     noise = (f"; noise level {sigma:.3g} estimated" if params.get("sigma") == "auto" and sigma is not None
              else "")

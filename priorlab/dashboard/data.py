@@ -341,6 +341,13 @@ def run_labels(runs: pd.DataFrame, columns: Iterable[str] | None = None, short: 
     return pd.Series(label.to_numpy(), index=runs["run_id"].to_numpy())
 
 
+def without_metric_text(runs: pd.DataFrame, metric: str) -> str:
+    """`; 2 of them have no best_psnr (left out)`, or "" when every run has it: a count of runs
+    must not promise numbers that some of them (a photo with no clean copy) never had."""
+    n = int(pd.to_numeric(runs[metric], errors="coerce").isna().sum()) if metric in runs.columns else len(runs)
+    return f"; {n} of them {'has' if n == 1 else 'have'} no {metric} (left out)" if n else ""
+
+
 def settings_text(run: pd.Series, columns: Iterable[str]) -> str:
     """`arch=skip depth=2` over `columns`, leaving out the ones the run does not have."""
     return " ".join(f"{c}={fmt(run[c])}" for c in columns if c in run.index and not missing(run[c]))

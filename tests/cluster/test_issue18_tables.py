@@ -48,6 +48,7 @@ def test_pruned_runs_carry_the_summary_of_what_they_ran(tmp_path):
     assert r["status"] == "pruned"
     assert r["best_psnr"] == 22.0 and r["best_step"] == 20 and r["final_psnr"] == 21.5
     assert r["pruned_at"] == 30 and r["iterations_done"] == 30 and r["best_psnr_ema"] == 21.7
+    assert r["reference"] == "image", "scored against a clean image, as the finished runs say"
     assert runs.loc["r0", "best_psnr"] == 30.0  # a run that finished keeps its own summary
 
 
@@ -130,3 +131,13 @@ def test_best_settings_compare_settings_on_the_same_images(tmp_path):
     first = table.splitlines()[2].split()
     assert first[0] == "B", table
     assert "same image, seed" in table.splitlines()[0]
+
+
+def test_a_pruned_photo_with_no_clean_copy_says_it_had_no_reference():
+    import pandas as pd
+
+    from priorlab.analysis.partial import summary_from_metrics
+
+    rows = pd.DataFrame({"step": [10, 20], "name": ["loss", "loss"], "value": [0.3, 0.2]})
+    summary = summary_from_metrics(rows)
+    assert summary["reference"] == "none" and "best_psnr" not in summary

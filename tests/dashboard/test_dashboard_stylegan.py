@@ -420,7 +420,7 @@ def test_long_strips_many_pairs_and_latents(monkeypatch, big_store):
     for space in ("z_lerp", "w_lerp"):
         got = [f for (s, _), f in flips.items() if s == space and f is not None]
         assert shown[f"{space}: mean flip frame"] == f"{np.mean(got):.2f}"
-    assert "No finished stylegan-direction run yet." in texts(at, "info")
+    assert "No stylegan-direction runs in the store." in texts(at, "info"), "none was asked for: no \"yet\""
     assert at.select_slider(key="sg_latents").options == ["0–7", "8–9"]
     assert sum(c.startswith(("z: each row", "w: each row")) for c in captions(at)) == 2
 

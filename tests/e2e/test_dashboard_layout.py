@@ -18,14 +18,11 @@ from priorlab.analysis.store import Store
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "dashboard"))
 
-from test_dashboard_browser import CHROMIUM, PAGE_TIMEOUT_MS, _settle, browser, server  # noqa: E402,F401
+from browser_helpers import NEEDS_CHROMIUM, PAGE_TIMEOUT_MS, settle as _settle  # noqa: E402
+from test_dashboard_browser import browser, server  # noqa: E402,F401  (module fixtures)
 from test_issue18_layout import long_label_runs, stylegan_runs  # noqa: E402
 
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(not Path(CHROMIUM).exists(),
-                       reason=f"no Chromium at {CHROMIUM} (apt-get install chromium); browsers are never downloaded"),
-]
+pytestmark = [pytest.mark.browser, NEEDS_CHROMIUM]
 
 WINDOW = {"width": 1400, "height": 1600}
 MIN_FRAME = 96  # px: a StyleGAN frame shown smaller is a thumbnail nobody can read

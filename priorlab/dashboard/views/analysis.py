@@ -132,7 +132,7 @@ with c[3]:
 binned = scope.attrs.get("binned", [])
 st.caption(md(f"{len(scope):,} finished {kind} runs" + (f" ({', '.join(tasks)})" if tasks else ""))
            + " of " + scope_text(sweeps, len(all_sweeps))
-           + md(f" · {'higher' if higher else 'lower'} {metric} is better")
+           + md(f" · {'higher' if higher else 'lower'} {metric} is better" + data.without_metric_text(scope, metric))
            + md("".join(f" · {b} binned into {scope[b].nunique()} ranges (it takes "
                         "many values)" for b in binned)))
 

@@ -75,7 +75,8 @@ axes = overview.search_axes(scope, logs)
 n_pruned = int((scope["status"] == "pruned").sum())
 st.caption(md(f"Aggregating {len(scope):,} {kind} runs of sweep {sweep} ({len(scope) - n_pruned:,} done"
               f"{f', {n_pruned:,} pruned: their numbers are where they were stopped' if n_pruned else ''}); "
-              f"{metric}: {'higher' if better else 'lower'} is better."))
+              f"{metric}: {'higher' if better else 'lower'} is better"
+              + data.without_metric_text(scope, metric) + "."))
 if axes.empty:
     st.info(md(f"Sweep {sweep} varies nothing among its {kind} runs: there is no search to look at."),
             icon=":material/info:")

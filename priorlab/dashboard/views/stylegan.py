@@ -62,6 +62,9 @@ def pick_run(kind: str, key: str, label: str) -> pd.Series | None:
     """The finished run of `kind` to show (a picker when there are several), or None with a note."""
     pool = scope[scope["kind"] == kind]
     done = pool[pool["status"] == vocab.DONE].sort_values("finished_at", ascending=False, na_position="last")
+    if pool.empty:  # nothing to wait for: "yet" would promise a run that was never asked for
+        st.info(f"No {md(kind)} runs in " + ("this sweep." if scope is not sg else "the store."))
+        return None
     if done.empty:
         notes = []
         if n := int(pool["status"].isin(vocab.FAILED).sum()):
@@ -271,7 +274,8 @@ if run is not None:
     img = d.image(sha, (256, 64))
     if img is None:
         img = images.placeholder(256, 64, "missing" if sha else "not recorded")
-    show(img, f"What the SVM separates: the samples scored most {md(negative)} (top row) and most {md(positive)} (bottom row)")
+    show(img, f"What the SVM separates: the samples the classifier is surest are “{md(negative)}” (top row) and "
+              f"“{md(positive)}” (bottom row)")
     others = done[done["kind"] == vocab.SG_DIRECTION]
     if len(others) > 1:
         with st.expander(f"All {len(others)} direction runs"):
