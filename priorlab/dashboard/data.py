@@ -302,6 +302,8 @@ def fmt(v) -> str:
         return "(" + ", ".join(f"{k}: {fmt(x)}" for k, x in v.items()) + ")"
     if isinstance(v, float) and v.is_integer() and abs(v) < 1e15:
         return str(int(v))
+    if isinstance(v, float):  # a sampled lr: 0.00153041, not 0.0015304122616866657
+        return f"{v:.6g}"
     return str(v)
 
 

@@ -164,3 +164,11 @@ def test_a_dict_parameter_reads_as_words_not_a_python_literal():
 
     assert data.fmt({"weights": None, "attribute": "smiling", "size": 64.0}) == \
         "(weights: none, attribute: smiling, size: 64)"
+
+
+def test_a_sampled_float_keeps_six_significant_digits_not_seventeen():
+    """A sampled lr filled Compare's run chips and pushed its parameter table past the page
+    (`lr=0.0015304122616866657`)."""
+    from priorlab.dashboard import data
+
+    assert [data.fmt(v) for v in (0.0015304122616866657, 0.1, 1e-4, 64.0)] == ["0.00153041", "0.1", "0.0001", "64"]
