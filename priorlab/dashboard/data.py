@@ -327,6 +327,23 @@ def scoped(runs: pd.DataFrame, *, kind: str | None = None,
 LABEL_MAX = 80  # characters of a run's label in a selector; the run id prefix keeps labels unique
 
 
+def _label_part(col: pd.Series, name: str) -> pd.Series:
+    """`name=value` per run. A parameter a run does not have (e.g. `region` of a denoising run)
+    is left out, not "=none"; of a dict (a classifier's settings) only the keys that differ
+    among the runs show, as `name.key=value`."""
+    dicts = col[col.map(lambda v: isinstance(v, dict))]
+    if dicts.empty:
+        return col.map(lambda v: "" if missing(v) else f"{name}={fmt(v)}")
+    keys = sorted({k for d in dicts for k in d})
+    differ = [k for k in keys if len({hashable(d.get(k)) for d in dicts}) > 1]
+
+    def text(v) -> str:
+        if not isinstance(v, dict):
+            return "" if missing(v) else f"{name}={fmt(v)}"
+        return " ".join(f"{name}.{k}={fmt(v.get(k))}" for k in differ)
+    return col.map(text)
+
+
 def run_labels(runs: pd.DataFrame, columns: Iterable[str] | None = None, short: int = 8) -> pd.Series:
     """`run_id[:8] · arch=skip depth=2 …` over the given (default: varying parameter) columns,
     at most LABEL_MAX characters (a sweep varying a dozen parameters would give ~200)."""
@@ -334,8 +351,7 @@ def run_labels(runs: pd.DataFrame, columns: Iterable[str] | None = None, short: 
     if runs.empty:
         return pd.Series([], dtype=str)
     label = runs["run_id"].astype(str).str[:short]
-    # A parameter a run does not have (e.g. `region` of a denoising run) is left out, not "=none".
-    parts = [runs[c].map(lambda v, c=c: "" if missing(v) else f"{c}={fmt(v)}") for c in cols]
+    parts = [_label_part(runs[c], c) for c in cols]
     if parts:
         tail = pd.concat(parts, axis=1).agg(lambda r: " ".join(x for x in r if x), axis=1)
         label = label.where(tail == "", label + " · " + tail)
@@ -388,16 +404,7 @@ def data_labels(runs: pd.DataFrame) -> dict[str, str]:
     out: dict[str, str] = {}
     params = param_columns(runs)
     for _, group in runs.groupby("kind", sort=False):
-        cols = [c for c in varying(group, params) if group[c].notna().any()]
-        head = group["run_id"].astype(str).str[:8]
-        if cols:
-            tail = pd.Series("", index=group.index, dtype=object)
-            for c in cols:
-                tail = tail + group[c].map(lambda v, c=c: "" if missing(v) else f"{c}={fmt(v)} ").astype(object)
-            label = head + " · " + tail.str.rstrip()
-        else:
-            label = head
-        out.update(zip(group["run_id"], label))
+        out.update(run_labels(group, [c for c in varying(group, params) if group[c].notna().any()]).to_dict())
     return out
 
 

@@ -75,3 +75,19 @@ def test_run_labels_are_capped_and_unique():
     labels = data.run_labels(runs, [f"parameter_{k}" for k in range(12)])
     assert labels.str.len().max() <= 80 and labels.is_unique, labels.tolist()
     assert labels.iloc[0].startswith("00000000 · parameter_0=")
+
+
+def test_every_run_label_is_capped_and_names_only_the_classifier_settings_that_differ():
+    """The StyleGAN page's run captions (data.labels) were not capped: a classifier dict filled
+    ~250 characters with settings every run shares."""
+    import pandas as pd
+
+    from priorlab.dashboard import data
+
+    clf = {"source": "builtin:brightness", "weights": None, "threshold": 0.5, "center": "auto"}
+    runs = pd.DataFrame({"run_id": ["a" * 16, "b" * 16, "c" * 16], "kind": "stylegan-interpolate",
+                         "classifier": [clf, {**clf, "threshold": 0.7}, clf], "steps": [5, 5, 9]})
+    runs.attrs["param_columns"] = ["classifier", "steps"]  # as Store.runs() marks them
+    labels = data.data_labels(runs)
+    assert labels["b" * 16] == "bbbbbbbb · classifier.threshold=0.7 steps=5", labels
+    assert all(len(t) <= data.LABEL_MAX for t in labels.values())
