@@ -21,6 +21,7 @@ Rules for adding a migration (never edit a released one):
 
 from __future__ import annotations
 
+import errno
 import re
 import sqlite3
 import time
@@ -33,6 +34,29 @@ class StoreError(RuntimeError):
     """A store that cannot be read or written as asked (corrupt, read-only, needs a migration);
     the message is one line that names the file and, where there is one, the fix.
     (Re-exported as `priorlab.analysis.store.StoreError`.)"""
+
+
+class StoreAway(StoreError):
+    """The store's database or object store cannot be reached (down, refused, timed out): no
+    write can succeed until it is back, and the same command then resumes."""
+
+
+_FULL = ("No space left on device", "database or disk is full", "Disk quota exceeded")
+
+
+def disk_full(e: BaseException) -> str | None:
+    """What says the disk is full, anywhere in `e`'s chain (Tune wraps its own writes' OSError
+    in a TuneError, Ray a writer actor's in a RayTaskError), else None."""
+    seen = set()
+    while e is not None and id(e) not in seen:
+        seen.add(id(e))
+        if isinstance(e, OSError) and e.errno in (errno.ENOSPC, errno.EDQUOT):
+            return e.strerror or _FULL[0]
+        said = next((f for f in _FULL if f in str(e)), None)
+        if said:
+            return said
+        e = e.__cause__ or e.__context__
+    return None
 
 
 class SchemaVersionError(StoreError):

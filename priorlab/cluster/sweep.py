@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import errno
 import logging
 import os
 import shutil
@@ -17,6 +16,7 @@ from ray import tune
 
 from priorlab import vocab
 from priorlab.analysis import claims
+from priorlab.analysis.schema import disk_full
 from priorlab.analysis.store import Store, StoreError, is_db_url, store_exists
 from priorlab.cluster import config as sweep_config
 from priorlab.cluster.errors import ConfigError
@@ -123,24 +123,6 @@ def run_sweep(
             echo(f"store error: the disk holding {store_dir} is full ({disk_full(e)}); free some space and "
                  "run the same command again: finished runs are kept, the others resume")
             return EXIT_CONFIG
-
-
-_FULL = ("No space left on device", "database or disk is full", "Disk quota exceeded")
-
-
-def disk_full(e: BaseException) -> str | None:
-    """What says the disk is full, anywhere in `e`'s chain (Tune wraps its own writes' OSError
-    in a TuneError, Ray a writer actor's in a RayTaskError), else None."""
-    seen = set()
-    while e is not None and id(e) not in seen:
-        seen.add(id(e))
-        if isinstance(e, OSError) and e.errno in (errno.ENOSPC, errno.EDQUOT):
-            return e.strerror or _FULL[0]
-        said = next((f for f in _FULL if f in str(e)), None)
-        if said:
-            return said
-        e = e.__cause__ or e.__context__
-    return None
 
 
 def _run_sweep(config_path, store_dir, address, force, max_concurrent, num_cpus, echo, extend, ctrl_c: CtrlC,
@@ -362,6 +344,9 @@ def _fit(cfg, fn, key, items, writer, shipped, max_concurrent, echo, desc, store
         except OSError:
             pass  # another sweep on this store is running
         sys.stderr.flush()
+    # The writer commits in groups (cluster/group_commit.py): what the trials sent is in the
+    # store only now. A store that went away raises here, in its one line.
+    ray.get(writer.flush.remote())
     if ctrl_c.requested.is_set():
         echo("\nstopping: marking unfinished runs interrupted")
         return EXIT_INTERRUPTED

@@ -1,8 +1,10 @@
 """The one writer: a Ray actor pinned to the driver's node that owns the results store.
 
 Trials on any node send their rows and PNG bytes here through Ray, so no node needs a
-shared disk with the driver. Calls from one trial run in the order it made them, so a
-trial's final `finish_run` lands after all of its rows.
+shared disk with the driver. Calls from one trial run in the order it made them; `log` and
+`finish_run` are queued in that order and committed in groups (cluster/group_commit.py), so a
+trial's final `finish_run` lands after all of its rows. Whoever reads the store for what the
+trials did (the sweep, when they are over) calls `flush` first.
 """
 
 from __future__ import annotations
@@ -19,7 +21,8 @@ from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 from priorlab import vocab
 from priorlab.analysis import claims
 from priorlab.analysis.partial import summary_from_metrics
-from priorlab.analysis.store import Store, StoreError, is_db_url
+from priorlab.analysis.store import Store, StoreError, is_db_url, png_size
+from priorlab.cluster.group_commit import Finish, GroupCommit, Log
 from priorlab.cluster.items import from_tune
 
 
@@ -46,6 +49,10 @@ class StoreWriter:
         self.lease = claims.Lease(self.store, self.owner)
         self.pruned: set[str] = set()  # runs this writer marked pruned (their summary follows their rows)
         self.started: dict[str, float] = {}  # run id -> when its trial claimed it (a pruned run's wall time)
+        self.sharded: set[str] = set()  # runs whose shards this writer handed out (dropped once finished)
+        if hasattr(self.store.files, "upload_in_child"):  # object storage: uploads beside this GIL
+            self.store.files.upload_in_child()
+        self.commits = GroupCommit(self.store, self.owner, on_finished=self._drop_shards)
 
     def upsert_sweep(self, name: str, config_text: str, host: str) -> None:
         self.store.upsert_sweep(name, config_text, host)
@@ -59,31 +66,47 @@ class StoreWriter:
     def start_run(self, run_id: str, node: str | None, force: bool = False) -> bool:
         """Claim the run for a trial; False when it is done already (another sweep on this
         store finished it) and `force` is off: the trial then skips it."""
+        self.commits.wait_for([run_id])  # an earlier attempt's rows and finish land first
         self.started[run_id] = time.time()
         return self.store.start_run(run_id, node=node, force=force, owner=self.owner)
 
     def statuses(self, run_ids: list[str]) -> dict[str, str]:
+        self.commits.wait_for(run_ids)
         return self.store.run_status(run_ids)
 
     def log(self, run_id: str, rows: list[tuple[int, str, float]], images: list[tuple[int, str, bytes]]) -> None:
-        """One batch from a trial: metric rows and PNG artifacts."""
-        with self.store.batch():
-            if images:
-                self.store.log_artifacts_many(run_id, images)
-            if rows:
-                self.store.log_metrics_many(run_id, rows)
+        """One batch from a trial: metric rows and PNG artifacts, queued (a PNG that is not one
+        is refused here, in the trial's call)."""
+        for _, _, png in images:
+            png_size(png)
+        self.commits.put(Log(run_id, list(rows), list(images)))
         if rows and run_id in self.pruned:  # a stopped trial's last step lands after the prune
+            self.commits.wait_for([run_id])
             self._summarize_pruned(run_id)
 
     def finish_run(self, run_id: str, status: str, summary: dict | None, error: str | None,
                    sent: tuple[int, int] | None = None) -> None:
-        """`sent`: the (metric rows, artifacts) the trial sent; fewer stored makes the run an error."""
-        written = self.store.finish_run(run_id, status, summary=summary, error=error, owner=self.owner, sent=sent)
-        final = self.store.run_status([run_id]).get(run_id) if written else None  # short rows: error
-        if final in vocab.COMPLETED:  # a finished run's shards are never read again
-            self.store.files.drop_shards(run_id)
+        """Queued after the run's rows. `sent`: the (metric rows, artifacts) the trial sent;
+        fewer stored makes the run an error."""
+        self.commits.put(Finish(run_id, status, summary, error, sent))
+
+    def flush(self) -> None:
+        """Until everything queued is committed; raises the error that stopped the writer (the
+        store went away), if one did."""
+        self.commits.wait_for()
+
+    def _drop_shards(self, run_ids: list[str]) -> None:
+        """After a commit: a finished run's shards are never read again."""
+        sharded = [r for r in run_ids if r in self.sharded]
+        if not sharded:
+            return
+        for run_id, status in self.store.run_status(sharded).items():
+            if status in vocab.COMPLETED:
+                self.store.files.drop_shards(run_id)
+                self.sharded.discard(run_id)
 
     def mark_unfinished(self, run_ids: list[str], status: str = "interrupted") -> None:
+        self.commits.wait_for(run_ids)
         changed = self.store.mark_unfinished(run_ids, status=status, owner=self.owner)
         if status == "pruned" and changed:
             for run_id in run_ids:
@@ -104,6 +127,7 @@ class StoreWriter:
     def fail_running(self, run_id: str, error: str) -> bool:
         """`error` for a run still `running` whose trial can no longer record anything itself
         (its worker process died); a run that finished or recorded its own error is kept."""
+        self.commits.wait_for([run_id])
         return self.store.mark_unfinished([run_id], status="error", error=error, owner=self.owner) > 0
 
     def ping(self) -> bool:
@@ -118,6 +142,7 @@ class StoreWriter:
         return self.store.files.shards_present(run_id)
 
     def get_shards(self, run_id: str, n_shards: int) -> list[bytes]:
+        self.sharded.add(run_id)
         return self.store.files.get_shards(run_id, n_shards)
 
 

@@ -86,10 +86,14 @@ def test_writer_drops_the_shards_of_a_finished_run(tmp_path):
     w = StoreWriter(str(tmp_path / "s"))
     w.put_shard("r2", 0, b"arrays")
     w.start_run("r2", "n")
+    assert w.get_shards("r2", 1) == [b"arrays"]  # what the run's finishing trial does
     w.finish_run("r2", "error", None, "boom")
+    w.flush()
     assert w.shards_present("r2") == [0]  # a failed run keeps them for its rerun
     w.start_run("r2", "n")
+    assert w.get_shards("r2", 1) == [b"arrays"]
     w.finish_run("r2", "done", {"best_psnr": 1.0}, None)
+    w.flush()
     assert not (tmp_path / "s" / "shards" / "r2").exists()
 
 

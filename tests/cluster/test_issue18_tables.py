@@ -38,6 +38,7 @@ def asha_store(root) -> Store:
         else:
             w.mark_unfinished([r["run_id"]], "pruned")
             w.log(r["run_id"], [(30, "psnr", 18.5 + i), (30, "psnr_ema", 18.7 + i)], [])  # the step after the stop
+    w.flush()
     return w.store
 
 

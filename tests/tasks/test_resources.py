@@ -84,6 +84,7 @@ def test_priorlab_runs_shows_peak_memory(tmp_path, capsys):
         w.start_run(r["run_id"], "node-a")
         w.finish_run(r["run_id"], "done", {"best_psnr": 25.0 + i, vocab.WALL_S: 12.5, vocab.ITERS_PER_S: 80.0,
                                            vocab.PEAK_RSS_MB: 812.25 + i}, None)
+    w.flush()  # the writer commits in groups; a sweep flushes before it reads, as here
     assert main(["runs", "--store", str(tmp_path / "s")]) == 0
     out = capsys.readouterr().out
     header = out.splitlines()[0].split()

@@ -44,7 +44,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from priorlab.analysis.schema import STATUSES, SchemaVersionError, StoreError
+from priorlab.analysis.schema import STATUSES, SchemaVersionError, StoreAway, StoreError
 from priorlab.analysis.store.files import ArtifactCorrupt, LocalFiles, file_sha256, png_size
 from priorlab.analysis.store.frames import RUN_COLUMNS, Reads
 from priorlab.analysis.store.objects import FsspecFiles, is_files_url
@@ -52,7 +52,7 @@ from priorlab.analysis.store.postgres import PostgresDatabase, is_db_url, safe_u
 from priorlab.analysis.store.records import Writes, _dumps
 from priorlab.analysis.store.sqlite import BUSY_TIMEOUT_S, DB_NAME, SqliteDatabase
 
-__all__ = ["Store", "StoreError", "ArtifactCorrupt", "STATUSES", "SchemaVersionError", "png_size",
+__all__ = ["Store", "StoreError", "StoreAway", "ArtifactCorrupt", "STATUSES", "SchemaVersionError", "png_size",
            "DB_NAME", "RUN_COLUMNS", "BUSY_TIMEOUT_S", "file_sha256", "_dumps", "is_db_url",
            "open_files", "open_store", "require_artifacts", "resolve_store", "store_exists"]
 

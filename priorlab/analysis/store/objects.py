@@ -20,7 +20,7 @@ from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
-from priorlab.analysis.schema import StoreError
+from priorlab.analysis.schema import StoreAway, StoreError
 from priorlab.analysis.store.files import ArtifactCorrupt, check_sha, png_size
 
 
@@ -47,6 +47,15 @@ class FsspecFiles:
         self.artifact_dir = f"{self.url}/artifacts"
         self.fsync = True
         self._written: set[str] = set()  # artifacts this process uploaded (see put_artifacts)
+        self._uploader = None  # an UploadProcess, once `upload_in_child` is called
+
+    def upload_in_child(self) -> None:
+        """Send artifact uploads through a child process from now on (store/uploads.py): for a
+        long-lived writer whose own GIL has other work."""
+        from priorlab.analysis.store.uploads import UploadProcess
+
+        if self._uploader is None:
+            self._uploader = UploadProcess(self.url)
 
     def __repr__(self) -> str:
         return f"FsspecFiles({self.url!r})"
@@ -60,7 +69,7 @@ class FsspecFiles:
             raise
         except Exception as e:  # botocore, aiohttp, gcsfs: each library has its own errors
             text = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-            raise StoreError(f"artifacts {self.url}: cannot {what} ({text}); "
+            raise StoreAway(f"artifacts {self.url}: cannot {what} ({text}); "
                              "the same command resumes once the object store is back") from None
 
     def _key(self, *parts: str) -> str:
@@ -99,7 +108,10 @@ class FsspecFiles:
                 todo[self._artifact_key(sha)] = png
         if todo:
             with self._service("write an artifact"):
-                self.fs.pipe(todo)
+                if self._uploader is not None:
+                    self._uploader.put(todo)
+                else:
+                    self.fs.pipe(todo)
             self._written.update(sha for sha, _, _ in out)
             if len(self._written) > WRITTEN_KEPT:  # a long-lived writer: forget, re-uploading is only slower
                 self._written.clear()

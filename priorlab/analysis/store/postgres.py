@@ -30,7 +30,7 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
-from priorlab.analysis.schema import SCHEMA_VERSION, SchemaVersionError, StoreError
+from priorlab.analysis.schema import SCHEMA_VERSION, SchemaVersionError, StoreAway, StoreError
 from priorlab.analysis.store.records import _json_clean
 
 CONNECT_TIMEOUT_S = 10
@@ -185,7 +185,7 @@ class PostgresDatabase:
             return e
         text = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         if isinstance(e, self._psycopg.OperationalError):
-            return StoreError(f"PostgreSQL store {self.where}: cannot reach the database ({text}); "
+            return StoreAway(f"PostgreSQL store {self.where}: cannot reach the database ({text}); "
                               "the same command resumes once it is back")
         return StoreError(f"PostgreSQL store {self.where}: {text}")
 

@@ -240,12 +240,17 @@ class Writes:
         put = self.files.put_artifacts([png for _, _, png in items])  # object storage: concurrently
         rows = [(run_id, int(step), name, sha, width, height)
                 for (step, name, _), (sha, width, height) in zip(items, put)]
+        self.log_artifact_rows(rows)
+        return [r[3] for r in rows]
+
+    def log_artifact_rows(self, rows: Iterable[tuple[str, int, str, str, int, int]]) -> None:
+        """Rows `(run_id, step, name, sha256, width, height)` of artifacts whose files are stored
+        already (`files.put_artifacts`), any runs, in one transaction."""
         with self.batch() as c:
             c.executemany("""INSERT INTO artifacts(run_id, step, name, sha256, width, height)
                              VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(run_id, step, name) DO UPDATE SET
                              sha256 = excluded.sha256, width = excluded.width, height = excluded.height""",
                           rows)
-        return [r[3] for r in rows]
 
     def put_file(self, png: bytes) -> tuple[str, int, int]:
         """Write an artifact file if its content is not stored yet; return (sha256, width, height).
