@@ -266,7 +266,14 @@ for _, run in sel[~sel["run_id"].isin(has_output)].iterrows():
 st.subheader("Metric curves", anchor=False)
 m = d.metrics(chosen, names=data.CURVE_METRICS)
 sg_ids = [r for r in chosen if str(dict(zip(sel["run_id"], sel["kind"]))[r]).startswith("stylegan")]
-if m.empty and not sg_ids:
+# A baseline logs each metric once (step 0): a "curve" of one point drew an empty chart whose
+# only tick read 0.000000. Its numbers are in the summary table below.
+single = not m.empty and bool((m.groupby(["run_id", "name"])["step"].nunique() <= 1).all())
+if single:
+    st.caption("These runs log each metric once, not per training step: their values are under "
+               "Summary metrics below.")
+    m = m.iloc[0:0]
+if m.empty and not sg_ids and not single:
     st.info("No metric curves recorded for these runs.")
 elif not m.empty:
     smooth = st.slider("Smoothing (EMA weight)", 0.0, 0.99, 0.0, 0.01, key="smooth", bind="query-params",
@@ -284,10 +291,10 @@ elif not m.empty:
             chart_cols = st.columns(2)
         part = m[m["name"] == name]
         base = alt.Chart(part).encode(
-            x=alt.X("step:Q", title="step"),
+            x=alt.X("step:Q", title="step", axis=alt.Axis(tickMinStep=1)),
             color=colors.color(part["run"]),
         )
-        line = base.mark_line().encode(
+        line = base.mark_line(point=bool((part.groupby("run_id")["step"].nunique() <= 1).any())).encode(
             y=alt.Y("smoothed:Q", title=name, scale=alt.Scale(zero=False)),
             tooltip=["run:N", "step:Q", alt.Tooltip("value:Q", format=".4g"),
                      alt.Tooltip("smoothed:Q", format=".4g")])

@@ -1,0 +1,73 @@
+"""Defects the second browser walk (issue 18's store: DIP grids, a random search with ASHA, packed
+runs, a plug-in, no-reference runs, every StyleGAN kind) found, each pinned on a small store
+written with the store's own API (no Ray, no browser)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from priorlab.analysis.store import Store
+
+pytest.importorskip("streamlit")
+
+from apptest_helpers import assert_ok, open_page  # noqa: E402
+
+EMPTY = "—"
+
+
+def specs(at) -> list[dict]:
+    return [json.loads(c.proto.spec) for c in at.get("vega_lite_chart")]
+
+
+def x_fields(spec) -> set[str]:
+    out = set()
+
+    def walk(node):
+        if isinstance(node, dict):
+            x = (node.get("encoding") or {}).get("x")
+            if isinstance(x, dict) and "field" in x:
+                out.add(x["field"])
+            for v in node.values():
+                walk(v)
+        elif isinstance(node, list):
+            for v in node:
+                walk(v)
+    walk(spec)
+    return out
+
+
+def displayed(df) -> pd.DataFrame:
+    """A table's cells as the browser shows them (Streamlit's grid writes "None" for a missing number)."""
+    arrow = df.proto.arrow_data
+    if arrow.HasField("styler"):
+        import pyarrow as pa
+
+        return pa.ipc.open_stream(arrow.styler.display_values).read_all().to_pandas()
+    return df.value.map(lambda v: "None" if pd.isna(v) else str(v))
+
+
+def baseline_store(root: Path) -> Path:
+    """Two classical baselines: each logs psnr and ssim once, at step 0, as the real ones do."""
+    store = Store(root)
+    store.upsert_sweep("b", "kind: dip-baseline\n", "host", status="done")
+    store.register_runs("b", [{"run_id": f"base{i}", "kind": "dip-baseline",
+                               "params": {"task": "denoise", "image": "astronaut", "sigma": 0.1,
+                                          "method": m}} for i, m in enumerate(["nlm", "tv"])])
+    for i in range(2):
+        store.start_run(f"base{i}")
+        store.log_metrics(f"base{i}", 0, {"psnr": 20.0 + i, "ssim": 0.6 + i / 10})
+        store.finish_run(f"base{i}", "done", {"best_psnr": 20.0 + i})
+    return root
+
+
+def test_compare_draws_no_empty_curve_for_runs_that_log_one_step(monkeypatch, tmp_path):
+    """Compare of two baselines drew two blank 'curves' (one point each, no line) whose only x
+    tick read 0.000000."""
+    at = open_page(monkeypatch, baseline_store(tmp_path / "s"), "compare", runs="base0,base1")
+    assert_ok(at)
+    assert not [s for s in specs(at) if "step" in x_fields(s)], "a curve chart of one step per run"
+    assert any("once" in c.value and "Summary metrics" in c.value for c in at.caption)
