@@ -71,3 +71,37 @@ def test_compare_draws_no_empty_curve_for_runs_that_log_one_step(monkeypatch, tm
     assert_ok(at)
     assert not [s for s in specs(at) if "step" in x_fields(s)], "a curve chart of one step per run"
     assert any("once" in c.value and "Summary metrics" in c.value for c in at.caption)
+
+
+def grid_store(root: Path) -> Path:
+    """A user's noisy photo (no image, two seeds), a denoise grid and an inpainting pair on the
+    astronaut, and one searched run whose sampled lr sorts before the grid's."""
+    store = Store(root)
+    store.upsert_sweep("g", "kind: dip\n", "host", status="done")
+    base = {"image": "astronaut", "task": "denoise", "sigma": 0.1, "lr": 0.01, "depth": 1}
+    runs = {"nr0": {"image": None, "reference": "none", "seed": 0}, "nr1": {"image": None, "reference": "none", "seed": 1},
+            "d1": {}, "d2": {"depth": 2}, "lr": {"lr": 0.0015304122616866657},
+            "i8": {"task": "inpaint", "region": 8}, "i16": {"task": "inpaint", "region": 16}}
+    store.register_runs("g", [{"run_id": r, "kind": "dip", "params": {**base, **p}} for r, p in runs.items()])
+    for r in runs:
+        store.start_run(r)
+        store.finish_run(r, "done", {"best_psnr": 20.0})
+    return root
+
+
+def test_grid_opens_on_the_image_with_runs_not_the_no_reference_photo(monkeypatch, tmp_path):
+    """The Grid opened on image "none" (the no-reference photo, a 2-row seed grid) because None,
+    listed last, was taken for "no default"; a fixed lr opened on another sweep's sampled value."""
+    at = open_page(monkeypatch, grid_store(tmp_path / "s"), "grid", grid_kind="dip")
+    assert_ok(at)
+    assert at.selectbox(key="grid_image").value == "astronaut"
+    assert at.selectbox(key="fix_lr").value == 0.01, "the lr most runs share"
+    assert "no reference" in " ".join(at.selectbox(key="grid_image").options), "named, not 'none'"
+
+
+def test_a_grid_link_with_a_task_opens_that_task(monkeypatch, tmp_path):
+    """`/grid?grid_task=inpaint` opened a denoise grid: the first image had no inpainting."""
+    at = open_page(monkeypatch, grid_store(tmp_path / "s"), "grid", grid_kind="dip", grid_task="inpaint")
+    assert_ok(at)
+    assert at.selectbox(key="grid_task").value == "inpaint"
+    assert at.selectbox(key="grid_rows").value in ("region", "depth")
