@@ -105,3 +105,28 @@ def test_a_grid_link_with_a_task_opens_that_task(monkeypatch, tmp_path):
     assert_ok(at)
     assert at.selectbox(key="grid_task").value == "inpaint"
     assert at.selectbox(key="grid_rows").value in ("region", "depth")
+
+
+def one_run_level_store(root: Path) -> Path:
+    """Two runs of seed-double and one of seed-single: the lone level has no confidence interval."""
+    store = Store(root)
+    store.upsert_sweep("d", "kind: dip\n", "host", status="done")
+    runs = {"a": ("seed-double", 0.001), "b": ("seed-double", 0.01), "c": ("seed-single", 0.03)}
+    store.register_runs("d", [{"run_id": r, "kind": "dip", "params": {"task": "denoise", "image": "astronaut",
+                                                                      "arch": arch, "lr": lr}}
+                              for r, (arch, lr) in runs.items()])
+    for i, r in enumerate(runs):
+        store.start_run(r)
+        store.finish_run(r, "done", {"best_psnr": 10.0 + i})
+    return root
+
+
+def test_analysis_tables_show_a_missing_interval_as_a_dash_not_none(monkeypatch, tmp_path):
+    """A random search left one architecture with one run: Effect and Leaderboard printed its
+    interval as `None None`."""
+    at = open_page(monkeypatch, one_run_level_store(tmp_path / "s"), "analysis", an_kind="dip", an_factor="arch")
+    assert_ok(at)
+    assert len(at.dataframe) >= 2
+    cells = pd.concat([displayed(df).astype(str).stack() for df in at.dataframe])
+    assert (cells == EMPTY).any(), "the lone level's interval"
+    assert not cells.isin(["None", "nan", "NaN", "<NA>"]).any(), cells[cells.isin(["None", "nan"])].head()
