@@ -138,10 +138,12 @@ def scope_text(sweeps: tuple[str, ...], n_all: int) -> str:
     return f"all {n_all} sweeps" if n_all > 1 else ("the store's one sweep" if n_all else "every run")
 
 
-def dashed(frame, spec: str = "{:.4g}", columns=None):
-    """`frame` for `st.dataframe` with its numbers in `spec` (`columns`: the numeric ones) and
-    every missing cell as "—": Streamlit's grid writes "None" for a missing number (a one-run
-    level's confidence interval read `None None` beside a table of dashes)."""
+def dashed(frame, spec="{:.4g}", columns=None):
+    """`frame` for `st.dataframe` with its numbers in `spec` (`columns`: the numeric ones; a dict
+    spec gives each column its own) and every missing cell as "—": Streamlit's grid writes "None"
+    for a missing number (a one-run level's confidence interval read `None None`)."""
+    if isinstance(spec, dict):
+        columns, spec = list(spec), {c: f for c, f in spec.items() if c in frame.columns}
     numeric = [c for c in (columns if columns is not None else frame.columns)
                if c in frame.columns and frame[c].dtype.kind in "fiu"]
     return frame.style.format(spec, subset=numeric, na_rep="—").format(

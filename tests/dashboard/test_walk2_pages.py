@@ -130,3 +130,39 @@ def test_analysis_tables_show_a_missing_interval_as_a_dash_not_none(monkeypatch,
     cells = pd.concat([displayed(df).astype(str).stack() for df in at.dataframe])
     assert (cells == EMPTY).any(), "the lone level's interval"
     assert not cells.isin(["None", "nan", "NaN", "<NA>"]).any(), cells[cells.isin(["None", "nan"])].head()
+
+
+def photo_and_grid_store(root: Path) -> Path:
+    """The walk sweep's DIP runs: two on coffee at two noise levels (scored, with a detector's
+    gap) and two on a user's noisy photo (no image, no best_psnr, no gap: only where dp stops)."""
+    store = Store(root)
+    store.upsert_sweep("w", "kind: dip\n", "host", status="done")
+    runs = {"c1": {"image": "coffee", "sigma": 0.1}, "c2": {"image": "coffee", "sigma": 0.2},
+            "p0": {"image": None, "sigma": "auto", "seed": 0}, "p1": {"image": None, "sigma": "auto", "seed": 1}}
+    store.register_runs("w", [{"run_id": r, "kind": "dip", "params": {"task": "denoise", "iterations": 30, **p}}
+                              for r, p in runs.items()])
+    for i, r in enumerate(runs):
+        store.start_run(r)
+        if r.startswith("c"):
+            summary = {"best_psnr": 12.0 + i, "reference": "image", "stop_step_dp": 30, "stop_gap_dp": 0.1 * i}
+        else:
+            summary = {"reference": "none", "sigma_est": 0.1, "stop_step_dp": 20}
+        store.finish_run(r, "done", summary)
+    return root
+
+
+def test_analysis_opens_on_a_factor_that_varies_among_scored_runs(monkeypatch, tmp_path):
+    """On the walk sweep the page opened on "Effect of image" with one bar (coffee): the no-reference
+    runs, which have no best_psnr, made `image` look varied."""
+    at = open_page(monkeypatch, photo_and_grid_store(tmp_path / "s"), "analysis", an_kind="dip")
+    assert_ok(at)
+    factor = at.selectbox(key="factor")
+    assert "image" not in factor.options and factor.value == "sigma", factor.options
+
+
+def test_stopping_table_shows_no_none_for_runs_without_an_oracle(monkeypatch, tmp_path):
+    """Its `estimated` rows (no-reference runs: n = 0) read None in three columns."""
+    at = open_page(monkeypatch, photo_and_grid_store(tmp_path / "s"), "analysis", an_kind="dip")
+    assert_ok(at)
+    cells = pd.concat([displayed(df).astype(str).stack() for df in at.dataframe])
+    assert (cells == EMPTY).any() and not cells.isin(["None", "nan", "NaN", "<NA>"]).any()

@@ -125,6 +125,15 @@ if not factors:
 with c[2]:
     metric = bound_select("Metric", metrics, choices.default_metric(kind, metrics), "metric")
 higher = data.higher_is_better(metric)
+# Factors among the runs that have the metric: a no-reference photo (no image, no best_psnr) made
+# `image` a factor with one level that counts, and the page opened on "Effect of image" (one bar).
+factors = data.varying(scope[pd.to_numeric(scope[metric], errors="coerce").notna()], factors)
+if not factors:
+    st.info(md(f"No parameter varies among the runs with a value of {metric}: no factor to compare."),
+            icon=":material/info:")
+    if kind == vocab.DIP:
+        stopping.render_analysis_section(runs, kind)
+    st.stop()
 with c[3]:
     factor = bound_select("Factor", factors, choices.default_factor(factors), "factor")
 binned = scope.attrs.get("binned", [])
