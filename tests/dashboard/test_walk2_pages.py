@@ -166,3 +166,47 @@ def test_stopping_table_shows_no_none_for_runs_without_an_oracle(monkeypatch, tm
     assert_ok(at)
     cells = pd.concat([displayed(df).astype(str).stack() for df in at.dataframe])
     assert (cells == EMPTY).any() and not cells.isin(["None", "nan", "NaN", "<NA>"]).any()
+
+
+def scored_and_photo_store(root: Path) -> Path:
+    """Four coffee runs over sigma × loss (each worth 1 dB) and two runs on a user's noisy photo
+    (native size, two seeds, no best_psnr): only the photo's runs vary size and seed."""
+    store = Store(root)
+    store.upsert_sweep("w", "kind: dip\n", "host", status="done")
+    runs = {f"c{s}{l}": {"image": "coffee", "size": 32, "seed": 0, "sigma": s, "loss": l}
+            for s in (0.1, 0.2) for l in ("l2", "l1")}
+    runs.update({f"p{i}": {"image": None, "size": "native", "sigma": "auto", "seed": i, "loss": "l2"} for i in (0, 1)})
+    store.register_runs("w", [{"run_id": r, "kind": "dip", "params": {"task": "denoise", **p}} for r, p in runs.items()])
+    for r, p in runs.items():
+        store.start_run(r)
+        score = {} if r.startswith("p") else {"best_psnr": 12.0 + (p["sigma"] == 0.1) + (p["loss"] == "l2")}
+        store.finish_run(r, "done", {**score, "reference": "none" if r.startswith("p") else "image"})
+    return root
+
+
+def test_search_weighs_and_slices_only_axes_the_scored_runs_vary(monkeypatch, tmp_path):
+    """The walk sweep's Search page listed size and seed (varied by the no-reference runs only,
+    which have no best_psnr) with empty importance bars and one-value slice plots, said
+    "log scale: none", and named sigma alone as the most important beside an equal bar for loss."""
+    at = open_page(monkeypatch, scored_and_photo_store(tmp_path / "s"), "search", sr_sweep="w", sr_kind="dip")
+    assert_ok(at)
+    slices = {ch.get("title") for s in specs(at) for ch in _channels(s, "x") if ch.get("field") == "x"}
+    assert {"sigma", "loss"} <= slices and not {"size", "seed"} & slices, slices
+    bars = [a for s in specs(at) if "importance" in json.dumps(s) for ch in _channels(s, "y")
+            for a in ch.get("sort") or []]  # the importance chart's rows, in their order
+    assert bars and not {"size", "seed"} & set(bars), bars
+    text = " ".join(str(c.value) for c in at.caption)
+    assert "log scale: none" not in text
+    assert "explain equal largest shares" in text or "explains the largest share" in text
+
+
+def _channels(node, name: str):
+    if isinstance(node, dict):
+        enc = node.get("encoding")
+        if isinstance(enc, dict) and name in enc:
+            yield enc[name]
+        for v in node.values():
+            yield from _channels(v, name)
+    elif isinstance(node, list):
+        for v in node:
+            yield from _channels(v, name)
