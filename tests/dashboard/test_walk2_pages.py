@@ -210,3 +210,18 @@ def _channels(node, name: str):
     elif isinstance(node, list):
         for v in node:
             yield from _channels(v, name)
+
+
+def test_a_sweep_card_counts_every_way_its_runs_ended(monkeypatch, tmp_path):
+    """"6 of 6 runs finished · 3 done · 0 running · 0 pending" on an ASHA search: where are the
+    other three? (pruned); the walk sweep's failed run was missing the same way."""
+    store = Store(tmp_path / "s")
+    store.upsert_sweep("search", "kind: dip\n", "host", status="done")
+    store.register_runs("search", [{"run_id": r, "kind": "dip", "params": {"lr": i / 10}} for i, r in enumerate("abc")])
+    for r, status in zip("abc", ("done", "pruned", "error")):
+        store.start_run(r)
+        store.finish_run(r, status, {"best_psnr": 10.0}, error="boom" if status == "error" else None)
+    at = open_page(monkeypatch, tmp_path / "s", "sweeps")
+    assert_ok(at)
+    text = at.get("progress")[0].proto.text
+    assert "3 of 3 runs finished" in text and "1 done" in text and "1 pruned" in text and "1 error" in text, text

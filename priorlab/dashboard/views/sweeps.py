@@ -52,8 +52,11 @@ def live() -> None:
             with head[1]:
                 st.badge(sw["status"], color=STATUS_COLOR.get(sw["status"], "gray"))
             st.progress(finished / total if total else 0.0,
-                        text=f"{finished} of {total} runs finished · {n['done']} done · "
-                             f"{n['running']} running · {n['pending']} pending")
+                        text=" · ".join([f"{finished} of {total} runs finished", f"{n['done']} done",
+                                         # every other way a run ended, where some did: "6 of 6
+                                         # finished · 3 done" left a reader to find the 3 pruned
+                                         *(f"{n[s]} {s}" for s in vocab.ENDED if s != vocab.DONE and n[s]),
+                                         f"{n['running']} running", f"{n['pending']} pending"]))
             table = pd.DataFrame([{"status": s, "runs": n[s]} for s in vocab.STATUSES if n[s]])
             c1, c2 = st.columns([2, 3])
             with c1:
