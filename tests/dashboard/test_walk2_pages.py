@@ -41,13 +41,21 @@ def x_fields(spec) -> set[str]:
 
 
 def displayed(df) -> pd.DataFrame:
-    """A table's cells as the browser shows them (Streamlit's grid writes "None" for a missing number)."""
+    """A table's cells as the browser shows them: a Styler's display values, except that
+    Streamlit's grid draws "None" over every null cell whatever the Styler says (its `na_rep`
+    "—" never reached the page: the second walk)."""
+    values = df.value.reset_index(drop=True)
+    values.columns = range(values.shape[1])
     arrow = df.proto.arrow_data
     if arrow.HasField("styler"):
         import pyarrow as pa
 
-        return pa.ipc.open_stream(arrow.styler.display_values).read_all().to_pandas()
-    return df.value.map(lambda v: "None" if pd.isna(v) else str(v))
+        shown = pa.ipc.open_stream(arrow.styler.display_values).read_all().to_pandas().reset_index(drop=True)
+        shown = shown.iloc[:, -values.shape[1]:]  # the display frame may carry the index first
+        shown.columns = values.columns
+    else:
+        shown = values.astype(str)
+    return shown.where(~values.isna(), "None")
 
 
 def baseline_store(root: Path) -> Path:

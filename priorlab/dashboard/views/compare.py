@@ -18,10 +18,9 @@ import streamlit as st
 from priorlab import vocab
 from priorlab.analysis import runframe
 from priorlab.dashboard import charts, data, frames, images, stopping
-from priorlab.dashboard.widgets import md, number as num, url_runs
+from priorlab.dashboard.widgets import EMPTY, dashed, md, number as num, url_runs
 
 MAX_RUNS = 6
-EMPTY = "—"  # a table cell with no value, in every table on this page
 DISPLAY_SIDE = 256  # small training images are enlarged (crisp pixels) to at least this
 
 
@@ -329,4 +328,4 @@ if summary:
     table = sel.set_index("run_id")[summary].T
     table.columns = [short[r] for r in table.columns]
     # A value a run does not have shows as the parameters table's "—" (a NumberColumn wrote "None").
-    st.dataframe(table.astype(float).style.format("{:.4g}", na_rep=EMPTY), width="stretch")
+    st.dataframe(dashed(table.astype(float)), width="stretch")
