@@ -16,7 +16,7 @@ from priorlab import vocab
 from priorlab.analysis import stopping
 from priorlab.dashboard import charts, data
 from priorlab.dashboard.charts import RunColors
-from priorlab.dashboard.widgets import bound_select, dashed
+from priorlab.dashboard.widgets import EMPTY, bound_select, dashed
 
 NO_SPLIT = "(none)"
 
@@ -73,7 +73,7 @@ def render_analysis_section(runs: pd.DataFrame, kind: str) -> None:
         "share_within": st.column_config.Column(f"within {stopping.WITHIN_DB} dB"),
         "saved": st.column_config.Column("budget saved",
                                          help="1 − stop step / iterations: what a real stop would not spend"),
-    })
+    }, placeholder=EMPTY)
     if show["n"].eq(0).any():
         st.caption("n = 0: runs without a clean image have no oracle to measure a gap against (their "
                    "answer is where the detector stops).")
@@ -83,7 +83,8 @@ def render_analysis_section(runs: pd.DataFrame, kind: str) -> None:
         st.dataframe(dashed(real, {"mean_done_frac": "{:.2f}", "saved": "{:.0%}", "median_gap": "{:.2f}"}),
                      hide_index=True, width="stretch", column_config={
             "mean_done_frac": st.column_config.Column("iterations done / budget"),
-            "saved": st.column_config.Column("saved"), "median_gap": st.column_config.Column("median gap (dB)")})
+            "saved": st.column_config.Column("saved"), "median_gap": st.column_config.Column("median gap (dB)")},
+            placeholder=EMPTY)
 
 
 def mark_stops(chart, name: str, sel: pd.DataFrame, colors: RunColors) -> alt.Chart:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import math
 import re
 
-import pandas as pd
 import streamlit as st
 
 EMPTY = "—"  # a table cell with no value, on every page
@@ -141,27 +140,13 @@ def scope_text(sweeps: tuple[str, ...], n_all: int) -> str:
     return f"all {n_all} sweeps" if n_all > 1 else ("the store's one sweep" if n_all else "every run")
 
 
-def _absent(v) -> bool:
-    try:
-        return bool(pd.isna(v))
-    except (TypeError, ValueError):  # a list or dict parameter
-        return False
-
-
 def dashed(frame, spec="{:.4g}", columns=None):
     """`frame` for `st.dataframe` with its numbers in `spec` (`columns`: the numeric ones; a dict
-    spec gives each column its own) and every missing cell as "—". Streamlit's grid draws its own
-    "None" over any null cell, whatever a Styler's `na_rep` says (the Compare and Analysis tables
-    read "None" in the browser while their Styler said "—"), so a column with a gap is sent as
-    text, its numbers already formatted; a column without one stays numeric and sorts as numbers."""
+    spec gives each column its own); numbers stay numbers (they sort as numbers). A missing cell
+    is drawn by the grid, whatever a Styler's `na_rep` says: every table passes
+    `placeholder=EMPTY` for that (without it the grid writes "None")."""
     if isinstance(spec, dict):
         columns = list(spec)
     numeric = [c for c in (columns if columns is not None else frame.columns)
                if c in frame.columns and frame[c].dtype.kind in "fiu"]
-    out = frame.copy()
-    holey = [c for c in out.columns if out[c].map(_absent).any()]
-    for c in holey:
-        f = (spec.get(c) if isinstance(spec, dict) else spec) if c in numeric else None
-        out[c] = [EMPTY if _absent(v) else (f.format(v) if f else str(v)) for v in out[c]]
-    rest = [c for c in numeric if c not in holey]
-    return out.style.format({c: spec[c] for c in rest} if isinstance(spec, dict) else spec, subset=rest)
+    return frame.style.format({c: spec[c] for c in numeric} if isinstance(spec, dict) else spec, subset=numeric)

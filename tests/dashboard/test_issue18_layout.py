@@ -138,8 +138,8 @@ def test_second_legends_draw_their_symbols_in_grey_not_black(monkeypatch, sweep_
 
 def displayed(df) -> pd.DataFrame:
     """A table's cells as the browser shows them: a Styler's display values, except that
-    Streamlit's grid draws "None" over every null cell whatever the Styler says (its `na_rep`
-    "—" never reached the page: the second walk)."""
+    Streamlit's grid draws its own text over every null cell whatever the Styler says (its
+    `na_rep` "—" never reached the page: the second walk): the table's `placeholder`, else "None"."""
     values = df.value.reset_index(drop=True)
     values.columns = range(values.shape[1])
     arrow = df.proto.arrow_data
@@ -151,7 +151,7 @@ def displayed(df) -> pd.DataFrame:
         shown.columns = values.columns
     else:
         shown = values.astype(str)
-    return shown.where(~values.isna(), "None")
+    return shown.where(~values.isna(), df.proto.placeholder if df.proto.HasField("placeholder") else "None")
 
 
 def test_every_empty_cell_on_compare_is_a_dash(monkeypatch, sweep_store):

@@ -42,8 +42,8 @@ def x_fields(spec) -> set[str]:
 
 def displayed(df) -> pd.DataFrame:
     """A table's cells as the browser shows them: a Styler's display values, except that
-    Streamlit's grid draws "None" over every null cell whatever the Styler says (its `na_rep`
-    "—" never reached the page: the second walk)."""
+    Streamlit's grid draws its own text over every null cell whatever the Styler says (its
+    `na_rep` "—" never reached the page: the second walk): the table's `placeholder`, else "None"."""
     values = df.value.reset_index(drop=True)
     values.columns = range(values.shape[1])
     arrow = df.proto.arrow_data
@@ -55,7 +55,7 @@ def displayed(df) -> pd.DataFrame:
         shown.columns = values.columns
     else:
         shown = values.astype(str)
-    return shown.where(~values.isna(), "None")
+    return shown.where(~values.isna(), df.proto.placeholder if df.proto.HasField("placeholder") else "None")
 
 
 def baseline_store(root: Path) -> Path:
@@ -233,3 +233,18 @@ def test_a_sweep_card_counts_every_way_its_runs_ended(monkeypatch, tmp_path):
     assert_ok(at)
     text = at.get("progress")[0].proto.text
     assert "3 of 3 runs finished" in text and "1 done" in text and "1 pruned" in text and "1 error" in text, text
+
+
+def test_every_table_on_every_page_writes_a_dash_for_a_missing_value():
+    """Streamlit's grid writes "None" for a null cell unless the table names a placeholder; a
+    Styler's `na_rep` does not reach it. Every `st.dataframe` of the dashboard passes one."""
+    import ast
+
+    root = Path(__file__).resolve().parents[2] / "priorlab" / "dashboard"
+    missing = []
+    for path in sorted(root.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "dataframe"
+                    and not any(k.arg == "placeholder" for k in node.keywords)):
+                missing.append(f"{path.relative_to(root)}:{node.lineno}")
+    assert not missing, missing

@@ -20,7 +20,7 @@ import streamlit as st
 from priorlab import vocab
 from priorlab.analysis import choices, runframe
 from priorlab.dashboard import computed, data, stopping
-from priorlab.dashboard.widgets import bound_select, dashed, fmt_number, md, scope_text, sweep_scope
+from priorlab.dashboard.widgets import EMPTY, bound_select, dashed, fmt_number, md, scope_text, sweep_scope
 
 st.title("Analysis")
 st.caption("Effects with 95% bootstrap confidence intervals, interactions, matched pairs and a "
@@ -79,7 +79,7 @@ def stylegan_spaces(kind: str, scope: pd.DataFrame, metrics: list[str]) -> None:
     with right:
         wide = long.pivot_table(index="measure", columns="space", values="mean", aggfunc="first")
         wide = wide.reindex(index=measures, columns=[sp for sp in SPACES if sp in wide.columns])
-        st.dataframe(dashed(wide), width="stretch")
+        st.dataframe(dashed(wide), width="stretch", placeholder=EMPTY)
     n = len(scope)
     st.caption(f"Mean over {n} finished {md(kind)} run{'s' if n != 1 else ''}; each measure is computed "
                "the same way in each space, so a row compares the spaces directly.")
@@ -173,7 +173,7 @@ else:
         st.altair_chart((bars + points).properties(height=max(140, 44 * len(eff))), width="stretch")
     with right:
         table = eff[["label", "n", "mean", "lo", "hi"]].rename(columns={"label": factor})
-        st.dataframe(dashed(table, columns=("mean", "lo", "hi")), hide_index=True, width="stretch")
+        st.dataframe(dashed(table, columns=("mean", "lo", "hi")), hide_index=True, width="stretch", placeholder=EMPTY)
     st.caption("Marginal means over everything else that varies; the paired comparison below "
                "answers the matched question.")
 
@@ -277,7 +277,8 @@ else:
                 tooltip=[c for c in pairs.columns if c not in ("n_a", "n_b")])
             st.altair_chart((diag + pts).properties(height=300), width="stretch")
         # Below the scatter at the page's width: beside it, half its columns were off-screen.
-        st.dataframe(dashed(pair_table(pairs)), hide_index=True, width="stretch", height=min(36 + 35 * len(pairs), 300))
+        st.dataframe(dashed(pair_table(pairs)), hide_index=True, width="stretch", height=min(36 + 35 * len(pairs), 300),
+                     placeholder=EMPTY)
 
 # ------------------------------------------------------------------ leaderboard
 
@@ -293,7 +294,7 @@ if by:
     for col in by:
         show[col] = show[col].map(data.fmt)
     st.dataframe(dashed(show, columns=("mean", "lo", "hi")), hide_index=True, width="stretch",
-                 height=min(38 + 35 * max(len(show), 1), 420))
+                 height=min(38 + 35 * max(len(show), 1), 420), placeholder=EMPTY)
 
 # ------------------------------------------------------------------ early stopping (dashboard/stopping.py)
 
@@ -324,6 +325,6 @@ if kind == vocab.DIP and not baselines.empty:
                      alt.Tooltip("best:Q", format=".4g")])
         st.altair_chart(chart.properties(height=22 * vs["method"].nunique()), width="stretch")
         wide = vs.pivot_table(index="setting", columns="method", values="mean", aggfunc="first")
-        st.dataframe(dashed(wide, "{:.2f}"), width="stretch")
+        st.dataframe(dashed(wide, "{:.2f}"), width="stretch", placeholder=EMPTY)
         st.caption("Baselines: one run per method and setting. DIP: the mean (and, in the tooltip, "
                    "the best) over every DIP run of that architecture on the same setting.")

@@ -317,7 +317,7 @@ elif not differ:
 else:
     diff = sel.set_index("run_id")[differ].T.map(lambda v: EMPTY if runframe.missing(v) else data.fmt(v))
     diff.columns = [short[r] for r in diff.columns]
-    st.dataframe(diff, width="stretch")
+    st.dataframe(diff, width="stretch", placeholder=EMPTY)
     same = [c for c in params if c not in differ and sel[c].notna().any()]
     if same:
         st.caption("Same in all: " + md(", ".join(f"{c}={data.fmt(sel[c].iloc[0])}" for c in same)))
@@ -328,4 +328,4 @@ if summary:
     table = sel.set_index("run_id")[summary].T
     table.columns = [short[r] for r in table.columns]
     # A value a run does not have shows as the parameters table's "—" (a NumberColumn wrote "None").
-    st.dataframe(dashed(table.astype(float)), width="stretch")
+    st.dataframe(dashed(table.astype(float)), width="stretch", placeholder=EMPTY)

@@ -22,7 +22,7 @@ import streamlit as st
 from priorlab import vocab
 from priorlab.analysis import runframe
 from priorlab.dashboard import data, images, strips
-from priorlab.dashboard.widgets import keep, md, restore, url_pick
+from priorlab.dashboard.widgets import EMPTY, keep, md, restore, url_pick
 
 ROWS_PER_PAGE = 8
 NONE = "(none)"
@@ -86,7 +86,7 @@ def render(row_runs: list, col_labels: list[str], build_rows, title: str, file_n
                                "status": r["status"] if r is not None else "no run",
                                "best_psnr": r.get("best_psnr") if r is not None else None}
                               for label, r, _ in row_runs])
-        st.dataframe(table.dropna(axis=1, how="all"), hide_index=True, width="stretch")
+        st.dataframe(table.dropna(axis=1, how="all"), hide_index=True, width="stretch", placeholder=EMPTY)
 
 
 def frames(sha: str | None, size: tuple[int, int], cols: int, rows: int = 1) -> list[list]:

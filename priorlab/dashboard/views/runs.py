@@ -18,7 +18,7 @@ import streamlit as st
 from priorlab import vocab
 from priorlab.analysis import runframe
 from priorlab.dashboard import data, images
-from priorlab.dashboard.widgets import filter_key, md, url_runs
+from priorlab.dashboard.widgets import EMPTY, filter_key, md, url_runs
 
 THUMBS_PER_PAGE = 24
 MAX_COMPARE = 6
@@ -161,7 +161,7 @@ def table() -> None:
         pos = np.flatnonzero(shown["run_id"].isin(wanted).to_numpy())
         default = {"selection": {"rows": pos.tolist()}}
     event = st.dataframe(shown[columns], hide_index=True, key="runs_table", on_select="rerun",
-                         selection_mode="multi-row", selection_default=default, column_config=config, placeholder="—",
+                         selection_mode="multi-row", selection_default=default, column_config=config, placeholder=EMPTY,
                          height=min(36 + 35 * max(len(shown), 1), 560), width="stretch")
     rows = [r for r in event.selection.rows if r < len(shown)]
     selected = shown["run_id"].iloc[rows].tolist()

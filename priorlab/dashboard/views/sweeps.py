@@ -9,7 +9,7 @@ import streamlit as st
 from priorlab import vocab
 from priorlab.analysis import runframe
 from priorlab.dashboard import data
-from priorlab.dashboard.widgets import md
+from priorlab.dashboard.widgets import EMPTY, md
 
 FAILED_PER_PAGE = 10
 STATUS_COLOR = {vocab.RUNNING: "blue", vocab.DONE: "green", vocab.ERROR: "red", vocab.INTERRUPTED: "orange",
@@ -60,7 +60,7 @@ def live() -> None:
             table = pd.DataFrame([{"status": s, "runs": n[s]} for s in vocab.STATUSES if n[s]])
             c1, c2 = st.columns([2, 3])
             with c1:
-                st.dataframe(table, hide_index=True, width="stretch")
+                st.dataframe(table, hide_index=True, width="stretch", placeholder=EMPTY)
             with c2:
                 st.markdown(f"**host** {md(sw.get('host') or '—')}  \n**started** {_when(sw.get('created_at'))}  \n"
                             f"**updated** {_when(sw.get('updated_at'))}  \n"
