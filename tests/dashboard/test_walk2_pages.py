@@ -248,3 +248,16 @@ def test_every_table_on_every_page_writes_a_dash_for_a_missing_value():
                     and not any(k.arg == "placeholder" for k in node.keywords)):
                 missing.append(f"{path.relative_to(root)}:{node.lineno}")
     assert not missing, missing
+
+
+def test_a_grid_figure_is_as_wide_as_its_title():
+    """The Grid's PNG cut its title (image · task · every fixed factor) at the third column."""
+    from PIL import Image, ImageDraw
+
+    from priorlab.dashboard import images
+
+    title = "astronaut · denoise · arch=seed-double, loss=l2, lr=0.01, snapshots=[20, 40]"
+    fig = images.grid_image([("depth=1", [None, None])], ["corrupted", "step 40"], cell=64, title=title)
+    tf = images.font(max(12, 64 // 8))
+    box = ImageDraw.Draw(Image.new("RGB", (1, 1))).textbbox((0, 0), title, font=tf)
+    assert fig.width >= box[2] - box[0], (fig.width, box)
