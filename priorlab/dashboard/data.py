@@ -300,6 +300,8 @@ def fmt(v) -> str:
         return "none"
     if isinstance(v, dict):  # a classifier's settings: its keys in words, not a Python literal
         return "(" + ", ".join(f"{k}: {fmt(x)}" for k, x in v.items()) + ")"
+    if isinstance(v, (list, tuple)):  # detectors=[wmv, dp, rw], not a Python literal with quotes
+        return "[" + ", ".join(fmt(x) for x in v) + "]"
     if isinstance(v, float) and v.is_integer() and abs(v) < 1e15:
         return str(int(v))
     if isinstance(v, float):  # a sampled lr: 0.00153041, not 0.0015304122616866657

@@ -261,3 +261,11 @@ def test_a_grid_figure_is_as_wide_as_its_title():
     tf = images.font(max(12, 64 // 8))
     box = ImageDraw.Draw(Image.new("RGB", (1, 1))).textbbox((0, 0), title, font=tf)
     assert fig.width >= box[2] - box[0], (fig.width, box)
+
+
+def test_a_list_parameter_reads_as_words_not_a_python_literal():
+    """Compare's "Same in all" printed `detectors=['wmv', 'dp', 'rw']`."""
+    from priorlab.dashboard import data
+
+    assert data.fmt(["wmv", "dp", "rw"]) == "[wmv, dp, rw]"
+    assert data.fmt((20, 40.0)) == "[20, 40]"
