@@ -32,12 +32,18 @@ def _too_few(claim: str) -> str:
     return f" (too few runs to call it: the claim `{claim}` below says {findings.NOT_ENOUGH})"
 
 
+def _pairs(n) -> str:
+    """"1 pair", "3 pairs" (the page read "Over 1 pairs … 1 of 1 pairs flip")."""
+    return f"{n} pair" + ("" if n == 1 else "s")
+
+
 def _flips(fa: sgt.FlipAnswer, verdicts: dict[str, str]) -> str:
     parts = [f"along {r.space.replace('_', ' ')} at "
              + (f"frame **{fmt(r.flip_step)}**, " if len(fa.steps) == 1 else "")
-             + f"**{fmt(r.flip_frac, '.0%')}** of the way ({r.n_flip} of {r.n} pairs flip)"
+             + f"**{fmt(r.flip_frac, '.0%')}** of the way ({r.n_flip} of {_pairs(r.n)} flip"
+             + ("s)" if r.n == 1 else ")")
              for r in fa.per_space.itertuples()]
-    text = (f"**Where does the classifier flip?** Over {fa.pairs} pairs "
+    text = (f"**Where does the classifier flip?** Over {_pairs(fa.pairs)} "
             f"({'frames 0–' + str(fa.steps[0] - 1) if len(fa.steps) == 1 else 'various lengths'}), the label first "
             "changes " + "; ".join(parts) + ".")
     for r in fa.vs_w.itertuples():

@@ -269,3 +269,12 @@ def test_a_list_parameter_reads_as_words_not_a_python_literal():
 
     assert data.fmt(["wmv", "dp", "rw"]) == "[wmv, dp, rw]"
     assert data.fmt((20, 40.0)) == "[20, 40]"
+
+
+def test_stylegan_page_counts_one_pair_in_the_singular(monkeypatch, sweep_store):
+    """"Over 1 pairs (frames 0–4) … (1 of 1 pairs flip)" on the session store's one-pair run."""
+    at = open_page(monkeypatch, sweep_store, "stylegan")
+    assert_ok(at)
+    text = " ".join(str(e.value) for e in [*at.markdown, *at.caption])
+    assert "Where does the classifier flip?" in text and "Over 1 pair " in text
+    assert "1 pairs" not in text, [t for t in text.split(". ") if "1 pairs" in t]

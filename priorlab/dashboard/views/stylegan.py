@@ -230,7 +230,7 @@ if run is not None:
             col.metric(f"{space}: mean flip frame", fmt(f.mean()) if len(f) else "—",
                        help="the first frame whose label differs from frame 0's, averaged over the pairs that flip")
             col.caption(f"{fmt(f.mean() / (K - 1) if len(f) and K > 1 else np.nan, '.0%')} of the way · "
-                        f"flips in {len(f)} of {total} pairs")
+                        f"flips in {len(f)} of {total} pair{'' if total == 1 else 's'}")
         table = flips.pivot_table(index="pair", columns="space", values="flip", aggfunc="first", dropna=False)
         table = table.reindex(columns=spaces)
         table.index = [f"pair {p}" for p in table.index]
