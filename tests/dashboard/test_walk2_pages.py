@@ -278,3 +278,49 @@ def test_stylegan_page_counts_one_pair_in_the_singular(monkeypatch, sweep_store)
     text = " ".join(str(e.value) for e in [*at.markdown, *at.caption])
     assert "Where does the classifier flip?" in text and "Over 1 pair " in text
     assert "1 pairs" not in text, [t for t in text.split(". ") if "1 pairs" in t]
+
+
+def _png(rgb) -> bytes:
+    import io
+
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.new("RGB", (8, 8), rgb).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def pruned_and_failed_store(root: Path) -> Path:
+    """A search's done run (an output at step 40) and pruned run (pruned at step 10, before its
+    snapshot at 40), and a StyleGAN interpolation that failed before logging anything."""
+    store = Store(root)
+    store.upsert_sweep("s", "kind: dip\n", "host", status="done")
+    store.register_runs("s", [{"run_id": r, "kind": "dip", "params": {"lr": lr, "snapshots": [40]}}
+                              for r, lr in (("done1", 0.01), ("pruned1", 1e-6))])
+    store.register_runs("s", [{"run_id": "sgfail", "kind": "stylegan-interpolate", "params": {"pairs": 1}}])
+    for r, status in (("done1", "done"), ("pruned1", "pruned")):
+        store.start_run(r)
+        store.log_artifact(r, 0, "clean", _png((10, 10, 10)))
+        store.log_artifact(r, 0, "corrupted", _png((90, 90, 90)))
+        if status == "done":
+            store.log_artifact(r, 40, "output", _png((30, 60, 90)))
+        store.log_metrics(r, 10, {"psnr": 10.0})
+        store.finish_run(r, status, {"best_psnr": 10.0})
+    store.start_run("sgfail")
+    store.finish_run("sgfail", "error", None, error="RuntimeError: refuse")
+    return root
+
+
+def test_compare_says_why_a_pruned_run_has_no_output(monkeypatch, tmp_path):
+    at = open_page(monkeypatch, pruned_and_failed_store(tmp_path / "s"), "compare", runs="done1,pruned1")
+    assert_ok(at)
+    assert any("Pruned" in c.value and "step 40" in c.value for c in at.caption), [c.value for c in at.caption]
+
+
+def test_compare_does_not_tell_a_failed_interpolation_it_is_a_direction_run(monkeypatch, tmp_path):
+    """A failed stylegan-interpolate run: "The StyleGAN runs here log no per-frame probabilities
+    (a direction run stores its SVM accuracy …)"."""
+    at = open_page(monkeypatch, pruned_and_failed_store(tmp_path / "s"), "compare", runs="sgfail")
+    assert_ok(at)
+    text = " ".join(c.value for c in at.caption)
+    assert "direction run" not in text and "sgfail error" in text, text

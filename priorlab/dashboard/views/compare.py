@@ -42,13 +42,20 @@ PROB_OF = {vocab.SG_SAMPLE: "per image", vocab.SG_INTERPOLATE: "per frame, mean 
            vocab.SG_TRAVERSE: "per frame, mean over latents"}
 
 
-def prob_charts(pm, kind_of: dict[str, str], colors: charts.RunColors) -> None:
+WHY_NO_PROBS = {vocab.SG_SAMPLE: "a sample run logs a probability per image only with a classifier",
+                vocab.SG_DIRECTION: "a direction run stores its SVM accuracy: see the summary metrics below"}
+
+
+def prob_charts(pm, kind_of: dict[str, str], colors: charts.RunColors, status_of: dict[str, str]) -> None:
     """The classifier's probability logged by StyleGAN runs, one chart per kind: a curve per run
     and space along the frames, and points per sample image (a line between samples means nothing)."""
     pm = pm.assign(space=pm["name"].map(_prob_space)).dropna(subset=["space"])
     if pm.empty:
-        st.caption("The StyleGAN runs here log no per-frame probabilities (a direction run stores its SVM "
-                   "accuracy: see the summary metrics below).")
+        # Why, per run: a failed interpolation was told "a direction run stores its SVM accuracy".
+        why = [f"{r[:8]} {status_of[r]}: it logged nothing" if status_of.get(r) != vocab.DONE
+               else f"{r[:8]}: {WHY_NO_PROBS.get(kind_of[r], 'no classifier probabilities were logged')}"
+               for r in kind_of if str(kind_of[r]).startswith("stylegan")]
+        st.caption("No per-frame classifier probabilities to plot (" + "; ".join(why) + ").")
         return
     per = pm.groupby(["run_id", "space", "step"], as_index=False)["value"].mean()
     per["run"] = per["run_id"].map(colors.label)
@@ -230,6 +237,11 @@ def stored_images(run) -> None:
     """A run's picked stored images (StyleGAN strips and grids), side by side while they fit,
     each enlarged so that its frames show at a readable size."""
     rid = run["run_id"]
+    if run["status"] == vocab.PRUNED and not ((arts["run_id"] == rid) & (arts["name"] == "output")).any():
+        # A pruned search run showed its clean and noisy images and no output, with no word why.
+        shots = runframe.param_of(run, "snapshots", None)
+        first = f" (step {min(shots)})" if isinstance(shots, (list, tuple)) and shots else ""
+        st.caption(f"Pruned by the sweep's scheduler before its first output snapshot{first}: no output image.")
     mine = [n for n in picked_names if ((arts["run_id"] == rid) & (arts["name"] == n)).any()]
     if not mine:
         stored = int((arts["run_id"] == rid).sum())
@@ -303,7 +315,8 @@ elif not m.empty:
         with chart_cols[i % 2]:
             st.altair_chart(marked.properties(title=name, height=height), width="stretch")
 if sg_ids:
-    prob_charts(d.metrics(sg_ids), dict(zip(sel["run_id"], sel["kind"])), colors)
+    prob_charts(d.metrics(sg_ids), dict(zip(sel["run_id"], sel["kind"])), colors,
+                dict(zip(sel["run_id"], sel["status"])))
 
 stopping.render_detector_curves(d, chosen, sel, colors)  # toggle: a detector's statistic beside PSNR
 
