@@ -324,3 +324,19 @@ def test_compare_does_not_tell_a_failed_interpolation_it_is_a_direction_run(monk
     assert_ok(at)
     text = " ".join(c.value for c in at.caption)
     assert "direction run" not in text and "sgfail error" in text, text
+
+
+def test_runs_table_keeps_a_sampled_lr_significant_digits(monkeypatch, tmp_path):
+    """A random search's lr of 1.60276e-06 read 0.000002 in the Runs table (issue 18 1.2 again)."""
+    store = Store(tmp_path / "s")
+    store.upsert_sweep("search", "kind: dip\n", "host", status="done")
+    lrs = {"a": 1.60276e-06, "b": 2.23323e-05, "c": 0.0116507}
+    store.register_runs("search", [{"run_id": r, "kind": "dip", "params": {"lr": lr, "arch": "seed-single"}}
+                                   for r, lr in lrs.items()])
+    for r in lrs:
+        store.start_run(r)
+        store.finish_run(r, "done", {"best_psnr": 10.0})
+    at = open_page(monkeypatch, tmp_path / "s", "runs", sweep="search")
+    assert_ok(at)
+    lr = json.loads(at.dataframe[0].proto.columns).get("lr", {})
+    assert str(lr.get("type_config", {}).get("format", "")).endswith("g"), lr

@@ -150,6 +150,10 @@ def table() -> None:
     if len(shown):  # a column blank for every shown run (another kind's, another sweep's) is noise
         columns = [c for c in columns if c in ("run_id", "status", "kind", "sweep") or shown[c].notna().any()]
     config = {m: st.column_config.NumberColumn(m, format="%.4g") for m in metrics}
+    # A sampled lr of 1.6e-06 read 0.000002 in Streamlit's default format: float settings keep
+    # their significant digits too.
+    config.update({c: st.column_config.NumberColumn(c, format="%.6g") for c in axes
+                   if c in shown.columns and shown[c].dtype.kind == "f"})
     config.update({c: st.column_config.NumberColumn(c, format=fmt, help=text) for c, (fmt, text) in COST_COLUMNS.items()
                    if c in cost})
     config["run_id"] = st.column_config.TextColumn("run_id", width="small")
