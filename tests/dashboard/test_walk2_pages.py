@@ -340,3 +340,21 @@ def test_runs_table_keeps_a_sampled_lr_significant_digits(monkeypatch, tmp_path)
     assert_ok(at)
     lr = json.loads(at.dataframe[0].proto.columns).get("lr", {})
     assert str(lr.get("type_config", {}).get("format", "")).endswith("g"), lr
+
+
+def test_a_run_label_leads_with_what_its_own_sweep_varies():
+    """Compare's run chips for six runs of a random search all read "… task=denoise image=astronaut
+    size=32 sigma=0.1 seed=0 arch=seed-doub…": the store's other axes came first and the cap cut lr."""
+    from priorlab.dashboard import data
+
+    grid = [{"run_id": f"g{i}{t}", "kind": "dip", "sweep": "tiny", "task": t, "image": "astronaut", "size": 32,
+             "sigma": s, "seed": 0, "arch": "seed-double", "lr": 0.01} for i, s in enumerate((0.1, 0.5))
+            for t in ("denoise", "inpaint")]
+    search = [{"run_id": f"s{i}", "kind": "dip", "sweep": "search", "task": "denoise", "image": "coffee", "size": 64,
+               "sigma": 0.1, "seed": 1, "arch": a, "lr": lr} for i, (a, lr) in enumerate((("seed-double", 0.00153041),
+                                                                                        ("seed-single", 2.23323e-05)))]
+    runs = pd.DataFrame(grid + search)
+    runs.attrs["param_columns"] = ["task", "image", "size", "sigma", "seed", "arch", "lr"]
+    labels = data.data_labels(runs)
+    assert labels["s0"].split(" · ")[1].startswith(("arch=seed-double lr=0.00153041", "lr=0.00153041")), labels["s0"]
+    assert "lr=2.23323e-05" in labels["s1"], labels["s1"]
