@@ -358,3 +358,19 @@ def test_a_run_label_leads_with_what_its_own_sweep_varies():
     labels = data.data_labels(runs)
     assert labels["s0"].split(" · ")[1].startswith(("arch=seed-double lr=0.00153041", "lr=0.00153041")), labels["s0"]
     assert "lr=2.23323e-05" in labels["s1"], labels["s1"]
+
+
+def test_parallel_coordinates_draw_only_runs_with_the_metric(monkeypatch, tmp_path):
+    """The no-reference runs drew no line (no best_psnr) yet put "native" and "auto" ticks on the
+    size and sigma axes that no line reached."""
+    at = open_page(monkeypatch, scored_and_photo_store(tmp_path / "s"), "search", sr_sweep="w", sr_kind="dip")
+    assert_ok(at)
+    import pyarrow as pa
+
+    chart = next(c for c in at.get("vega_lite_chart")
+                 if any(ch.get("field") == "axis" for ch in _channels(json.loads(c.proto.spec), "x")))
+    values = {str(v) for ds in chart.proto.datasets
+              for v in pa.ipc.open_stream(ds.data.data).read_all().to_pandas().get("value", [])}
+    assert {"32", "0.1", "0.2"} <= values and not {"native", "auto"} & values, values
+    text = " ".join(str(c.value) for c in at.caption)
+    assert "2 runs without best\\_psnr not drawn" in text or "2 runs without best_psnr not drawn" in text, text

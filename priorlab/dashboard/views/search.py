@@ -146,7 +146,10 @@ def _parallel(token: tuple, sweep: str, kind: str, metric: str, ids: str, _frame
 
 
 st.subheader("Parallel coordinates", anchor=False)
-shown = brushed
+# Only runs with the metric: one without (a no-reference photo) drew no line, yet its values
+# ("native", "auto") labelled the axes with ticks no line reached.
+shown = brushed[pd.to_numeric(brushed[metric], errors="coerce").notna()]
+unscored = len(brushed) - len(shown)
 if len(shown) > MAX_LINES:
     shown = shown.sample(MAX_LINES, random_state=0)
     st.caption(f"Drawing a seeded sample of {MAX_LINES:,} of the {len(brushed):,} brushed runs.")
@@ -167,7 +170,8 @@ rules = alt.Chart(pd.DataFrame({"axis": order})).mark_rule(color="#888").encode(
 st.altair_chart((rules + lines + labels).properties(height=360), width="stretch")
 logged = ", ".join(a for a, lg in zip(axes["axis"], axes["log"]) if lg)
 st.caption("Each line is a run; each vertical axis spans the values tried"
-           + (f" (log scale: {md(logged)})." if logged else "."))
+           + (f" (log scale: {md(logged)})." if logged else ".")
+           + (md(f" {unscored} run{'s' if unscored != 1 else ''} without {metric} not drawn.") if unscored else ""))
 
 
 # ------------------------------------------------------------------ importance
