@@ -101,19 +101,19 @@ def render(d, done: pd.DataFrame, sweeps: tuple, where: str) -> None:
     `where` names that scope in words."""
     st.subheader("z or w? The report's questions, answered", anchor=False)
     n_runs = {k: int((done["kind"] == k).sum()) for k in vocab.STYLEGAN_KINDS}
-    st.caption(f"Over every finished StyleGAN run in {where}: "
-               + ", ".join(f"{n} {k.removeprefix('stylegan-')}" for k, n in n_runs.items()) + ".")
+    st.caption(f"Over every finished StyleGAN run in {where}: "  # "0 sample, 0 interpolate, …" listed what is not there
+               + (", ".join(f"{n} {k.removeprefix('stylegan-')}" for k, n in n_runs.items() if n) or "none") + ".")
     table = computed.findings(d.root, d.token, sweeps)
     table = table[table["claim"].isin(SG_CLAIMS)]
     verdicts = dict(zip(table["claim"], table["verdict"]))
 
     fa = sgt.flip_answer(done)
     st.markdown(_flips(fa, verdicts) if fa is not None
-                else "**Where does the classifier flip?** No finished interpolation runs yet.")
+                else f"**Where does the classifier flip?** No finished interpolation run in {where}.")
     ta = sgt.traversal_answer(done)
     if ta is None:
         st.markdown("**Is identity preserved? Does z or w work better? Are the traversals successful?** "
-                    "No finished traversal runs yet.")
+                    f"No finished traversal run in {where}.")
     else:
         for text in (_identity(ta, verdicts), _space(ta, verdicts), _traversals(ta)):
             st.markdown(text)

@@ -374,3 +374,21 @@ def test_parallel_coordinates_draw_only_runs_with_the_metric(monkeypatch, tmp_pa
     assert {"32", "0.1", "0.2"} <= values and not {"native", "auto"} & values, values
     text = " ".join(str(c.value) for c in at.caption)
     assert "2 runs without best\\_psnr not drawn" in text or "2 runs without best_psnr not drawn" in text, text
+
+
+def test_stylegan_answers_neither_promise_runs_nor_count_zeros(monkeypatch, tmp_path):
+    """On the walk sweep (its interpolation failed) the answers said "No finished interpolation
+    runs yet." and counted "0 sample, 0 interpolate, 1 direction, 1 traverse"."""
+    store = Store(tmp_path / "s")
+    store.upsert_sweep("s", "kind: stylegan-sample\n", "host", status="done")
+    store.register_runs("s", [{"run_id": "sg0", "kind": "stylegan-sample", "params": {"generator": "random:16", "n": 4}},
+                              {"run_id": "sg1", "kind": "stylegan-interpolate", "params": {"pairs": 1}}])
+    store.start_run("sg0")
+    store.finish_run("sg0", "done", {"resolution": 16, "z_diversity": 0.3})
+    store.start_run("sg1")
+    store.finish_run("sg1", "error", None, error="RuntimeError: refuse")
+    at = open_page(monkeypatch, tmp_path / "s", "stylegan")
+    assert_ok(at)
+    text = " ".join(str(e.value) for e in [*at.markdown, *at.caption])
+    assert "Where does the classifier flip?" in text and " yet" not in text.split("flip?")[1][:80], text
+    assert "1 sample" in text and "0 interpolate" not in text
