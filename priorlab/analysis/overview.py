@@ -212,6 +212,14 @@ def _distribution(col: pd.Series, spec) -> Any:
     return CategoricalDistribution(sorted(texts(col).unique()))
 
 
+def scored_axes(runs: pd.DataFrame, axes: pd.DataFrame, metric: str) -> pd.DataFrame:
+    """The rows of `axes` that take two or more values among the runs with `metric`: an axis only
+    unscored runs vary (a no-reference photo's size and seed, next to runs on a clean image)
+    explains nothing of the metric, yet drew an empty importance bar and a one-value slice."""
+    ok = runs[pd.to_numeric(runs[metric], errors="coerce").notna()] if metric in runs.columns else runs.iloc[:0]
+    return axes[[a in ok.columns and texts(ok[a].dropna()).nunique() > 1 for a in axes["axis"]]]
+
+
 def importance(runs: pd.DataFrame, metric: str, axes: pd.DataFrame, *, higher_is_better: bool = True,
                method: str = "ped-anova", n_boot: int | None = None, seed: int = 0,
                max_runs: int = MAX_IMPORTANCE_RUNS) -> pd.DataFrame:
@@ -228,6 +236,7 @@ def importance(runs: pd.DataFrame, metric: str, axes: pd.DataFrame, *, higher_is
     cols = ["axis", "importance", "lo", "hi", "n"]
     n_boot = BOOTSTRAPS.get(method, 10) if n_boot is None else n_boot
     ok = runs[pd.to_numeric(runs[metric], errors="coerce").notna()] if metric in runs.columns else runs.iloc[:0]
+    axes = scored_axes(ok, axes, metric)
     if len(ok) < 4 or axes.empty:
         return pd.DataFrame(columns=cols)
     rng = np.random.default_rng(seed)

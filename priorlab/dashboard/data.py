@@ -300,6 +300,8 @@ def fmt(v) -> str:
         return "none"
     if isinstance(v, dict):  # a classifier's settings: its keys in words, not a Python literal
         return "(" + ", ".join(f"{k}: {fmt(x)}" for k, x in v.items()) + ")"
+    if isinstance(v, (list, tuple)):  # detectors=[wmv, dp, rw], not a Python literal with quotes
+        return "[" + ", ".join(fmt(x) for x in v) + "]"
     if isinstance(v, float) and v.is_integer() and abs(v) < 1e15:
         return str(int(v))
     if isinstance(v, float):  # a sampled lr: 0.00153041, not 0.0015304122616866657
@@ -404,7 +406,13 @@ def data_labels(runs: pd.DataFrame) -> dict[str, str]:
     out: dict[str, str] = {}
     params = param_columns(runs)
     for _, group in runs.groupby("kind", sort=False):
-        out.update(run_labels(group, [c for c in varying(group, params) if group[c].notna().any()]).to_dict())
+        cols = [c for c in varying(group, params) if group[c].notna().any()]
+        # What a run's own sweep varies leads: with the whole store's axes first, the six runs of a
+        # random search all read "task=denoise image=astronaut size=32 sigma=0.1 seed=0 arch=seed-doub…",
+        # their lr cut off by the length cap.
+        for _, part in (group.groupby("sweep", sort=False, dropna=False) if "sweep" in group.columns else [(None, group)]):
+            own = [c for c in varying(part, cols)]
+            out.update(run_labels(part, own + [c for c in cols if c not in own]).to_dict())
     return out
 
 

@@ -141,7 +141,8 @@ def grid_image(rows: Sequence[tuple[str, Sequence[Image.Image | None]]], col_lab
     head_h = line_h + 2 * pad
     title_h = (probe.textbbox((0, 0), "Ag", font=tf)[3] + 3 * pad) if title else 0
     n_cols = max(len(col_labels), 1)
-    width = label_w + n_cols * (cell + pad) + pad
+    # As wide as the title too: a three-column grid cut "… lr=0.01, snapshots=[20, 40]" at "snapshot".
+    width = max(label_w + n_cols * (cell + pad) + pad, (text_w(title, tf) + 2 * pad) if title else 0)
     height = title_h + head_h + len(rows) * (cell + pad) + pad
     fig = Image.new("RGB", (width, height), (255, 255, 255))
     draw = ImageDraw.Draw(fig)

@@ -32,12 +32,18 @@ def _too_few(claim: str) -> str:
     return f" (too few runs to call it: the claim `{claim}` below says {findings.NOT_ENOUGH})"
 
 
+def _pairs(n) -> str:
+    """"1 pair", "3 pairs" (the page read "Over 1 pairs … 1 of 1 pairs flip")."""
+    return f"{n} pair" + ("" if n == 1 else "s")
+
+
 def _flips(fa: sgt.FlipAnswer, verdicts: dict[str, str]) -> str:
     parts = [f"along {r.space.replace('_', ' ')} at "
              + (f"frame **{fmt(r.flip_step)}**, " if len(fa.steps) == 1 else "")
-             + f"**{fmt(r.flip_frac, '.0%')}** of the way ({r.n_flip} of {r.n} pairs flip)"
+             + f"**{fmt(r.flip_frac, '.0%')}** of the way ({r.n_flip} of {_pairs(r.n)} flip"
+             + ("s)" if r.n == 1 else ")")
              for r in fa.per_space.itertuples()]
-    text = (f"**Where does the classifier flip?** Over {fa.pairs} pairs "
+    text = (f"**Where does the classifier flip?** Over {_pairs(fa.pairs)} "
             f"({'frames 0–' + str(fa.steps[0] - 1) if len(fa.steps) == 1 else 'various lengths'}), the label first "
             "changes " + "; ".join(parts) + ".")
     for r in fa.vs_w.itertuples():
@@ -95,19 +101,19 @@ def render(d, done: pd.DataFrame, sweeps: tuple, where: str) -> None:
     `where` names that scope in words."""
     st.subheader("z or w? The report's questions, answered", anchor=False)
     n_runs = {k: int((done["kind"] == k).sum()) for k in vocab.STYLEGAN_KINDS}
-    st.caption(f"Over every finished StyleGAN run in {where}: "
-               + ", ".join(f"{n} {k.removeprefix('stylegan-')}" for k, n in n_runs.items()) + ".")
+    st.caption(f"Over every finished StyleGAN run in {where}: "  # "0 sample, 0 interpolate, …" listed what is not there
+               + (", ".join(f"{n} {k.removeprefix('stylegan-')}" for k, n in n_runs.items() if n) or "none") + ".")
     table = computed.findings(d.root, d.token, sweeps)
     table = table[table["claim"].isin(SG_CLAIMS)]
     verdicts = dict(zip(table["claim"], table["verdict"]))
 
     fa = sgt.flip_answer(done)
     st.markdown(_flips(fa, verdicts) if fa is not None
-                else "**Where does the classifier flip?** No finished interpolation runs yet.")
+                else f"**Where does the classifier flip?** No finished interpolation run in {where}.")
     ta = sgt.traversal_answer(done)
     if ta is None:
         st.markdown("**Is identity preserved? Does z or w work better? Are the traversals successful?** "
-                    "No finished traversal runs yet.")
+                    f"No finished traversal run in {where}.")
     else:
         for text in (_identity(ta, verdicts), _space(ta, verdicts), _traversals(ta)):
             st.markdown(text)

@@ -16,7 +16,7 @@ from priorlab import vocab
 from priorlab.analysis import stopping
 from priorlab.dashboard import charts, data
 from priorlab.dashboard.charts import RunColors
-from priorlab.dashboard.widgets import bound_select
+from priorlab.dashboard.widgets import EMPTY, bound_select, dashed
 
 NO_SPLIT = "(none)"
 
@@ -64,21 +64,27 @@ def render_analysis_section(runs: pd.DataFrame, kind: str) -> None:
     show = table.drop(columns=["mean_stop_frac"])  # saved = 1 − it: one number for one fact
     if by:
         show[by] = show[by].map(data.fmt)
-    st.dataframe(show, hide_index=True, width="stretch", column_config={
-        "n": st.column_config.NumberColumn("n", width="small"),
-        "median_gap": st.column_config.NumberColumn("median gap (dB)", format="%.2f"),
-        "p90_gap": st.column_config.NumberColumn("p90 gap (dB)", format="%.2f"),
-        "share_within": st.column_config.NumberColumn(f"within {stopping.WITHIN_DB} dB", format="percent"),
-        "saved": st.column_config.NumberColumn("budget saved", format="percent",
-                                               help="1 − stop step / iterations: what a real stop would not spend"),
-    })
+    # A missing gap (runs with no clean image have no oracle) reads "—", not Streamlit's "None".
+    st.dataframe(dashed(show, {"median_gap": "{:.2f}", "p90_gap": "{:.2f}", "share_within": "{:.0%}",
+                               "saved": "{:.0%}"}), hide_index=True, width="stretch", column_config={
+        "n": st.column_config.Column("n", width="small"),
+        "median_gap": st.column_config.Column("median gap (dB)"),
+        "p90_gap": st.column_config.Column("p90 gap (dB)"),
+        "share_within": st.column_config.Column(f"within {stopping.WITHIN_DB} dB"),
+        "saved": st.column_config.Column("budget saved",
+                                         help="1 − stop step / iterations: what a real stop would not spend"),
+    }, placeholder=EMPTY)
+    if show["n"].eq(0).any():
+        st.caption("n = 0: runs without a clean image have no oracle to measure a gap against (their "
+                   "answer is where the detector stops).")
     real = stopping.saved(mine)
     if not real.empty:
         st.caption("Runs a detector really ended (`--stop`): iterations done against the budget.")
-        st.dataframe(real, hide_index=True, width="stretch", column_config={
-            "mean_done_frac": st.column_config.NumberColumn("iterations done / budget", format="%.2f"),
-            "saved": st.column_config.NumberColumn("saved", format="percent"),
-            "median_gap": st.column_config.NumberColumn("median gap (dB)", format="%.2f")})
+        st.dataframe(dashed(real, {"mean_done_frac": "{:.2f}", "saved": "{:.0%}", "median_gap": "{:.2f}"}),
+                     hide_index=True, width="stretch", column_config={
+            "mean_done_frac": st.column_config.Column("iterations done / budget"),
+            "saved": st.column_config.Column("saved"), "median_gap": st.column_config.Column("median gap (dB)")},
+            placeholder=EMPTY)
 
 
 def mark_stops(chart, name: str, sel: pd.DataFrame, colors: RunColors) -> alt.Chart:

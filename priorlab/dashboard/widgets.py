@@ -8,6 +8,8 @@ import re
 
 import streamlit as st
 
+EMPTY = "—"  # a table cell with no value, on every page
+
 # Widget keys the pages use for themselves; a run parameter with one of these names gets a
 # `p_` prefix as its filter's URL key.
 RESERVED = {"runs", "sort", "desc", "ranges", "thumbs", "thumb_page", "sweep", "step", "metric",
@@ -136,3 +138,15 @@ def scope_text(sweeps: tuple[str, ...], n_all: int) -> str:
     if sweeps:
         return ("sweep " if len(sweeps) == 1 else "sweeps ") + ", ".join(md(s) for s in sweeps)
     return f"all {n_all} sweeps" if n_all > 1 else ("the store's one sweep" if n_all else "every run")
+
+
+def dashed(frame, spec="{:.4g}", columns=None):
+    """`frame` for `st.dataframe` with its numbers in `spec` (`columns`: the numeric ones; a dict
+    spec gives each column its own); numbers stay numbers (they sort as numbers). A missing cell
+    is drawn by the grid, whatever a Styler's `na_rep` says: every table passes
+    `placeholder=EMPTY` for that (without it the grid writes "None")."""
+    if isinstance(spec, dict):
+        columns = list(spec)
+    numeric = [c for c in (columns if columns is not None else frame.columns)
+               if c in frame.columns and frame[c].dtype.kind in "fiu"]
+    return frame.style.format({c: spec[c] for c in numeric} if isinstance(spec, dict) else spec, subset=numeric)

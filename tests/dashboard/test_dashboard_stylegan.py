@@ -268,7 +268,7 @@ def test_failed_runs_and_missing_files(monkeypatch, sg_copy):
     assert "1 StyleGAN run did not finish (stylegan-traverse: 1)" in texts(at, "warning")
     assert "ValueError: traverse went wrong" in "\n".join(str(c.value) for c in at.code)
     assert "No finished stylegan-traverse run yet (1 failed, see above)" in texts(at, "info")
-    assert "No finished traversal runs yet" in texts(at, "markdown")
+    assert "No finished traversal run in" in texts(at, "markdown")
     caps = captions(at)
     assert any(c.startswith("z (top row)") for c in caps) and any(c.startswith("Pair 0:") for c in caps), \
         "placeholders where the files were"

@@ -137,14 +137,21 @@ def test_second_legends_draw_their_symbols_in_grey_not_black(monkeypatch, sweep_
 
 
 def displayed(df) -> pd.DataFrame:
-    """A table's cells as the browser shows them: a Styler's display values, else the values, where
-    Streamlit's grid writes "None" for a missing number."""
+    """A table's cells as the browser shows them: a Styler's display values, except that
+    Streamlit's grid draws its own text over every null cell whatever the Styler says (its
+    `na_rep` "—" never reached the page: the second walk): the table's `placeholder`, else "None"."""
+    values = df.value.reset_index(drop=True)
+    values.columns = range(values.shape[1])
     arrow = df.proto.arrow_data
     if arrow.HasField("styler"):
         import pyarrow as pa
 
-        return pa.ipc.open_stream(arrow.styler.display_values).read_all().to_pandas()
-    return df.value.map(lambda v: "None" if pd.isna(v) else str(v))
+        shown = pa.ipc.open_stream(arrow.styler.display_values).read_all().to_pandas().reset_index(drop=True)
+        shown = shown.iloc[:, -values.shape[1]:]  # the display frame may carry the index first
+        shown.columns = values.columns
+    else:
+        shown = values.astype(str)
+    return shown.where(~values.isna(), df.proto.placeholder if df.proto.HasField("placeholder") else "None")
 
 
 def test_every_empty_cell_on_compare_is_a_dash(monkeypatch, sweep_store):

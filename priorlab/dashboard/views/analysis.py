@@ -20,7 +20,7 @@ import streamlit as st
 from priorlab import vocab
 from priorlab.analysis import choices, runframe
 from priorlab.dashboard import computed, data, stopping
-from priorlab.dashboard.widgets import bound_select, fmt_number, md, scope_text, sweep_scope
+from priorlab.dashboard.widgets import EMPTY, bound_select, dashed, fmt_number, md, scope_text, sweep_scope
 
 st.title("Analysis")
 st.caption("Effects with 95% bootstrap confidence intervals, interactions, matched pairs and a "
@@ -30,7 +30,6 @@ d = data.Data()
 runs = data.guard(d)
 
 
-SIG = "%.4g"  # table numbers keep 4 significant digits (%.3f showed a 1e-4 lr or loss as 0.000; issue 18 1.2)
 SPACES = (*vocab.LATENT_SPACES, *vocab.INTERP_SPACES)  # the order the charts show them in
 # Per StyleGAN kind: the per-space measures worth a chart first (the rest are in the table).
 SG_MEASURES = {
@@ -80,8 +79,7 @@ def stylegan_spaces(kind: str, scope: pd.DataFrame, metrics: list[str]) -> None:
     with right:
         wide = long.pivot_table(index="measure", columns="space", values="mean", aggfunc="first")
         wide = wide.reindex(index=measures, columns=[sp for sp in SPACES if sp in wide.columns])
-        st.dataframe(wide, width="stretch",
-                     column_config={c: st.column_config.NumberColumn(format=SIG) for c in wide.columns})
+        st.dataframe(dashed(wide), width="stretch", placeholder=EMPTY)
     n = len(scope)
     st.caption(f"Mean over {n} finished {md(kind)} run{'s' if n != 1 else ''}; each measure is computed "
                "the same way in each space, so a row compares the spaces directly.")
@@ -127,6 +125,15 @@ if not factors:
 with c[2]:
     metric = bound_select("Metric", metrics, choices.default_metric(kind, metrics), "metric")
 higher = data.higher_is_better(metric)
+# Factors among the runs that have the metric: a no-reference photo (no image, no best_psnr) made
+# `image` a factor with one level that counts, and the page opened on "Effect of image" (one bar).
+factors = data.varying(scope[pd.to_numeric(scope[metric], errors="coerce").notna()], factors)
+if not factors:
+    st.info(md(f"No parameter varies among the runs with a value of {metric}: no factor to compare."),
+            icon=":material/info:")
+    if kind == vocab.DIP:
+        stopping.render_analysis_section(runs, kind)
+    st.stop()
 with c[3]:
     factor = bound_select("Factor", factors, choices.default_factor(factors), "factor")
 binned = scope.attrs.get("binned", [])
@@ -166,8 +173,7 @@ else:
         st.altair_chart((bars + points).properties(height=max(140, 44 * len(eff))), width="stretch")
     with right:
         table = eff[["label", "n", "mean", "lo", "hi"]].rename(columns={"label": factor})
-        st.dataframe(table, hide_index=True, width="stretch",
-                     column_config={k: st.column_config.NumberColumn(format=SIG) for k in ("mean", "lo", "hi")})
+        st.dataframe(dashed(table, columns=("mean", "lo", "hi")), hide_index=True, width="stretch", placeholder=EMPTY)
     st.caption("Marginal means over everything else that varies; the paired comparison below "
                "answers the matched question.")
 
@@ -271,7 +277,8 @@ else:
                 tooltip=[c for c in pairs.columns if c not in ("n_a", "n_b")])
             st.altair_chart((diag + pts).properties(height=300), width="stretch")
         # Below the scatter at the page's width: beside it, half its columns were off-screen.
-        st.dataframe(pair_table(pairs), hide_index=True, width="stretch", height=min(36 + 35 * len(pairs), 300))
+        st.dataframe(dashed(pair_table(pairs)), hide_index=True, width="stretch", height=min(36 + 35 * len(pairs), 300),
+                     placeholder=EMPTY)
 
 # ------------------------------------------------------------------ leaderboard
 
@@ -286,8 +293,8 @@ if by:
     show = board.copy()
     for col in by:
         show[col] = show[col].map(data.fmt)
-    st.dataframe(show, hide_index=True, width="stretch", height=min(38 + 35 * max(len(show), 1), 420),
-                 column_config={k: st.column_config.NumberColumn(format=SIG) for k in ("mean", "lo", "hi")})
+    st.dataframe(dashed(show, columns=("mean", "lo", "hi")), hide_index=True, width="stretch",
+                 height=min(38 + 35 * max(len(show), 1), 420), placeholder=EMPTY)
 
 # ------------------------------------------------------------------ early stopping (dashboard/stopping.py)
 
@@ -318,7 +325,6 @@ if kind == vocab.DIP and not baselines.empty:
                      alt.Tooltip("best:Q", format=".4g")])
         st.altair_chart(chart.properties(height=22 * vs["method"].nunique()), width="stretch")
         wide = vs.pivot_table(index="setting", columns="method", values="mean", aggfunc="first")
-        st.dataframe(wide, width="stretch", column_config={c: st.column_config.NumberColumn(format="%.2f")
-                                                           for c in wide.columns})
+        st.dataframe(dashed(wide, "{:.2f}"), width="stretch", placeholder=EMPTY)
         st.caption("Baselines: one run per method and setting. DIP: the mean (and, in the tooltip, "
                    "the best) over every DIP run of that architecture on the same setting.")

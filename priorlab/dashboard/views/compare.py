@@ -18,10 +18,9 @@ import streamlit as st
 from priorlab import vocab
 from priorlab.analysis import runframe
 from priorlab.dashboard import charts, data, frames, images, stopping
-from priorlab.dashboard.widgets import md, number as num, url_runs
+from priorlab.dashboard.widgets import EMPTY, dashed, md, number as num, url_runs
 
 MAX_RUNS = 6
-EMPTY = "—"  # a table cell with no value, in every table on this page
 DISPLAY_SIDE = 256  # small training images are enlarged (crisp pixels) to at least this
 
 
@@ -43,13 +42,20 @@ PROB_OF = {vocab.SG_SAMPLE: "per image", vocab.SG_INTERPOLATE: "per frame, mean 
            vocab.SG_TRAVERSE: "per frame, mean over latents"}
 
 
-def prob_charts(pm, kind_of: dict[str, str], colors: charts.RunColors) -> None:
+WHY_NO_PROBS = {vocab.SG_SAMPLE: "a sample run logs a probability per image only with a classifier",
+                vocab.SG_DIRECTION: "a direction run stores its SVM accuracy: see the summary metrics below"}
+
+
+def prob_charts(pm, kind_of: dict[str, str], colors: charts.RunColors, status_of: dict[str, str]) -> None:
     """The classifier's probability logged by StyleGAN runs, one chart per kind: a curve per run
     and space along the frames, and points per sample image (a line between samples means nothing)."""
     pm = pm.assign(space=pm["name"].map(_prob_space)).dropna(subset=["space"])
     if pm.empty:
-        st.caption("The StyleGAN runs here log no per-frame probabilities (a direction run stores its SVM "
-                   "accuracy: see the summary metrics below).")
+        # Why, per run: a failed interpolation was told "a direction run stores its SVM accuracy".
+        why = [f"{r[:8]} {status_of[r]}: it logged nothing" if status_of.get(r) != vocab.DONE
+               else f"{r[:8]}: {WHY_NO_PROBS.get(kind_of[r], 'no classifier probabilities were logged')}"
+               for r in kind_of if str(kind_of[r]).startswith("stylegan")]
+        st.caption("No per-frame classifier probabilities to plot (" + "; ".join(why) + ").")
         return
     per = pm.groupby(["run_id", "space", "step"], as_index=False)["value"].mean()
     per["run"] = per["run_id"].map(colors.label)
@@ -231,6 +237,11 @@ def stored_images(run) -> None:
     """A run's picked stored images (StyleGAN strips and grids), side by side while they fit,
     each enlarged so that its frames show at a readable size."""
     rid = run["run_id"]
+    if run["status"] == vocab.PRUNED and not ((arts["run_id"] == rid) & (arts["name"] == "output")).any():
+        # A pruned search run showed its clean and noisy images and no output, with no word why.
+        shots = runframe.param_of(run, "snapshots", None)
+        first = f" (step {min(shots)})" if isinstance(shots, (list, tuple)) and shots else ""
+        st.caption(f"Pruned by the sweep's scheduler before its first output snapshot{first}: no output image.")
     mine = [n for n in picked_names if ((arts["run_id"] == rid) & (arts["name"] == n)).any()]
     if not mine:
         stored = int((arts["run_id"] == rid).sum())
@@ -266,7 +277,14 @@ for _, run in sel[~sel["run_id"].isin(has_output)].iterrows():
 st.subheader("Metric curves", anchor=False)
 m = d.metrics(chosen, names=data.CURVE_METRICS)
 sg_ids = [r for r in chosen if str(dict(zip(sel["run_id"], sel["kind"]))[r]).startswith("stylegan")]
-if m.empty and not sg_ids:
+# A baseline logs each metric once (step 0): a "curve" of one point drew an empty chart whose
+# only tick read 0.000000. Its numbers are in the summary table below.
+single = not m.empty and bool((m.groupby(["run_id", "name"])["step"].nunique() <= 1).all())
+if single:
+    st.caption("These runs log each metric once, not per training step: their values are under "
+               "Summary metrics below.")
+    m = m.iloc[0:0]
+if m.empty and not sg_ids and not single:
     st.info("No metric curves recorded for these runs.")
 elif not m.empty:
     smooth = st.slider("Smoothing (EMA weight)", 0.0, 0.99, 0.0, 0.01, key="smooth", bind="query-params",
@@ -284,10 +302,10 @@ elif not m.empty:
             chart_cols = st.columns(2)
         part = m[m["name"] == name]
         base = alt.Chart(part).encode(
-            x=alt.X("step:Q", title="step"),
+            x=alt.X("step:Q", title="step", axis=alt.Axis(tickMinStep=1)),
             color=colors.color(part["run"]),
         )
-        line = base.mark_line().encode(
+        line = base.mark_line(point=bool((part.groupby("run_id")["step"].nunique() <= 1).any())).encode(
             y=alt.Y("smoothed:Q", title=name, scale=alt.Scale(zero=False)),
             tooltip=["run:N", "step:Q", alt.Tooltip("value:Q", format=".4g"),
                      alt.Tooltip("smoothed:Q", format=".4g")])
@@ -297,7 +315,8 @@ elif not m.empty:
         with chart_cols[i % 2]:
             st.altair_chart(marked.properties(title=name, height=height), width="stretch")
 if sg_ids:
-    prob_charts(d.metrics(sg_ids), dict(zip(sel["run_id"], sel["kind"])), colors)
+    prob_charts(d.metrics(sg_ids), dict(zip(sel["run_id"], sel["kind"])), colors,
+                dict(zip(sel["run_id"], sel["status"])))
 
 stopping.render_detector_curves(d, chosen, sel, colors)  # toggle: a detector's statistic beside PSNR
 
@@ -311,7 +330,7 @@ elif not differ:
 else:
     diff = sel.set_index("run_id")[differ].T.map(lambda v: EMPTY if runframe.missing(v) else data.fmt(v))
     diff.columns = [short[r] for r in diff.columns]
-    st.dataframe(diff, width="stretch")
+    st.dataframe(diff, width="stretch", placeholder=EMPTY)
     same = [c for c in params if c not in differ and sel[c].notna().any()]
     if same:
         st.caption("Same in all: " + md(", ".join(f"{c}={data.fmt(sel[c].iloc[0])}" for c in same)))
@@ -322,4 +341,4 @@ if summary:
     table = sel.set_index("run_id")[summary].T
     table.columns = [short[r] for r in table.columns]
     # A value a run does not have shows as the parameters table's "—" (a NumberColumn wrote "None").
-    st.dataframe(table.astype(float).style.format("{:.4g}", na_rep=EMPTY), width="stretch")
+    st.dataframe(dashed(table.astype(float)), width="stretch", placeholder=EMPTY)

@@ -11,7 +11,7 @@ import streamlit as st
 
 from priorlab.dashboard import computed, data
 from priorlab.analysis import runframe
-from priorlab.dashboard.widgets import fmt_number, md, scope_text, sweep_scope
+from priorlab.dashboard.widgets import EMPTY, fmt_number, md, scope_text, sweep_scope
 
 BADGE = {"supported": ("green", ":material/check_circle:"),
          "contradicted": ("red", ":material/cancel:"),
@@ -69,6 +69,6 @@ for _, row in table.iterrows():
 
 with st.expander("All claims as a table"):
     st.dataframe(table.drop(columns=[c for c in ("text", "measure") if c in table.columns]),
-                 hide_index=True, width="stretch")
+                 hide_index=True, width="stretch", placeholder=EMPTY)
     st.download_button("Download CSV", data=table.to_csv(index=False).encode(), file_name="findings.csv",
                        mime="text/csv", on_click="ignore")

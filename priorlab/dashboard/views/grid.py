@@ -22,7 +22,7 @@ import streamlit as st
 from priorlab import vocab
 from priorlab.analysis import runframe
 from priorlab.dashboard import data, images, strips
-from priorlab.dashboard.widgets import keep, md, restore, url_pick
+from priorlab.dashboard.widgets import EMPTY, keep, md, restore, url_pick
 
 ROWS_PER_PAGE = 8
 NONE = "(none)"
@@ -86,7 +86,7 @@ def render(row_runs: list, col_labels: list[str], build_rows, title: str, file_n
                                "status": r["status"] if r is not None else "no run",
                                "best_psnr": r.get("best_psnr") if r is not None else None}
                               for label, r, _ in row_runs])
-        st.dataframe(table.dropna(axis=1, how="all"), hide_index=True, width="stretch")
+        st.dataframe(table.dropna(axis=1, how="all"), hide_index=True, width="stretch", placeholder=EMPTY)
 
 
 def frames(sha: str | None, size: tuple[int, int], cols: int, rows: int = 1) -> list[list]:
@@ -192,7 +192,11 @@ if kind not in DIP_KINDS:
     st.stop()
 
 
-def pick(label: str, column: str, frame: pd.DataFrame, key: str, default=None, context: str = ""):
+NO_DEFAULT = object()  # None is a level of its own (the image of a no-reference run)
+
+
+def pick(label: str, column: str, frame: pd.DataFrame, key: str, default=NO_DEFAULT, context: str = "",
+         format_func=data.fmt):
     """A bound selectbox over the levels of `column` in `frame` (None when it has none); its
     value survives a switch to another kind and back (`restore`/`keep`, per `context`)."""
     if column not in frame.columns:
@@ -200,7 +204,23 @@ def pick(label: str, column: str, frame: pd.DataFrame, key: str, default=None, c
     options = data.levels(frame[column])
     if not options:
         return None
-    return choose(label, options, default, key, context, format_func=data.fmt)
+    return choose(label, options, default, key, context, format_func=format_func)
+
+
+def busiest_image(frame: pd.DataFrame, task: str | None):
+    """The image with the most runs (of the linked `task`, when it has runs): a no-reference
+    photo (image None, listed last) opened first as "none" and hid the grid with the most runs;
+    a shared `?grid_task=inpaint` link opened a denoise grid because that image has no inpainting."""
+    if "image" not in frame.columns:
+        return NO_DEFAULT
+    if task is not None and "task" in frame.columns and (frame["task"].astype(str) == task).any():
+        frame = frame[frame["task"].astype(str) == task]
+    counts = frame["image"].dropna().map(data.hashable).value_counts()
+    return counts.index[0] if len(counts) else None
+
+
+def image_label(v) -> str:
+    return "no reference (your noisy photo)" if data.missing(v) else data.fmt(v)
 
 
 def choose(label: str, options: list, default, key: str, context: str = "", **extra):
@@ -212,7 +232,8 @@ def choose(label: str, options: list, default, key: str, context: str = "", **ex
         st.session_state.pop(key, None)
     if key in st.query_params and st.query_params[key] not in {shown(o) for o in options} | {str(o) for o in options}:
         del st.query_params[key]
-    kw = {} if key in st.session_state else {"index": options.index(default) if default in options else 0}
+    kw = {} if key in st.session_state else {"index": next((i for i, o in enumerate(options) if o is default or
+                                                              (default is not NO_DEFAULT and o == default)), 0)}
     value = st.selectbox(label, options, key=key, bind="query-params", **kw, **extra)
     keep(key, value, context)
     return value
@@ -224,7 +245,8 @@ def matches(frame: pd.DataFrame, column: str, value) -> pd.Series:
 
 top = st.columns(4)
 with top[0]:
-    image = pick("Image", "image", pool, "grid_image", context=kind)
+    image = pick("Image", "image", pool, "grid_image", busiest_image(pool, st.query_params.get("grid_task")),
+                 context=kind, format_func=image_label)
 sub = pool[matches(pool, "image", image)] if "image" in pool.columns else pool
 with top[1]:
     task = pick("Task", "task", sub, "grid_task", context=kind)
@@ -255,10 +277,12 @@ if fixed:
     fcols = st.columns(min(len(fixed), 4))
     for i, f in enumerate(fixed):
         with fcols[i % len(fcols)]:
-            default = "seed-double" if f == "arch" else ("l2" if f == "loss" else None)
+            # The report's choice, else the value most of the runs left have: the first level (a
+            # searched lr of another sweep) left every row of the grid without a run.
+            common = sub[f].dropna().map(data.hashable).value_counts()
+            default = {"arch": "seed-double", "loss": "l2"}.get(f, common.index[0] if len(common) else NO_DEFAULT)
             chosen_fixed[f] = pick(f, f, sub, f"fix_{f}", default, here)
-for f, v in chosen_fixed.items():
-    sub = sub[matches(sub, f, v)]
+        sub = sub[matches(sub, f, chosen_fixed[f])]  # later factors offer only what is left
 
 opts = st.columns([2, 2, 3])
 with opts[0]:

@@ -18,7 +18,7 @@ import streamlit as st
 from priorlab import vocab
 from priorlab.analysis import runframe
 from priorlab.dashboard import data, images
-from priorlab.dashboard.widgets import filter_key, md, url_runs
+from priorlab.dashboard.widgets import EMPTY, filter_key, md, url_runs
 
 THUMBS_PER_PAGE = 24
 MAX_COMPARE = 6
@@ -150,6 +150,10 @@ def table() -> None:
     if len(shown):  # a column blank for every shown run (another kind's, another sweep's) is noise
         columns = [c for c in columns if c in ("run_id", "status", "kind", "sweep") or shown[c].notna().any()]
     config = {m: st.column_config.NumberColumn(m, format="%.4g") for m in metrics}
+    # A sampled lr of 1.6e-06 read 0.000002 in Streamlit's default format: float settings keep
+    # their significant digits too.
+    config.update({c: st.column_config.NumberColumn(c, format="%.6g") for c in axes
+                   if c in shown.columns and shown[c].dtype.kind == "f"})
     config.update({c: st.column_config.NumberColumn(c, format=fmt, help=text) for c, (fmt, text) in COST_COLUMNS.items()
                    if c in cost})
     config["run_id"] = st.column_config.TextColumn("run_id", width="small")
@@ -161,7 +165,7 @@ def table() -> None:
         pos = np.flatnonzero(shown["run_id"].isin(wanted).to_numpy())
         default = {"selection": {"rows": pos.tolist()}}
     event = st.dataframe(shown[columns], hide_index=True, key="runs_table", on_select="rerun",
-                         selection_mode="multi-row", selection_default=default, column_config=config, placeholder="—",
+                         selection_mode="multi-row", selection_default=default, column_config=config, placeholder=EMPTY,
                          height=min(36 + 35 * max(len(shown), 1), 560), width="stretch")
     rows = [r for r in event.selection.rows if r < len(shown)]
     selected = shown["run_id"].iloc[rows].tolist()

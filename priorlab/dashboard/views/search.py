@@ -73,7 +73,7 @@ better = data.higher_is_better(metric)
 logs = overview.log_axes(d.sweep_configs(sweep))
 axes = overview.search_axes(scope, logs)
 n_pruned = int((scope["status"] == "pruned").sum())
-st.caption(md(f"Aggregating {len(scope):,} {kind} runs of sweep {sweep} ({len(scope) - n_pruned:,} done"
+st.caption(md(f"Aggregating {len(scope):,} {kind} run{'s' if len(scope) != 1 else ''} of sweep {sweep} ({len(scope) - n_pruned:,} done"
               f"{f', {n_pruned:,} pruned: their numbers are where they were stopped' if n_pruned else ''}); "
               f"{metric}: {'higher' if better else 'lower'} is better"
               + data.without_metric_text(scope, metric) + "."))
@@ -146,7 +146,10 @@ def _parallel(token: tuple, sweep: str, kind: str, metric: str, ids: str, _frame
 
 
 st.subheader("Parallel coordinates", anchor=False)
-shown = brushed
+# Only runs with the metric: one without (a no-reference photo) drew no line, yet its values
+# ("native", "auto") labelled the axes with ticks no line reached.
+shown = brushed[pd.to_numeric(brushed[metric], errors="coerce").notna()]
+unscored = len(brushed) - len(shown)
 if len(shown) > MAX_LINES:
     shown = shown.sample(MAX_LINES, random_state=0)
     st.caption(f"Drawing a seeded sample of {MAX_LINES:,} of the {len(brushed):,} brushed runs.")
@@ -165,8 +168,10 @@ labels = alt.Chart(ticks).mark_text(align="left", dx=4, fontSize=10, color="#333
     x=alt.X("axis:N", sort=order), y="pos:Q", text="value:N")
 rules = alt.Chart(pd.DataFrame({"axis": order})).mark_rule(color="#888").encode(x=alt.X("axis:N", sort=order))
 st.altair_chart((rules + lines + labels).properties(height=360), width="stretch")
-st.caption("Each line is a run; each vertical axis spans the values tried (log scale: "
-           + md(", ".join(a for a, lg in zip(axes["axis"], axes["log"]) if lg) or "none") + ").")
+logged = ", ".join(a for a, lg in zip(axes["axis"], axes["log"]) if lg)
+st.caption("Each line is a run; each vertical axis spans the values tried"
+           + (f" (log scale: {md(logged)})." if logged else ".")
+           + (md(f" {unscored} run{'s' if unscored != 1 else ''} without {metric} not drawn.") if unscored else ""))
 
 
 # ------------------------------------------------------------------ importance
@@ -205,7 +210,12 @@ def importance_section(brushed: pd.DataFrame) -> None:
         top_axis = imp.iloc[0]
         interval = (f"95% interval {top_axis['lo']:.2f}–{top_axis['hi']:.2f}, bootstrap" if top_axis["lo"] == top_axis["lo"]
                     else "no interval: each fANOVA refit takes about a second")
-        st.caption(md(f"{top_axis['axis']} explains the largest share ({top_axis['importance']:.2f} over "
+        # Axes as important as the first (to the 2 decimals shown) share the sentence: "sigma explains
+        # the largest share (0.50)" stood beside an equal bar for loss.
+        tied = imp.loc[(top_axis["importance"] - imp["importance"]).abs() < 0.005, "axis"].tolist()
+        who = (f"{top_axis['axis']} explains the largest share" if len(tied) == 1 else
+               f"{', '.join(tied[:-1])} and {tied[-1]} explain equal largest shares")
+        st.caption(md(f"{who} ({top_axis['importance']:.2f}{' each' if len(tied) > 1 else ''} over "
                       f"{int(top_axis['n'])} runs; {interval})."))
 
 
@@ -238,7 +248,7 @@ def slice_chart(spec) -> alt.Chart:
 
 # One chart per column, each as wide as its column: a fixed-width concatenation of three ran
 # past the page's right edge.
-specs = list(axes.itertuples(index=False))
+specs = list(overview.scored_axes(pts, axes, metric).itertuples(index=False))
 for start in range(0, len(specs), SLICES_PER_ROW):
     for col, spec in zip(st.columns(SLICES_PER_ROW), specs[start:start + SLICES_PER_ROW]):
         col.altair_chart(slice_chart(spec), width="stretch")

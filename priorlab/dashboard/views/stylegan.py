@@ -21,7 +21,7 @@ from priorlab.analysis import stylegan as sgt
 from priorlab.analysis.runframe import missing, param_of, summary_of
 from priorlab.dashboard import data, images, sg_answers, strips
 from priorlab.dashboard.frames import MAX_COLS, artifact_sha, cell_for, frames_of, show, shown_columns
-from priorlab.dashboard.widgets import fmt_number as fmt, md, number as num, url_pick
+from priorlab.dashboard.widgets import EMPTY, fmt_number as fmt, md, number as num, url_pick
 from priorlab.vocab import INTERP_SPACES as INTERP, LATENT_SPACES, space_key
 
 KINDS = vocab.STYLEGAN_KINDS
@@ -230,11 +230,11 @@ if run is not None:
             col.metric(f"{space}: mean flip frame", fmt(f.mean()) if len(f) else "—",
                        help="the first frame whose label differs from frame 0's, averaged over the pairs that flip")
             col.caption(f"{fmt(f.mean() / (K - 1) if len(f) and K > 1 else np.nan, '.0%')} of the way · "
-                        f"flips in {len(f)} of {total} pairs")
+                        f"flips in {len(f)} of {total} pair{'' if total == 1 else 's'}")
         table = flips.pivot_table(index="pair", columns="space", values="flip", aggfunc="first", dropna=False)
         table = table.reindex(columns=spaces)
         table.index = [f"pair {p}" for p in table.index]
-        st.dataframe(table.astype("Float64"), width="stretch")
+        st.dataframe(table.astype("Float64"), width="stretch", placeholder=EMPTY)
 
 # ------------------------------------------------------------------ 3. SVM directions
 
@@ -265,7 +265,8 @@ if run is not None:
             st.altair_chart((bars + chance).properties(height=240), width="stretch")
         with c[1]:
             st.dataframe(acc, hide_index=True, width="stretch",
-                         column_config={k: st.column_config.NumberColumn(format="%.3f") for k in acc.columns[1:]})
+                         column_config={k: st.column_config.NumberColumn(format="%.3f") for k in acc.columns[1:]},
+                         placeholder=EMPTY)
             st.caption(f"{int(num(summary_of(run, 'n_kept', 0)) or 0)} of {int(num(summary_of(run, 'n_samples', 0)) or 0)} "
                        f"samples kept ({int(num(summary_of(run, 'n_train', 0)) or 0)} train, "
                        f"{int(num(summary_of(run, 'n_val', 0)) or 0)} validation); dashed: chance.")
@@ -282,7 +283,7 @@ if run is not None:
             st.dataframe(pd.DataFrame({"run": others["run_id"].map(lambda r: labels.get(r, r)),
                                        **{f"{s} {k}": runframe.summary_number(others, space_key(s, k))
                                           for s in LATENT_SPACES for k in ("val_accuracy", "train_accuracy")}}),
-                         hide_index=True, width="stretch")
+                         hide_index=True, width="stretch", placeholder=EMPTY)
 
 # ------------------------------------------------------------------ 4. traversals (Figures 21-22)
 
@@ -373,7 +374,7 @@ if run is not None:
                 for s in spaces]
         st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch",
                      column_config={"monotone": st.column_config.NumberColumn(format="percent"),
-                                    "success (crosses the threshold)": st.column_config.NumberColumn(format="percent")})
+                                    "success (crosses the threshold)": st.column_config.NumberColumn(format="percent")}, placeholder=EMPTY)
 # ------------------------------------------------------------------ 5. the report's questions
 
 scoped = len(sweeps) > 1 and scope is not sg

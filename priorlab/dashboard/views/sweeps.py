@@ -9,7 +9,7 @@ import streamlit as st
 from priorlab import vocab
 from priorlab.analysis import runframe
 from priorlab.dashboard import data
-from priorlab.dashboard.widgets import md
+from priorlab.dashboard.widgets import EMPTY, md
 
 FAILED_PER_PAGE = 10
 STATUS_COLOR = {vocab.RUNNING: "blue", vocab.DONE: "green", vocab.ERROR: "red", vocab.INTERRUPTED: "orange",
@@ -52,12 +52,15 @@ def live() -> None:
             with head[1]:
                 st.badge(sw["status"], color=STATUS_COLOR.get(sw["status"], "gray"))
             st.progress(finished / total if total else 0.0,
-                        text=f"{finished} of {total} runs finished · {n['done']} done · "
-                             f"{n['running']} running · {n['pending']} pending")
+                        text=" · ".join([f"{finished} of {total} runs finished", f"{n['done']} done",
+                                         # every other way a run ended, where some did: "6 of 6
+                                         # finished · 3 done" left a reader to find the 3 pruned
+                                         *(f"{n[s]} {s}" for s in vocab.ENDED if s != vocab.DONE and n[s]),
+                                         f"{n['running']} running", f"{n['pending']} pending"]))
             table = pd.DataFrame([{"status": s, "runs": n[s]} for s in vocab.STATUSES if n[s]])
             c1, c2 = st.columns([2, 3])
             with c1:
-                st.dataframe(table, hide_index=True, width="stretch")
+                st.dataframe(table, hide_index=True, width="stretch", placeholder=EMPTY)
             with c2:
                 st.markdown(f"**host** {md(sw.get('host') or '—')}  \n**started** {_when(sw.get('created_at'))}  \n"
                             f"**updated** {_when(sw.get('updated_at'))}  \n"
