@@ -51,7 +51,7 @@ def read_regular(path: Path, limit: int) -> bytes | None:
         fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0))
     except FileNotFoundError:
         return None
-    except OSError as e:
+    except OSError:
         if os.path.islink(path):
             raise ArtifactRefused(f"{path}: a symbolic link where an artifact file belongs; not read "
                                   "(`priorlab check` lists it)") from None
