@@ -116,7 +116,7 @@ if str(kind).startswith("stylegan"):
 if not factors:
     n = len(scope)
     st.info(("This is a single run" if n == 1 else f"These {n} finished runs have the same parameters")
-            + f": no factor to compare. Sweep a parameter (a `grid:` entry) to compare its levels"
+            + ": no factor to compare. Sweep a parameter (a `grid:` entry) to compare its levels"
             + (" here; the z-against-w comparison above is what each run measures." if str(kind).startswith("stylegan")
                else "."), icon=":material/info:")
     if kind == vocab.DIP:  # detectors' stops need no varying factor
