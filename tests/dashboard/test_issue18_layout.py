@@ -19,7 +19,7 @@ from priorlab.analysis.store import Store
 
 pytest.importorskip("streamlit")
 
-from apptest_helpers import assert_ok, open_page  # noqa: E402
+from apptest_helpers import assert_ok, channels, displayed, open_page, specs  # noqa: E402
 
 EMPTY = "—"
 LINE_CHARS = 52  # what a legend line may hold in a half-page chart at a 1400 px window
@@ -51,23 +51,6 @@ def with_sample_probabilities(store: Path, into: Path) -> Path:
     for i in range(4):
         copy.log_metrics(sample, i, {vocab.space_metric("prob", s): 0.2 * i + 0.1 for s in vocab.LATENT_SPACES})
     return into
-
-
-def specs(at) -> list[dict]:
-    return [json.loads(c.proto.spec) for c in at.get("vega_lite_chart")]
-
-
-def channels(node, name: str):
-    """Every `name` channel definition (e.g. "color") anywhere in a Vega-Lite spec (layers too)."""
-    if isinstance(node, dict):
-        enc = node.get("encoding")
-        if isinstance(enc, dict) and name in enc:
-            yield enc[name]
-        for v in node.values():
-            yield from channels(v, name)
-    elif isinstance(node, list):
-        for v in node:
-            yield from channels(v, name)
 
 
 def run_colours(spec: dict) -> dict[str, str]:
@@ -134,24 +117,6 @@ def test_second_legends_draw_their_symbols_in_grey_not_black(monkeypatch, sweep_
                 assert legend.get("symbolStrokeColor") or legend.get("symbolFillColor"), (name, legend)
                 if name == "strokeDash":
                     assert legend.get("symbolType") == "stroke", "a dash pattern needs a line to show on"
-
-
-def displayed(df) -> pd.DataFrame:
-    """A table's cells as the browser shows them: a Styler's display values, except that
-    Streamlit's grid draws its own text over every null cell whatever the Styler says (its
-    `na_rep` "—" never reached the page: the second walk): the table's `placeholder`, else "None"."""
-    values = df.value.reset_index(drop=True)
-    values.columns = range(values.shape[1])
-    arrow = df.proto.arrow_data
-    if arrow.HasField("styler"):
-        import pyarrow as pa
-
-        shown = pa.ipc.open_stream(arrow.styler.display_values).read_all().to_pandas().reset_index(drop=True)
-        shown = shown.iloc[:, -values.shape[1]:]  # the display frame may carry the index first
-        shown.columns = values.columns
-    else:
-        shown = values.astype(str)
-    return shown.where(~values.isna(), df.proto.placeholder if df.proto.HasField("placeholder") else "None")
 
 
 def test_every_empty_cell_on_compare_is_a_dash(monkeypatch, sweep_store):

@@ -14,13 +14,9 @@ from priorlab.analysis.store import Store
 
 pytest.importorskip("streamlit")
 
-from apptest_helpers import assert_ok, open_page  # noqa: E402
+from apptest_helpers import assert_ok, channels, displayed, open_page, specs  # noqa: E402
 
 EMPTY = "—"
-
-
-def specs(at) -> list[dict]:
-    return [json.loads(c.proto.spec) for c in at.get("vega_lite_chart")]
 
 
 def x_fields(spec) -> set[str]:
@@ -38,24 +34,6 @@ def x_fields(spec) -> set[str]:
                 walk(v)
     walk(spec)
     return out
-
-
-def displayed(df) -> pd.DataFrame:
-    """A table's cells as the browser shows them: a Styler's display values, except that
-    Streamlit's grid draws its own text over every null cell whatever the Styler says (its
-    `na_rep` "—" never reached the page: the second walk): the table's `placeholder`, else "None"."""
-    values = df.value.reset_index(drop=True)
-    values.columns = range(values.shape[1])
-    arrow = df.proto.arrow_data
-    if arrow.HasField("styler"):
-        import pyarrow as pa
-
-        shown = pa.ipc.open_stream(arrow.styler.display_values).read_all().to_pandas().reset_index(drop=True)
-        shown = shown.iloc[:, -values.shape[1]:]  # the display frame may carry the index first
-        shown.columns = values.columns
-    else:
-        shown = values.astype(str)
-    return shown.where(~values.isna(), df.proto.placeholder if df.proto.HasField("placeholder") else "None")
 
 
 def baseline_store(root: Path) -> Path:
@@ -198,26 +176,14 @@ def test_search_weighs_and_slices_only_axes_the_scored_runs_vary(monkeypatch, tm
     "log scale: none", and named sigma alone as the most important beside an equal bar for loss."""
     at = open_page(monkeypatch, scored_and_photo_store(tmp_path / "s"), "search", sr_sweep="w", sr_kind="dip")
     assert_ok(at)
-    slices = {ch.get("title") for s in specs(at) for ch in _channels(s, "x") if ch.get("field") == "x"}
+    slices = {ch.get("title") for s in specs(at) for ch in channels(s, "x") if ch.get("field") == "x"}
     assert {"sigma", "loss"} <= slices and not {"size", "seed"} & slices, slices
-    bars = [a for s in specs(at) if "importance" in json.dumps(s) for ch in _channels(s, "y")
+    bars = [a for s in specs(at) if "importance" in json.dumps(s) for ch in channels(s, "y")
             for a in ch.get("sort") or []]  # the importance chart's rows, in their order
     assert bars and not {"size", "seed"} & set(bars), bars
     text = " ".join(str(c.value) for c in at.caption)
     assert "log scale: none" not in text
     assert "explain equal largest shares" in text or "explains the largest share" in text
-
-
-def _channels(node, name: str):
-    if isinstance(node, dict):
-        enc = node.get("encoding")
-        if isinstance(enc, dict) and name in enc:
-            yield enc[name]
-        for v in node.values():
-            yield from _channels(v, name)
-    elif isinstance(node, list):
-        for v in node:
-            yield from _channels(v, name)
 
 
 def test_a_sweep_card_counts_every_way_its_runs_ended(monkeypatch, tmp_path):
@@ -368,7 +334,7 @@ def test_parallel_coordinates_draw_only_runs_with_the_metric(monkeypatch, tmp_pa
     import pyarrow as pa
 
     chart = next(c for c in at.get("vega_lite_chart")
-                 if any(ch.get("field") == "axis" for ch in _channels(json.loads(c.proto.spec), "x")))
+                 if any(ch.get("field") == "axis" for ch in channels(json.loads(c.proto.spec), "x")))
     values = {str(v) for ds in chart.proto.datasets
               for v in pa.ipc.open_stream(ds.data.data).read_all().to_pandas().get("value", [])}
     assert {"32", "0.1", "0.2"} <= values and not {"native", "auto"} & values, values

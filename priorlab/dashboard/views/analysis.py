@@ -20,7 +20,8 @@ import streamlit as st
 from priorlab import vocab
 from priorlab.analysis import choices, runframe
 from priorlab.dashboard import computed, data, stopping
-from priorlab.dashboard.widgets import EMPTY, bound_select, dashed, fmt_number, md, scope_text, sweep_scope
+from priorlab.dashboard.widgets import (EMPTY, bound_select, dashed, fmt_number, md, number_columns, scope_text,
+                                        sweep_scope)
 
 st.title("Analysis")
 st.caption("Effects with 95% bootstrap confidence intervals, interactions, matched pairs and a "
@@ -277,7 +278,9 @@ else:
                 tooltip=[c for c in pairs.columns if c not in ("n_a", "n_b")])
             st.altair_chart((diag + pts).properties(height=300), width="stretch")
         # Below the scatter at the page's width: beside it, half its columns were off-screen.
-        st.dataframe(dashed(pair_table(pairs)), hide_index=True, width="stretch", height=min(36 + 35 * len(pairs), 300),
+        table = pair_table(pairs)
+        st.dataframe(table, column_config=number_columns(table), hide_index=True, width="stretch",
+                     height=min(36 + 35 * len(pairs), 300),
                      placeholder=EMPTY)
 
 # ------------------------------------------------------------------ leaderboard
