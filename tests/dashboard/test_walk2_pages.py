@@ -358,3 +358,22 @@ def test_stylegan_answers_neither_promise_runs_nor_count_zeros(monkeypatch, tmp_
     text = " ".join(str(e.value) for e in [*at.markdown, *at.caption])
     assert "Where does the classifier flip?" in text and " yet" not in text.split("flip?")[1][:80], text
     assert "1 sample" in text and "0 interpolate" not in text
+
+
+def test_runs_table_says_a_shared_setting_once_not_as_a_column(monkeypatch, tmp_path):
+    """Runs scoped to one sweep showed eight columns with one value each (the second walk): a
+    setting every shown run shares is named once above the table; what varies stays a column."""
+    store = Store(tmp_path / "s")
+    for sweep, arch, size, ids in (("search", "seed-single", 32, (1, 2, 3)), ("grid", "skip", 64, (4, 5))):
+        store.upsert_sweep(sweep, "kind: dip\n", "host", status="done")
+        store.register_runs(sweep, [{"run_id": f"r{i}", "kind": "dip", "params": {"lr": 10.0 ** -i, "arch": arch,
+                                                                                  "size": size}} for i in ids])
+        for i in ids:
+            store.start_run(f"r{i}")
+            store.finish_run(f"r{i}", "done", {"best_psnr": 10.0 + i})
+    at = open_page(monkeypatch, tmp_path / "s", "runs", sweep="search")
+    assert_ok(at)
+    columns = list(at.dataframe[0].value.columns)
+    assert "lr" in columns and "arch" not in columns and "size" not in columns, columns
+    assert any("Same in all shown runs" in c.value and "arch=seed-single" in c.value and "size=32" in c.value
+               for c in at.caption), [c.value for c in at.caption]

@@ -149,6 +149,14 @@ def table() -> None:
     columns = [c for c in dict.fromkeys(columns) if c in shown.columns]
     if len(shown):  # a column blank for every shown run (another kind's, another sweep's) is noise
         columns = [c for c in columns if c in ("run_id", "status", "kind", "sweep") or shown[c].notna().any()]
+    # A setting every shown run shares is said once above the table, as `priorlab runs` does:
+    # one sweep's fixed values were eight identical columns (the second walk). A column the user
+    # filters on stays.
+    same = {c: shown[c].iloc[0] for c in axes if c in columns and c not in ("kind", "status") + tuple(lead)
+            and not chosen.get(c) and len(shown) > 1 and shown[c].notna().all() and shown[c].astype(str).nunique() == 1}
+    columns = [c for c in columns if c not in same]
+    if same:
+        st.caption("Same in all shown runs: " + ", ".join(f"{c}={data.fmt(v)}" for c, v in same.items()))
     config = {m: st.column_config.NumberColumn(m, format="%.4g") for m in metrics}
     # A sampled lr of 1.6e-06 read 0.000002 in Streamlit's default format: float settings keep
     # their significant digits too.
