@@ -11,8 +11,9 @@ What stays true:
   `done` still implies complete rows (`Store.finish_run` compares them with what was sent).
 - Files before rows: a row never names a file that is not stored.
 - A batch is one transaction. When the store cannot be reached (`StoreAway`) or its disk is
-  full, it rolls back and every later call raises that error: the sweep stops with that one line, the lost batch's
-  runs stay `running`, and the same command reruns them once the store is back.
+  full, it rolls back and every later call raises that error: the sweep stops with that one
+  line, the lost batch's runs stay `running`, and the same command reruns them once the store
+  is back.
 - A write that fails for one run only (its image cannot be stored) does not take its batch
   down: the batch is retried an item at a time, and that run finishes as `error` saying why.
 """
@@ -29,6 +30,7 @@ from typing import Any
 from priorlab import vocab
 from priorlab.analysis.schema import disk_full
 from priorlab.analysis.store import Store, StoreAway
+from priorlab.cluster.cli_errors import first_line
 
 # Queued image bytes from which `put` waits for the committer: a bound on the writer's memory
 # when trials send faster than the store takes them.
@@ -180,8 +182,7 @@ class GroupCommit:
             self.on_finished(finished)
 
     def _lost(self, run_id: str, e: Exception) -> None:
-        text = str(e).strip().splitlines()[0] if str(e).strip() else ""
-        self.run_errors.setdefault(run_id, f"{type(e).__name__}: {text}")
+        self.run_errors.setdefault(run_id, f"{type(e).__name__}: {first_line(e)}")
 
     def _write(self, items: list[Item], stored: list[list | None]) -> None:
         with self.store.batch():

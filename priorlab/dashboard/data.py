@@ -411,7 +411,7 @@ def data_labels(runs: pd.DataFrame) -> dict[str, str]:
         # random search all read "task=denoise image=astronaut size=32 sigma=0.1 seed=0 arch=seed-doub…",
         # their lr cut off by the length cap.
         for _, part in (group.groupby("sweep", sort=False, dropna=False) if "sweep" in group.columns else [(None, group)]):
-            own = [c for c in varying(part, cols)]
+            own = varying(part, cols)
             out.update(run_labels(part, own + [c for c in cols if c not in own]).to_dict())
     return out
 

@@ -41,11 +41,6 @@ class UploadProcess:
         if said is not None:
             raise OSError(said)
 
-    def close(self) -> None:
-        self._proc.stdin.close()
-        self._proc.wait(timeout=10)
-
-
 def _serve(url: str) -> None:
     import fsspec
 
