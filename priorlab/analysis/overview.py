@@ -28,9 +28,13 @@ import yaml
 
 MAX_IMPORTANCE_RUNS = 500  # a seeded sample of this many runs feeds the evaluators (fANOVA is O(n log n) per tree)
 # Bootstrap refits per evaluator. PED-ANOVA fits in ~20 ms, so ten resamples cost nothing;
-# one fANOVA forest takes ~0.5-1 s on 500 runs (two shared cores), so its ten refits took
-# 10-13 s on the Search page: fANOVA gives its point estimate only (no interval).
+# one fANOVA forest takes ~0.2-0.4 s on 500 runs (two shared cores), so ten refits would cost
+# seconds on the Search page: fANOVA gives its point estimate only (no interval).
 BOOTSTRAPS = {"ped-anova": 10, "fanova": 0}
+# fANOVA's forest. Depth 6 leaves ~8 of 500 runs per leaf; depth 8 (~2 per leaf) fitted noise
+# and cost 2.4x the time (its marginal variances walk every leaf) for the same importances
+# within their seed-to-seed spread on bench_dashboard's 10k-run store.
+FANOVA_TREES, FANOVA_DEPTH = 16, 6
 CONTINUOUS_LEVELS = 8  # a numeric axis with more distinct values than this is a sampled range
 
 
@@ -267,7 +271,7 @@ def importance(runs: pd.DataFrame, metric: str, axes: pd.DataFrame, *, higher_is
     direction = StudyDirection.MAXIMIZE if higher_is_better else StudyDirection.MINIMIZE
 
     def evaluate(sample: list) -> dict[str, float]:
-        ev = (FanovaImportanceEvaluator(seed=seed, n_trees=16, max_depth=8) if method == "fanova"
+        ev = (FanovaImportanceEvaluator(seed=seed, n_trees=FANOVA_TREES, max_depth=FANOVA_DEPTH) if method == "fanova"
               else PedAnovaImportanceEvaluator())
         names = [a for a in specs if any(a in t.params for t in sample)]
         try:

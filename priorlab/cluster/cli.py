@@ -312,13 +312,14 @@ def cmd_dashboard(args) -> int:
     if args.artifacts:
         env["PRIORLAB_ARTIFACTS"] = args.artifacts
     cmd = [
-        sys.executable, "-m", "streamlit", "run", str(app),
+        sys.executable, "-m", "priorlab.dashboard.serve", "run", str(app),
         "--server.address", args.host, "--server.port", str(args.port),
         "--server.headless", "true" if args.headless else "false",
         "--browser.gatherUsageStats", "false", "--client.toolbarMode", "viewer",
     ]
     print(f"dashboard on http://{args.host}:{args.port} over {env['PRIORLAB_STORE']} (Ctrl-C stops)", flush=True)
-    # Become Streamlit (no child process), so Ctrl-C and SIGTERM reach the server itself.
+    # Become the server (no child process), so Ctrl-C and SIGTERM reach it itself; serve.py
+    # imports what the pages need before handing over to `streamlit run`.
     os.execve(sys.executable, cmd, env)
     return 0  # not reached
 

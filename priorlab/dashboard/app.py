@@ -1,4 +1,5 @@
-"""priorlab dashboard: `priorlab dashboard --store DIR` runs `streamlit run dashboard/app.py`.
+"""priorlab dashboard: `priorlab dashboard --store DIR` runs `streamlit run dashboard/app.py`
+(through dashboard/serve.py, which imports the pages' slow libraries before the server listens).
 
 This entry script only sets up the page, the sidebar shared by every page, and the page list.
 Each page is a file in `views/`; its URL path is its name (`/runs`, `/compare?runs=id1,id2`;
@@ -49,7 +50,8 @@ PAGES = [
 def _prewarm() -> bool:
     """Import scipy.stats (~1–2 s, needed for p-values) and Optuna (its importance evaluators,
     a few seconds) once per server process, in the background after the first page has been
-    drawn, so Analysis, Findings and Search open fast."""
+    drawn, so Analysis, Findings and Search open fast. `priorlab dashboard` has imported them
+    before it listened (serve.py); this covers a plain `streamlit run app.py`."""
     def work() -> None:
         try:
             import scipy.stats  # noqa: F401

@@ -10,7 +10,9 @@ server-side time to first render and per interaction; the browser adds its own d
 time on top (a few hundred ms for a 10k-row table).
 
 Three timings per page:
-- cold: first render in a fresh process (empty caches: the store is read from SQLite);
+- cold: first render in a fresh server process (empty caches: the store is read from SQLite;
+  the libraries `priorlab dashboard` imports before it listens already imported, their time
+  printed beside it);
 - warm: a new session once the caches are filled (a second user, or a reload);
 - interaction: one widget change and the rerun it causes, in that session.
 
@@ -209,6 +211,8 @@ FRESH = """
 import os, sys, time
 sys.path.insert(0, {root!r})
 from streamlit.testing.v1 import AppTest
+from priorlab.dashboard.serve import warm
+print("WARM", warm())  # what `priorlab dashboard` does before its server listens
 at = AppTest.from_file({app!r}, default_timeout=120)
 at.switch_page("views/{page}.py")
 t, c = time.perf_counter(), time.process_time()
@@ -218,8 +222,9 @@ print("SECONDS", time.perf_counter() - t, bool(at.exception), time.process_time(
 
 
 def fresh_process(page: str) -> float:
-    """The page as the very first thing a new server process renders (nothing imported or
-    cached yet beyond Streamlit itself)."""
+    """The page as the very first thing a new server process renders: nothing cached, and
+    nothing imported beyond Streamlit and what `priorlab dashboard` imports before it listens
+    (dashboard/serve.py; that start-up time is printed beside the page's)."""
     import subprocess
 
     code = FRESH.format(root=str(ROOT), app=APP, page=page)
@@ -228,6 +233,8 @@ def fresh_process(page: str) -> float:
     line = next((x for x in out.stdout.splitlines() if x.startswith("SECONDS")), None)
     if line is None or line.split()[2] == "True":
         raise RuntimeError(out.stderr[-2000:])
+    warm_s = float(next(x for x in out.stdout.splitlines() if x.startswith("WARM")).split()[1])
+    print(f"  (server start: {warm_s * 1e3:.0f} ms of imports before it listens)")
     _cpu[0] = float(line.split()[3])
     return float(line.split()[1])
 
@@ -275,7 +282,7 @@ def main() -> int:
           f"load average {os.getloadavg()[0]:.1f}")
     try:
         pages = {"search"} if a.pages == "search" else {"search", "others"}
-        print("Fresh server process, page opened first (cold imports, store read, scipy for p-values)")
+        print("Fresh server process, page opened first (store read, statistics, charts)")
         for page in (("runs", "analysis") if "others" in pages else ()) + ("search",):
             record(f"{page.capitalize()}: first render in a fresh process", fresh_process(page), FIRST_RENDER_S)
         bench(store, runs_df, pages)
