@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import queue
 import threading
+import time
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -35,6 +36,13 @@ from priorlab.cluster.cli_errors import first_line
 # Queued image bytes from which `put` waits for the committer: a bound on the writer's memory
 # when trials send faster than the store takes them.
 MAX_QUEUED_BYTES = 256 * 2**20
+# How long the committer lets a burst gather before it takes the queue, unless this many items
+# are queued already (PostgreSQL's commit_delay, for the same reason). Taken at once, the queue
+# held one or two items each time (the actor's thread queues them one call at a time), and each
+# paid a transaction and an upload call of its own: on a database server and object storage
+# that client and server CPU was the writer's limit (bench_shared_store). A row then lands up to
+# 50 ms later, and `wait_for` waits as much longer.
+LINGER_S, LINGER_ITEMS = 0.05, 128
 
 
 @dataclass
@@ -115,6 +123,10 @@ class GroupCommit:
         while True:
             with self._cond:
                 self._cond.wait_for(lambda: bool(self._queue))
+                short = len(self._queue) < LINGER_ITEMS
+            if short:  # a plain sleep: woken by every `put`, the thread would take the GIL as often
+                time.sleep(LINGER_S)
+            with self._cond:
                 batch, self._queue, self._queued_bytes = self._queue, [], 0
                 self._cond.notify_all()  # a `put` waiting for room goes on
             for segment in _segments(batch):
@@ -185,7 +197,7 @@ class GroupCommit:
         self.run_errors.setdefault(run_id, f"{type(e).__name__}: {first_line(e)}")
 
     def _write(self, items: list[Item], stored: list[list | None]) -> None:
-        with self.store.batch():
+        with self.store.batch(savepoints=False):  # on any error _commit retries item by item
             logs = [(item, put) for item, put in zip(items, stored) if isinstance(item, Log)]
             rows = [(log.run_id, step, name, value) for log, _ in logs for step, name, value in log.rows]
             if rows:

@@ -50,9 +50,15 @@ class StoreWriter:
         self.pruned: set[str] = set()  # runs this writer marked pruned (their summary follows their rows)
         self.started: dict[str, float] = {}  # run id -> when its trial claimed it (a pruned run's wall time)
         self.sharded: set[str] = set()  # runs whose shards this writer handed out (dropped once finished)
-        if hasattr(self.store.files, "upload_in_child"):  # object storage: uploads beside this GIL
-            self.store.files.upload_in_child()
-        self.commits = GroupCommit(self.store, self.owner, on_finished=self._drop_shards)
+        # On a database server the queued writes commit through a store of their own, i.e.
+        # their own connection: a trial's claim (its first call, which it waits for) then never
+        # queues behind a batch's transaction, holding up this actor's thread and every call
+        # behind it (bench_shared_store). SQLite takes one writer at a time whatever the
+        # connection, and its busy wait sleeps far longer than this process's lock.
+        committer = Store(root, artifacts=artifacts) if is_db_url(root) else self.store
+        if hasattr(committer.files, "upload_in_child"):  # object storage: uploads beside this GIL
+            committer.files.upload_in_child()
+        self.commits = GroupCommit(committer, self.owner, on_finished=self._drop_shards)
 
     def upsert_sweep(self, name: str, config_text: str, host: str) -> None:
         self.store.upsert_sweep(name, config_text, host)

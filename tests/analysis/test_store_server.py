@@ -75,6 +75,42 @@ def test_postgres_and_s3_hold_what_a_folder_holds(tmp_path, pg_url, s3_url):
     assert check_store(pg_url, artifacts=s3_url).clean
 
 
+def test_a_bulk_metric_batch_lands_as_row_by_row_writes_do(tmp_path, pg_url, s3_url):
+    # A writer's batch of many rows goes to PostgreSQL as one array INSERT (postgres.BULK_ROWS):
+    # repeated keys keep the last value, NaN is NULL, infinities and re-logs are kept as in SQLite.
+    from priorlab.analysis.store.postgres import BULK_ROWS
+
+    rows = [("r1", step, f"m{k}", float(step * 10 + k)) for step in range(4) for k in range(BULK_ROWS)]
+    rows += [("r1", 0, "m0", -1.0), ("r2", 5, "psnr", float("nan")), ("r2", 6, "psnr", float("inf")),
+             ("r2", 7, "psnr", -float("inf")), ("r2", 8, "psnr", 1e308), ("r2", 9, "psnr", 5e-324)]
+    frames = []
+    for store in (Store(tmp_path / "folder"), Store(pg_url, artifacts=s3_url)):
+        fill(store)
+        store.log_metrics_rows(rows)
+        store.log_metrics_rows(rows[:BULK_ROWS])  # a resent batch replaces, never duplicates
+        frames.append(store.metrics().sort_values(["run_id", "name", "step"]).reset_index(drop=True))
+    pd.testing.assert_frame_equal(frames[0], frames[1], check_dtype=False)
+    m = frames[1].set_index(["run_id", "step", "name"])["value"]
+    assert m[("r1", 0, "m0")] == 0.0 and np.isnan(m[("r2", 5, "psnr")]) and m[("r2", 6, "psnr")] == np.inf
+
+
+@pytest.mark.parametrize("backend", ["folder", "postgres"])
+def test_a_batch_without_savepoints_is_all_or_nothing_and_the_next_has_them_again(tmp_path, pg_url, s3_url,
+                                                                                  backend):
+    store = Store(tmp_path / "folder") if backend == "folder" else Store(pg_url, artifacts=s3_url)
+    fill(store)
+    with pytest.raises(RuntimeError):
+        with store.batch(savepoints=False):
+            store.log_metrics("r1", 50, {"psnr": 1.0})  # a nested block: joins, no savepoint
+            raise RuntimeError("the group commit's write failed")
+    assert 50 not in store.metrics(run_ids=["r1"])["step"].tolist()
+    with store.batch():  # an ordinary batch: a nested block that fails alone rolls back alone
+        store.log_metrics("r1", 60, {"psnr": 2.0})
+        with pytest.raises(KeyError):
+            store.finish_run("no-such-run", "done")
+    assert 60 in store.metrics(run_ids=["r1"])["step"].tolist()
+
+
 def test_check_finds_missing_and_corrupt_objects(pg_url, s3_url):
     store = Store(pg_url, artifacts=s3_url)
     fill(store)

@@ -115,14 +115,16 @@ class Store(Writes, Reads):
         return self.files.artifact_dir
 
     @contextmanager
-    def batch(self) -> Iterator:
+    def batch(self, savepoints: bool = True) -> Iterator:
         """One transaction around several writes (`with store.batch(): ...`).
 
         Nested `batch()` blocks (every write method uses one) become savepoints: an exception
-        inside rolls back that block only, and the outermost block commits. Yields the write
-        connection for bulk loaders that insert rows directly.
+        inside rolls back that block only, and the outermost block commits. `savepoints=False`
+        on the outermost block: nested blocks join it without savepoints (on PostgreSQL each
+        costs two round trips), so an exception in one must end the whole block. Yields the
+        write connection for bulk loaders that insert rows directly.
         """
-        with self.db.batch() as c:
+        with self.db.batch(savepoints) as c:
             yield c
 
     @contextmanager

@@ -77,7 +77,7 @@ class PgConn:
     def __init__(self, raw, where: str):
         self.raw = raw
         self.where = where
-        self._scratch = 0
+        self._types: dict[str, dict[str, str]] = {}
 
     def execute(self, sql: str, args: Any = None):
         from psycopg import ClientCursor
@@ -97,38 +97,39 @@ class PgConn:
     def executemany(self, sql: str, rows):
         rows = list(rows)
         m = _BULK_INSERT.match(sql)
-        if m and len(rows) >= BULK_ROWS and not isinstance(rows[0], Mapping) and self._in_transaction():
-            return self._copy_insert(m, rows)
+        if m and len(rows) >= BULK_ROWS and not isinstance(rows[0], Mapping):
+            return self._array_insert(m, rows)
         cur = self.raw.cursor()
         cur.executemany(postgres_sql(sql, named=bool(rows) and isinstance(rows[0], Mapping)), rows)
         return cur
 
-    def _in_transaction(self) -> bool:
-        from psycopg.pq import TransactionStatus
-
-        return self.raw.info.transaction_status == TransactionStatus.INTRANS
-
-    def _copy_insert(self, m: re.Match, rows: list) -> _Count:
-        """Many rows of one INSERT as COPY into a scratch table, then one INSERT … SELECT with the
-        statement's own ON CONFLICT clause: several times faster than a row per statement (the
-        writer's metric batches), with the same outcome. Rows repeating a conflict key keep the
-        last one, as the row-by-row statements would."""
+    def _array_insert(self, m: re.Match, rows: list) -> _Count:
+        """Many rows of one INSERT as one statement: each column sent as one array and turned
+        back into rows by `unnest`, with the statement's own ON CONFLICT clause. One round trip
+        and one statement for the server to run, however many rows (the writer's metric
+        batches); the outcome is that of a statement per row. Rows repeating a conflict key keep
+        the last one, as the row-by-row statements would (PostgreSQL refuses to update one row
+        twice in a statement)."""
         table, cols = m["table"], [c.strip() for c in m["cols"].split(",")]
         key = re.search(r"ON\s+CONFLICT\s*\(([^)]*)\)\s*DO\s+UPDATE", m["rest"], re.I)
         if key:
             at = [cols.index(k.strip()) for k in key[1].split(",")]
             rows = list({tuple(r[i] for i in at): r for r in rows}.values())
-        self._scratch += 1
-        scratch = f"_priorlab_{table}_{self._scratch}"
+        types = self._column_types(table)
+        arrays = ", ".join(f"%s::{types[c]}[]" for c in cols)
         cur = self.raw.cursor()
-        cur.execute(f"CREATE TEMP TABLE {scratch} (LIKE {table}) ON COMMIT DROP")
-        with cur.copy(f"COPY {scratch} ({', '.join(cols)}) FROM STDIN") as copy:
-            for row in rows:
-                copy.write_row(row)
-        cur.execute(f"INSERT INTO {table}({', '.join(cols)}) SELECT {', '.join(cols)} FROM {scratch} {m['rest']}")
-        count = _Count(cur.rowcount)
-        cur.execute(f"DROP TABLE {scratch}")
-        return count
+        cur.execute(f"INSERT INTO {table}({', '.join(cols)}) SELECT * FROM unnest({arrays}) "
+                    + m["rest"].replace("%", "%%"), [list(column) for column in zip(*rows)])
+        return _Count(cur.rowcount)
+
+    def _column_types(self, table: str) -> dict[str, str]:
+        """`{column: SQL type}` of one of the store's tables (asked once per connection)."""
+        types = self._types.get(table)
+        if types is None:
+            types = self._types[table] = dict(self.raw.execute(
+                "SELECT attname, format_type(atttypid, atttypmod) FROM pg_attribute "
+                "WHERE attrelid = %s::regclass AND attnum > 0 AND NOT attisdropped", (table,)).fetchall())
+        return types
 
 
 class _Count:
@@ -138,10 +139,10 @@ class _Count:
         self.rowcount = rowcount
 
 
-# `INSERT INTO t(a, b) VALUES (?, ?) [ON CONFLICT …]`: the statements `_copy_insert` can speed up.
+# `INSERT INTO t(a, b) VALUES (?, ?) [ON CONFLICT …]`: the statements `_array_insert` can speed up.
 _BULK_INSERT = re.compile(r"\s*INSERT\s+INTO\s+(?P<table>\w+)\s*\((?P<cols>[^)]*)\)\s*VALUES\s*"
                          r"\(\s*\?(?:\s*,\s*\?)*\s*\)\s*(?P<rest>.*)$", re.S | re.I)
-BULK_ROWS = 64  # from this many rows on, COPY beats a statement per row
+BULK_ROWS = 16  # from this many rows on, one array INSERT beats a statement per row
 
 
 class PostgresDatabase:
@@ -160,6 +161,7 @@ class PostgresDatabase:
         self._conn = None
         self._conn_pid: int | None = None
         self._depth = 0
+        self._flat = False  # the open transaction's nested blocks are not savepoints (batch())
         self._idle_lock = threading.Lock()  # not the writer's: a long batch never holds up a read
         self._idle: list[PgConn] = []  # read connections between two reads
         self._idle_pid = os.getpid()
@@ -239,21 +241,35 @@ class PostgresDatabase:
         conn.raw.close()
 
     @contextmanager
-    def batch(self) -> Iterator[PgConn]:
-        """One transaction around several writes; nested blocks are savepoints (as in SQLite)."""
+    def batch(self, savepoints: bool = True) -> Iterator[PgConn]:
+        """One transaction around several writes; nested blocks are savepoints (as in SQLite),
+        unless the outermost block says `savepoints=False`: its nested blocks then join it
+        without the two round trips a savepoint costs, and an exception in any of them must
+        end the whole block (the group commit's case: it retries item by item)."""
         with self._lock:
             conn = self._writer()
             depth = self._depth
+            if depth and self._flat:
+                self._depth = depth + 1
+                try:
+                    yield conn
+                finally:
+                    self._depth = depth
+                return
             try:
                 conn.execute("BEGIN" if depth == 0 else f"SAVEPOINT sp{depth}")
             except self._psycopg.Error as e:
                 self._conn = None
                 raise self._error(e) from None
             self._depth = depth + 1
+            if depth == 0:
+                self._flat = not savepoints
             try:
                 yield conn
             except BaseException as e:
                 self._depth = depth
+                if depth == 0:
+                    self._flat = False
                 try:
                     conn.execute("ROLLBACK" if depth == 0 else f"ROLLBACK TO SAVEPOINT sp{depth}")
                 except self._psycopg.Error:
@@ -262,6 +278,8 @@ class PostgresDatabase:
                     raise self._error(e) from None
                 raise
             self._depth = depth
+            if depth == 0:
+                self._flat = False
             try:
                 conn.execute("COMMIT" if depth == 0 else f"RELEASE SAVEPOINT sp{depth}")
             except self._psycopg.Error as e:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import math
-import sqlite3
 import time
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -86,10 +85,9 @@ def _as_list(value: Any) -> list | None:
     return list(value)
 
 
-def _short_rows(c: sqlite3.Connection, run_id: str, sent: tuple[int, int]) -> str | None:
-    """Why a run's stored rows fall short of what its trial sent, or None."""
-    n_metrics = c.execute("SELECT COUNT(*) FROM metrics WHERE run_id = ?", (run_id,)).fetchone()[0]
-    n_artifacts = c.execute("SELECT COUNT(*) FROM artifacts WHERE run_id = ?", (run_id,)).fetchone()[0]
+def _short_rows(stored: tuple[int, int], sent: tuple[int, int]) -> str | None:
+    """Why a run's stored rows (metric rows, artifacts) fall short of what its trial sent, or None."""
+    n_metrics, n_artifacts = stored
     if n_metrics >= sent[0] and n_artifacts >= sent[1]:
         return None
     return (f"only {n_metrics} of {sent[0]} metric rows and {n_artifacts} of {sent[1]} artifacts were stored "
@@ -281,10 +279,14 @@ class Writes:
                 if status == "done":
                     status = said
         with self.batch() as c:
-            if c.execute("SELECT 1 FROM runs WHERE run_id = ?", (run_id,)).fetchone() is None:
+            # One statement (a round trip on PostgreSQL): is the run registered, and what is stored.
+            stored = c.execute("""SELECT (SELECT COUNT(*) FROM metrics WHERE run_id = :run_id),
+                                         (SELECT COUNT(*) FROM artifacts WHERE run_id = :run_id)
+                                  FROM runs WHERE run_id = :run_id""", {"run_id": run_id}).fetchone()
+            if stored is None:
                 raise KeyError(f"run {run_id!r} is not registered in {self.where}")
             if sent is not None and status != "error":
-                short = _short_rows(c, run_id, sent)
+                short = _short_rows(tuple(stored), sent)
                 if short:
                     status, error = "error", short
             cur = c.execute(

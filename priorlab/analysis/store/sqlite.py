@@ -58,6 +58,7 @@ class SqliteDatabase:
         self._conn: sqlite3.Connection | None = None
         self._conn_pid: int | None = None
         self._depth = 0
+        self._flat = False  # the open transaction's nested blocks are not savepoints (batch())
         self._check_file()
         try:
             if readonly:
@@ -214,29 +215,43 @@ class SqliteDatabase:
             self._conn = None
 
     @contextmanager
-    def batch(self) -> Iterator[sqlite3.Connection]:
+    def batch(self, savepoints: bool = True) -> Iterator[sqlite3.Connection]:
         """One transaction around several writes (`with db.batch(): ...`).
 
         Nested `batch()` blocks (every write method uses one) become savepoints: an exception
-        inside rolls back that block only, and the outermost block commits. Yields the write
-        connection for bulk loaders that insert rows directly.
+        inside rolls back that block only, and the outermost block commits. With
+        `savepoints=False` on the outermost block its nested blocks simply join it (an exception
+        in one must end the whole block). Yields the write connection for bulk loaders that
+        insert rows directly.
         """
         with self._lock:
             conn = self._writer()
             depth = self._depth
+            if depth and self._flat:
+                self._depth = depth + 1
+                try:
+                    yield conn
+                finally:
+                    self._depth = depth
+                return
             conn.execute("BEGIN IMMEDIATE" if depth == 0 else f"SAVEPOINT sp{depth}")
             self._depth = depth + 1
+            if depth == 0:
+                self._flat = not savepoints
             try:
                 yield conn
             except BaseException:
                 self._depth = depth
                 if depth == 0:
+                    self._flat = False
                     conn.execute("ROLLBACK")
                 else:
                     conn.execute(f"ROLLBACK TO sp{depth}")
                     conn.execute(f"RELEASE sp{depth}")
                 raise
             self._depth = depth
+            if depth == 0:
+                self._flat = False
             try:
                 conn.execute("COMMIT" if depth == 0 else f"RELEASE sp{depth}")
             except sqlite3.DatabaseError:
@@ -245,7 +260,6 @@ class SqliteDatabase:
                 if depth == 0 and conn.in_transaction:
                     conn.execute("ROLLBACK")
                 raise
-
 
     def schema_version(self) -> int:
         with self.reader() as c:

@@ -6,9 +6,11 @@ writer actor that is the same GIL that takes the trials' calls and writes the ro
 and everything else took turns. Sent from a child process they run beside it: the writer
 hands over `{key: bytes}` and waits without holding the GIL (bench_shared_store).
 
-The child is `python -m priorlab.analysis.store.uploads URL` (a plain subprocess, not
-multiprocessing: that would re-import the parent's main module, a Ray worker's or a user's
-script). It opens the same URL with the same environment (credentials come only from there),
+The child is `python -P …/store/uploads.py URL`: a plain subprocess, not multiprocessing
+(that would re-import the parent's main module, a Ray worker's or a user's script), and this
+file run as a script, not `-m priorlab.analysis.store.uploads`, which would import the store
+package and pandas with it (~0.5 s of CPU taken from the sweep as the writer starts). `-P`
+keeps this folder off `sys.path`, where `copy.py` would hide the standard library's `copy`. It opens the same URL with the same environment (credentials come only from there),
 reads pickled `{key: bytes}` from stdin and answers each with None or a one-line error. It
 ends when the writer does: a closed stdin is its signal, so a killed writer leaves no process.
 """
@@ -26,7 +28,7 @@ class UploadProcess:
     is raised here as an `OSError` carrying the child's one line."""
 
     def __init__(self, url: str):
-        self._proc = subprocess.Popen([sys.executable, "-m", __name__, url],
+        self._proc = subprocess.Popen([sys.executable, "-P", __file__, url],
                                       stdin=subprocess.PIPE, stdout=subprocess.PIPE)
         self._lock = threading.Lock()
 
