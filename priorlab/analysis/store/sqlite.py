@@ -227,12 +227,8 @@ class SqliteDatabase:
         with self._lock:
             conn = self._writer()
             depth = self._depth
-            if depth and self._flat:
-                self._depth = depth + 1
-                try:
-                    yield conn
-                finally:
-                    self._depth = depth
+            if depth and self._flat:  # joins the open transaction: no statement of its own
+                yield conn
                 return
             conn.execute("BEGIN IMMEDIATE" if depth == 0 else f"SAVEPOINT sp{depth}")
             self._depth = depth + 1
