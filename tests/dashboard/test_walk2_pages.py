@@ -59,6 +59,21 @@ def test_compare_draws_no_empty_curve_for_runs_that_log_one_step(monkeypatch, tm
     assert any("once" in c.value and "Summary metrics" in c.value for c in at.caption)
 
 
+def test_a_baselines_output_is_named_by_its_method_once_without_a_step_or_a_stop(monkeypatch, tmp_path):
+    """A baseline's output read "output @ 0" beside the same image again as "restored (stopped by
+    the last step)": a classical method has neither steps nor a stop."""
+    root = baseline_store(tmp_path / "s")
+    store = Store(root)
+    for i in range(2):
+        store.log_artifacts_many(f"base{i}", [(0, "output", _png((9 * i, 80, 160))),
+                                              (0, "restored", _png((9 * i, 80, 160)))])
+    at = open_page(monkeypatch, root, "compare", runs="base0,base1")
+    assert_ok(at)
+    caps = [img.proto.imgs[0].caption for img in at.get("image")]
+    assert "output of nlm" in caps and "output of tv" in caps, caps
+    assert not [c for c in caps if c.startswith("restored") or "@" in c], caps
+
+
 def grid_store(root: Path) -> Path:
     """A user's noisy photo (no image, two seeds), a denoise grid and an inpainting pair on the
     astronaut, and one searched run whose sampled lr sorts before the grid's."""

@@ -216,8 +216,16 @@ def snapshots(run, width) -> None:
     elif clean is not None or run["kind"] == "dip":
         show(clean, "clean", size)
     show(corrupted, "corrupted", size)
-    show(output, "output" + (f" @ {out_step}" if out_step is not None else " (none)"), size)
-    restored, _ = _image(rid, vocab.RESTORED, None)
+    if run["kind"] == vocab.DIP_BASELINE:
+        # A classical method has no steps and no stop: its output is its answer (stored again
+        # as "restored" only so that pages reading a DIP run's answer find it).
+        method = run.get("method")
+        show(output, "output" + ("" if runframe.missing(method) else f" of {method}")
+             + ("" if output is not None else " (none)"), size)
+        restored = None
+    else:
+        show(output, "output" + (f" @ {out_step}" if out_step is not None else " (none)"), size)
+        restored, _ = _image(rid, vocab.RESTORED, None)
     if restored is not None:  # the run's answer: the output where its stop detector stopped
         by = run.get(vocab.STOPPED_BY)  # NaN in a frame where other runs have one
         show(restored, f"restored (stopped by {'the last step' if runframe.missing(by) else by})", size)
