@@ -74,11 +74,29 @@ def new_owner() -> str:
     return owner_id(uuid.uuid4().hex[:8])
 
 
+# Owners whose sweep ended in a process that lives on (a notebook, a test): their writer is
+# gone, so their claims are as stale as a killed driver's. Passed on to each new writer.
+_ENDED: set[str] = set()
+
+
+def end_owner(owner: str) -> None:
+    """`owner`'s sweep is over: a later sweep of this driver process may take its runs at once.
+    (One that failed because the store went away could not mark them; they would otherwise
+    wait out their lease, LEASE_S, when the same notebook cell runs again.)"""
+    _ENDED.add(owner)
+
+
+def ended_owners() -> list[str]:
+    return sorted(_ENDED)
+
+
 def is_dead(owner: str | None) -> bool:
-    """True when `owner` names a process of this machine that no longer exists. An owner on
-    another machine is never called dead here: its lease decides."""
+    """True when `owner` names a process of this machine that no longer exists, or a sweep that
+    ended (`end_owner`). An owner on another machine is never called dead here: its lease decides."""
     if not owner:
         return False
+    if owner in _ENDED:
+        return True
     host, _, rest = owner.partition(":")
     pid = rest.partition(":")[0]
     if host != socket.gethostname() or not pid.isdigit():

@@ -153,7 +153,8 @@ def _run_sweep(config_path, store_dir, address, force, max_concurrent, num_cpus,
     except ValueError as e:
         echo(f"config error: {e}")
         return EXIT_CONFIG
-    writer = start_writer(store_dir, artifacts, owner=claims.new_owner())
+    owner = claims.new_owner()
+    writer = start_writer(store_dir, artifacts, owner=owner)
     try:
         ctrl_c.arm()  # from here a Ctrl-C stops the sweep and keeps what finished
         ray.get(writer.upsert_sweep.remote(cfg.name, text, socket.gethostname()))
@@ -217,6 +218,7 @@ def _run_sweep(config_path, store_dir, address, force, max_concurrent, num_cpus,
         # The writer holds the store's write connection: a driver that runs several sweeps
         # on one Ray instance (a notebook, a long-lived cluster) must not keep one per sweep.
         ray.kill(writer)
+        claims.end_owner(owner)  # what it still claims (the store went away) is free for the next sweep
 
 
 def _nothing_to_run(work, store_dir: str, artifacts: str | None, echo: Callable[[str], None]) -> int:

@@ -39,11 +39,14 @@ def storage_env() -> dict[str, str]:
 
 class StoreWriter:
     """`owner`: the driver's claim identity (`claims.new_owner()` on the driver, so its
-    process id is the one a later sweep checks); this writer renews its claims while it lives."""
+    process id is the one a later sweep checks); this writer renews its claims while it lives.
+    `ended`: owners of the driver's sweeps that are over (`claims.end_owner`)."""
 
     def __init__(self, root: str, artifacts: str | None = None, env: dict[str, str] | None = None,
-                 owner: str | None = None):
+                 owner: str | None = None, ended: list[str] | None = None):
         os.environ.update(env or {})
+        for gone in ended or ():  # the driver's earlier sweeps (claims.end_owner): their claims are stale
+            claims.end_owner(gone)
         self.store = Store(root, artifacts=artifacts)
         self.owner = owner or claims.new_owner()
         self.lease = claims.Lease(self.store, self.owner)
@@ -163,7 +166,7 @@ def start_writer(root: str | Path, artifacts: str | None = None,
     actor = (
         ray.remote(StoreWriter)
         .options(num_cpus=0, scheduling_strategy=NodeAffinitySchedulingStrategy(node_id=here, soft=False))
-        .remote(name, artifacts, storage_env(), owner or claims.new_owner())
+        .remote(name, artifacts, storage_env(), owner or claims.new_owner(), claims.ended_owners())
     )
     ray.get(actor.ping.remote())  # surface a store error (bad path, newer schema) now
     return actor

@@ -61,6 +61,18 @@ def test_a_dead_drivers_claim_is_reclaimable_at_once(store):
     assert store.run_status(["r1"]) == {"r1": "running"}
 
 
+def test_a_sweep_that_ended_in_a_living_process_leaves_its_claims_free_at_once(store):
+    # A notebook's sweep that failed because the store went away could not release its runs;
+    # the same cell run again (same process, so its owner's pid lives) used to wait LEASE_S.
+    ended, again = claims.owner_id("failed-sweep"), claims.owner_id("same-cell-again")
+    assert store.start_run("r1", owner=ended)
+    assert store.start_run("r1", owner=again) is False  # while that sweep runs, its run is its own
+    claims.end_owner(ended)
+    assert ended in claims.ended_owners()
+    assert store.start_run("r1", owner=again)
+    assert store.finish_run("r1", "done", {"best_psnr": 1.0}, owner=ended) is False  # fenced
+
+
 def test_a_claim_from_another_machine_holds_until_its_lease_lapses(store):
     remote = "some-other-host:1:x"
     assert store.start_run("r1", owner=remote)

@@ -49,7 +49,10 @@ def test_a_sweep_into_postgres_and_s3_gives_what_a_folder_gets(ray_cluster, tmp_
 
 def test_a_database_that_goes_away_mid_sweep_fails_in_one_line_and_the_same_command_resumes(
         ray_cluster, tmp_path, pg_server, pg_url, s3_url):
-    cfg = write_config(tmp_path / "outage.yaml", "outage", {"seed": list(range(6))}, fixed={"iterations": 40})
+    # One run at a time, so that five are still to come when the first `done` is seen (two at a
+    # time, the fast writer let the whole sweep finish between two looks).
+    cfg = write_config(tmp_path / "outage.yaml", "outage", {"seed": list(range(6))}, fixed={"iterations": 40},
+                       extra="max_concurrent: 1\n")
     outcome: dict = {}
 
     def sweep():
@@ -60,15 +63,19 @@ def test_a_database_that_goes_away_mid_sweep_fails_in_one_line_and_the_same_comm
 
     thread = threading.Thread(target=sweep)
     thread.start()
+    reader: list[Store] = []
+
     def n_done() -> int:
         try:
-            return Store(pg_url, artifacts=s3_url, readonly=True).counts("outage")["done"]
+            if not reader:
+                reader.append(Store(pg_url, artifacts=s3_url, readonly=True))
+            return reader[0].counts("outage")["done"]
         except StoreError:  # the sweep has not created the schema yet
             return 0
 
     deadline = time.time() + 240
     while time.time() < deadline and not n_done():
-        time.sleep(0.5)
+        time.sleep(0.1)
     pg_server.stop()
     try:
         thread.join(timeout=300)
