@@ -48,21 +48,18 @@ PAGES = [
 
 @st.cache_resource(show_spinner=False)
 def _prewarm() -> bool:
-    """Import scipy.stats (~1–2 s, needed for p-values) and Optuna (its importance evaluators,
-    a few seconds) once per server process, in the background after the first page has been
-    drawn, so Analysis, Findings and Search open fast. `priorlab dashboard` has imported them
-    before it listened (serve.py); this covers a plain `streamlit run app.py`."""
-    def work() -> None:
-        try:
-            import scipy.stats  # noqa: F401
-            import optuna.importance  # noqa: F401
-        except Exception:
-            pass
+    """Import the pages' slow libraries (serve.WARM_MODULES: scipy.stats for p-values, Optuna's
+    importance evaluators, …) once per server process, in the background after the first page
+    has been drawn, so Analysis, Findings and Search open fast. `priorlab dashboard` has
+    imported them before it listened (serve.py), so this matters for a plain
+    `streamlit run app.py`."""
+    from priorlab.dashboard.serve import warm
+
     # Altair and scikit-learn both import narwhals: a page's `import altair` on the script thread
     # while this thread imported scikit-learn raised `_DeadlockError` (two threads, one package
     # half-imported by each). Imported here first, the thread finds narwhals complete.
     import altair  # noqa: F401
-    threading.Thread(target=work, name="priorlab-prewarm", daemon=True).start()
+    threading.Thread(target=warm, name="priorlab-prewarm", daemon=True).start()
     return True
 
 

@@ -258,14 +258,12 @@ class PostgresDatabase:
                 self._conn = None
                 raise self._error(e) from None
             self._depth = depth + 1
-            if depth == 0:
+            if depth == 0:  # each transaction says for itself; nested blocks read it
                 self._flat = not savepoints
             try:
                 yield conn
             except BaseException as e:
                 self._depth = depth
-                if depth == 0:
-                    self._flat = False
                 try:
                     conn.execute("ROLLBACK" if depth == 0 else f"ROLLBACK TO SAVEPOINT sp{depth}")
                 except self._psycopg.Error:
@@ -274,8 +272,6 @@ class PostgresDatabase:
                     raise self._error(e) from None
                 raise
             self._depth = depth
-            if depth == 0:
-                self._flat = False
             try:
                 conn.execute("COMMIT" if depth == 0 else f"RELEASE SAVEPOINT sp{depth}")
             except self._psycopg.Error as e:

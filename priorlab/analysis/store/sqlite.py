@@ -232,22 +232,19 @@ class SqliteDatabase:
                 return
             conn.execute("BEGIN IMMEDIATE" if depth == 0 else f"SAVEPOINT sp{depth}")
             self._depth = depth + 1
-            if depth == 0:
+            if depth == 0:  # each transaction says for itself; nested blocks read it
                 self._flat = not savepoints
             try:
                 yield conn
             except BaseException:
                 self._depth = depth
                 if depth == 0:
-                    self._flat = False
                     conn.execute("ROLLBACK")
                 else:
                     conn.execute(f"ROLLBACK TO sp{depth}")
                     conn.execute(f"RELEASE sp{depth}")
                 raise
             self._depth = depth
-            if depth == 0:
-                self._flat = False
             try:
                 conn.execute("COMMIT" if depth == 0 else f"RELEASE sp{depth}")
             except sqlite3.DatabaseError:

@@ -10,9 +10,10 @@ The child is `python -P …/store/uploads.py URL`: a plain subprocess, not multi
 (that would re-import the parent's main module, a Ray worker's or a user's script), and this
 file run as a script, not `-m priorlab.analysis.store.uploads`, which would import the store
 package and pandas with it (~0.5 s of CPU taken from the sweep as the writer starts). `-P`
-keeps this folder off `sys.path`, where `copy.py` would hide the standard library's `copy`. It opens the same URL with the same environment (credentials come only from there),
-reads pickled `{key: bytes}` from stdin and answers each with None or a one-line error. It
-ends when the writer does: a closed stdin is its signal, so a killed writer leaves no process.
+keeps this folder off `sys.path`, where `copy.py` would hide the standard library's `copy`.
+It opens the same URL with the same environment (credentials come only from there), reads
+pickled `{key: bytes}` from stdin and answers each with None or a one-line error. It ends when
+the writer does: a closed stdin is its signal, so a killed writer leaves no process.
 """
 
 from __future__ import annotations
